@@ -1,0 +1,53 @@
+use sqlx::{Postgres, Transaction};
+
+use crate::batch::DeadLetter;
+
+/// Writes the batch's dead letters and bumps the per-topic counters, in the batch transaction:
+/// a message is either applied or dead-lettered, never neither.
+pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<&str> = dead.iter().map(|d| d.rejection.tenant_id.as_deref().unwrap_or("")).collect();
+    let topics: Vec<&str> = dead.iter().map(|d| d.topic.as_str()).collect();
+    let partitions: Vec<i32> = dead.iter().map(|d| d.partition).collect();
+    let offsets: Vec<i64> = dead.iter().map(|d| d.offset).collect();
+    let keys: Vec<Option<&[u8]>> = dead.iter().map(|d| d.key.as_deref()).collect();
+    let payloads: Vec<Option<&[u8]>> = dead.iter().map(|d| d.payload.as_deref()).collect();
+    let reasons: Vec<&str> = dead.iter().map(|d| d.rejection.reason.code()).collect();
+    let details: Vec<&str> = dead.iter().map(|d| d.rejection.detail.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO dead_letters (tenant_id, topic, partition, \"offset\", key, payload, reason, detail)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::bytea[], $6::bytea[], $7::text[], $8::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&tenants)
+    .bind(&topics)
+    .bind(&partitions)
+    .bind(&offsets)
+    .bind(&keys)
+    .bind(&payloads)
+    .bind(&reasons)
+    .bind(&details)
+    .execute(&mut **tx)
+    .await?;
+
+    let mut counts = std::collections::BTreeMap::<(&str, &str, &str), i64>::new();
+    for ((t, topic), reason) in tenants.iter().zip(&topics).zip(&reasons) {
+        *counts.entry((t, topic, reason)).or_default() += 1;
+    }
+    let (ct, (cto, (cr, cn))): (Vec<&str>, (Vec<&str>, (Vec<&str>, Vec<i64>))) =
+        counts.into_iter().map(|((t, to, r), n)| (t, (to, (r, n)))).unzip();
+    sqlx::query(
+        "INSERT INTO dead_letter_counts (tenant_id, topic, reason, count)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+         ON CONFLICT (tenant_id, topic, reason) DO UPDATE SET count = dead_letter_counts.count + EXCLUDED.count",
+    )
+    .bind(&ct)
+    .bind(&cto)
+    .bind(&cr)
+    .bind(&cn)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::ApplyError;
+use crate::batch::Batch;
+
+pub(super) enum Cas {
+    Advanced,
+    AlreadyApplied,
+}
+
+/// Moves every partition of the batch from `expected` to `next`, or fails without changing
+/// anything. Partitions are visited in sorted order (the batch's map order), so two writers
+/// contending for the same partitions lock them in the same order.
+pub(super) async fn compare_and_set(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<Cas, ApplyError> {
+    for (i, ((topic, partition), pos)) in batch.positions.iter().enumerate() {
+        let moved = match pos.expected {
+            Some(expected) => sqlx::query(
+                "UPDATE consumer_offsets
+                    SET next_offset = $4, last_commit_at = now(),
+                        event_time_watermark = GREATEST(event_time_watermark, $5)
+                  WHERE topic = $1 AND partition = $2 AND next_offset = $3",
+            )
+            .bind(topic)
+            .bind(partition)
+            .bind(expected)
+            .bind(pos.next)
+            .bind(pos.max_event_time)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "INSERT INTO consumer_offsets (topic, partition, next_offset, event_time_watermark)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(topic)
+            .bind(partition)
+            .bind(pos.next)
+            .bind(pos.max_event_time)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+        };
+        if moved == 1 {
+            continue;
+        }
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE topic = $1 AND partition = $2")
+                .bind(topic)
+                .bind(partition)
+                .fetch_optional(&mut **tx)
+                .await?;
+        // The first partition already at `next` means an earlier attempt of this very batch
+        // committed (all partitions move together), and its acknowledgement was lost.
+        if i == 0 && stored == Some(pos.next) {
+            return Ok(Cas::AlreadyApplied);
+        }
+        return Err(ApplyError::Fenced { topic: topic.clone(), partition: *partition, stored, expected: pos.expected });
+    }
+    Ok(Cas::Advanced)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredOffset {
+    pub next_offset: i64,
+    pub event_time_watermark: Option<DateTime<Utc>>,
+}
+
+/// Stored offsets of the given topics, the position a consumer resumes from on assignment.
+pub async fn load_offsets(
+    pool: &PgPool,
+    topics: &[String],
+) -> Result<BTreeMap<(String, i32), StoredOffset>, sqlx::Error> {
+    let rows: Vec<(String, i32, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset, event_time_watermark FROM consumer_offsets WHERE topic = ANY($1)",
+    )
+    .bind(topics)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, p, next_offset, event_time_watermark)| ((t, p), StoredOffset { next_offset, event_time_watermark }))
+        .collect())
+}

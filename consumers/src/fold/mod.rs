@@ -1,0 +1,151 @@
+//! Fold: a batch of fresh (de-duplicated) events → one [`Delta`] of view changes.
+//!
+//! Pure and synchronous, so it is unit-tested without a database. Events are folded in
+//! processing order; segment-scoped counters use the customer's memberships *at that point*
+//! (SPEC 2.4): the memberships read from PostgreSQL, updated by the membership events of the
+//! batch seen so far. Every map is a `BTreeMap` so the apply step writes rows in a stable key
+//! order (concurrent ingest processes then never deadlock).
+
+pub mod money;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+
+use crate::events::{utc_day, CatalogChange, Event, Interaction, MembershipOp, Outcome, Suppression, SuppressionOp};
+
+/// Largest accepted `totalDurationMs` (one hour); the latency histograms cover 1 ms ..= this.
+pub const MAX_DURATION_MS: u64 = 3_600_000;
+
+/// Per-day interaction counters (one row of `interaction_daily` / `interaction_segment_daily`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InteractionCounts {
+    pub impressions: i64,
+    pub clicks: i64,
+    pub accepts: i64,
+    pub converts: i64,
+    pub rejects: i64,
+    pub dismisses: i64,
+    pub revenue_micros: i64,
+    pub cost_micros: i64,
+}
+
+impl InteractionCounts {
+    fn add(&mut self, e: &Interaction) {
+        match e.outcome {
+            Outcome::Impression => self.impressions += 1,
+            Outcome::Click => self.clicks += 1,
+            Outcome::Accept => self.accepts += 1,
+            Outcome::Convert => self.converts += 1,
+            Outcome::Reject => self.rejects += 1,
+            Outcome::Dismiss => self.dismisses += 1,
+        }
+        // Validated at decode time, so the conversion cannot fail here.
+        self.revenue_micros += money::micros(e.revenue).unwrap_or(0);
+        self.cost_micros += money::micros(e.cost).unwrap_or(0);
+    }
+}
+
+/// Key of `interaction_daily`: (tenant, day, offer, channel).
+pub type InteractionKey = (String, NaiveDate, String, String);
+/// Key of `interaction_segment_daily`: (tenant, segment, day, offer, channel).
+pub type SegmentInteractionKey = (String, String, NaiveDate, String, String);
+/// Key of `trace_daily`: (tenant, day, channel or "", decision flow or "").
+pub type TraceKey = (String, NaiveDate, String, String);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceCounts {
+    pub traces: i64,
+    pub degraded: i64,
+}
+
+/// A customer's segments, keyed by (tenant, customer).
+pub type Memberships = HashMap<(String, String), BTreeSet<String>>;
+
+/// Everything one batch changes, ready to apply.
+#[derive(Debug, Default, PartialEq)]
+pub struct Delta {
+    pub interactions: BTreeMap<InteractionKey, InteractionCounts>,
+    pub segment_interactions: BTreeMap<SegmentInteractionKey, InteractionCounts>,
+    pub traces: BTreeMap<TraceKey, TraceCounts>,
+    /// Final membership per (tenant, segment, customer): true = member.
+    pub memberships: BTreeMap<(String, String, String), bool>,
+    /// Suppression ops merged per (tenant, suppression id), in arrival order.
+    pub suppressions: BTreeMap<(String, String), Vec<Suppression>>,
+    /// Catalog changes in arrival order; versions are resolved against stored rows when applied.
+    pub catalog: Vec<CatalogChange>,
+    /// Events applied per topic (for metrics and the ingest status).
+    pub applied: BTreeMap<&'static str, u64>,
+}
+
+/// Folds `events` (already de-duplicated, in processing order). `memberships` holds the stored
+/// memberships of the batch's customers and is updated in place as membership events pass.
+pub fn fold(events: &[Event], memberships: &mut Memberships) -> Delta {
+    let mut d = Delta::default();
+    for event in events {
+        *d.applied.entry(event.topic().default_name()).or_default() += 1;
+        match event {
+            Event::Interaction(e) => {
+                let day = utc_day(e.occurred_at);
+                d.interactions
+                    .entry((e.tenant_id.clone(), day, e.offer_id.clone(), e.channel_id.clone()))
+                    .or_default()
+                    .add(e);
+                if let Some(segments) = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone())) {
+                    for s in segments {
+                        d.segment_interactions
+                            .entry((e.tenant_id.clone(), s.clone(), day, e.offer_id.clone(), e.channel_id.clone()))
+                            .or_default()
+                            .add(e);
+                    }
+                }
+            }
+            Event::Trace(e) => {
+                let key = (
+                    e.tenant_id.clone(),
+                    utc_day(e.created_at),
+                    e.channel_id.clone().unwrap_or_default(),
+                    e.decision_flow_id.clone().unwrap_or_default(),
+                );
+                let c = d.traces.entry(key).or_default();
+                c.traces += 1;
+                c.degraded += i64::from(e.degraded);
+            }
+            Event::Membership(e) => {
+                let member = e.op == MembershipOp::Add;
+                let set = memberships.entry((e.tenant_id.clone(), e.customer_id.clone())).or_default();
+                if member {
+                    set.insert(e.segment_id.clone());
+                } else {
+                    set.remove(&e.segment_id);
+                }
+                d.memberships.insert((e.tenant_id.clone(), e.segment_id.clone(), e.customer_id.clone()), member);
+            }
+            Event::Suppression(e) => {
+                d.suppressions.entry((e.tenant_id.clone(), e.suppression_id.clone())).or_default().push(e.clone());
+            }
+            Event::Catalog(e) => d.catalog.push(e.clone()),
+            // Views for these two topics come with their dashboard types; the events are
+            // validated, de-duplicated and counted already.
+            Event::Attribution(_) | Event::ModelMetric(_) => {}
+        }
+    }
+    d
+}
+
+/// Whether a catalog change applies over a stored version (SPEC 2.3): a change whose version
+/// is not greater than the stored one is ignored; without a version, arrival order wins.
+pub fn catalog_change_applies(stored: Option<i64>, incoming: Option<i64>) -> bool {
+    match (stored, incoming) {
+        (Some(s), Some(i)) => i > s,
+        _ => true,
+    }
+}
+
+/// The suppression op merge: `lift` is sticky, a later `create` fills in the fields.
+pub fn suppression_lifted(ops: &[Suppression]) -> bool {
+    ops.iter().any(|s| s.op == SuppressionOp::Lift)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+use crate::decode::DecodeLimits;
+use crate::events::TopicKind;
+
+/// Everything the ingest pipeline needs to know, built once from the settings.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub brokers: String,
+    pub group_id: String,
+    /// Kafka topic name → what it carries.
+    pub topics: BTreeMap<String, TopicKind>,
+    /// A batch is closed at this many messages…
+    pub batch_max_messages: usize,
+    /// …or this many payload bytes…
+    pub batch_max_bytes: usize,
+    /// …or this long after its first message (the freshness bound).
+    pub batch_max_wait: Duration,
+    pub session_timeout: Duration,
+    /// How long a revoke waits for the batches in flight to commit. Must stay below the
+    /// session timeout, or the group would evict us while we drain (checked in `validate`).
+    pub drain_timeout: Duration,
+    pub decode: DecodeLimits,
+    /// Extra librdkafka properties (`DV_KAFKA_CONSUMER_*`), applied last.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl IngestConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.drain_timeout >= self.session_timeout {
+            return Err(format!(
+                "drain timeout ({:?}) must be shorter than the Kafka session timeout ({:?})",
+                self.drain_timeout, self.session_timeout
+            ));
+        }
+        if self.batch_max_messages == 0 || self.batch_max_bytes == 0 {
+            return Err("batch limits must be positive".into());
+        }
+        if self.topics.is_empty() {
+            return Err("no topics to consume".into());
+        }
+        Ok(())
+    }
+
+    pub fn topic_names(&self) -> Vec<String> {
+        self.topics.keys().cloned().collect()
+    }
+
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group_id)
+            // PostgreSQL owns the offsets: nothing is committed to Kafka.
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Where no offset is stored (a new partition) or the stored one was deleted by
+            // retention, start at the oldest message rather than skip any.
+            .set("auto.offset.reset", "earliest")
+            // Eager protocol: one assign per rebalance, done by our callback.
+            .set("partition.assignment.strategy", "range")
+            .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
+            .set("enable.partition.eof", "false")
+            // Feeds the lag gauge (see `IngestContext::stats`).
+            .set("statistics.interval.ms", "5000")
+            .set("client.id", format!("decision-views-{}", std::process::id()));
+        for (k, v) in &self.overrides {
+            c.set(k, v);
+        }
+        c
+    }
+}

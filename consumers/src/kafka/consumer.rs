@@ -1,0 +1,324 @@
+//! The consumer thread: owns the librdkafka consumer, assigns partitions at the offsets stored
+//! in PostgreSQL, and turns messages into size- and time-bounded batches.
+//!
+//! It runs on a dedicated OS thread because librdkafka's rebalance callback is synchronous and
+//! runs inside `poll`: the callback blocks on PostgreSQL (through the runtime handle) to read
+//! offsets, and on the committer to drain, which must never happen on a runtime worker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use sqlx::PgPool;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::config::IngestConfig;
+use crate::apply::load_offsets;
+use crate::batch::{Batch, DeadLetter};
+use crate::decode::decode;
+
+/// Progress shared by the two stages, guarded by one mutex + condvar.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// Bumped on every assignment change and resync; batches of older generations are stale.
+    pub generation: u64,
+    /// Batches handed to the committer / finished by it (applied, skipped or failed).
+    pub sent: u64,
+    pub done: u64,
+    /// A batch of this generation failed for good (fenced): later ones of it are skipped and
+    /// the consumer must reload offsets from PostgreSQL.
+    pub poisoned: Option<u64>,
+}
+
+#[derive(Default)]
+pub(super) struct Shared {
+    pub progress: Mutex<Progress>,
+    pub changed: Condvar,
+}
+
+impl Shared {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
+        // A panic while holding this lock already aborts ingest; poisoning adds nothing.
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the committer has finished every batch sent so far, or `timeout`.
+    fn wait_drained(&self, timeout: Duration) -> bool {
+        let guard = self.lock();
+        let (guard, res) =
+            self.changed.wait_timeout_while(guard, timeout, |p| p.done < p.sent).unwrap_or_else(|p| p.into_inner());
+        drop(guard);
+        !res.timed_out()
+    }
+}
+
+/// State of the consumer thread, reachable from the rebalance callback.
+struct Local {
+    /// Per assigned partition: the stored next offset the next batch starts from (`None`: no
+    /// row yet). Only assigned partitions are present.
+    committed: HashMap<(String, i32), Option<i64>>,
+    batch: Batch,
+    batch_started: Option<Instant>,
+}
+
+pub(super) struct IngestContext {
+    config: IngestConfig,
+    pool: PgPool,
+    runtime: Handle,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Batch>,
+    local: Mutex<Local>,
+    shutdown: CancellationToken,
+}
+
+impl ClientContext for IngestContext {
+    /// librdkafka's periodic statistics carry each partition's high watermark: the lag gauge
+    /// comes from there without a broker round trip of ours.
+    fn stats(&self, stats: rdkafka::Statistics) {
+        let local = self.lock_local();
+        for ((topic, partition), committed) in &local.committed {
+            let Some(p) = stats.topics.get(topic).and_then(|t| t.partitions.get(partition)) else { continue };
+            if p.hi_offset < 0 {
+                continue;
+            }
+            let lag = (p.hi_offset - committed.unwrap_or(0)).max(0);
+            metrics::gauge!("ingest_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                .set(lag as f64);
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.on_revoke(consumer),
+            other => {
+                tracing::error!(error = ?other, "rebalance error; dropping the assignment");
+                self.on_revoke(consumer);
+            }
+        }
+    }
+}
+
+impl IngestContext {
+    fn lock_local(&self) -> std::sync::MutexGuard<'_, Local> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the stored offsets and assigns once with them (assigning twice is a known source
+    /// of spurious offset resets).
+    fn on_assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let stored = self.stored_offsets();
+        let mut assignment = TopicPartitionList::new();
+        let mut committed = HashMap::new();
+        for el in tpl.elements() {
+            let key = (el.topic().to_owned(), el.partition());
+            let next = stored.get(&key).copied();
+            let offset = next.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(e) = assignment.add_partition_offset(el.topic(), el.partition(), offset) {
+                tracing::error!(error = %e, "cannot build the assignment");
+            }
+            committed.insert(key, next);
+        }
+        tracing::info!(partitions = committed.len(), "partitions assigned; resuming from PostgreSQL offsets");
+        {
+            let mut local = self.lock_local();
+            local.committed = committed;
+            local.batch = Batch::default();
+            local.batch_started = None;
+        }
+        self.shared.lock().generation += 1;
+        if let Err(e) = consumer.assign(&assignment) {
+            tracing::error!(error = %e, "assign failed");
+        }
+    }
+
+    /// Finishes the batches in flight (bounded by the drain timeout), then gives the
+    /// partitions up. The partial batch is committed too: we still own its partitions.
+    fn on_revoke(&self, consumer: &BaseConsumer<Self>) {
+        self.flush();
+        if !self.shared.wait_drained(self.config.drain_timeout) {
+            tracing::warn!("drain timed out on revoke; abandoning the batches in flight (the offsets CAS fences them)");
+        }
+        {
+            let mut local = self.lock_local();
+            local.committed.clear();
+            local.batch = Batch::default();
+            local.batch_started = None;
+        }
+        self.shared.lock().generation += 1;
+        if let Err(e) = consumer.unassign() {
+            tracing::error!(error = %e, "unassign failed");
+        }
+        tracing::info!("partitions revoked");
+    }
+
+    /// Offsets from PostgreSQL, retried until they can be read (or shutdown): without them
+    /// there is no safe position to resume from.
+    fn stored_offsets(&self) -> HashMap<(String, i32), i64> {
+        let topics = self.config.topic_names();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.runtime.block_on(load_offsets(&self.pool, &topics)) {
+                Ok(map) => return map.into_iter().map(|(k, v)| (k, v.next_offset)).collect(),
+                Err(e) if !self.shutdown.is_cancelled() => {
+                    tracing::error!(error = %e, "cannot read stored offsets; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(_) => return HashMap::new(),
+            }
+        }
+    }
+
+    /// Hands the partial batch to the committer (blocking while the committer is busy).
+    fn flush(&self) {
+        let batch = {
+            let mut local = self.lock_local();
+            local.batch_started = None;
+            if local.batch.is_empty() {
+                return;
+            }
+            let mut batch = std::mem::take(&mut local.batch);
+            batch.generation = self.shared.lock().generation;
+            // Optimistically, the next batch starts where this one ends; a failure resyncs.
+            for (key, pos) in &batch.positions {
+                if let Some(c) = local.committed.get_mut(key) {
+                    *c = Some(pos.next);
+                }
+            }
+            batch
+        };
+        metrics::histogram!("ingest_batch_messages").record(batch.messages() as f64);
+        self.shared.lock().sent += 1;
+        if self.tx.blocking_send(batch).is_err() {
+            // The committer is gone (shutdown): count it done so nobody waits for it.
+            let mut p = self.shared.lock();
+            p.done += 1;
+            self.shared.changed.notify_all();
+        }
+    }
+
+    /// Adds one message to the batch being built; returns whether the batch is full.
+    fn push(&self, msg: &rdkafka::message::BorrowedMessage<'_>) -> bool {
+        let topic = msg.topic();
+        let Some(&kind) = self.config.topics.get(topic) else { return false };
+        let mut local = self.lock_local();
+        let key = (topic.to_owned(), msg.partition());
+        let Some(&committed) = local.committed.get(&key) else {
+            return false; // not (or no longer) ours
+        };
+        if committed.is_some_and(|c| msg.offset() < c) {
+            return false; // already applied (a redelivery after a seek)
+        }
+        let payload = msg.payload().unwrap_or_default();
+        let local = &mut *local;
+        let event_time = match decode(kind, payload, &self.config.decode, chrono::Utc::now()) {
+            Ok(event) => {
+                let t = event.event_time();
+                local.batch.events.push(event);
+                Some(t)
+            }
+            Err(rejection) => {
+                local.batch.dead_letters.push(DeadLetter {
+                    topic: topic.to_owned(),
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                    key: msg.key().map(<[u8]>::to_vec),
+                    payload: msg.payload().map(<[u8]>::to_vec),
+                    rejection,
+                });
+                None
+            }
+        };
+        local.batch.bytes += payload.len();
+        local.batch.advance(topic, msg.partition(), msg.offset(), committed, event_time);
+        local.batch_started.get_or_insert_with(Instant::now);
+        local.batch.messages() >= self.config.batch_max_messages || local.batch.bytes >= self.config.batch_max_bytes
+    }
+
+    fn batch_due(&self) -> Option<Duration> {
+        let local = self.lock_local();
+        local.batch_started.map(|s| self.config.batch_max_wait.saturating_sub(s.elapsed()))
+    }
+
+    /// After a fenced batch: wait for the committer, reload offsets, seek every partition.
+    fn resync(&self, consumer: &BaseConsumer<Self>) {
+        self.shared.wait_drained(self.config.drain_timeout);
+        let stored = self.stored_offsets();
+        let mut local = self.lock_local();
+        local.batch = Batch::default();
+        local.batch_started = None;
+        let keys: Vec<(String, i32)> = local.committed.keys().cloned().collect();
+        for key in keys {
+            let next = stored.get(&key).copied();
+            let offset = next.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(e) = consumer.seek(&key.0, key.1, offset, Duration::from_secs(10)) {
+                tracing::warn!(topic = %key.0, partition = key.1, error = %e, "seek after resync failed");
+            }
+            local.committed.insert(key, next);
+        }
+        let mut p = self.shared.lock();
+        p.generation += 1;
+        p.poisoned = None;
+        tracing::warn!("resynchronized offsets from PostgreSQL after a fenced batch");
+    }
+}
+
+/// Builds the consumer and runs the poll loop until `shutdown`; returns after the last batch
+/// is handed over and the consumer has left the group.
+pub(super) fn run_consumer_thread(
+    config: IngestConfig,
+    pool: PgPool,
+    runtime: Handle,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let context = IngestContext {
+        config: config.clone(),
+        pool,
+        runtime,
+        shared: shared.clone(),
+        tx,
+        local: Mutex::new(Local { committed: HashMap::new(), batch: Batch::default(), batch_started: None }),
+        shutdown: shutdown.clone(),
+    };
+    let consumer: BaseConsumer<IngestContext> = config.client_config().create_with_context(context)?;
+    let topics: Vec<&str> = config.topics.keys().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(topics = ?topics, group = %config.group_id, "consumer subscribed");
+
+    while !shutdown.is_cancelled() {
+        if shared.lock().poisoned.is_some() {
+            consumer.context().resync(&consumer);
+        }
+        let timeout = consumer.context().batch_due().unwrap_or(Duration::from_millis(200));
+        let full = match consumer.poll(timeout) {
+            Some(Ok(msg)) => consumer.context().push(&msg),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+                false
+            }
+            None => false,
+        };
+        if full || consumer.context().batch_due().is_some_and(|d| d.is_zero()) {
+            consumer.context().flush();
+        }
+    }
+    // Graceful shutdown: commit what was read, then leave the group (the revoke callback runs
+    // inside close and finds nothing left to drain).
+    consumer.context().flush();
+    consumer.context().shared.wait_drained(config.drain_timeout);
+    consumer.unsubscribe();
+    drop(consumer);
+    Ok(())
+}

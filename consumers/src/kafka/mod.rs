@@ -1,0 +1,18 @@
+//! The ingest pipeline: a consumer thread (poll → decode → batch) feeding a committer task
+//! (apply each batch in one transaction), with offsets owned by PostgreSQL.
+//!
+//! ```text
+//!  librdkafka ──poll──▶ [consumer thread] ──Batch (bounded, 1)──▶ [committer task] ──tx──▶ PostgreSQL
+//!                        decode, dead-letter,                      dedup, fold, upsert,
+//!                        size/time-bounded batch                   offsets CAS, commit
+//! ```
+//! Two stages so decoding the next batch overlaps the commit of the previous one; the channel
+//! holds one batch, so a slow database slows polling instead of growing memory.
+
+mod committer;
+mod config;
+mod consumer;
+mod pipeline;
+
+pub use config::IngestConfig;
+pub use pipeline::run;

@@ -1,0 +1,91 @@
+//! `acceptance_rate`: per offer with ≥1 interaction in the window (SPEC 5.1).
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::{interaction_source, name_or_id, names, segment_bind, segment_scope, Params, SegmentScope};
+use crate::api::error::ApiResult;
+use crate::api::window::{rate, Period, Window};
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AcceptanceRate {
+    /// Offers sorted by impressions desc, then offerId.
+    pub data: Vec<OfferRate>,
+    /// Number of rows of `data`.
+    pub total: usize,
+    pub period: Period,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferRate {
+    pub offer_id: String,
+    pub offer_name: String,
+    pub impressions: i64,
+    /// accept + convert.
+    pub positive: i64,
+    /// reject + dismiss.
+    pub negative: i64,
+    /// positive / impressions, 4 decimals (0 without impressions).
+    pub acceptance_rate: f64,
+}
+
+/// (offer, impressions, positive, negative) summed over the window.
+pub type Row = (String, i64, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Value> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let sql = format!(
+        "SELECT offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(rejects + dismisses)::int8
+         {} GROUP BY offer_id",
+        interaction_source(&scope)
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(&scope))
+        .fetch_all(pool)
+        .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let names = names(pool, tenant, "offer", &ids).await?;
+    Ok(serde_json::to_value(to_response(rows, &names, &p.window))?)
+}
+
+pub fn to_response(rows: Vec<Row>, names: &std::collections::HashMap<String, String>, w: &Window) -> AcceptanceRate {
+    let mut data: Vec<OfferRate> = rows
+        .into_iter()
+        .map(|(offer_id, impressions, positive, negative)| OfferRate {
+            offer_name: name_or_id(names, &offer_id),
+            offer_id,
+            impressions,
+            positive,
+            negative,
+            acceptance_rate: rate(positive, impressions, 4),
+        })
+        .collect();
+    data.sort_by(|a, b| b.impressions.cmp(&a.impressions).then_with(|| a.offer_id.cmp(&b.offer_id)));
+    AcceptanceRate { total: data.len(), data, period: w.period() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_by_impressions_then_id_with_names() {
+        let w = Window::parse(Some("7"), Some("2026-03-29")).unwrap();
+        let names = [("b".to_string(), "Offer B".to_string())].into_iter().collect();
+        let r = to_response(vec![("a".into(), 10, 1, 0), ("c".into(), 20, 0, 2), ("b".into(), 10, 3, 1)], &names, &w);
+        let order: Vec<&str> = r.data.iter().map(|o| o.offer_id.as_str()).collect();
+        assert_eq!(order, ["c", "a", "b"]);
+        assert_eq!(r.data[2].offer_name, "Offer B");
+        assert_eq!(r.data[2].acceptance_rate, 0.3);
+        assert_eq!(r.total, 3);
+        assert_eq!(r.period.since, "2026-03-23T00:00:00.000Z");
+    }
+}

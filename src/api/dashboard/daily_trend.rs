@@ -1,0 +1,75 @@
+//! `daily_trend`: impressions and conversions per date, dense and oldest first (SPEC 5.1).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::{interaction_source, segment_bind, segment_scope, Params, SegmentScope};
+use crate::api::error::ApiResult;
+use crate::api::window::{day_name, Window};
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct DailyTrend {
+    /// One point per date of the window, zero-filled.
+    pub data: Vec<Point>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Point {
+    /// `"Mar 24"`.
+    pub name: String,
+    pub impressions: i64,
+    /// accept + convert.
+    pub conversions: i64,
+}
+
+/// (day, impressions, conversions).
+pub type Row = (NaiveDate, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Value> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let sql = format!(
+        "SELECT day, sum(impressions)::int8, sum(accepts + converts)::int8 {} GROUP BY day",
+        interaction_source(&scope)
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(&scope))
+        .fetch_all(pool)
+        .await?;
+    Ok(serde_json::to_value(to_response(&rows, &p.window))?)
+}
+
+pub fn to_response(rows: &[Row], w: &Window) -> DailyTrend {
+    let by_day: HashMap<NaiveDate, (i64, i64)> = rows.iter().map(|(d, i, c)| (*d, (*i, *c))).collect();
+    DailyTrend {
+        data: w
+            .dates()
+            .map(|d| {
+                let (impressions, conversions) = by_day.get(&d).copied().unwrap_or_default();
+                Point { name: day_name(d), impressions, conversions }
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_and_oldest_first() {
+        let w = Window::parse(Some("3"), Some("2026-03-26")).unwrap();
+        let r = to_response(&[(NaiveDate::from_ymd_opt(2026, 3, 25).unwrap(), 5, 1)], &w);
+        let got: Vec<(&str, i64)> = r.data.iter().map(|p| (p.name.as_str(), p.impressions)).collect();
+        assert_eq!(got, [("Mar 24", 0), ("Mar 25", 5), ("Mar 26", 0)]);
+    }
+}

@@ -1,0 +1,158 @@
+//! `GET /api/v1/dashboard-data?type=…`: one module per type, each with a rows query and a pure
+//! `to_response(rows, params)`. This module parses the common parameters and dispatches.
+
+mod acceptance_rate;
+mod daily_trend;
+mod funnel;
+mod summary;
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use super::auth::{Caller, Role};
+use super::error::{ApiError, ApiResult};
+use super::window::Window;
+use super::AppState;
+
+/// Every documented type (seed `000_…`), in the documented order.
+pub const TYPES: [&str; 18] = [
+    "summary",
+    "acceptance_rate",
+    "offer_performance",
+    "channel_effectiveness",
+    "budget_burn",
+    "funnel",
+    "attribution_summary",
+    "daily_trend",
+    "model_metrics_trend",
+    "latency_trend",
+    "offer_performance_grouped",
+    "revenue_trend",
+    "policy_impact",
+    "score_distribution",
+    "degraded_scoring",
+    "selection_frequency",
+    "anomaly_candidates",
+    "why_not_ranked",
+];
+
+/// The type label used in metrics: a documented type or "unknown" (bounded label values).
+pub fn canonical_type(t: &str) -> &'static str {
+    TYPES.iter().find(|x| **x == t).copied().unwrap_or("unknown")
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/dashboard-data", get(dashboard_data))
+}
+
+/// Query parameters shared by the types; each type reads what it accepts.
+pub struct Params {
+    pub raw: HashMap<String, String>,
+    pub window: Window,
+}
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.raw.get(name).map(String::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+async fn dashboard_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(raw): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let t = raw.get("type").map(String::as_str).unwrap_or("summary");
+    if !TYPES.contains(&t) {
+        return Err(ApiError::BadRequest(format!("unknown type {t:?}; valid types are: {}", TYPES.join(", "))));
+    }
+    let window = Window::parse(raw.get("days").map(String::as_str), raw.get("asOf").map(String::as_str))?;
+    let p = Params { raw: raw.clone(), window };
+    let tenant = caller.tenant_id.as_str();
+    let pool = &state.pool;
+    let body = match t {
+        "summary" => summary::handle(pool, tenant).await?,
+        "funnel" => funnel::handle(pool, tenant).await?,
+        "acceptance_rate" => acceptance_rate::handle(pool, tenant, &p).await?,
+        "daily_trend" => daily_trend::handle(pool, tenant, &p).await?,
+        other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
+    };
+    Ok(Json(body))
+}
+
+/// How a `segmentId` parameter scopes a read.
+pub enum SegmentScope {
+    /// No segmentId: all customers.
+    All,
+    /// Only customers in this (materialized) segment.
+    Segment(String),
+    /// The answer is this warning body (SPEC 4), status 200.
+    Warning(Value),
+}
+
+/// Resolves `segmentId`: unknown → "does not exist"; known from the catalog but without any
+/// processed membership event → "has not been materialized yet".
+pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<SegmentScope> {
+    let Some(id) = p.get("segmentId") else { return Ok(SegmentScope::All) };
+    let (materialized, in_catalog): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM segments_materialized WHERE tenant_id = $1 AND segment_id = $2),
+                EXISTS (SELECT 1 FROM catalog_entities WHERE tenant_id = $1 AND entity = 'segment'
+                                                       AND entity_id = $2 AND NOT deleted)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    Ok(if materialized {
+        SegmentScope::Segment(id.to_owned())
+    } else if in_catalog {
+        SegmentScope::Warning(json!({ "data": [], "warning": format!("segment '{id}' has not been materialized yet") }))
+    } else {
+        SegmentScope::Warning(json!({ "data": [], "warning": format!("segment '{id}' does not exist") }))
+    })
+}
+
+/// Names of catalog entities of one kind (SPEC 4: an id absent from the catalog shows its id).
+pub async fn names(pool: &PgPool, tenant: &str, entity: &str, ids: &[String]) -> ApiResult<HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT entity_id, name FROM catalog_entities
+          WHERE tenant_id = $1 AND entity = $2 AND entity_id = ANY($3) AND NOT deleted AND name IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(entity)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub fn name_or_id(names: &HashMap<String, String>, id: &str) -> String {
+    names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+}
+
+/// The interaction counters a read uses: all customers, or one segment's. Returns the `FROM …
+/// WHERE` part with `$1` tenant, `$2`/`$3` first/last day and `$4` segment (NULL for all).
+pub fn interaction_source(scope: &SegmentScope) -> &'static str {
+    match scope {
+        SegmentScope::Segment(_) => {
+            "FROM interaction_segment_daily WHERE tenant_id = $1 AND segment_id = $4 AND day BETWEEN $2 AND $3"
+        }
+        _ => "FROM interaction_daily WHERE tenant_id = $1 AND $4::text IS NULL AND day BETWEEN $2 AND $3",
+    }
+}
+
+pub fn segment_bind(scope: &SegmentScope) -> Option<&str> {
+    match scope {
+        SegmentScope::Segment(s) => Some(s.as_str()),
+        _ => None,
+    }
+}

@@ -1,0 +1,73 @@
+//! `summary`: catalog counts now (SPEC 5.1).
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::api::error::ApiResult;
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Offers with status `active`.
+    pub active_offers: i64,
+    /// Channels with status `active`.
+    pub active_channels: i64,
+    /// Experiments with status `running`.
+    pub active_experiments: i64,
+    /// All journeys.
+    pub total_journeys: i64,
+    /// Triggers with status `active`.
+    pub active_triggers: i64,
+    /// Approvals with status `pending`.
+    pub pending_approvals: i64,
+}
+
+/// (entity, status, count) of the tenant's live catalog entities.
+pub type Row = (String, Option<String>, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Value> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT entity, status, count(*) FROM catalog_entities
+          WHERE tenant_id = $1 AND NOT deleted
+            AND entity IN ('offer', 'channel', 'experiment', 'journey', 'trigger', 'approval')
+          GROUP BY entity, status",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
+    Ok(serde_json::to_value(to_response(&rows))?)
+}
+
+pub fn to_response(rows: &[Row]) -> Summary {
+    let count = |entity: &str, status: Option<&str>| -> i64 {
+        rows.iter().filter(|(e, s, _)| e == entity && (status.is_none() || s.as_deref() == status)).map(|r| r.2).sum()
+    };
+    Summary {
+        active_offers: count("offer", Some("active")),
+        active_channels: count("channel", Some("active")),
+        active_experiments: count("experiment", Some("running")),
+        total_journeys: count("journey", None),
+        active_triggers: count("trigger", Some("active")),
+        pending_approvals: count("approval", Some("pending")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_status() {
+        let rows: Vec<Row> = vec![
+            ("offer".into(), Some("active".into()), 3),
+            ("offer".into(), Some("draft".into()), 2),
+            ("journey".into(), None, 1),
+            ("journey".into(), Some("active".into()), 2),
+            ("experiment".into(), Some("running".into()), 1),
+            ("approval".into(), Some("approved".into()), 4),
+        ];
+        let s = to_response(&rows);
+        assert_eq!((s.active_offers, s.total_journeys, s.active_experiments, s.pending_approvals), (3, 3, 1, 0));
+    }
+}

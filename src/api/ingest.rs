@@ -1,0 +1,208 @@
+//! Operator endpoints (admin): `GET /api/v1/ingest/status` and `GET /api/v1/dead-letters`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use serde::Serialize;
+
+use super::auth::{Caller, Role};
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/ingest/status", get(status)).route("/api/v1/dead-letters", get(dead_letters))
+}
+
+/// A group-less client that asks the broker for partitions and high watermarks. The API may
+/// run in a process without ingest, and lag must show even when ingest is dead.
+pub struct Watermarks {
+    consumer: BaseConsumer,
+    topics: Vec<String>,
+}
+
+impl Watermarks {
+    pub fn new(brokers: &str, topics: Vec<String>) -> anyhow::Result<Self> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "decision-views-status")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        Ok(Self { consumer, topics })
+    }
+
+    /// (topic, partition) → high watermark; an unreachable broker gives an empty map.
+    fn fetch(&self) -> BTreeMap<(String, i32), i64> {
+        let timeout = Duration::from_secs(2);
+        let mut out = BTreeMap::new();
+        for topic in &self.topics {
+            let Ok(md) = self.consumer.fetch_metadata(Some(topic), timeout) else { continue };
+            for t in md.topics() {
+                for p in t.partitions() {
+                    if let Ok((_, high)) = self.consumer.fetch_watermarks(topic, p.id(), timeout) {
+                        out.insert((topic.clone(), p.id()), high);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PartitionStatus {
+    topic: String,
+    partition: i32,
+    /// Next offset to apply, as committed in PostgreSQL (null: nothing consumed yet).
+    committed_offset: Option<i64>,
+    /// The broker's high watermark (null: broker unreachable).
+    high_watermark: Option<i64>,
+    lag: Option<i64>,
+    last_commit_at: Option<DateTime<Utc>>,
+    /// Largest event time applied from the partition.
+    event_time_watermark: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    partitions: Vec<PartitionStatus>,
+    /// Dead letters of the caller's tenant per topic (all time).
+    dead_letters: BTreeMap<String, i64>,
+    broker_reachable: bool,
+}
+
+async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Status>> {
+    caller.require(Role::Admin)?;
+    let wm = state.watermarks.clone();
+    let highs = tokio::task::spawn_blocking(move || wm.fetch()).await.map_err(anyhow::Error::from)?;
+    let topics = state.watermarks.topics.clone();
+    let rows: Vec<(String, i32, i64, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset, last_commit_at, event_time_watermark
+           FROM consumer_offsets WHERE topic = ANY($1)",
+    )
+    .bind(&topics)
+    .fetch_all(&state.pool)
+    .await?;
+    let stored: HashMap<(String, i32), (i64, DateTime<Utc>, Option<DateTime<Utc>>)> =
+        rows.into_iter().map(|(t, p, o, c, w)| ((t, p), (o, c, w))).collect();
+    let mut keys: Vec<(String, i32)> = highs.keys().cloned().chain(stored.keys().cloned()).collect();
+    keys.sort();
+    keys.dedup();
+    let partitions = keys
+        .into_iter()
+        .map(|key| {
+            let s = stored.get(&key);
+            let high = highs.get(&key).copied();
+            let committed = s.map(|s| s.0);
+            PartitionStatus {
+                lag: high.map(|h| (h - committed.unwrap_or(0)).max(0)),
+                topic: key.0,
+                partition: key.1,
+                committed_offset: committed,
+                high_watermark: high,
+                last_commit_at: s.map(|s| s.1),
+                event_time_watermark: s.and_then(|s| s.2),
+            }
+        })
+        .collect();
+    let dl: Vec<(String, i64)> =
+        sqlx::query_as("SELECT topic, sum(count)::int8 FROM dead_letter_counts WHERE tenant_id = $1 GROUP BY topic")
+            .bind(&caller.tenant_id)
+            .fetch_all(&state.pool)
+            .await?;
+    Ok(Json(Status { broker_reachable: !highs.is_empty(), partitions, dead_letters: dl.into_iter().collect() }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeadLetterOut {
+    id: i64,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<String>,
+    payload: Option<String>,
+    /// `utf8` or `base64` (payloads that are not valid UTF-8).
+    payload_encoding: &'static str,
+    reason: String,
+    detail: String,
+    received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeadLetterPage {
+    dead_letters: Vec<DeadLetterOut>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+type DeadLetterRow = (i64, String, i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, String, String, DateTime<Utc>);
+
+/// Parses a non-negative integer parameter; `cap` bounds it silently only where documented.
+pub fn page_param(raw: &HashMap<String, String>, name: &str, default: i64) -> ApiResult<i64> {
+    match raw.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a non-negative integer, got {v:?}"))),
+    }
+}
+
+/// The caller's tenant's dead letters, newest first; filters `topic` and `reason`.
+async fn dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(raw): Query<HashMap<String, String>>,
+) -> ApiResult<Json<DeadLetterPage>> {
+    caller.require(Role::Admin)?;
+    let limit = page_param(&raw, "limit", 50)?.min(200);
+    let offset = page_param(&raw, "offset", 0)?;
+    let topic = raw.get("topic").filter(|s| !s.is_empty());
+    let reason = raw.get("reason").filter(|s| !s.is_empty());
+    let filter = "tenant_id = $1 AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR reason = $3)";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
+        .bind(&caller.tenant_id)
+        .bind(topic)
+        .bind(reason)
+        .fetch_one(&state.pool)
+        .await?;
+    let rows: Vec<DeadLetterRow> = sqlx::query_as(&format!(
+        "SELECT id, topic, partition, \"offset\", key, payload, reason, detail, received_at
+           FROM dead_letters WHERE {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(&caller.tenant_id)
+    .bind(topic)
+    .bind(reason)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dead_letters = rows
+        .into_iter()
+        .map(|(id, topic, partition, offset, key, payload, reason, detail, received_at)| {
+            let (payload, payload_encoding) = match payload {
+                None => (None, "utf8"),
+                Some(bytes) => match String::from_utf8(bytes) {
+                    Ok(s) => (Some(s), "utf8"),
+                    Err(e) => (Some(b64.encode(e.into_bytes())), "base64"),
+                },
+            };
+            let key = key.map(|k| String::from_utf8(k).unwrap_or_else(|e| b64.encode(e.into_bytes())));
+            DeadLetterOut { id, topic, partition, offset, key, payload, payload_encoding, reason, detail, received_at }
+        })
+        .collect();
+    Ok(Json(DeadLetterPage { dead_letters, total, limit, offset }))
+}

@@ -1,0 +1,61 @@
+//! The HTTP API: one router per module, merged here; one `Clone` state.
+
+pub mod auth;
+mod dashboard;
+pub mod error;
+mod health;
+mod ingest;
+mod window;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+
+pub use ingest::Watermarks;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub keys: auth::KeyCache,
+    pub metrics: PrometheusHandle,
+    /// Broker client for high watermarks (ingest status); the API never joins the group.
+    pub watermarks: Arc<Watermarks>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(ingest::router())
+        .merge(dashboard::router())
+        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
+        .with_state(state)
+}
+
+/// Request latency per route (and per dashboard type, the unit users care about).
+async fn track_latency(State(_): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let dashboard_type = if route == "/api/v1/dashboard-data" {
+        req.uri().query().and_then(|q| {
+            q.split('&').find_map(|kv| kv.strip_prefix("type=")).map(|t| dashboard::canonical_type(t).to_owned())
+        })
+    } else {
+        None
+    };
+    let resp = next.run(req).await;
+    metrics::histogram!(
+        "http_request_duration_seconds",
+        "route" => route,
+        "type" => dashboard_type.unwrap_or_default(),
+        "status" => resp.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,19 @@
+//! decision-views: Kafka → exactly-once PostgreSQL views → dashboard API.
+//!
+//! - [`settings`]: the one typed configuration, from the environment.
+//! - [`startup`]: builds the application (ingest, API or both) and runs it until stopped.
+//! - [`api`]: the axum routes.
+//! - [`keys`]: API key creation.
+//! - [`publish`]: the synthetic workload publisher.
+//!
+//! Ingest itself (decode, fold, apply) lives in the `consumers` crate.
+
+pub mod api;
+pub mod keys;
+pub mod publish;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+/// The migrations of this build, embedded: applied at start-up and by `decision-views migrate`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

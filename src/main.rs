@@ -1,0 +1,71 @@
+use clap::{Parser, Subcommand};
+use decision_views::api::auth::Role;
+use decision_views::publish::{self, PublishArgs};
+use decision_views::settings::Settings;
+use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
+
+/// Exactly-once Kafka → PostgreSQL views and the dashboard API of a next-best-action platform.
+/// Configuration comes from DV_* environment variables (see the README).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest and API in one process (the default).
+    Run,
+    /// Only the Kafka consumers.
+    Ingest,
+    /// Only the HTTP API.
+    Api,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create an API key and print it (it is shown only this once).
+    CreateApiKey {
+        #[arg(long)]
+        tenant: String,
+        /// viewer, editor or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Publish a synthetic workload to Kafka.
+    Publish(PublishArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    decision_views::telemetry::init_tracing();
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    let mode = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => Mode::All,
+        Command::Ingest => Mode::Ingest,
+        Command::Api => Mode::Api,
+        Command::Migrate => {
+            let pool = connect(&settings).await?;
+            decision_views::MIGRATOR.run(&pool).await?;
+            println!("migrations applied");
+            return Ok(());
+        }
+        Command::CreateApiKey { tenant, role, name } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be viewer, editor or admin"))?;
+            let pool = connect(&settings).await?;
+            decision_views::MIGRATOR.run(&pool).await?;
+            let key = decision_views::keys::create_api_key(&pool, &tenant, role, &name).await?;
+            println!("{key}");
+            return Ok(());
+        }
+        Command::Publish(args) => return publish::run(&settings, args).await,
+    };
+    let app = Application::build(settings, mode).await?;
+    if let Some(port) = app.port() {
+        tracing::info!(port, ?mode, "listening");
+    }
+    cancel_on_signal(app.shutdown_token());
+    app.run_until_stopped().await
+}

@@ -1,0 +1,172 @@
+//! One typed settings struct, read from the environment once at start-up. Every variable is
+//! listed (with its default) in the README; `Settings::from_env` checks cross-field rules.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use consumers::decode::DecodeLimits;
+use consumers::events::TopicKind;
+use consumers::kafka::IngestConfig;
+
+/// A value that must not end up in logs (connection strings may carry passwords).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    /// `None`: the response cache is in-process (SPEC 6).
+    pub redis_url: Option<Secret>,
+    pub kafka: KafkaSettings,
+    pub http: HttpSettings,
+    pub ingest: IngestLimits,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub group_id: String,
+    pub topics: BTreeMap<TopicKind, String>,
+    pub session_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub batch_max_messages: usize,
+    pub batch_max_bytes: usize,
+    pub batch_max_wait: Duration,
+    /// librdkafka properties from `DV_KAFKA_CONSUMER_<PROPERTY>` (dots as underscores).
+    pub consumer_overrides: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    pub max_event_bytes: usize,
+    pub retention_days: i64,
+    pub dedup_horizon_days: i64,
+}
+
+/// The environment variable of each topic's name.
+pub fn topic_env_var(kind: TopicKind) -> &'static str {
+    match kind {
+        TopicKind::DecisionTraces => "DV_TOPIC_DECISION_TRACES",
+        TopicKind::Interactions => "DV_TOPIC_INTERACTIONS",
+        TopicKind::Catalog => "DV_TOPIC_CATALOG",
+        TopicKind::SegmentMembership => "DV_TOPIC_SEGMENT_MEMBERSHIP",
+        TopicKind::Suppressions => "DV_TOPIC_SUPPRESSIONS",
+        TopicKind::Attributions => "DV_TOPIC_ATTRIBUTIONS",
+        TopicKind::ModelMetrics => "DV_TOPIC_MODEL_METRICS",
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?} is invalid: {e}")),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let topics = TopicKind::ALL
+            .into_iter()
+            .map(|k| (k, var(topic_env_var(k)).unwrap_or_else(|| k.default_name().to_owned())))
+            .collect();
+        let consumer_overrides = std::env::vars()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("DV_KAFKA_CONSUMER_").map(|p| (p.to_ascii_lowercase().replace('_', "."), v))
+            })
+            .collect();
+        let redis_url = match std::env::var("DV_REDIS_URL") {
+            // Set but empty: explicitly no Redis.
+            Ok(v) if v.trim().is_empty() => None,
+            Ok(v) => Some(Secret::new(v)),
+            Err(_) => Some(Secret::new("redis://127.0.0.1:6379")),
+        };
+        let s = Settings {
+            database: DatabaseSettings {
+                url: Secret::new(
+                    var("DV_DATABASE_URL")
+                        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/decision_views".into()),
+                ),
+                max_connections: parse("DV_DATABASE_MAX_CONNECTIONS", 10)?,
+            },
+            redis_url,
+            kafka: KafkaSettings {
+                brokers: var("DV_KAFKA_BROKERS").unwrap_or_else(|| "127.0.0.1:9092".into()),
+                group_id: var("DV_KAFKA_GROUP_ID").unwrap_or_else(|| "decision-views".into()),
+                topics,
+                session_timeout: Duration::from_millis(parse("DV_KAFKA_SESSION_TIMEOUT_MS", 10_000)?),
+                drain_timeout: Duration::from_millis(parse("DV_INGEST_DRAIN_TIMEOUT_MS", 5_000)?),
+                batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 5_000)?,
+                batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 16 * 1024 * 1024)?,
+                batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
+                consumer_overrides,
+            },
+            http: HttpSettings { addr: parse("DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))? },
+            ingest: IngestLimits {
+                max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
+                retention_days: parse("DV_RETENTION_DAYS", 400)?,
+                dedup_horizon_days: parse("DV_DEDUP_HORIZON_DAYS", 7)?,
+            },
+        };
+        s.ingest_config().validate().map_err(anyhow::Error::msg)?;
+        if s.ingest.retention_days < 1 || s.ingest.dedup_horizon_days < 1 {
+            anyhow::bail!("DV_RETENTION_DAYS and DV_DEDUP_HORIZON_DAYS must be at least 1");
+        }
+        Ok(s)
+    }
+
+    pub fn ingest_config(&self) -> IngestConfig {
+        let k = &self.kafka;
+        IngestConfig {
+            brokers: k.brokers.clone(),
+            group_id: k.group_id.clone(),
+            topics: k.topics.iter().map(|(kind, name)| (name.clone(), *kind)).collect(),
+            batch_max_messages: k.batch_max_messages,
+            batch_max_bytes: k.batch_max_bytes,
+            batch_max_wait: k.batch_max_wait,
+            session_timeout: k.session_timeout,
+            drain_timeout: k.drain_timeout,
+            decode: DecodeLimits {
+                max_event_bytes: self.ingest.max_event_bytes,
+                max_future: chrono::Duration::hours(1),
+                retention: chrono::Duration::days(self.ingest.retention_days),
+            },
+            overrides: k.consumer_overrides.clone(),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Builds the application and runs it until a shutdown signal (thin `main`, testable build).
+
+use std::sync::Arc;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState, Watermarks};
+use crate::settings::Settings;
+
+/// What this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Ingest and API in one process (the laptop default).
+    All,
+    Ingest,
+    Api,
+}
+
+pub struct Application {
+    listener: Option<TcpListener>,
+    port: Option<u16>,
+    state: Option<AppState>,
+    pool: PgPool,
+    settings: Settings,
+    mode: Mode,
+    shutdown: CancellationToken,
+}
+
+pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(settings.database.url.expose())
+        .await?)
+}
+
+impl Application {
+    /// Connects, applies migrations and binds the HTTP port (port 0 picks a free one).
+    pub async fn build(settings: Settings, mode: Mode) -> anyhow::Result<Self> {
+        let pool = connect(&settings).await?;
+        crate::MIGRATOR.run(&pool).await?;
+        let (listener, port, state) = if mode == Mode::Ingest {
+            (None, None, None)
+        } else {
+            let listener = TcpListener::bind(settings.http.addr).await?;
+            let port = listener.local_addr()?.port();
+            let topics = settings.kafka.topics.values().cloned().collect();
+            let state = AppState {
+                pool: pool.clone(),
+                keys: Default::default(),
+                metrics: crate::telemetry::metrics_handle(),
+                watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics)?),
+            };
+            (Some(listener), Some(port), Some(state))
+        };
+        if mode != Mode::Api {
+            crate::telemetry::metrics_handle(); // ingest metrics need the recorder too
+        }
+        Ok(Self { listener, port, state, pool, settings, mode, shutdown: CancellationToken::new() })
+    }
+
+    /// The bound HTTP port (`None` in ingest-only mode).
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Cancelling it stops the application gracefully (what SIGTERM does).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        if let (Some(listener), Some(state)) = (self.listener, self.state) {
+            let app = api::router(state);
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                    .map_err(anyhow::Error::from)
+            });
+        }
+        if self.mode != Mode::Api {
+            let config = self.settings.ingest_config();
+            tasks.spawn(consumers::kafka::run(config, self.pool.clone(), shutdown.clone()));
+            tasks.spawn(consumers::janitor::run(
+                self.pool.clone(),
+                chrono::Duration::days(self.settings.ingest.dedup_horizon_days),
+                shutdown.clone(),
+            ));
+        }
+        // The first task to end (error or not) stops the others: one shutdown for everything.
+        let mut result = Ok(());
+        while let Some(joined) = tasks.join_next().await {
+            shutdown.cancel();
+            let r = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(e) = &r {
+                tracing::error!(error = ?e, "task failed; shutting down");
+            }
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutdown signal received; finishing the batch in flight");
+        token.cancel();
+    });
+}
