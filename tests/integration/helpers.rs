@@ -1,0 +1,235 @@
+//! Test harness (after zero-to-production's `tests/api/helpers.rs`): every test gets a fresh
+//! database with a random name, its own topics and consumer group on the real broker, and an
+//! application started on port 0. Real PostgreSQL, Kafka-protocol broker and Redis; no mocks.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use consumers::events::TopicKind;
+use decision_views::api::auth::Role;
+use decision_views::settings::{Secret, Settings};
+use decision_views::startup::{Application, Mode};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+pub fn brokers() -> String {
+    std::env::var("DV_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn pg_server_url() -> String {
+    std::env::var("DV_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Partition counts of the test topics: co-partitioned like production's defaults.
+pub fn partitions(kind: TopicKind) -> i32 {
+    match kind {
+        TopicKind::DecisionTraces | TopicKind::Interactions | TopicKind::SegmentMembership => 4,
+        _ => 1,
+    }
+}
+
+/// Everything a test needs to talk to its own slice of the services.
+pub struct TestEnv {
+    pub db_name: String,
+    pub db_url: String,
+    pub pool: PgPool,
+    pub topics: BTreeMap<TopicKind, String>,
+    pub group_id: String,
+    pub producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl TestEnv {
+    /// A fresh database (migrated) and fresh topics.
+    pub async fn new() -> TestEnv {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let db_name = format!("dv_test_{suffix}");
+        let mut admin =
+            PgConnection::connect(&format!("{}/postgres", pg_server_url())).await.expect("PostgreSQL is up");
+        admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
+        let db_url = format!("{}/{db_name}", pg_server_url());
+        let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
+        decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
+
+        let topics: BTreeMap<TopicKind, String> =
+            TopicKind::ALL.into_iter().map(|k| (k, format!("t{suffix}-{}", k.default_name()))).collect();
+        create_topics(&topics).await;
+        let producer = decision_views::publish::producer(&brokers()).expect("producer");
+        TestEnv { db_name, db_url, pool, topics, group_id: format!("g{suffix}"), producer }
+    }
+
+    pub fn topic(&self, kind: TopicKind) -> &str {
+        &self.topics[&kind]
+    }
+
+    /// Settings pointing at this test's database, topics and group; HTTP on port 0.
+    pub fn settings(&self) -> Settings {
+        // Overrides go through the struct, not the process environment, so that tests running
+        // in parallel never see each other's settings.
+        let mut s = Settings::from_env().expect("default settings are valid");
+        s.database.url = Secret::new(self.db_url.clone());
+        s.database.max_connections = 5;
+        s.redis_url = None;
+        s.kafka.brokers = brokers();
+        s.kafka.group_id = self.group_id.clone();
+        s.kafka.topics = self.topics.clone();
+        s.kafka.session_timeout = Duration::from_secs(6);
+        s.kafka.drain_timeout = Duration::from_secs(3);
+        s.kafka.batch_max_wait = Duration::from_millis(50);
+        s.http.addr = "127.0.0.1:0".parse().unwrap();
+        s
+    }
+
+    /// The same configuration as environment variables, for child processes.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("DV_DATABASE_URL".to_string(), self.db_url.clone()),
+            ("DV_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
+            ("DV_REDIS_URL".into(), String::new()),
+            ("DV_KAFKA_BROKERS".into(), brokers()),
+            ("DV_KAFKA_GROUP_ID".into(), self.group_id.clone()),
+            ("DV_KAFKA_SESSION_TIMEOUT_MS".into(), "6000".into()),
+            ("DV_INGEST_DRAIN_TIMEOUT_MS".into(), "3000".into()),
+            ("DV_INGEST_BATCH_MAX_WAIT_MS".into(), "50".into()),
+            ("RUST_LOG".into(), "warn,consumers=info".into()),
+        ];
+        for (k, name) in &self.topics {
+            v.push((decision_views::settings::topic_env_var(*k).to_string(), name.clone()));
+        }
+        v
+    }
+
+    /// Publishes one event with the SPEC 2 key (`tenantId:customerId`, else `tenantId`).
+    pub fn publish(&self, kind: TopicKind, event: &Value) {
+        let tenant = event["tenantId"].as_str().unwrap_or("");
+        let key = match event["customerId"].as_str() {
+            Some(c) => format!("{tenant}:{c}"),
+            None => tenant.to_string(),
+        };
+        self.publish_raw(kind, &key, event.to_string().as_bytes());
+    }
+
+    pub fn publish_raw(&self, kind: TopicKind, key: &str, payload: &[u8]) {
+        decision_views::publish::send(&self.producer, self.topic(kind), key, payload).expect("send");
+    }
+
+    pub fn flush(&self) {
+        self.producer.flush(Duration::from_secs(30)).expect("flush");
+    }
+
+    /// Waits until the offsets committed in PostgreSQL reach the broker's high watermark on
+    /// every partition of the test's topics: everything published has been applied (or
+    /// dead-lettered). Drives the pipeline "until idle" without sleeping a guessed time.
+    pub async fn wait_caught_up(&self, timeout: Duration) {
+        self.flush();
+        let highs = self.high_watermarks();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let stored: Vec<(String, i32, i64)> =
+                sqlx::query_as("SELECT topic, partition, next_offset FROM consumer_offsets")
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap();
+            let behind: Vec<_> = highs
+                .iter()
+                .filter(|((t, p), high)| {
+                    **high > 0 && !stored.iter().any(|(st, sp, next)| st == t && sp == p && next >= *high)
+                })
+                .collect();
+            if behind.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "ingest did not catch up within {timeout:?}; behind: {behind:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn high_watermarks(&self) -> BTreeMap<(String, i32), i64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", "test-watermarks")
+            .create()
+            .expect("consumer");
+        let mut out = BTreeMap::new();
+        for (kind, topic) in &self.topics {
+            for p in 0..partitions(*kind) {
+                let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
+                out.insert((topic.clone(), p), high);
+            }
+        }
+        out
+    }
+
+    pub async fn api_key(&self, tenant: &str, role: Role) -> String {
+        decision_views::keys::create_api_key(&self.pool, tenant, role, "test").await.expect("create key")
+    }
+}
+
+async fn create_topics(topics: &BTreeMap<TopicKind, String>) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let new: Vec<NewTopic> =
+        topics.iter().map(|(k, name)| NewTopic::new(name, partitions(*k), TopicReplication::Fixed(1))).collect();
+    let results = admin.create_topics(&new, &AdminOptions::new()).await.expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// A running application (ingest + API in this process) on top of a [`TestEnv`].
+pub struct TestApp {
+    pub env: TestEnv,
+    pub address: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestEnv::new().await, Mode::All).await
+}
+
+pub async fn spawn_app_with(env: TestEnv, mode: Mode) -> TestApp {
+    let app = Application::build(env.settings(), mode).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port().expect("API mode binds a port"));
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    TestApp { env, address, client: reqwest::Client::new(), shutdown, handle: Some(handle) }
+}
+
+impl TestApp {
+    /// GET with the two auth headers; returns status and JSON body.
+    pub async fn get(&self, path: &str, key: &str, tenant: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .header("X-API-Key", key)
+            .header("X-Tenant-Id", tenant)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Stops the app gracefully and returns what `run_until_stopped` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.take().unwrap().await?
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

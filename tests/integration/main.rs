@@ -1,0 +1,6 @@
+//! The integration suite: one binary (fast linking), one module per capability. Needs the
+//! local services (`scripts/services.sh up`): PostgreSQL, Redis and the Kafka-protocol broker.
+
+mod helpers;
+mod model;
+mod pipeline;
