@@ -11,6 +11,8 @@ CREATE TABLE consumer_offsets (
     -- Largest event time applied from this partition (freshness of the views).
     event_time_watermark timestamptz,
     last_commit_at       timestamptz NOT NULL DEFAULT now(),
+    -- The ingest instance that made the last commit (who owns the partition, for operators).
+    owner                text,
     PRIMARY KEY (topic, partition)
 );
 

@@ -50,6 +50,7 @@ pub struct DatabaseSettings {
 pub struct KafkaSettings {
     pub brokers: String,
     pub group_id: String,
+    pub instance_id: String,
     pub topics: BTreeMap<TopicKind, String>,
     pub session_timeout: Duration,
     pub drain_timeout: Duration,
@@ -128,6 +129,7 @@ impl Settings {
             kafka: KafkaSettings {
                 brokers: var("DV_KAFKA_BROKERS").unwrap_or_else(|| "127.0.0.1:9092".into()),
                 group_id: var("DV_KAFKA_GROUP_ID").unwrap_or_else(|| "decision-views".into()),
+                instance_id: var("DV_INSTANCE_ID").unwrap_or_else(|| format!("pid-{}", std::process::id())),
                 topics,
                 session_timeout: Duration::from_millis(parse("DV_KAFKA_SESSION_TIMEOUT_MS", 10_000)?),
                 drain_timeout: Duration::from_millis(parse("DV_INGEST_DRAIN_TIMEOUT_MS", 5_000)?),
@@ -155,6 +157,7 @@ impl Settings {
         IngestConfig {
             brokers: k.brokers.clone(),
             group_id: k.group_id.clone(),
+            instance_id: k.instance_id.clone(),
             topics: k.topics.iter().map(|(kind, name)| (name.clone(), *kind)).collect(),
             batch_max_messages: k.batch_max_messages,
             batch_max_bytes: k.batch_max_bytes,

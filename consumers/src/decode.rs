@@ -133,6 +133,13 @@ fn tenant_of(payload: &[u8]) -> Option<String> {
     }
 }
 
+/// The tenant part of a message key (`tenantId:customerId` or `tenantId`).
+pub fn tenant_of_key(key: &[u8]) -> Option<String> {
+    let key = std::str::from_utf8(key).ok()?;
+    let tenant = key.split_once(':').map_or(key, |(t, _)| t);
+    (!tenant.is_empty()).then(|| tenant.to_owned())
+}
+
 type Invalid = (RejectReason, String);
 
 fn non_empty(field: &str, value: &str) -> Result<(), Invalid> {

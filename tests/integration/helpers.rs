@@ -36,7 +36,6 @@ pub fn partitions(kind: TopicKind) -> i32 {
 
 /// Everything a test needs to talk to its own slice of the services.
 pub struct TestEnv {
-    pub db_name: String,
     pub db_url: String,
     pub pool: PgPool,
     pub topics: BTreeMap<TopicKind, String>,
@@ -60,7 +59,15 @@ impl TestEnv {
             TopicKind::ALL.into_iter().map(|k| (k, format!("t{suffix}-{}", k.default_name()))).collect();
         create_topics(&topics).await;
         let producer = decision_views::publish::producer(&brokers()).expect("producer");
-        TestEnv { db_name, db_url, pool, topics, group_id: format!("g{suffix}"), producer }
+        TestEnv { db_url, pool, topics, group_id: format!("g{suffix}"), producer }
+    }
+
+    /// A second handle on the same database and topics (for a publisher thread).
+    pub fn clone_for_publish(&self) -> Publisher {
+        Publisher {
+            topics: self.topics.clone(),
+            producer: decision_views::publish::producer(&brokers()).expect("producer"),
+        }
     }
 
     pub fn topic(&self, kind: TopicKind) -> &str {
@@ -170,6 +177,28 @@ impl TestEnv {
 
     pub async fn api_key(&self, tenant: &str, role: Role) -> String {
         decision_views::keys::create_api_key(&self.pool, tenant, role, "test").await.expect("create key")
+    }
+}
+
+/// Publishes to a test's topics from another thread.
+pub struct Publisher {
+    topics: BTreeMap<TopicKind, String>,
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl Publisher {
+    pub fn publish(&self, kind: TopicKind, event: &Value) {
+        let tenant = event["tenantId"].as_str().unwrap_or("");
+        let key = match event["customerId"].as_str() {
+            Some(c) => format!("{tenant}:{c}"),
+            None => tenant.to_string(),
+        };
+        decision_views::publish::send(&self.producer, &self.topics[&kind], &key, event.to_string().as_bytes())
+            .expect("send");
+    }
+
+    pub fn flush(&self) {
+        self.producer.flush(Duration::from_secs(30)).expect("flush");
     }
 }
 

@@ -1,6 +1,11 @@
 //! The integration suite: one binary (fast linking), one module per capability. Needs the
 //! local services (`scripts/services.sh up`): PostgreSQL, Redis and the Kafka-protocol broker.
 
+mod auth;
+mod bad_input;
+mod crash;
 mod helpers;
 mod model;
 mod pipeline;
+mod processes;
+mod scale;

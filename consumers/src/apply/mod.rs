@@ -53,11 +53,12 @@ pub struct Applied {
 
 /// Applies `batch` in one transaction.
 #[tracing::instrument(name = "apply_batch", skip_all, fields(messages = batch.messages(), partitions = batch.positions.len()))]
-pub async fn apply_batch(pool: &PgPool, batch: &Batch) -> Result<Applied, ApplyError> {
+/// `owner` names this ingest instance in `consumer_offsets.owner`.
+pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Applied, ApplyError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
 
-    match offsets::compare_and_set(&mut tx, batch).await? {
+    match offsets::compare_and_set(&mut tx, batch, owner).await? {
         offsets::Cas::Advanced => {}
         offsets::Cas::AlreadyApplied => {
             tx.rollback().await?;

@@ -14,12 +14,16 @@ pub(super) enum Cas {
 /// Moves every partition of the batch from `expected` to `next`, or fails without changing
 /// anything. Partitions are visited in sorted order (the batch's map order), so two writers
 /// contending for the same partitions lock them in the same order.
-pub(super) async fn compare_and_set(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<Cas, ApplyError> {
+pub(super) async fn compare_and_set(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+    owner: &str,
+) -> Result<Cas, ApplyError> {
     for (i, ((topic, partition), pos)) in batch.positions.iter().enumerate() {
         let moved = match pos.expected {
             Some(expected) => sqlx::query(
                 "UPDATE consumer_offsets
-                    SET next_offset = $4, last_commit_at = now(),
+                    SET next_offset = $4, last_commit_at = now(), owner = $6,
                         event_time_watermark = GREATEST(event_time_watermark, $5)
                   WHERE topic = $1 AND partition = $2 AND next_offset = $3",
             )
@@ -28,17 +32,19 @@ pub(super) async fn compare_and_set(tx: &mut Transaction<'_, Postgres>, batch: &
             .bind(expected)
             .bind(pos.next)
             .bind(pos.max_event_time)
+            .bind(owner)
             .execute(&mut **tx)
             .await?
             .rows_affected(),
             None => sqlx::query(
-                "INSERT INTO consumer_offsets (topic, partition, next_offset, event_time_watermark)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                "INSERT INTO consumer_offsets (topic, partition, next_offset, event_time_watermark, owner)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(topic)
             .bind(partition)
             .bind(pos.next)
             .bind(pos.max_event_time)
+            .bind(owner)
             .execute(&mut **tx)
             .await?
             .rows_affected(),

@@ -11,6 +11,8 @@ use crate::events::TopicKind;
 pub struct IngestConfig {
     pub brokers: String,
     pub group_id: String,
+    /// Names this process in `consumer_offsets.owner` and in the Kafka client id.
+    pub instance_id: String,
     /// Kafka topic name → what it carries.
     pub topics: BTreeMap<String, TopicKind>,
     /// A batch is closed at this many messages…
@@ -66,7 +68,7 @@ impl IngestConfig {
             .set("enable.partition.eof", "false")
             // Feeds the lag gauge (see `IngestContext::stats`).
             .set("statistics.interval.ms", "5000")
-            .set("client.id", format!("decision-views-{}", std::process::id()));
+            .set("client.id", format!("decision-views-{}", self.instance_id));
         for (k, v) in &self.overrides {
             c.set(k, v);
         }

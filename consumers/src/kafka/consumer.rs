@@ -227,7 +227,12 @@ impl IngestContext {
                 local.batch.events.push(event);
                 Some(t)
             }
-            Err(rejection) => {
+            Err(mut rejection) => {
+                // Unreadable payloads are attributed by the message key (`tenantId[:customerId]`
+                // by contract), so that the tenant's admins can see them.
+                if rejection.tenant_id.is_none() {
+                    rejection.tenant_id = msg.key().and_then(crate::decode::tenant_of_key);
+                }
                 local.batch.dead_letters.push(DeadLetter {
                     topic: topic.to_owned(),
                     partition: msg.partition(),

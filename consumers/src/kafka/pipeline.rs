@@ -15,7 +15,7 @@ pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken
     let shared = Arc::new(Shared::default());
     // One batch queued while one commits: decoding overlaps the commit, memory stays bounded.
     let (tx, rx) = mpsc::channel(1);
-    let committer = tokio::spawn(run_committer(pool.clone(), shared.clone(), rx));
+    let committer = tokio::spawn(run_committer(pool.clone(), config.instance_id.clone(), shared.clone(), rx));
 
     let runtime = tokio::runtime::Handle::current();
     let thread_shutdown = shutdown.clone();

@@ -1,0 +1,75 @@
+//! Two ingest processes in one consumer group share a 4-partition topic; one is SIGKILLed
+//! mid-stream; the survivor takes its partitions over from the PostgreSQL offsets and the
+//! totals are exact.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::crash::{publish_interactions_paced, stored_counters};
+use crate::helpers::TestEnv;
+use crate::model;
+use crate::processes::IngestProcess;
+
+async fn owners(env: &TestEnv) -> BTreeSet<String> {
+    let topic = env.topic(consumers::events::TopicKind::Interactions).to_owned();
+    sqlx::query_scalar("SELECT DISTINCT owner FROM consumer_offsets WHERE topic = $1 AND owner IS NOT NULL")
+        .bind(topic)
+        .fetch_all(&env.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
+    let env = TestEnv::new().await;
+    let today = Utc::now().date_naive();
+    let customers: Vec<String> = (0..500).map(|i| format!("cust{i}")).collect();
+    let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
+    let events = model::interactions("acme", 20_000, 11, today, &["o1", "o2", "o3"], &["web", "email"], &customers, 14);
+
+    let a = IngestProcess::start_named(&env, "ingest-a");
+    let b = IngestProcess::start_named(&env, "ingest-b");
+    let publisher = {
+        let p = env.clone_for_publish();
+        let events = events.clone();
+        std::thread::spawn(move || publish_interactions_paced(&p, &events, 50, 800))
+    };
+
+    // Both processes commit partitions of the 4-partition topic before one dies.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = owners(&env).await;
+        if o.contains("ingest-a") && o.contains("ingest-b") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both processes should own partitions; owners: {o:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!publisher.is_finished(), "the kill must land mid-stream");
+    a.kill9();
+    publisher.join().unwrap();
+
+    env.wait_caught_up(Duration::from_secs(120)).await;
+    let last_owners: Vec<String> = sqlx::query_scalar("SELECT owner FROM consumer_offsets WHERE topic = $1")
+        .bind(env.topic(consumers::events::TopicKind::Interactions))
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert!(last_owners.iter().all(|o| o == "ingest-b"), "the survivor took every partition over: {last_owners:?}");
+
+    let stored = stored_counters(&env, "acme").await;
+    let mut total = [0i64; 8];
+    for v in stored.values() {
+        for i in 0..8 {
+            total[i] += v[i];
+        }
+    }
+    let count = |o: &str| events.iter().filter(|e| e.outcome == o).count() as i64;
+    assert_eq!(&total[..6], &model::OUTCOMES.map(count)[..], "per-outcome totals");
+    assert_eq!(total[6], events.iter().map(|e| (e.revenue * 1e6).round() as i64).sum::<i64>(), "revenue");
+    assert!(b.terminate().success());
+}
