@@ -10,17 +10,24 @@ export HOME
 
 STATE_DIR=${DV_STATE_DIR:-$HOME/.local/state/decision-views}
 
+# The ports/cluster below are fixed by the project (5432, 6379, cluster "main");
+# DV_PG_PORT, DV_PG_CLUSTER and DV_REDIS_PORT exist only to test this script
+# against throw-away instances.
 PG_HOST=127.0.0.1
-PG_PORT=5432
+PG_PORT=${DV_PG_PORT:-5432}
+PG_CLUSTER=${DV_PG_CLUSTER:-main}
 APP_DB=decision_views
 HBA_MARKER='# decision-views scripts/services.sh: trust local TCP connections'
 
 REDIS_HOST=127.0.0.1
-REDIS_PORT=6379
+REDIS_PORT=${DV_REDIS_PORT:-6379}
 
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT=${DV_KAFKA_PORT:-9092}
-[[ $KAFKA_PORT =~ ^[0-9]+$ ]] || { echo "[services] ERROR: DV_KAFKA_PORT must be a port number, got '$KAFKA_PORT'" >&2; exit 1; }
+for _p in "$KAFKA_PORT" "$PG_PORT" "$REDIS_PORT"; do
+  [[ $_p =~ ^[0-9]+$ ]] || { echo "[services] ERROR: port must be a number, got '$_p'" >&2; exit 1; }
+done
+unset _p
 KAFKA_URL="tcp://$KAFKA_HOST:$KAFKA_PORT"
 
 TANSU_CLUSTER_ID=tansu_cluster # tansu's default; stored with every row of tansu.db

@@ -46,12 +46,12 @@ pg_version() {
 
 pg_ctl_cluster() { # action [args...]
   local ver; ver=$(pg_version)
-  as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main "$@"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$PG_CLUSTER" "$@"
 }
 
 pg_log_tail() {
   local ver; ver=$(pg_version)
-  local f="/var/log/postgresql/postgresql-${ver}-main.log"
+  local f="/var/log/postgresql/postgresql-${ver}-${PG_CLUSTER}.log"
   [[ -r $f ]] && tail -n 20 "$f" | sed 's/^/[services]   | /' >&2 || true
 }
 
@@ -65,14 +65,14 @@ pg_ensure_installed() {
 
 pg_ensure_cluster() {
   local ver; ver=$(pg_version)
-  if [[ -n $ver && -d /etc/postgresql/$ver/main ]]; then return 0; fi
+  if [[ -n $ver && -d /etc/postgresql/$ver/$PG_CLUSTER ]]; then return 0; fi
   if [[ -z $ver ]]; then
     ver=$(ls -1 /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n1 || true)
     [[ -n $ver ]] || die "no PostgreSQL server found under /usr/lib/postgresql (is the postgresql package installed?)"
   fi
-  log "no PostgreSQL cluster '$ver/main' found: creating it (port $PG_PORT)"
-  as_root pg_createcluster --port "$PG_PORT" "$ver" main >/dev/null \
-    || die "pg_createcluster $ver main failed"
+  log "no PostgreSQL cluster '$ver/$PG_CLUSTER' found: creating it (port $PG_PORT)"
+  as_root pg_createcluster --port "$PG_PORT" "$ver" "$PG_CLUSTER" >/dev/null \
+    || die "pg_createcluster $ver $PG_CLUSTER failed"
 }
 
 # Make sure the postgres user can connect over TCP 127.0.0.1 (and ::1) without a password.
@@ -80,7 +80,7 @@ pg_ensure_trust() {
   if pg_sql -c 'select 1' >/dev/null 2>&1; then return 0; fi
   local ver hba
   ver=$(pg_version)
-  hba="/etc/postgresql/$ver/main/pg_hba.conf"
+  hba="/etc/postgresql/$ver/$PG_CLUSTER/pg_hba.conf"
   [[ -f $hba ]] || die "cannot connect as postgres to $PG_HOST:$PG_PORT and $hba does not exist"
   if ! grep -q "$HBA_MARKER" "$hba"; then
     log "enabling trust authentication for 127.0.0.1/32 and ::1/128 in $hba (backup: $hba.dv-backup)"
@@ -146,17 +146,17 @@ postgres_up() {
   pg_ensure_cluster
   local ver; ver=$(pg_version)
   if pg_ready; then
-    log "postgres: already running on $PG_HOST:$PG_PORT (cluster $ver/main)"
+    log "postgres: already running on $PG_HOST:$PG_PORT (cluster $ver/$PG_CLUSTER)"
   else
-    log "postgres: not running, starting cluster $ver/main"
+    log "postgres: not running, starting cluster $ver/$PG_CLUSTER"
     if ! pg_ctl_cluster start 9>&-; then
       pg_lsclusters >&2 || true
       pg_log_tail
-      die "could not start PostgreSQL cluster $ver/main"
+      die "could not start PostgreSQL cluster $ver/$PG_CLUSTER"
     fi
-    printf '%s\n' "$ver" >"$STATE_DIR/postgres.started-by-services"
+    printf '%s %s\n' "$ver" "$PG_CLUSTER" >"$STATE_DIR/postgres.started-by-services"
     wait_for "PostgreSQL on $PG_HOST:$PG_PORT" 60 pg_ready || { pg_lsclusters >&2 || true; pg_log_tail; die "PostgreSQL is not accepting connections on $PG_HOST:$PG_PORT"; }
-    log "postgres: started (cluster $ver/main)"
+    log "postgres: started (cluster $ver/$PG_CLUSTER)"
   fi
   pg_ensure_trust
   pg_ensure_roles_and_db
@@ -168,10 +168,12 @@ postgres_down() {
     log "postgres: not started by this script, leaving it alone"
     return 0
   fi
-  local ver; ver=$(<"$marker")
+  local ver cluster
+  read -r ver cluster <"$marker" || true
+  cluster=${cluster:-$PG_CLUSTER}
   if have pg_ctlcluster && pg_ready; then
-    log "postgres: stopping cluster $ver/main (started by this script)"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main stop -m fast || warn "could not stop PostgreSQL cluster $ver/main"
+    log "postgres: stopping cluster $ver/$cluster (started by this script)"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" stop -m fast || warn "could not stop PostgreSQL cluster $ver/$cluster"
   else
     log "postgres: already stopped"
   fi

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::events::{
-    Attribution, CatalogChange, DecisionTrace, Event, Interaction, ModelMetric, SegmentMembership, Suppression,
-    TopicKind,
+    Attribution, CatalogChange, DataError, DecisionTrace, Event, Interaction, ModelMetric, SegmentMembership,
+    Suppression, TopicKind,
 };
 use crate::fold::money;
 
@@ -209,7 +209,11 @@ fn validate(event: &Event, limits: &DecodeLimits, now: DateTime<Utc>) -> Result<
             amount("cost", e.cost)?;
         }
         Event::Catalog(e) => {
-            e.fields().map_err(|d| (RejectReason::WrongType, d))?;
+            e.fields().map_err(|d| match d {
+                DataError::WrongType(m) => (RejectReason::WrongType, m),
+                DataError::Negative(m) => (RejectReason::NegativeValue, m),
+                DataError::Invalid(m) => (RejectReason::InvalidValue, m),
+            })?;
         }
         Event::Membership(e) => {
             non_empty("segmentId", &e.segment_id)?;

@@ -9,3 +9,4 @@ mod model;
 mod pipeline;
 mod processes;
 mod scale;
+mod schemas;

@@ -38,42 +38,124 @@ pub struct CatalogFields {
     pub offer_id: Option<String>,
 }
 
+/// Why a catalog change's `data` is bad input (SPEC 2.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataError {
+    WrongType(String),
+    Negative(String),
+    Invalid(String),
+}
+
+const OFFER_STATUSES: [&str; 4] = ["active", "inactive", "draft", "archived"];
+
 impl CatalogChange {
-    /// Extracts the typed fields; an error names the field and why (a wrong type is bad input,
-    /// SPEC 2.8). Absent fields are `None`; every entity reads `name` and `status`.
-    pub fn fields(&self) -> Result<CatalogFields, String> {
+    /// Extracts the typed fields and checks the entity's data contract (SPEC 2.3). Absent
+    /// fields are `None`; a field of the wrong type or out of range is an error naming it.
+    pub fn fields(&self) -> Result<CatalogFields, DataError> {
+        if self.version.is_some_and(|v| v < 0) {
+            return Err(DataError::Negative("version must be >= 0".into()));
+        }
         let Some(data) = &self.data else {
             return Ok(CatalogFields::default());
         };
-        let budget_allocated_micros = match data.get("budget") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(b)) => match b.get("allocated") {
-                None | Some(Value::Null) => None,
+        let d = Data(data);
+        let budget_allocated_micros = match d.object("budget")? {
+            None => None,
+            Some(b) => match Data(b).number("allocated", "data.budget.allocated")? {
+                None => None,
+                Some(v) if v < 0.0 => return Err(DataError::Negative("data.budget.allocated must be >= 0".into())),
                 Some(v) => Some(
-                    crate::fold::money::micros(v.as_f64().ok_or("data.budget.allocated: expected a number")?)
-                        .map_err(|e| format!("data.budget.allocated: {e}"))?,
+                    crate::fold::money::micros(v)
+                        .map_err(|e| DataError::Invalid(format!("data.budget.allocated: {e}")))?,
                 ),
             },
-            Some(_) => return Err("data.budget: expected an object".into()),
         };
+        let status = d.string("status")?;
+        if self.entity == "offer" {
+            if let Some(s) = status.as_deref().filter(|s| !OFFER_STATUSES.contains(s)) {
+                return Err(DataError::Invalid(format!(
+                    "data.status of an offer must be one of {OFFER_STATUSES:?}, got {s:?}"
+                )));
+            }
+        }
+        match self.entity.as_str() {
+            "tenant_settings" => {
+                d.boolean("decisionTraceEnabled", "data.decisionTraceEnabled")?;
+                if let Some(r) = d.number("decisionTraceSampleRate", "data.decisionTraceSampleRate")? {
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err(DataError::Invalid(format!(
+                            "data.decisionTraceSampleRate must be within [0, 1], got {r}"
+                        )));
+                    }
+                }
+                if let Some(ai) = d.object("aiAnalyzerSettings")? {
+                    Data(ai).boolean("llmExplanationsEnabled", "data.aiAnalyzerSettings.llmExplanationsEnabled")?;
+                }
+            }
+            "model" => {
+                d.string("modelType")?;
+                d.number("baseScore", "data.baseScore")?;
+                match data.get("featureNames") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(names)) if names.iter().all(Value::is_string) => {}
+                    Some(_) => {
+                        return Err(DataError::WrongType("data.featureNames: expected an array of strings".into()))
+                    }
+                }
+                if !matches!(data.get("trees"), None | Some(Value::Null) | Some(Value::Array(_))) {
+                    return Err(DataError::WrongType("data.trees: expected an array".into()));
+                }
+            }
+            _ => {}
+        }
         Ok(CatalogFields {
-            name: opt_str(data, "name")?,
-            status: opt_str(data, "status")?,
+            name: d.string("name")?,
+            status,
             priority: match data.get("priority") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_i64().ok_or("data.priority: expected an integer")?),
+                Some(v) => {
+                    Some(v.as_i64().ok_or_else(|| DataError::WrongType("data.priority: expected an integer".into()))?)
+                }
             },
-            category_id: opt_str(data, "categoryId")?,
+            category_id: d.string("categoryId")?,
             budget_allocated_micros,
-            offer_id: opt_str(data, "offerId")?,
+            offer_id: d.string("offerId")?,
         })
     }
 }
 
-fn opt_str(data: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
-    match data.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(format!("data.{key}: expected a string")),
+/// Typed, optional access to the fields of `data`.
+struct Data<'a>(&'a Map<String, Value>);
+
+impl<'a> Data<'a> {
+    fn string(&self, key: &str) -> Result<Option<String>, DataError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(DataError::WrongType(format!("data.{key}: expected a string"))),
+        }
+    }
+
+    fn number(&self, key: &str, path: &str) -> Result<Option<f64>, DataError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| DataError::WrongType(format!("{path}: expected a number"))),
+        }
+    }
+
+    fn boolean(&self, key: &str, path: &str) -> Result<Option<bool>, DataError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(DataError::WrongType(format!("{path}: expected a boolean"))),
+        }
+    }
+
+    fn object(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, DataError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o)),
+            Some(_) => Err(DataError::WrongType(format!("data.{key}: expected an object"))),
+        }
     }
 }

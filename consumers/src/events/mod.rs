@@ -9,7 +9,7 @@ mod interaction;
 mod other;
 mod trace;
 
-pub use catalog::{CatalogChange, CatalogOp};
+pub use catalog::{CatalogChange, CatalogFields, CatalogOp, DataError};
 pub use interaction::{Interaction, Outcome};
 pub use other::{
     Attribution, FeatureImportance, MembershipOp, ModelMetric, SegmentMembership, Suppression, SuppressionOp,
