@@ -77,16 +77,14 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
 
     let customers: Vec<String> = (0..200).map(|i| format!("cust{i}")).collect();
     let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
-    let events = model::interactions(
-        "acme",
-        30_000,
-        seed,
-        today,
-        &["o1", "o2", "o3", "o4", "o5"],
-        &["web", "email", "sms"],
-        &customers,
-        30,
-    );
+    let spread = model::Spread {
+        tenant: "acme",
+        offers: &["o1", "o2", "o3", "o4", "o5"],
+        channels: &["web", "email", "sms"],
+        customers: &customers,
+        days: 30,
+    };
+    let events = model::interactions(&spread, 30_000, seed, today);
     let traces: Vec<serde_json::Value> = (0..2_000)
         .map(|i| {
             json!({"id": format!("tr{i}"), "tenantId": "acme", "customerId": customers[i % customers.len()],

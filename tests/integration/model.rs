@@ -38,17 +38,19 @@ impl Interaction {
 
 pub const OUTCOMES: [&str; 6] = ["impression", "click", "accept", "convert", "reject", "dismiss"];
 
-/// A deterministic spread of interactions (no RNG crate needed: a small LCG).
-pub fn interactions(
-    tenant: &str,
-    n: usize,
-    seed: u64,
-    today: NaiveDate,
-    offers: &[&str],
-    channels: &[&str],
-    customers: &[&str],
-    days: i64,
-) -> Vec<Interaction> {
+/// What [`interactions`] spreads events over.
+pub struct Spread<'a> {
+    pub tenant: &'a str,
+    pub offers: &'a [&'a str],
+    pub channels: &'a [&'a str],
+    pub customers: &'a [&'a str],
+    /// Event dates: today and the `days - 1` before it.
+    pub days: i64,
+}
+
+/// `n` interactions spread deterministically (a small LCG, no RNG crate needed).
+pub fn interactions(s: &Spread<'_>, n: usize, seed: u64, today: NaiveDate) -> Vec<Interaction> {
+    let (tenant, offers, channels, customers, days) = (s.tenant, s.offers, s.channels, s.customers, s.days);
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move |m: u64| {
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

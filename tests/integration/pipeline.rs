@@ -91,17 +91,26 @@ async fn events_show_up_in_the_core_types_with_exact_values() {
     env.wait_caught_up(CAUGHT_UP).await;
 
     // Interactions over 10 days, an offer unknown to the catalog, another tenant, duplicates.
-    let events = model::interactions(
-        "acme",
-        600,
-        7,
+    let spread = model::Spread {
+        tenant: "acme",
+        offers: &["off_a", "off_b", "off_c", "off_x"],
+        channels: &["ch_email", "ch_sms"],
+        customers: &customers,
+        days: 10,
+    };
+    let events = model::interactions(&spread, 600, 7, today);
+    let other = model::interactions(
+        &model::Spread {
+            tenant: "globex",
+            offers: &["off_a"],
+            channels: &["ch_email"],
+            customers: &customers,
+            days: 10,
+        },
+        100,
+        8,
         today,
-        &["off_a", "off_b", "off_c", "off_x"],
-        &["ch_email", "ch_sms"],
-        &customers,
-        10,
     );
-    let other = model::interactions("globex", 100, 8, today, &["off_a"], &["ch_email"], &customers, 10);
     for e in events.iter().chain(&other) {
         env.publish(TopicKind::Interactions, &e.to_json());
     }

@@ -29,7 +29,18 @@ async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
     let today = Utc::now().date_naive();
     let customers: Vec<String> = (0..500).map(|i| format!("cust{i}")).collect();
     let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
-    let events = model::interactions("acme", 20_000, 11, today, &["o1", "o2", "o3"], &["web", "email"], &customers, 14);
+    let events = model::interactions(
+        &model::Spread {
+            tenant: "acme",
+            offers: &["o1", "o2", "o3"],
+            channels: &["web", "email"],
+            customers: &customers,
+            days: 14,
+        },
+        20_000,
+        11,
+        today,
+    );
 
     let a = IngestProcess::start_named(&env, "ingest-a");
     let b = IngestProcess::start_named(&env, "ingest-b");

@@ -36,8 +36,13 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLette
     for ((t, topic), reason) in tenants.iter().zip(&topics).zip(&reasons) {
         *counts.entry((t, topic, reason)).or_default() += 1;
     }
-    let (ct, (cto, (cr, cn))): (Vec<&str>, (Vec<&str>, (Vec<&str>, Vec<i64>))) =
-        counts.into_iter().map(|((t, to, r), n)| (t, (to, (r, n)))).unzip();
+    let (mut ct, mut cto, mut cr, mut cn) = (vec![], vec![], vec![], vec![]);
+    for ((t, topic, reason), n) in counts {
+        ct.push(t);
+        cto.push(topic);
+        cr.push(reason);
+        cn.push(n);
+    }
     sqlx::query(
         "INSERT INTO dead_letter_counts (tenant_id, topic, reason, count)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
