@@ -15,10 +15,22 @@
 #   DV_TOPIC_CATALOG, DV_TOPIC_SUPPRESSIONS, DV_TOPIC_ATTRIBUTIONS,
 #   DV_TOPIC_MODEL_METRICS  topic name overrides
 #   DV_TANSU_LOG   RUST_LOG filter for the broker (default "warn")
+#   DV_PG_PORT, DV_PG_CLUSTER, DV_REDIS_PORT  only for testing this script against
+#                  throw-away instances (defaults 5432, main, 6379)
 #
 # PostgreSQL: 127.0.0.1:5432, user postgres, trust auth; database decision_views.
 # Redis:      127.0.0.1:6379.
-# Kafka:      tcp://127.0.0.1:${DV_KAFKA_PORT:-9092} (tansu, topics are NOT auto-created).
+# Kafka:      tcp://127.0.0.1:${DV_KAFKA_PORT:-9092}: tansu (cargo install tansu --locked
+#             --features dynostore,libsql), storage sqlite://tansu.db in the state dir.
+#             Topics are NOT auto-created; `up`/`topics` create them.
+#
+# tansu 0.6.0 caveats (verified):
+#   * Deleting ANY topic (`tansu topic delete`, or an admin client's DeleteTopics)
+#     deletes ALL topics of the cluster (bug in its topic_delete_by.sql). Do not delete
+#     topics on the shared broker; `scripts/services.sh topics` re-creates ours (empty).
+#   * No Kafka transactions (EndTxn unsupported): transactional producers fail.
+#   * A consumer that dies without LeaveGroup keeps its partitions after its session
+#     times out, until another member joins or leaves. Clean close() rebalances at once.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -272,8 +284,9 @@ tansu_up() {
   fi
   if kafka_port_open; then
     warn "kafka: port $KAFKA_HOST:$KAFKA_PORT is already in use by a process this script did not start: $(port_owner "$KAFKA_PORT")"
-    if port_owner "$KAFKA_PORT" | grep -q 'memory://'; then
-      warn "kafka: that broker uses the in-memory storage engine: its topics/data will not survive a restart"
+    local owner; owner=$(port_owner "$KAFKA_PORT")
+    if grep -q 'tansu' <<<"$owner" && ! grep -qE 'sqlite://|postgres(ql)?://|s3://|slatedb://' <<<"$owner"; then
+      warn "kafka: that tansu has no persistent --storage-engine on its command line (tansu's default is memory://): its topics/data may not survive a restart"
     fi
     warn "kafka: using it as is ('down' will not stop it)"
     tansu_wait_api

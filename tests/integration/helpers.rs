@@ -103,7 +103,10 @@ impl TestEnv {
             ("DV_KAFKA_SESSION_TIMEOUT_MS".into(), "6000".into()),
             ("DV_INGEST_DRAIN_TIMEOUT_MS".into(), "3000".into()),
             ("DV_INGEST_BATCH_MAX_WAIT_MS".into(), "50".into()),
-            ("RUST_LOG".into(), "warn,consumers=info".into()),
+            (
+                "RUST_LOG".into(),
+                std::env::var("DV_TEST_CHILD_RUST_LOG").unwrap_or_else(|_| "warn,consumers=info".into()),
+            ),
         ];
         for (k, name) in &self.topics {
             v.push((decision_views::settings::topic_env_var(*k).to_string(), name.clone()));

@@ -20,6 +20,10 @@ impl IngestProcess {
             .env_clear()
             .envs(env.env_vars())
             .env("DV_INSTANCE_ID", name)
+            // librdkafka debugging passes through, e.g. DV_KAFKA_CONSUMER_DEBUG=cgrp.
+            .envs(
+                std::env::vars().filter(|(k, _)| k.starts_with("DV_KAFKA_CONSUMER_") || k == "DV_TEST_CHILD_RUST_LOG"),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
