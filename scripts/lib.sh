@@ -2,8 +2,9 @@
 # Helpers and configuration for scripts/services.sh (sourced, not executed).
 
 # ---------------------------------------------------------------------------
-# Configuration
+# Configuration (used by services.sh)
 # ---------------------------------------------------------------------------
+# shellcheck disable=SC2034
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 export HOME
@@ -35,6 +36,7 @@ TANSU_DB_FILE=tansu.db         # relative to STATE_DIR (tansu resolves sqlite://
 TANSU_STORAGE="sqlite://$TANSU_DB_FILE"
 TANSU_PID_FILE=$STATE_DIR/tansu.pid
 TANSU_LOG_FILE=$STATE_DIR/tansu.log
+# shellcheck disable=SC2054 # the comma belongs to --features
 TANSU_INSTALL_CMD=(cargo install tansu --locked --features dynostore,libsql)
 
 # name:partitions
@@ -117,6 +119,7 @@ lock_state() {
 
 # TCP connect check (bash /dev/tcp, no extra tools).
 port_open() { # host port
+  # shellcheck disable=SC2016 # $0/$1 are expanded by the inner bash
   timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 }
 kafka_port_open() { port_open "$KAFKA_HOST" "$KAFKA_PORT"; }

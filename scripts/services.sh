@@ -33,7 +33,7 @@
 #     times out, until another member joins or leaves. Clean close() rebalances at once.
 set -euo pipefail
 
-# shellcheck source=scripts/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)/lib.sh"
 
 # ---------------------------------------------------------------------------
@@ -50,11 +50,18 @@ pg_sql() {
 }
 
 # Newest cluster version configured under /etc/postgresql (empty if none).
-pg_version() {
-  local v
-  v=$(ls -1 /etc/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n1 || true)
-  printf '%s' "$v"
+newest_version_in() { # dir: newest numeric subdirectory name (e.g. 15), empty if none
+  local d best=""
+  for d in "$1"/*/; do
+    d=${d%/}
+    d=${d##*/}
+    [[ $d =~ ^[0-9]+$ ]] || continue
+    if [[ -z $best ]] || ((d > best)); then best=$d; fi
+  done
+  printf '%s' "$best"
 }
+
+pg_version() { newest_version_in /etc/postgresql; }
 
 pg_ctl_cluster() { # action [args...]
   local ver; ver=$(pg_version)
@@ -71,15 +78,16 @@ pg_ensure_installed() {
   if have psql && have pg_ctlcluster && have pg_isready; then return 0; fi
   log "PostgreSQL client/server tools not found: installing the 'postgresql' package"
   apt_install postgresql
-  have psql && have pg_ctlcluster && have pg_isready \
-    || die "PostgreSQL installation did not provide psql/pg_ctlcluster/pg_isready"
+  if ! { have psql && have pg_ctlcluster && have pg_isready; }; then
+    die "PostgreSQL installation did not provide psql/pg_ctlcluster/pg_isready"
+  fi
 }
 
 pg_ensure_cluster() {
   local ver; ver=$(pg_version)
   if [[ -n $ver && -d /etc/postgresql/$ver/$PG_CLUSTER ]]; then return 0; fi
   if [[ -z $ver ]]; then
-    ver=$(ls -1 /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n1 || true)
+    ver=$(newest_version_in /usr/lib/postgresql)
     [[ -n $ver ]] || die "no PostgreSQL server found under /usr/lib/postgresql (is the postgresql package installed?)"
   fi
   log "no PostgreSQL cluster '$ver/$PG_CLUSTER' found: creating it (port $PG_PORT)"
@@ -218,7 +226,9 @@ redis_up() {
   if ! have redis-server || ! have redis-cli; then
     log "redis-server not found: installing the 'redis-server' package"
     apt_install redis-server
-    have redis-server && have redis-cli || die "redis-server installation did not provide redis-server/redis-cli"
+    if ! { have redis-server && have redis-cli; }; then
+      die "redis-server installation did not provide redis-server/redis-cli"
+    fi
   fi
   if redis_ping; then
     log "redis: already running on $REDIS_HOST:$REDIS_PORT"
@@ -304,6 +314,8 @@ tansu_up() {
     cd "$STATE_DIR"
     # Only the flags below configure the broker: drop tansu/clap env fallbacks
     # (CLUSTER_ID, STORAGE_ENGINE, SCHEMA_REGISTRY, ...) inherited from the caller.
+    # The inner bash writes its own pid ($$, the pid tansu gets after exec) to the pid file.
+    # shellcheck disable=SC2016
     exec env -u CLUSTER_ID -u LISTENER_URL -u ADVERTISED_LISTENER_URL -u STORAGE_ENGINE \
       -u SCHEMA_REGISTRY -u OTEL_EXPORTER_OTLP_ENDPOINT -u DATA_LAKE \
       RUST_LOG="${DV_TANSU_LOG:-warn}" NO_COLOR=1 \
@@ -441,8 +453,8 @@ EOF
 }
 
 main() {
-  local cmd=${1:-}
-  case $cmd in
+  local sub=${1:-}
+  case $sub in
     up)
       state_init
       lock_state

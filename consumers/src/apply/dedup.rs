@@ -9,13 +9,13 @@ use crate::events::Event;
 /// same batch is dropped. Catalog changes are idempotent by version and skip this table.
 ///
 /// The keys are inserted in this transaction, so they commit exactly when the views do.
-pub(super) async fn fresh_events(
+pub(super) async fn fresh_events<'e>(
     tx: &mut Transaction<'_, Postgres>,
-    events: &[crate::events::Event],
-) -> Result<(Vec<Event>, usize), sqlx::Error> {
+    events: &'e [Event],
+) -> Result<(Vec<&'e Event>, usize), sqlx::Error> {
     // In-batch duplicates first: the first occurrence wins, as it would across batches.
     let mut seen = HashSet::with_capacity(events.len());
-    let mut candidates: Vec<&Event> = Vec::with_capacity(events.len());
+    let mut candidates: Vec<&'e Event> = Vec::with_capacity(events.len());
     for e in events {
         if !e.deduplicated_by_id() || seen.insert((e.tenant_id(), e.topic().code(), e.id())) {
             candidates.push(e);
@@ -49,13 +49,12 @@ pub(super) async fn fresh_events(
     let in_batch_duplicates = events.len() - candidates.len();
     if inserted.len() == sorted.len() {
         // The common case: nothing was seen before.
-        return Ok((candidates.into_iter().cloned().collect(), in_batch_duplicates));
+        return Ok((candidates, in_batch_duplicates));
     }
     let new: HashSet<(&str, i16, &str)> = inserted.iter().map(|(t, c, i)| (t.as_str(), *c, i.as_str())).collect();
-    let fresh: Vec<Event> = candidates
+    let fresh: Vec<&'e Event> = candidates
         .into_iter()
         .filter(|e| !e.deduplicated_by_id() || new.contains(&(e.tenant_id(), e.topic().code(), e.id())))
-        .cloned()
         .collect();
     let duplicates = events.len() - fresh.len();
     Ok((fresh, duplicates))

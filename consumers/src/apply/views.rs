@@ -10,11 +10,11 @@ use crate::fold::{suppression_lifted, Delta, InteractionCounts, Memberships};
 /// Stored memberships of the customers whose events are in the batch (one query per batch).
 pub(super) async fn load_memberships(
     tx: &mut Transaction<'_, Postgres>,
-    events: &[Event],
+    events: &[&Event],
 ) -> Result<Memberships, sqlx::Error> {
     let mut customers = BTreeSet::new();
     for e in events {
-        match e {
+        match *e {
             Event::Interaction(i) => customers.insert((i.tenant_id.as_str(), i.customer_id.as_str())),
             Event::Trace(t) => customers.insert((t.tenant_id.as_str(), t.customer_id.as_str())),
             Event::Membership(m) => customers.insert((m.tenant_id.as_str(), m.customer_id.as_str())),

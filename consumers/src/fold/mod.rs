@@ -80,9 +80,9 @@ pub struct Delta {
 
 /// Folds `events` (already de-duplicated, in processing order). `memberships` holds the stored
 /// memberships of the batch's customers and is updated in place as membership events pass.
-pub fn fold(events: &[Event], memberships: &mut Memberships) -> Delta {
+pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
     let mut d = Delta::default();
-    for event in events {
+    for &event in events {
         *d.applied.entry(event.topic().default_name()).or_default() += 1;
         match event {
             Event::Interaction(e) => {

@@ -32,7 +32,7 @@ fn membership(customer: &str, segment: &str, op: MembershipOp) -> Event {
 
 #[test]
 fn segment_counters_use_memberships_at_processing_time() {
-    let events = vec![
+    let events = [
         interaction("1", "alice", Outcome::Impression, 0.0), // before alice joins: not in seg
         membership("alice", "vip", MembershipOp::Add),
         interaction("2", "alice", Outcome::Accept, 10.5),
@@ -40,7 +40,8 @@ fn segment_counters_use_memberships_at_processing_time() {
         interaction("3", "alice", Outcome::Impression, 0.0),
     ];
     let mut m = Memberships::new();
-    let d = fold(&events, &mut m);
+    let refs: Vec<&Event> = events.iter().collect();
+    let d = fold(&refs, &mut m);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
     let all = d.interactions[&("t".into(), day, "o".into(), "c".into())];
     assert_eq!((all.impressions, all.accepts, all.revenue_micros), (2, 1, 10_500_000));

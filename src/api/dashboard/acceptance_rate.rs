@@ -1,10 +1,9 @@
 //! `acceptance_rate`: per offer with ≥1 interaction in the window (SPEC 5.1).
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgPool;
 
-use super::{interaction_source, name_or_id, names, segment_bind, segment_scope, Params, SegmentScope};
+use super::{interaction_source, name_or_id, names, segment_bind, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{rate, Period, Window};
 
@@ -34,7 +33,7 @@ pub struct OfferRate {
 /// (offer, impressions, positive, negative) summed over the window.
 pub type Row = (String, i64, i64, i64);
 
-pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Value> {
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
@@ -53,7 +52,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Value>
         .await?;
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
-    Ok(serde_json::to_value(to_response(rows, &names, &p.window))?)
+    Body::json(&to_response(rows, &names, &p.window))
 }
 
 pub fn to_response(rows: Vec<Row>, names: &std::collections::HashMap<String, String>, w: &Window) -> AcceptanceRate {

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgPool;
 
-use super::{interaction_source, segment_bind, segment_scope, Params, SegmentScope};
+use super::{interaction_source, segment_bind, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 
@@ -29,7 +28,7 @@ pub struct Point {
 /// (day, impressions, conversions).
 pub type Row = (NaiveDate, i64, i64);
 
-pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Value> {
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
@@ -45,7 +44,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Value>
         .bind(segment_bind(&scope))
         .fetch_all(pool)
         .await?;
-    Ok(serde_json::to_value(to_response(&rows, &p.window))?)
+    Body::json(&to_response(&rows, &p.window))
 }
 
 pub fn to_response(rows: &[Row], w: &Window) -> DailyTrend {

@@ -1,9 +1,9 @@
 //! `funnel`: Total Offers → Active Offers → With Creatives → Creatives (SPEC 5.1).
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgPool;
 
+use super::Body;
 use crate::api::error::ApiResult;
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -26,7 +26,7 @@ pub struct Row {
     pub creatives: i64,
 }
 
-pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Value> {
+pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
     let row: Row = sqlx::query_as(
         "SELECT
            (SELECT count(*) FROM catalog_entities WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted) AS total_offers,
@@ -42,7 +42,7 @@ pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Value> {
     .bind(tenant)
     .fetch_one(pool)
     .await?;
-    Ok(serde_json::to_value(to_response(&row))?)
+    Body::json(&to_response(&row))
 }
 
 pub fn to_response(r: &Row) -> Funnel {

@@ -9,9 +9,12 @@ mod summary;
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
+use serde::Serialize;
+use serde_json::json;
 use sqlx::PgPool;
 
 use super::auth::{Caller, Role};
@@ -62,11 +65,27 @@ impl Params {
     }
 }
 
+/// A serialized JSON answer. Types serialize their typed response structs straight to bytes:
+/// fields keep their documented order, and the bytes are what caching and ETags work on.
+pub struct Body(Vec<u8>);
+
+impl Body {
+    pub fn json(value: &impl Serialize) -> ApiResult<Body> {
+        Ok(Body(serde_json::to_vec(value)?))
+    }
+}
+
+impl IntoResponse for Body {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
+    }
+}
+
 async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Body> {
     caller.require(Role::Viewer)?;
     let t = raw.get("type").map(String::as_str).unwrap_or("summary");
     if !TYPES.contains(&t) {
@@ -83,7 +102,7 @@ async fn dashboard_data(
         "daily_trend" => daily_trend::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
-    Ok(Json(body))
+    Ok(body)
 }
 
 /// How a `segmentId` parameter scopes a read.
@@ -93,7 +112,7 @@ pub enum SegmentScope {
     /// Only customers in this (materialized) segment.
     Segment(String),
     /// The answer is this warning body (SPEC 4), status 200.
-    Warning(Value),
+    Warning(Body),
 }
 
 /// Resolves `segmentId`: unknown → "does not exist"; known from the catalog but without any
@@ -112,9 +131,11 @@ pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult
     Ok(if materialized {
         SegmentScope::Segment(id.to_owned())
     } else if in_catalog {
-        SegmentScope::Warning(json!({ "data": [], "warning": format!("segment '{id}' has not been materialized yet") }))
+        SegmentScope::Warning(Body::json(
+            &json!({ "data": [], "warning": format!("segment '{id}' has not been materialized yet") }),
+        )?)
     } else {
-        SegmentScope::Warning(json!({ "data": [], "warning": format!("segment '{id}' does not exist") }))
+        SegmentScope::Warning(Body::json(&json!({ "data": [], "warning": format!("segment '{id}' does not exist") }))?)
     })
 }
 

@@ -1,9 +1,9 @@
 //! `summary`: catalog counts now (SPEC 5.1).
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgPool;
 
+use super::Body;
 use crate::api::error::ApiResult;
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -26,7 +26,7 @@ pub struct Summary {
 /// (entity, status, count) of the tenant's live catalog entities.
 pub type Row = (String, Option<String>, i64);
 
-pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Value> {
+pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT entity, status, count(*) FROM catalog_entities
           WHERE tenant_id = $1 AND NOT deleted
@@ -36,7 +36,7 @@ pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Value> {
     .bind(tenant)
     .fetch_all(pool)
     .await?;
-    Ok(serde_json::to_value(to_response(&rows))?)
+    Body::json(&to_response(&rows))
 }
 
 pub fn to_response(rows: &[Row]) -> Summary {
