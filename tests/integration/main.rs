@@ -4,7 +4,9 @@
 mod auth;
 mod bad_input;
 mod crash;
+mod fixture;
 mod helpers;
+mod interaction_types;
 mod model;
 mod pipeline;
 mod processes;

@@ -2,8 +2,11 @@
 //! `to_response(rows, params)`. This module parses the common parameters and dispatches.
 
 mod acceptance_rate;
+mod channel_effectiveness;
 mod daily_trend;
 mod funnel;
+mod offer_performance;
+mod revenue_trend;
 mod summary;
 
 use std::collections::HashMap;
@@ -100,6 +103,9 @@ async fn dashboard_data(
         "funnel" => funnel::handle(pool, tenant).await?,
         "acceptance_rate" => acceptance_rate::handle(pool, tenant, &p).await?,
         "daily_trend" => daily_trend::handle(pool, tenant, &p).await?,
+        "offer_performance" => offer_performance::handle(pool, tenant, &p).await?,
+        "channel_effectiveness" => channel_effectiveness::handle(pool, tenant, &p).await?,
+        "revenue_trend" => revenue_trend::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)

@@ -1,0 +1,89 @@
+//! `channel_effectiveness`: per channel with activity in the window or active in the catalog
+//! (SPEC 5.1).
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{interaction_source, segment_bind, segment_scope, Body, Params, SegmentScope};
+use crate::api::error::ApiResult;
+use crate::api::window::percent_string;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ChannelEffectiveness {
+    pub data: Vec<ChannelRow>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelRow {
+    pub channel_id: String,
+    pub channel_name: String,
+    pub impressions: i64,
+    pub conversions: i64,
+    /// conversions / impressions × 100, one decimal.
+    pub effectiveness: String,
+}
+
+/// (channel, name, impressions, conversions).
+pub type Row = (String, Option<String>, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let sql = format!(
+        "WITH stats AS (
+             SELECT channel_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv
+             {} GROUP BY channel_id),
+         active AS (
+             SELECT entity_id AS channel_id FROM catalog_entities
+              WHERE tenant_id = $1 AND entity = 'channel' AND NOT deleted AND status = 'active')
+         SELECT k.channel_id, c.name, COALESCE(s.imp, 0), COALESCE(s.conv, 0)
+           FROM (SELECT channel_id FROM stats UNION SELECT channel_id FROM active) k
+           LEFT JOIN stats s USING (channel_id)
+           LEFT JOIN catalog_entities c
+                  ON c.tenant_id = $1 AND c.entity = 'channel' AND c.entity_id = k.channel_id AND NOT c.deleted",
+        interaction_source(&scope)
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(&scope))
+        .fetch_all(pool)
+        .await?;
+    Body::json(&to_response(rows))
+}
+
+pub fn to_response(rows: Vec<Row>) -> ChannelEffectiveness {
+    let mut data: Vec<ChannelRow> = rows
+        .into_iter()
+        .map(|(id, name, imp, conv)| ChannelRow {
+            channel_name: name.unwrap_or_else(|| id.clone()),
+            channel_id: id,
+            impressions: imp,
+            conversions: conv,
+            effectiveness: percent_string(conv, imp),
+        })
+        .collect();
+    data.sort_by(|a, b| b.impressions.cmp(&a.impressions).then_with(|| a.channel_id.cmp(&b.channel_id)));
+    ChannelEffectiveness { data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_with_names_and_percent() {
+        let r = to_response(vec![
+            ("b".into(), None, 10, 1),
+            ("a".into(), Some("A".into()), 10, 0),
+            ("c".into(), None, 0, 0),
+        ]);
+        let got: Vec<(&str, &str, &str)> =
+            r.data.iter().map(|c| (c.channel_id.as_str(), c.channel_name.as_str(), c.effectiveness.as_str())).collect();
+        assert_eq!(got, [("a", "A", "0.0"), ("b", "b", "10.0"), ("c", "c", "0.0")]);
+    }
+}

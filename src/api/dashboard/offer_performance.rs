@@ -1,0 +1,130 @@
+//! `offer_performance`: the 20 first active catalog offers by conversions, then impressions
+//! (SPEC 5.1), with priority, creative count, and the window's counters.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{interaction_source, segment_bind, segment_scope, Body, Params, SegmentScope};
+use crate::api::error::ApiResult;
+use crate::api::window::percent_string;
+use consumers::fold::money::to_money;
+
+/// How many offers the answer lists.
+pub const TOP: usize = 20;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct OfferPerformance {
+    pub data: Vec<OfferRow>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferRow {
+    pub offer_id: String,
+    pub name: String,
+    pub priority: i64,
+    /// Creatives of the offer in the catalog now.
+    pub creative_count: i64,
+    pub impressions: i64,
+    /// accept + convert.
+    pub conversions: i64,
+    /// Σ revenue of the window's interactions, 2 decimals.
+    pub revenue: f64,
+    /// conversions / impressions × 100, one decimal.
+    pub conversion_rate: String,
+}
+
+/// (offer, name, priority, creatives, impressions, conversions, revenue micros).
+pub type Row = (String, Option<String>, Option<i64>, i64, i64, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let sql = format!(
+        "WITH stats AS (
+             SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
+                    sum(revenue_micros)::int8 AS rev
+             {} GROUP BY offer_id)
+         SELECT o.entity_id, o.name, o.priority,
+                (SELECT count(*) FROM catalog_entities c
+                  WHERE c.tenant_id = $1 AND c.entity = 'creative' AND NOT c.deleted AND c.offer_id = o.entity_id),
+                COALESCE(s.imp, 0), COALESCE(s.conv, 0), COALESCE(s.rev, 0)
+           FROM catalog_entities o LEFT JOIN stats s ON s.offer_id = o.entity_id
+          WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'",
+        interaction_source(&scope)
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(&scope))
+        .fetch_all(pool)
+        .await?;
+    Body::json(&to_response(rows))
+}
+
+pub fn offer_row(
+    offer_id: String,
+    name: Option<String>,
+    priority: i64,
+    creatives: i64,
+    imp: i64,
+    conv: i64,
+    rev: i64,
+) -> OfferRow {
+    OfferRow {
+        name: name.unwrap_or_else(|| offer_id.clone()),
+        offer_id,
+        priority,
+        creative_count: creatives,
+        impressions: imp,
+        conversions: conv,
+        revenue: to_money(rev),
+        conversion_rate: percent_string(conv, imp),
+    }
+}
+
+/// Conversions desc, impressions desc, then id: the SPEC order with its tie rule.
+pub fn rank(rows: &mut [OfferRow]) {
+    rows.sort_by(|a, b| {
+        b.conversions
+            .cmp(&a.conversions)
+            .then(b.impressions.cmp(&a.impressions))
+            .then_with(|| a.offer_id.cmp(&b.offer_id))
+    });
+}
+
+pub fn to_response(rows: Vec<Row>) -> OfferPerformance {
+    let mut data: Vec<OfferRow> = rows
+        .into_iter()
+        .map(|(id, name, priority, creatives, imp, conv, rev)| {
+            offer_row(id, name, priority.unwrap_or(0), creatives, imp, conv, rev)
+        })
+        .collect();
+    rank(&mut data);
+    data.truncate(TOP);
+    OfferPerformance { data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_20_by_conversions_then_impressions_then_id() {
+        let rows: Vec<Row> =
+            (0..25).map(|i| (format!("o{i:02}"), None, Some(1), 0, 100 - i, i % 3, 1_005_000)).collect();
+        let r = to_response(rows);
+        assert_eq!(r.data.len(), 20);
+        // Two conversions (i % 3 == 2), and of those the most impressions (100 − i): i = 2.
+        assert_eq!(r.data[0].offer_id, "o02");
+        assert!(r
+            .data
+            .windows(2)
+            .all(|w| (w[0].conversions, w[0].impressions) >= (w[1].conversions, w[1].impressions)));
+        assert_eq!(r.data[0].revenue, 1.01);
+        assert_eq!(r.data[0].name, r.data[0].offer_id);
+    }
+}

@@ -1,0 +1,58 @@
+//! `revenue_trend`: revenue per date, dense and oldest first (SPEC 5.1).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{interaction_source, segment_bind, segment_scope, Body, Params, SegmentScope};
+use crate::api::error::ApiResult;
+use crate::api::window::{day_name, Window};
+use consumers::fold::money::to_money;
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RevenueTrend {
+    pub data: Vec<Point>,
+    /// Any interaction in the window.
+    pub has_real_data: bool,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Point {
+    pub name: String,
+    /// 2 decimals.
+    pub revenue: f64,
+}
+
+/// (day, revenue micros).
+pub type Row = (NaiveDate, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let sql = format!("SELECT day, sum(revenue_micros)::int8 {} GROUP BY day", interaction_source(&scope));
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(&scope))
+        .fetch_all(pool)
+        .await?;
+    Body::json(&to_response(&rows, &p.window))
+}
+
+/// A counter row exists only when an interaction happened, so any row means real data.
+pub fn to_response(rows: &[Row], w: &Window) -> RevenueTrend {
+    let by_day: HashMap<NaiveDate, i64> = rows.iter().copied().collect();
+    RevenueTrend {
+        data: w
+            .dates()
+            .map(|d| Point { name: day_name(d), revenue: to_money(by_day.get(&d).copied().unwrap_or(0)) })
+            .collect(),
+        has_real_data: !rows.is_empty(),
+    }
+}
