@@ -11,7 +11,7 @@ async fn events_show_up_in_the_core_types_with_exact_values() {
     let (app, key, today, as_of, env) = (&f.app, &f.key, f.today, &f.as_of, &f.app.env);
     let events = &f.events;
     // summary
-    let (status, body) = app.get("/api/v1/dashboard-data?type=summary", &key, "acme").await;
+    let (status, body) = app.get("/api/v1/dashboard-data?type=summary", key, "acme").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
@@ -20,7 +20,7 @@ async fn events_show_up_in_the_core_types_with_exact_values() {
     );
 
     // funnel: offers a,b,c,e (d deleted); active a,b,e; with creatives: a; creatives 1..4.
-    let (status, body) = app.get("/api/v1/dashboard-data?type=funnel", &key, "acme").await;
+    let (status, body) = app.get("/api/v1/dashboard-data?type=funnel", key, "acme").await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -36,7 +36,7 @@ async fn events_show_up_in_the_core_types_with_exact_values() {
             let (status, body) = app
                 .get(
                     &format!("/api/v1/dashboard-data?type=acceptance_rate&days={days}&asOf={as_of}{seg_param}"),
-                    &key,
+                    key,
                     "acme",
                 )
                 .await;
@@ -63,7 +63,7 @@ async fn events_show_up_in_the_core_types_with_exact_values() {
             let (status, body) = app
                 .get(
                     &format!("/api/v1/dashboard-data?type=daily_trend&days={days}&asOf={as_of}{seg_param}"),
-                    &key,
+                    key,
                     "acme",
                 )
                 .await;
@@ -77,9 +77,9 @@ async fn events_show_up_in_the_core_types_with_exact_values() {
     }
 
     // Segment warnings.
-    let (_, body) = app.get("/api/v1/dashboard-data?type=daily_trend&segmentId=seg_new", &key, "acme").await;
+    let (_, body) = app.get("/api/v1/dashboard-data?type=daily_trend&segmentId=seg_new", key, "acme").await;
     assert_eq!(body, json!({"data": [], "warning": "segment 'seg_new' has not been materialized yet"}));
-    let (_, body) = app.get("/api/v1/dashboard-data?type=acceptance_rate&segmentId=seg_nope", &key, "acme").await;
+    let (_, body) = app.get("/api/v1/dashboard-data?type=acceptance_rate&segmentId=seg_nope", key, "acme").await;
     assert_eq!(body, json!({"data": [], "warning": "segment 'seg_nope' does not exist"}));
 
     // Duplicates counted once, also in the raw counters: every interaction row sums exactly.
