@@ -41,6 +41,9 @@ impl Fixture {
     }
 }
 
+/// Offers with a budget now (off_d is deleted, off_e's budget-carrying v1 is stale).
+pub const BUDGETS: [(&str, i64); 3] = [("off_a", 100), ("off_b", 50), ("off_c", 20)];
+
 /// Active offers of the dataset's catalog, with their creative counts.
 pub const ACTIVE_OFFERS: [(&str, i64); 3] = [("off_a", 2), ("off_b", 0), ("off_e", 0)];
 
@@ -54,14 +57,14 @@ pub async fn seeded() -> Fixture {
     // Catalog, with versions: off_e's stale v1 arrives after v2 and must be ignored; off_d is
     // deleted; cr_4 belongs to the deleted offer.
     let offers = [
-        ("off_a", 1, "active"),
-        ("off_b", 1, "active"),
-        ("off_c", 1, "draft"),
-        ("off_d", 1, "active"),
-        ("off_e", 2, "active"),
-        ("off_e", 1, "inactive"),
+        ("off_a", 1, "active", 100.0),
+        ("off_b", 1, "active", 50.0),
+        ("off_c", 1, "draft", 20.0),
+        ("off_d", 1, "active", 30.0),
+        ("off_e", 2, "active", 0.0),
+        ("off_e", 1, "inactive", 999.0),
     ];
-    for (id, v, status) in offers {
+    for (id, v, status, budget) in offers {
         env.publish(
             TopicKind::Catalog,
             &catalog(
@@ -70,7 +73,7 @@ pub async fn seeded() -> Fixture {
                 id,
                 "upsert",
                 Some(v),
-                json!({"name": format!("Offer {id}"), "status": status, "priority": 5}),
+                json!({"name": format!("Offer {id}"), "status": status, "priority": 5, "budget": {"allocated": budget}}),
             ),
         );
     }

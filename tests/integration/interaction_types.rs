@@ -127,3 +127,29 @@ async fn revenue_trend_is_exact() {
         json!({"data": [{"name": "Jan 1", "revenue": 0.0}, {"name": "Jan 2", "revenue": 0.0}], "hasRealData": false})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_burn_is_exact() {
+    let f = seeded().await;
+    let (status, body) = f.get("type=budget_burn").await;
+    assert_eq!(status, 200, "{body}");
+    // Spent: Σ cost of all the offer's interactions, every date (cents, exact).
+    let mut rows: Vec<(&str, i64, i64)> = crate::fixture::BUDGETS
+        .iter()
+        .map(|(offer, allocated)| {
+            let spent: i64 =
+                f.events.iter().filter(|e| e.offer == *offer).map(|e| (e.cost * 100.0).round() as i64).sum();
+            (*offer, allocated * 100, spent)
+        })
+        .collect();
+    rows.sort_by(|a, b| (b.2 * a.1).cmp(&(a.2 * b.1)).then(a.0.cmp(b.0)));
+    let expected: Vec<Value> = rows
+        .iter()
+        .map(|(offer, allocated, spent)| {
+            json!({"offerId": offer, "offerName": format!("Offer {offer}"), "allocated": *allocated as f64 / 100.0,
+                   "spent": *spent as f64 / 100.0, "remaining": (allocated - spent).max(0) as f64 / 100.0,
+                   "burnRate": percent(*spent, *allocated)})
+        })
+        .collect();
+    assert_eq!(body, json!({ "data": expected }));
+}

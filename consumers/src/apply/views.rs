@@ -157,6 +157,25 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         .await?;
     }
 
+    if !d.offer_spend.is_empty() {
+        let (mut t, mut o, mut c) = (vec![], vec![], vec![]);
+        for ((tenant, offer), cost) in &d.offer_spend {
+            t.push(tenant.as_str());
+            o.push(offer.as_str());
+            c.push(*cost);
+        }
+        sqlx::query(
+            "INSERT INTO offer_spend AS s (tenant_id, offer_id, cost_micros)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+             ON CONFLICT (tenant_id, offer_id) DO UPDATE SET cost_micros = s.cost_micros + EXCLUDED.cost_micros",
+        )
+        .bind(&t)
+        .bind(&o)
+        .bind(&c)
+        .execute(&mut **tx)
+        .await?;
+    }
+
     apply_memberships(tx, d).await?;
     apply_suppressions(tx, d).await
 }

@@ -68,6 +68,8 @@ pub struct Delta {
     pub interactions: BTreeMap<InteractionKey, InteractionCounts>,
     pub segment_interactions: BTreeMap<SegmentInteractionKey, InteractionCounts>,
     pub traces: BTreeMap<TraceKey, TraceCounts>,
+    /// All-time cost per (tenant, offer), in micro-units.
+    pub offer_spend: BTreeMap<(String, String), i64>,
     /// Final membership per (tenant, segment, customer): true = member.
     pub memberships: BTreeMap<(String, String, String), bool>,
     /// Suppression ops merged per (tenant, suppression id), in arrival order.
@@ -91,6 +93,10 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                     .entry((e.tenant_id.clone(), day, e.offer_id.clone(), e.channel_id.clone()))
                     .or_default()
                     .add(e);
+                if e.cost > 0.0 {
+                    *d.offer_spend.entry((e.tenant_id.clone(), e.offer_id.clone())).or_default() +=
+                        money::micros(e.cost).unwrap_or(0);
+                }
                 if let Some(segments) = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone())) {
                     for s in segments {
                         d.segment_interactions

@@ -2,6 +2,7 @@
 //! `to_response(rows, params)`. This module parses the common parameters and dispatches.
 
 mod acceptance_rate;
+mod budget_burn;
 mod channel_effectiveness;
 mod daily_trend;
 mod funnel;
@@ -106,6 +107,7 @@ async fn dashboard_data(
         "offer_performance" => offer_performance::handle(pool, tenant, &p).await?,
         "channel_effectiveness" => channel_effectiveness::handle(pool, tenant, &p).await?,
         "revenue_trend" => revenue_trend::handle(pool, tenant, &p).await?,
+        "budget_burn" => budget_burn::handle(pool, tenant).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)

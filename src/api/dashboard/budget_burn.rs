@@ -1,0 +1,90 @@
+//! `budget_burn`: per offer with a budget, allocated vs all-time spend (SPEC 5.1).
+
+use std::cmp::Ordering;
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::Body;
+use crate::api::error::ApiResult;
+use crate::api::window::percent_string;
+use consumers::fold::money::to_money;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct BudgetBurn {
+    pub data: Vec<BurnRow>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BurnRow {
+    pub offer_id: String,
+    pub offer_name: String,
+    /// `budget.allocated` of the offer, 2 decimals.
+    pub allocated: f64,
+    /// Σ cost of all the offer's interactions, all time.
+    pub spent: f64,
+    /// max(allocated − spent, 0).
+    pub remaining: f64,
+    /// spent / allocated × 100, one decimal.
+    pub burn_rate: String,
+}
+
+/// (offer, name, allocated micros, spent micros).
+pub type Row = (String, Option<String>, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT o.entity_id, o.name, o.budget_allocated_micros, COALESCE(s.cost_micros, 0)
+           FROM catalog_entities o
+           LEFT JOIN offer_spend s ON s.tenant_id = o.tenant_id AND s.offer_id = o.entity_id
+          WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.budget_allocated_micros > 0",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
+    Body::json(&to_response(rows))
+}
+
+/// Percent strings are built from integer micro-units, and rows are ordered by the exact ratio
+/// (cross-multiplied), not by the rounded string.
+pub fn to_response(mut rows: Vec<Row>) -> BudgetBurn {
+    rows.sort_by(|a, b| {
+        let by_ratio = (i128::from(b.3) * i128::from(a.2)).cmp(&(i128::from(a.3) * i128::from(b.2)));
+        if by_ratio == Ordering::Equal {
+            a.0.cmp(&b.0)
+        } else {
+            by_ratio
+        }
+    });
+    BudgetBurn {
+        data: rows
+            .into_iter()
+            .map(|(id, name, allocated, spent)| BurnRow {
+                offer_name: name.unwrap_or_else(|| id.clone()),
+                offer_id: id,
+                allocated: to_money(allocated),
+                spent: to_money(spent),
+                remaining: to_money((allocated - spent).max(0)),
+                burn_rate: percent_string(spent, allocated),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_by_exact_burn_rate_then_id() {
+        let r = to_response(vec![
+            ("a".into(), None, 10_000_000, 5_000_000),
+            ("b".into(), Some("B".into()), 3_000_000, 4_000_000),
+            ("c".into(), None, 20_000_000, 10_000_000),
+        ]);
+        let got: Vec<(&str, f64, &str)> =
+            r.data.iter().map(|x| (x.offer_id.as_str(), x.remaining, x.burn_rate.as_str())).collect();
+        assert_eq!(got, [("b", 0.0, "133.3"), ("a", 5.0, "50.0"), ("c", 10.0, "50.0")]);
+    }
+}
