@@ -41,6 +41,15 @@ impl Fixture {
     }
 }
 
+/// The category of an offer in the dataset's catalog (off_x is not in the catalog).
+pub fn category_of(offer: &str) -> Option<&'static str> {
+    match offer {
+        "off_a" | "off_b" => Some("cat_1"),
+        "off_c" => Some("cat_2"),
+        _ => None,
+    }
+}
+
 /// Offers with a budget now (off_d is deleted, off_e's budget-carrying v1 is stale).
 pub const BUDGETS: [(&str, i64); 3] = [("off_a", 100), ("off_b", 50), ("off_c", 20)];
 
@@ -73,7 +82,8 @@ pub async fn seeded() -> Fixture {
                 id,
                 "upsert",
                 Some(v),
-                json!({"name": format!("Offer {id}"), "status": status, "priority": 5, "budget": {"allocated": budget}}),
+                json!({"name": format!("Offer {id}"), "status": status, "priority": 5, "budget": {"allocated": budget},
+                       "categoryId": category_of(id)}),
             ),
         );
     }
@@ -104,6 +114,7 @@ pub async fn seeded() -> Fixture {
         ("approval", "ap_2", "approved"),
         ("segment", "seg_vip", "active"),
         ("segment", "seg_new", "active"),
+        ("category", "cat_1", "active"),
     ] {
         env.publish(
             TopicKind::Catalog,

@@ -153,3 +153,87 @@ async fn budget_burn_is_exact() {
         .collect();
     assert_eq!(body, json!({ "data": expected }));
 }
+
+/// Expected groups: events of the window by group id, offers ordered as offer_performance.
+fn expected_groups(
+    events: &[&model::Interaction],
+    group_of: impl Fn(&model::Interaction) -> String,
+    group_name: impl Fn(&str) -> String,
+    segment: bool,
+) -> Vec<Value> {
+    let mut groups: BTreeMap<String, BTreeMap<String, (i64, i64, i64)>> = BTreeMap::new();
+    for e in events {
+        let c = groups.entry(group_of(e)).or_default().entry(e.offer.clone()).or_default();
+        c.0 += i64::from(e.outcome == "impression");
+        c.1 += i64::from(is_conversion(e));
+        c.2 += cents(e);
+    }
+    let mut out: Vec<(i64, String, Value)> = groups
+        .into_iter()
+        .map(|(gid, offers)| {
+            let total: i64 = offers.values().map(|c| c.0).sum();
+            let mut offers: Vec<_> = offers.into_iter().collect();
+            offers.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(b.1 .0.cmp(&a.1 .0)).then(a.0.cmp(&b.0)));
+            let offers: Vec<Value> = offers
+                .iter()
+                .map(|(o, (imp, conv, rev))| {
+                    let name = if o == "off_x" { o.clone() } else { format!("Offer {o}") };
+                    let mut v = json!({"offerId": o, "name": name, "impressions": imp, "conversions": conv,
+                                       "revenue": *rev as f64 / 100.0, "conversionRate": percent(*conv, *imp)});
+                    if segment {
+                        v["segmentId"] = json!(gid);
+                        v["segmentName"] = json!(group_name(&gid));
+                    }
+                    v
+                })
+                .collect();
+            (total, gid.clone(), json!({"groupName": group_name(&gid), "groupId": gid, "offers": offers}))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    out.into_iter().map(|x| x.2).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_performance_grouped_is_exact() {
+    let f = seeded().await;
+    for days in WINDOWS {
+        for (segment, events) in subsets(&f) {
+            let events: Vec<&model::Interaction> =
+                events.into_iter().filter(|e| in_window(e.at, f.today, days)).collect();
+            let q = |g: &str| {
+                format!("type=offer_performance_grouped&days={days}&asOf={}{}{g}", f.as_of, seg_param(segment))
+            };
+            // channel (the default); channel names are the ids in this catalog
+            let (status, body) = f.get(&q("")).await;
+            assert_eq!(status, 200, "{body}");
+            let groups = expected_groups(&events, |e| e.channel.clone(), |g| g.to_string(), false);
+            assert_eq!(
+                body,
+                json!({"groups": groups, "groupBy": "channel"}),
+                "channel days={days} segment={segment:?}"
+            );
+            // category, from the catalog now; unknown offers are uncategorized
+            let (_, body) = f.get(&q("&groupBy=category")).await;
+            let groups = expected_groups(
+                &events,
+                |e| crate::fixture::category_of(&e.offer).unwrap_or("uncategorized").to_string(),
+                |g| g.to_string(),
+                false,
+            );
+            assert_eq!(
+                body,
+                json!({"groups": groups, "groupBy": "category"}),
+                "category days={days} segment={segment:?}"
+            );
+        }
+        // segment: seg_vip is the only active materialized segment (seg_new has no members)
+        let (_, body) =
+            f.get(&format!("type=offer_performance_grouped&days={days}&asOf={}&groupBy=segment", f.as_of)).await;
+        let vip: Vec<&model::Interaction> = f.vip().into_iter().filter(|e| in_window(e.at, f.today, days)).collect();
+        let groups = expected_groups(&vip, |_| "seg_vip".to_string(), |g| g.to_string(), true);
+        assert_eq!(body, json!({"groups": groups, "groupBy": "segment"}), "segment days={days}");
+    }
+    let (status, body) = f.get("type=offer_performance_grouped&groupBy=offer").await;
+    assert_eq!(status, 400, "{body}");
+}

@@ -7,6 +7,7 @@ mod channel_effectiveness;
 mod daily_trend;
 mod funnel;
 mod offer_performance;
+mod offer_performance_grouped;
 mod revenue_trend;
 mod summary;
 
@@ -108,6 +109,7 @@ async fn dashboard_data(
         "channel_effectiveness" => channel_effectiveness::handle(pool, tenant, &p).await?,
         "revenue_trend" => revenue_trend::handle(pool, tenant, &p).await?,
         "budget_burn" => budget_burn::handle(pool, tenant).await?,
+        "offer_performance_grouped" => offer_performance_grouped::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)

@@ -1,0 +1,210 @@
+//! `offer_performance_grouped`: offer performance per channel, category or segment (SPEC 5.1).
+//!
+//! Groups are the dimension values with activity in the window (segments: active, materialized
+//! ones), ordered by their impressions; each group lists its offers with activity (any
+//! status) as offer_performance orders them, top 20. Offers without a category in the catalog
+//! fall in the group "uncategorized".
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::offer_performance::TOP;
+use super::{interaction_source, names, segment_bind, segment_scope, Body, Params, SegmentScope};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::window::percent_string;
+use consumers::fold::money::to_money;
+
+pub const UNCATEGORIZED: &str = "uncategorized";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Channel,
+    Category,
+    Segment,
+}
+
+impl GroupBy {
+    pub fn parse(v: Option<&str>) -> ApiResult<GroupBy> {
+        match v {
+            None | Some("channel") => Ok(GroupBy::Channel),
+            Some("category") => Ok(GroupBy::Category),
+            Some("segment") => Ok(GroupBy::Segment),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "groupBy must be channel, category or segment for offer_performance_grouped, got {other:?}"
+            ))),
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Channel => "channel",
+            GroupBy::Category => "category",
+            GroupBy::Segment => "segment",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Grouped {
+    pub groups: Vec<Group>,
+    pub group_by: &'static str,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub group_name: String,
+    pub group_id: String,
+    pub offers: Vec<GroupOffer>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupOffer {
+    pub offer_id: String,
+    pub name: String,
+    pub impressions: i64,
+    pub conversions: i64,
+    pub revenue: f64,
+    pub conversion_rate: String,
+    /// Segment groups only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_name: Option<String>,
+}
+
+/// (group id, offer, impressions, conversions, revenue micros).
+pub type Row = (String, String, i64, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let group_by = GroupBy::parse(p.get("groupBy"))?;
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let (since, today) = (p.window.since(), p.window.today);
+    let rows: Vec<Row> = match group_by {
+        GroupBy::Channel => {
+            let sql = format!(
+                "SELECT channel_id, offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(revenue_micros)::int8
+                 {} GROUP BY channel_id, offer_id",
+                interaction_source(&scope)
+            );
+            sqlx::query_as(&sql).bind(tenant).bind(since).bind(today).bind(segment_bind(&scope)).fetch_all(pool).await?
+        }
+        GroupBy::Category => {
+            let sql = format!(
+                "WITH stats AS (
+                     SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
+                            sum(revenue_micros)::int8 AS rev
+                     {} GROUP BY offer_id)
+                 SELECT COALESCE(o.category_id, '{UNCATEGORIZED}'), s.offer_id, s.imp, s.conv, s.rev
+                   FROM stats s
+                   LEFT JOIN catalog_entities o
+                          ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
+                interaction_source(&scope)
+            );
+            sqlx::query_as(&sql).bind(tenant).bind(since).bind(today).bind(segment_bind(&scope)).fetch_all(pool).await?
+        }
+        // Active, materialized segments (only the requested one when segmentId is given).
+        GroupBy::Segment => {
+            sqlx::query_as(
+                "SELECT d.segment_id, d.offer_id, sum(d.impressions)::int8, sum(d.accepts + d.converts)::int8,
+                        sum(d.revenue_micros)::int8
+                   FROM interaction_segment_daily d
+                   JOIN segments_materialized m ON m.tenant_id = d.tenant_id AND m.segment_id = d.segment_id
+                   JOIN catalog_entities c ON c.tenant_id = d.tenant_id AND c.entity = 'segment'
+                                          AND c.entity_id = d.segment_id AND NOT c.deleted AND c.status = 'active'
+                  WHERE d.tenant_id = $1 AND d.day BETWEEN $2 AND $3 AND ($4::text IS NULL OR d.segment_id = $4)
+                  GROUP BY d.segment_id, d.offer_id",
+            )
+            .bind(tenant)
+            .bind(since)
+            .bind(today)
+            .bind(segment_bind(&scope))
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    let group_ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let offer_ids: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let entity = match group_by {
+        GroupBy::Channel => "channel",
+        GroupBy::Category => "category",
+        GroupBy::Segment => "segment",
+    };
+    let group_names = names(pool, tenant, entity, &group_ids).await?;
+    let offer_names = names(pool, tenant, "offer", &offer_ids).await?;
+    Body::json(&to_response(group_by, rows, &group_names, &offer_names))
+}
+
+pub fn to_response(
+    group_by: GroupBy,
+    rows: Vec<Row>,
+    group_names: &HashMap<String, String>,
+    offer_names: &HashMap<String, String>,
+) -> Grouped {
+    let mut by_group: BTreeMap<String, Vec<(String, i64, i64, i64)>> = BTreeMap::new();
+    for (g, o, imp, conv, rev) in rows {
+        by_group.entry(g).or_default().push((o, imp, conv, rev));
+    }
+    let mut groups: Vec<(i64, Group)> = by_group
+        .into_iter()
+        .map(|(gid, offers)| {
+            let total: i64 = offers.iter().map(|o| o.1).sum();
+            let gname = group_names.get(&gid).cloned().unwrap_or_else(|| gid.clone());
+            let mut offers: Vec<GroupOffer> = offers
+                .into_iter()
+                .map(|(oid, imp, conv, rev)| GroupOffer {
+                    name: offer_names.get(&oid).cloned().unwrap_or_else(|| oid.clone()),
+                    offer_id: oid,
+                    impressions: imp,
+                    conversions: conv,
+                    revenue: to_money(rev),
+                    conversion_rate: percent_string(conv, imp),
+                    segment_id: (group_by == GroupBy::Segment).then(|| gid.clone()),
+                    segment_name: (group_by == GroupBy::Segment).then(|| gname.clone()),
+                })
+                .collect();
+            offers.sort_by(|a, b| {
+                b.conversions
+                    .cmp(&a.conversions)
+                    .then(b.impressions.cmp(&a.impressions))
+                    .then_with(|| a.offer_id.cmp(&b.offer_id))
+            });
+            offers.truncate(TOP);
+            (total, Group { group_name: gname, group_id: gid, offers })
+        })
+        .collect();
+    groups.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.group_id.cmp(&b.1.group_id)));
+    Grouped { groups: groups.into_iter().map(|(_, g)| g).collect(), group_by: group_by.as_str() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_impressions_and_offers_by_conversions() {
+        let rows: Vec<Row> = vec![
+            ("ch1".into(), "o1".into(), 10, 1, 0),
+            ("ch1".into(), "o2".into(), 5, 2, 0),
+            ("ch2".into(), "o1".into(), 30, 0, 2_500_000),
+        ];
+        let names = HashMap::from([("ch2".to_string(), "Email".to_string())]);
+        let r = to_response(GroupBy::Channel, rows, &names, &HashMap::new());
+        assert_eq!(r.groups[0].group_name, "Email");
+        assert_eq!(r.groups[1].offers.iter().map(|o| o.offer_id.as_str()).collect::<Vec<_>>(), ["o2", "o1"]);
+        assert_eq!(r.groups[0].offers[0].revenue, 2.5);
+        assert!(r.groups[0].offers[0].segment_id.is_none());
+    }
+
+    #[test]
+    fn bad_group_by_is_rejected() {
+        assert!(GroupBy::parse(Some("offer")).is_err());
+        assert_eq!(GroupBy::parse(None).unwrap(), GroupBy::Channel);
+    }
+}
