@@ -54,6 +54,7 @@ pub struct KafkaSettings {
     pub topics: BTreeMap<TopicKind, String>,
     pub session_timeout: Duration,
     pub drain_timeout: Duration,
+    pub orphan_after: Duration,
     pub batch_max_messages: usize,
     pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
@@ -133,6 +134,7 @@ impl Settings {
                 topics,
                 session_timeout: Duration::from_millis(parse("DV_KAFKA_SESSION_TIMEOUT_MS", 10_000)?),
                 drain_timeout: Duration::from_millis(parse("DV_INGEST_DRAIN_TIMEOUT_MS", 5_000)?),
+                orphan_after: Duration::from_millis(parse("DV_INGEST_ORPHAN_AFTER_MS", 30_000)?),
                 batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 5_000)?,
                 batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 16 * 1024 * 1024)?,
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
@@ -164,6 +166,7 @@ impl Settings {
             batch_max_wait: k.batch_max_wait,
             session_timeout: k.session_timeout,
             drain_timeout: k.drain_timeout,
+            orphan_after: k.orphan_after,
             decode: DecodeLimits {
                 max_event_bytes: self.ingest.max_event_bytes,
                 max_future: chrono::Duration::hours(1),

@@ -87,6 +87,7 @@ impl TestEnv {
         s.kafka.topics = self.topics.clone();
         s.kafka.session_timeout = Duration::from_secs(6);
         s.kafka.drain_timeout = Duration::from_secs(3);
+        s.kafka.orphan_after = Duration::from_secs(10);
         s.kafka.batch_max_wait = Duration::from_millis(50);
         s.http.addr = "127.0.0.1:0".parse().unwrap();
         s
@@ -102,6 +103,7 @@ impl TestEnv {
             ("DV_KAFKA_GROUP_ID".into(), self.group_id.clone()),
             ("DV_KAFKA_SESSION_TIMEOUT_MS".into(), "6000".into()),
             ("DV_INGEST_DRAIN_TIMEOUT_MS".into(), "3000".into()),
+            ("DV_INGEST_ORPHAN_AFTER_MS".into(), "10000".into()),
             ("DV_INGEST_BATCH_MAX_WAIT_MS".into(), "50".into()),
             (
                 "RUST_LOG".into(),

@@ -72,6 +72,7 @@ pub(super) async fn compare_and_set(
 pub struct StoredOffset {
     pub next_offset: i64,
     pub event_time_watermark: Option<DateTime<Utc>>,
+    pub last_commit_at: DateTime<Utc>,
 }
 
 /// Stored offsets of the given topics, the position a consumer resumes from on assignment.
@@ -79,14 +80,17 @@ pub async fn load_offsets(
     pool: &PgPool,
     topics: &[String],
 ) -> Result<BTreeMap<(String, i32), StoredOffset>, sqlx::Error> {
-    let rows: Vec<(String, i32, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT topic, partition, next_offset, event_time_watermark FROM consumer_offsets WHERE topic = ANY($1)",
+    let rows: Vec<(String, i32, i64, Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset, event_time_watermark, last_commit_at
+           FROM consumer_offsets WHERE topic = ANY($1)",
     )
     .bind(topics)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(t, p, next_offset, event_time_watermark)| ((t, p), StoredOffset { next_offset, event_time_watermark }))
+        .map(|(t, p, next_offset, event_time_watermark, last_commit_at)| {
+            ((t, p), StoredOffset { next_offset, event_time_watermark, last_commit_at })
+        })
         .collect())
 }

@@ -25,6 +25,9 @@ pub struct IngestConfig {
     /// How long a revoke waits for the batches in flight to commit. Must stay below the
     /// session timeout, or the group would evict us while we drain (checked in `validate`).
     pub drain_timeout: Duration,
+    /// A partition with waiting messages and no commit for this long, owned by no one in this
+    /// process, makes the process rejoin the group (see `watchdog`).
+    pub orphan_after: Duration,
     pub decode: DecodeLimits,
     /// Extra librdkafka properties (`DV_KAFKA_CONSUMER_*`), applied last.
     pub overrides: BTreeMap<String, String>,

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::config::IngestConfig;
+use super::watchdog::Watchdog;
 use crate::apply::load_offsets;
 use crate::batch::{Batch, DeadLetter};
 use crate::decode::decode;
@@ -109,6 +110,23 @@ impl ConsumerContext for IngestContext {
 }
 
 impl IngestContext {
+    pub(super) fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// The partitions this process owns now.
+    pub(super) fn assigned(&self) -> std::collections::HashSet<(String, i32)> {
+        self.lock_local().committed.keys().cloned().collect()
+    }
+
     fn lock_local(&self) -> std::sync::MutexGuard<'_, Local> {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -302,9 +320,16 @@ pub(super) fn run_consumer_thread(
     consumer.subscribe(&topics)?;
     tracing::info!(topics = ?topics, group = %config.group_id, "consumer subscribed");
 
+    let mut watchdog = Watchdog::new(config.orphan_after);
     while !shutdown.is_cancelled() {
         if shared.lock().poisoned.is_some() {
             consumer.context().resync(&consumer);
+        }
+        if watchdog.due_and_orphans(&consumer) {
+            // Leaving runs the revoke callback (the batches in flight commit first); the
+            // subscribe joins again as a new member, which forces a fresh assignment.
+            consumer.unsubscribe();
+            consumer.subscribe(&topics)?;
         }
         let timeout = consumer.context().batch_due().unwrap_or(Duration::from_millis(200));
         let full = match consumer.poll(timeout) {

@@ -13,6 +13,7 @@ mod committer;
 mod config;
 mod consumer;
 mod pipeline;
+mod watchdog;
 
 pub use config::IngestConfig;
 pub use pipeline::run;
