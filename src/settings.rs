@@ -11,6 +11,8 @@ use consumers::decode::DecodeLimits;
 use consumers::events::TopicKind;
 use consumers::kafka::IngestConfig;
 
+use crate::api::rate_limit::{Policy, READS};
+
 /// A value that must not end up in logs (connection strings may carry passwords).
 #[derive(Clone)]
 pub struct Secret(String);
@@ -65,6 +67,10 @@ pub struct KafkaSettings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub addr: SocketAddr,
+    /// Staleness bound of the response cache; 0 disables it.
+    pub cache_ttl: Duration,
+    /// Per-tenant limit of dashboard and traces reads.
+    pub reads: Policy,
 }
 
 #[derive(Debug, Clone)]
@@ -140,7 +146,15 @@ impl Settings {
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 consumer_overrides,
             },
-            http: HttpSettings { addr: parse("DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))? },
+            http: HttpSettings {
+                addr: parse("DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+                cache_ttl: Duration::from_millis(parse("DV_CACHE_TTL_MS", 2_000)?),
+                reads: Policy {
+                    per_second: parse("DV_RATE_LIMIT_READS_PER_SEC", READS.per_second)?,
+                    burst: parse("DV_RATE_LIMIT_READS_BURST", READS.burst)?,
+                    ..READS
+                },
+            },
             ingest: IngestLimits {
                 max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
                 retention_days: parse("DV_RETENTION_DAYS", 400)?,

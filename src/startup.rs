@@ -7,6 +7,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::cache::ResponseCache;
+use crate::api::rate_limit::RateLimits;
 use crate::api::{self, AppState, Watermarks};
 use crate::settings::Settings;
 
@@ -47,12 +49,17 @@ impl Application {
         } else {
             let listener = TcpListener::bind(settings.http.addr).await?;
             let port = listener.local_addr()?.port();
-            let topics = settings.kafka.topics.values().cloned().collect();
+            let topics: Vec<String> = settings.kafka.topics.values().cloned().collect();
+            let redis = settings.redis_url.as_ref().map(|u| u.expose());
             let state = AppState {
                 pool: pool.clone(),
                 keys: Default::default(),
                 metrics: crate::telemetry::metrics_handle(),
-                watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics)?),
+                watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics.clone())?),
+                cache: ResponseCache::connect(redis, settings.http.cache_ttl).await,
+                limits: RateLimits::new(settings.http.reads),
+                topics: Arc::new(topics),
+                namespace: sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&pool).await?.into(),
             };
             (Some(listener), Some(port), Some(state))
         };

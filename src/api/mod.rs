@@ -1,10 +1,12 @@
 //! The HTTP API: one router per module, merged here; one `Clone` state.
 
 pub mod auth;
+pub mod cache;
 mod dashboard;
 pub mod error;
 mod health;
 mod ingest;
+pub mod rate_limit;
 mod window;
 
 use std::sync::Arc;
@@ -26,6 +28,12 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Broker client for high watermarks (ingest status); the API never joins the group.
     pub watermarks: Arc<Watermarks>,
+    pub cache: cache::ResponseCache,
+    pub limits: rate_limit::RateLimits,
+    /// Kafka topic names, for the freshness header.
+    pub topics: Arc<Vec<String>>,
+    /// The database name: namespaces the response cache.
+    pub namespace: Arc<str>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -81,7 +81,8 @@ impl TestEnv {
         let mut s = Settings::from_env().expect("default settings are valid");
         s.database.url = Secret::new(self.db_url.clone());
         s.database.max_connections = 5;
-        s.redis_url = None;
+        // The real Redis (shared by the tests: keys are namespaced by each test's database).
+        s.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
         s.kafka.brokers = brokers();
         s.kafka.group_id = self.group_id.clone();
         s.kafka.topics = self.topics.clone();
@@ -232,7 +233,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(env: TestEnv, mode: Mode) -> TestApp {
-    let app = Application::build(env.settings(), mode).await.expect("application builds");
+    let settings = env.settings();
+    spawn(env, settings, mode).await
+}
+
+/// An app with adjusted settings (limits, TTLs) on top of a [`TestEnv`].
+pub async fn spawn_app_with_settings(env: TestEnv, settings: Settings) -> TestApp {
+    spawn(env, settings, Mode::All).await
+}
+
+async fn spawn(env: TestEnv, settings: Settings, mode: Mode) -> TestApp {
+    let app = Application::build(settings, mode).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port().expect("API mode binds a port"));
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(app.run_until_stopped());

@@ -10,5 +10,6 @@ mod interaction_types;
 mod model;
 mod pipeline;
 mod processes;
+mod read_path;
 mod scale;
 mod schemas;

@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use crate::batch::Batch;
 use crate::fold::{fold, Delta};
 
-pub use offsets::{load_offsets, StoredOffset};
+pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

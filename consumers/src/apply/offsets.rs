@@ -94,3 +94,25 @@ pub async fn load_offsets(
         })
         .collect())
 }
+
+/// Records that these partitions were fully applied now: the stored next offset has reached
+/// the high watermark seen by the consumer (the condition is re-checked against the table).
+pub async fn mark_caught_up(pool: &PgPool, partitions: &[(String, i32, i64)]) -> Result<(), sqlx::Error> {
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<&str> = partitions.iter().map(|p| p.0.as_str()).collect();
+    let parts: Vec<i32> = partitions.iter().map(|p| p.1).collect();
+    let highs: Vec<i64> = partitions.iter().map(|p| p.2).collect();
+    sqlx::query(
+        "UPDATE consumer_offsets o SET caught_up_at = now()
+           FROM unnest($1::text[], $2::int4[], $3::int8[]) AS c(topic, partition, high)
+          WHERE o.topic = c.topic AND o.partition = c.partition AND o.next_offset >= c.high",
+    )
+    .bind(&topics)
+    .bind(&parts)
+    .bind(&highs)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

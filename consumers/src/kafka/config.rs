@@ -69,8 +69,9 @@ impl IngestConfig {
             .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
             .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
-            // Feeds the lag gauge (see `IngestContext::stats`).
-            .set("statistics.interval.ms", "5000")
+            // Feeds the lag gauge and the caught-up marks (see `IngestContext::stats`): the
+            // freshness header is at most this much behind.
+            .set("statistics.interval.ms", "1000")
             .set("client.id", format!("decision-views-{}", self.instance_id));
         for (k, v) in &self.overrides {
             c.set(k, v);

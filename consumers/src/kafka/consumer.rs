@@ -83,15 +83,25 @@ impl ClientContext for IngestContext {
     /// librdkafka's periodic statistics carry each partition's high watermark: the lag gauge
     /// comes from there without a broker round trip of ours.
     fn stats(&self, stats: rdkafka::Statistics) {
-        let local = self.lock_local();
-        for ((topic, partition), committed) in &local.committed {
-            let Some(p) = stats.topics.get(topic).and_then(|t| t.partitions.get(partition)) else { continue };
-            if p.hi_offset < 0 {
-                continue;
+        let mut caught_up: Vec<(String, i32, i64)> = Vec::new();
+        {
+            let local = self.lock_local();
+            for ((topic, partition), committed) in &local.committed {
+                let Some(p) = stats.topics.get(topic).and_then(|t| t.partitions.get(partition)) else { continue };
+                if p.hi_offset < 0 {
+                    continue;
+                }
+                let lag = (p.hi_offset - committed.unwrap_or(0)).max(0);
+                metrics::gauge!("ingest_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                    .set(lag as f64);
+                if lag == 0 {
+                    caught_up.push((topic.clone(), *partition, p.hi_offset));
+                }
             }
-            let lag = (p.hi_offset - committed.unwrap_or(0)).max(0);
-            metrics::gauge!("ingest_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
-                .set(lag as f64);
+        }
+        // Runs on the consumer thread once per statistics interval: one small UPDATE.
+        if let Err(e) = self.runtime.block_on(crate::apply::mark_caught_up(&self.pool, &caught_up)) {
+            tracing::debug!(error = %e, "could not record caught-up partitions");
         }
     }
 }

@@ -14,7 +14,7 @@ mod summary;
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -23,6 +23,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::auth::{Caller, Role};
+use super::cache;
 use super::error::{ApiError, ApiResult};
 use super::window::Window;
 use super::AppState;
@@ -86,21 +87,75 @@ impl IntoResponse for Body {
     }
 }
 
+/// The read path: rate limit → cache (per tenant) → compute → ETag / 304 and X-Data-As-Of.
 async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(raw): Query<HashMap<String, String>>,
-) -> ApiResult<Body> {
+) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
+    state.limits.check_read(&caller.tenant_id)?;
+    let key = cache::key(&state.namespace, &caller.tenant_id, &raw);
+    let entry = match state.cache.get(&key, &caller.tenant_id).await {
+        Some(hit) => hit,
+        None => {
+            // Freshness first: the answer is at least as fresh as the header says.
+            let data_as_of = data_as_of(&state).await?;
+            let body = compute(&state, &caller, raw).await?;
+            let entry = cache::Entry {
+                tenant: caller.tenant_id.clone(),
+                etag: cache::etag(&body.0),
+                data_as_of,
+                body: String::from_utf8(body.0).map_err(anyhow::Error::from)?,
+            };
+            state.cache.put(&key, &entry).await;
+            entry
+        }
+    };
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == entry.etag || t.trim() == "*"));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], entry.body).into_response()
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&entry.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(v) = entry.data_as_of.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        h.insert("x-data-as-of", v);
+    }
+    Ok(resp)
+}
+
+/// The time up to which the views are complete: the oldest instant at which a partition was
+/// seen fully applied. None while some partition has never caught up.
+async fn data_as_of(state: &AppState) -> ApiResult<Option<String>> {
+    let (never, oldest): (bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at)
+           FROM consumer_offsets WHERE topic = ANY($1)",
+    )
+    .bind(state.topics.as_slice())
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(if never { None } else { oldest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) })
+}
+
+async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>) -> ApiResult<Body> {
     let t = raw.get("type").map(String::as_str).unwrap_or("summary");
     if !TYPES.contains(&t) {
         return Err(ApiError::BadRequest(format!("unknown type {t:?}; valid types are: {}", TYPES.join(", "))));
     }
     let window = Window::parse(raw.get("days").map(String::as_str), raw.get("asOf").map(String::as_str))?;
-    let p = Params { raw: raw.clone(), window };
+    let t = t.to_owned();
+    let p = Params { raw, window };
     let tenant = caller.tenant_id.as_str();
     let pool = &state.pool;
-    let body = match t {
+    let body = match t.as_str() {
         "summary" => summary::handle(pool, tenant).await?,
         "funnel" => funnel::handle(pool, tenant).await?,
         "acceptance_rate" => acceptance_rate::handle(pool, tenant, &p).await?,

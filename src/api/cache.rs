@@ -1,0 +1,143 @@
+//! The response cache: shared by API replicas through Redis, in-process when Redis is not
+//! configured (SPEC 6). Entries live for a short staleness bound (`DV_CACHE_TTL_MS`).
+//!
+//! Tenant isolation is structural: the key is a hash of (tenant, canonical query), where the
+//! tenant is the one the API key authenticated, and every entry also carries its tenant and is
+//! ignored when it does not match the caller (defense in depth). A Redis failure is a miss:
+//! the API keeps answering, uncached.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One cached answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub tenant: String,
+    pub etag: String,
+    pub data_as_of: Option<String>,
+    pub body: String,
+}
+
+/// Bound on in-process entries: past it the map is cleared (entries are seconds-lived anyway).
+const LOCAL_MAX: usize = 10_000;
+
+#[derive(Clone)]
+pub enum ResponseCache {
+    Redis { conn: ConnectionManager, ttl: Duration },
+    Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration },
+    Off,
+}
+
+/// The cache key of a request: the deployment's namespace (its database: two deployments may
+/// share a Redis), the tenant and every query parameter, canonically ordered.
+pub fn key(namespace: &str, tenant: &str, params: &HashMap<String, String>) -> String {
+    let canonical: BTreeMap<&String, &String> = params.iter().collect();
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&(namespace, tenant, canonical)).unwrap_or_default());
+    format!("dv:resp:v1:{}", hex::encode(&h.finalize()[..16]))
+}
+
+/// A strong validator of a body.
+pub fn etag(body: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
+}
+
+impl ResponseCache {
+    pub async fn connect(redis_url: Option<&str>, ttl: Duration) -> ResponseCache {
+        if ttl.is_zero() {
+            return ResponseCache::Off;
+        }
+        let Some(url) = redis_url else {
+            return ResponseCache::Local { map: Default::default(), ttl };
+        };
+        let conn = match redis::Client::open(url) {
+            Ok(client) => ConnectionManager::new(client).await,
+            Err(e) => Err(e),
+        };
+        match conn {
+            Ok(conn) => ResponseCache::Redis { conn, ttl },
+            Err(e) => {
+                // Start anyway (the API must answer without Redis), with the local cache.
+                tracing::warn!(error = %e, "Redis unreachable at start-up; using the in-process cache");
+                ResponseCache::Local { map: Default::default(), ttl }
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str, tenant: &str) -> Option<Entry> {
+        let entry = match self {
+            ResponseCache::Off => None,
+            ResponseCache::Local { map, ttl } => {
+                let map = map.lock().unwrap_or_else(|p| p.into_inner());
+                map.get(key).filter(|(at, _)| at.elapsed() < *ttl).map(|(_, e)| e.clone())
+            }
+            ResponseCache::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                match redis::cmd("GET").arg(key).query_async::<Option<Vec<u8>>>(&mut conn).await {
+                    Ok(v) => v.and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "response cache read failed; answering uncached");
+                        None
+                    }
+                }
+            }
+        };
+        let hit = entry.filter(|e| e.tenant == tenant);
+        metrics::counter!("api_cache_lookups_total", "result" => if hit.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        hit
+    }
+
+    pub async fn put(&self, key: &str, entry: &Entry) {
+        match self {
+            ResponseCache::Off => {}
+            ResponseCache::Local { map, .. } => {
+                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                if map.len() >= LOCAL_MAX {
+                    map.clear();
+                }
+                map.insert(key.to_owned(), (Instant::now(), entry.clone()));
+            }
+            ResponseCache::Redis { conn, ttl } => {
+                let mut conn = conn.clone();
+                let Ok(bytes) = serde_json::to_vec(entry) else { return };
+                let ms = ttl.as_millis().max(1) as u64;
+                if let Err(e) =
+                    redis::cmd("SET").arg(key).arg(bytes).arg("PX").arg(ms).query_async::<()>(&mut conn).await
+                {
+                    tracing::warn!(error = %e, "response cache write failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ_by_tenant_and_ignore_parameter_order() {
+        let a = HashMap::from([("type".to_string(), "summary".to_string()), ("days".into(), "7".into())]);
+        let b = HashMap::from([("days".to_string(), "7".to_string()), ("type".into(), "summary".into())]);
+        assert_eq!(key("db", "t1", &a), key("db", "t1", &b));
+        assert_ne!(key("db", "t1", &a), key("db", "t2", &a));
+        assert_ne!(key("db", "t1", &a), key("db2", "t1", &a));
+    }
+
+    #[tokio::test]
+    async fn local_entries_are_per_tenant_and_expire() {
+        let cache = ResponseCache::connect(None, Duration::from_millis(50)).await;
+        let e = Entry { tenant: "t1".into(), etag: "\"x\"".into(), data_as_of: None, body: "{}".into() };
+        cache.put("k", &e).await;
+        assert_eq!(cache.get("k", "t1").await, Some(e));
+        assert_eq!(cache.get("k", "t2").await, None);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(cache.get("k", "t1").await, None);
+    }
+}
