@@ -8,6 +8,7 @@ mod fixture;
 mod helpers;
 mod interaction_types;
 mod model;
+mod model_types;
 mod pipeline;
 mod processes;
 mod read_path;

@@ -176,6 +176,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         .await?;
     }
 
+    apply_model_metrics(tx, d).await?;
     apply_memberships(tx, d).await?;
     apply_suppressions(tx, d).await
 }
@@ -247,6 +248,52 @@ async fn apply_suppressions(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Re
         .bind(create.map(|c| c.created_at))
         .bind(create.and_then(|c| c.expires_at))
         .bind(suppression_lifted(ops))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn apply_model_metrics(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    if !d.model_evals.is_empty() {
+        let (mut t, mut day, mut m, mut auc, mut n) = (vec![], vec![], vec![], vec![], vec![]);
+        for ((tenant, dy, model), (a, c)) in &d.model_evals {
+            t.push(tenant.as_str());
+            day.push(*dy);
+            m.push(model.as_str());
+            auc.push(*a);
+            n.push(*c);
+        }
+        sqlx::query(
+            "INSERT INTO model_eval_daily AS e (tenant_id, day, model_id, auc_micros, evals)
+             SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (tenant_id, day, model_id)
+             DO UPDATE SET auc_micros = e.auc_micros + EXCLUDED.auc_micros, evals = e.evals + EXCLUDED.evals",
+        )
+        .bind(&t)
+        .bind(&day)
+        .bind(&m)
+        .bind(&auc)
+        .bind(&n)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for ((tenant, model), e) in &d.model_latest {
+        // Only a later evaluation replaces the stored one (late events do not go back in time).
+        sqlx::query(
+            "INSERT INTO model_latest AS l (tenant_id, model_id, model_name, evaluated_at, event_id, feature_importance)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (tenant_id, model_id) DO UPDATE SET
+                model_name = EXCLUDED.model_name, evaluated_at = EXCLUDED.evaluated_at,
+                event_id = EXCLUDED.event_id, feature_importance = EXCLUDED.feature_importance
+             WHERE (EXCLUDED.evaluated_at, EXCLUDED.event_id) > (l.evaluated_at, l.event_id)",
+        )
+        .bind(tenant)
+        .bind(model)
+        .bind(&e.model_name)
+        .bind(e.evaluated_at)
+        .bind(&e.id)
+        .bind(sqlx::types::Json(&e.feature_importance))
         .execute(&mut **tx)
         .await?;
     }

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 
-use crate::events::{utc_day, CatalogChange, Event, Interaction, MembershipOp, Outcome, Suppression, SuppressionOp};
+use crate::events::{
+    utc_day, CatalogChange, Event, Interaction, MembershipOp, ModelMetric, Outcome, Suppression, SuppressionOp,
+};
 
 /// Largest accepted `totalDurationMs` (one hour); the latency histograms cover 1 ms ..= this.
 pub const MAX_DURATION_MS: u64 = 3_600_000;
@@ -70,6 +72,10 @@ pub struct Delta {
     pub traces: BTreeMap<TraceKey, TraceCounts>,
     /// All-time cost per (tenant, offer), in micro-units.
     pub offer_spend: BTreeMap<(String, String), i64>,
+    /// (tenant, day, model) → (Σ auc micro-units, evaluations).
+    pub model_evals: BTreeMap<(String, NaiveDate, String), (i64, i64)>,
+    /// The batch's latest evaluation per (tenant, model).
+    pub model_latest: BTreeMap<(String, String), ModelMetric>,
     /// Final membership per (tenant, segment, customer): true = member.
     pub memberships: BTreeMap<(String, String, String), bool>,
     /// Suppression ops merged per (tenant, suppression id), in arrival order.
@@ -131,9 +137,22 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                 d.suppressions.entry((e.tenant_id.clone(), e.suppression_id.clone())).or_default().push(e.clone());
             }
             Event::Catalog(e) => d.catalog.push(e.clone()),
-            // Views for these two topics come with their dashboard types; the events are
-            // validated, de-duplicated and counted already.
-            Event::Attribution(_) | Event::ModelMetric(_) => {}
+            Event::ModelMetric(e) => {
+                let c = d
+                    .model_evals
+                    .entry((e.tenant_id.clone(), utc_day(e.evaluated_at), e.model_id.clone()))
+                    .or_default();
+                c.0 += (e.auc * 1e6).round() as i64;
+                c.1 += 1;
+                let latest =
+                    d.model_latest.entry((e.tenant_id.clone(), e.model_id.clone())).or_insert_with(|| e.clone());
+                if (e.evaluated_at, &e.id) > (latest.evaluated_at, &latest.id) {
+                    *latest = e.clone();
+                }
+            }
+            // The attribution views come with attribution_summary; the events are validated,
+            // de-duplicated and counted already.
+            Event::Attribution(_) => {}
         }
     }
     d

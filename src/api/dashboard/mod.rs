@@ -6,6 +6,7 @@ mod budget_burn;
 mod channel_effectiveness;
 mod daily_trend;
 mod funnel;
+mod model_metrics_trend;
 mod offer_performance;
 mod offer_performance_grouped;
 mod revenue_trend;
@@ -165,6 +166,7 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "revenue_trend" => revenue_trend::handle(pool, tenant, &p).await?,
         "budget_burn" => budget_burn::handle(pool, tenant).await?,
         "offer_performance_grouped" => offer_performance_grouped::handle(pool, tenant, &p).await?,
+        "model_metrics_trend" => model_metrics_trend::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)

@@ -1,0 +1,109 @@
+//! `model_metrics_trend`: AUC per date and the latest feature importance (SPEC 5.1).
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use super::{Body, Params};
+use crate::api::error::ApiResult;
+use crate::api::window::{day_name, round};
+
+/// At most this many features are listed.
+pub const TOP_FEATURES: usize = 20;
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelMetricsTrend {
+    /// One point per date with ≥1 evaluation in the window (sparse), oldest first.
+    pub auc_trend: Vec<AucPoint>,
+    /// The latest evaluation's features, value desc (then name), at most 20.
+    pub feature_importance: Vec<Feature>,
+    /// Models with ≥1 evaluation ever.
+    pub model_count: i64,
+    /// The model whose features are shown (null when there is none).
+    pub model_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AucPoint {
+    pub name: String,
+    /// Mean AUC of the date's evaluations, 4 decimals.
+    pub auc: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Feature {
+    pub name: String,
+    pub value: f64,
+}
+
+/// (day, Σ auc micro-units, evaluations).
+pub type AucRow = (NaiveDate, i64, i64);
+/// (model name, features) of the latest evaluation.
+pub type Latest = (String, Json<Vec<Feature>>);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let model = p.get("modelId");
+    let auc: Vec<AucRow> = sqlx::query_as(
+        "SELECT day, sum(auc_micros)::int8, sum(evals)::int8 FROM model_eval_daily
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND ($4::text IS NULL OR model_id = $4)
+          GROUP BY day ORDER BY day",
+    )
+    .bind(tenant)
+    .bind(p.window.since())
+    .bind(p.window.today)
+    .bind(model)
+    .fetch_all(pool)
+    .await?;
+    let latest: Option<Latest> = sqlx::query_as(
+        "SELECT model_name, feature_importance FROM model_latest
+          WHERE tenant_id = $1 AND ($2::text IS NULL OR model_id = $2)
+          ORDER BY evaluated_at DESC, event_id DESC LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(model)
+    .fetch_optional(pool)
+    .await?;
+    let model_count: i64 = sqlx::query_scalar("SELECT count(*) FROM model_latest WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?;
+    Body::json(&to_response(&auc, latest, model_count))
+}
+
+pub fn to_response(auc: &[AucRow], latest: Option<Latest>, model_count: i64) -> ModelMetricsTrend {
+    let (model_name, mut features) = match latest {
+        Some((name, Json(f))) => (Some(name), f),
+        None => (None, Vec::new()),
+    };
+    features.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.name.cmp(&b.name)));
+    features.truncate(TOP_FEATURES);
+    ModelMetricsTrend {
+        auc_trend: auc
+            .iter()
+            .filter(|(_, _, n)| *n > 0)
+            .map(|(d, sum, n)| AucPoint { name: day_name(*d), auc: round(*sum as f64 / *n as f64 / 1e6, 4) })
+            .collect(),
+        feature_importance: features,
+        model_count,
+        model_name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_auc_and_top_features() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 15).unwrap();
+        let features = (0..25).map(|i| Feature { name: format!("f{i:02}"), value: (i % 5) as f64 }).collect();
+        let r = to_response(&[(d, 820_000 + 840_001, 2)], Some(("M".into(), Json(features))), 2);
+        assert_eq!(r.auc_trend, vec![AucPoint { name: "Mar 15".into(), auc: 0.83 }]);
+        assert_eq!(r.feature_importance.len(), 20);
+        assert_eq!(r.feature_importance[0], Feature { name: "f04".into(), value: 4.0 });
+        assert_eq!(r.model_name.as_deref(), Some("M"));
+        assert_eq!(to_response(&[], None, 0).model_name, None);
+    }
+}
