@@ -1,5 +1,6 @@
-//! Retention of the dedup keys: deletes keys older than the dedup horizon, in small chunks so
-//! that it never holds long locks next to ingest.
+//! Housekeeping next to ingest: the retention of dedup keys (deleted past the dedup horizon, in
+//! small chunks so that it never holds long locks), and the sweep of expired suppressions out
+//! of the active counters (see migration `suppression_counts`).
 
 use std::time::Duration;
 
@@ -8,19 +9,53 @@ use tokio_util::sync::CancellationToken;
 
 const CHUNK: i64 = 10_000;
 const EVERY: Duration = Duration::from_secs(600);
+/// Reads stay exact between sweeps; sweeping often only keeps the unswept remainder small.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn run(pool: PgPool, horizon: chrono::Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut last_purge = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(EVERY) => {}
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
-        match purge(&pool, horizon).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired dedup keys removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "dedup retention failed; will retry"),
+        if let Err(e) = sweep_expired_suppressions(&pool).await {
+            tracing::warn!(error = %e, "suppression sweep failed; will retry");
+        }
+        if last_purge.elapsed() >= EVERY {
+            last_purge = tokio::time::Instant::now();
+            match purge(&pool, horizon).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "expired dedup keys removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "dedup retention failed; will retry"),
+            }
         }
     }
+}
+
+/// Takes expired suppressions out of the active counters. SKIP LOCKED: rows ingest holds are
+/// left for the next sweep, so the two never wait on each other in opposite orders.
+pub async fn sweep_expired_suppressions(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let swept: Vec<(String, String)> = sqlx::query_as(
+        "WITH expired AS (
+             SELECT tenant_id, suppression_id FROM suppressions
+              WHERE counted AND expires_at <= now()
+              ORDER BY tenant_id, suppression_id LIMIT 10000
+                FOR UPDATE SKIP LOCKED)
+         UPDATE suppressions s SET counted = false FROM expired e
+          WHERE s.tenant_id = e.tenant_id AND s.suppression_id = e.suppression_id
+         RETURNING s.tenant_id, s.policy_type",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for (t, p) in &swept {
+        *counts.entry((t.clone(), p.clone())).or_insert(0) -= 1;
+    }
+    crate::apply::add_suppression_counts(&mut tx, &counts).await?;
+    tx.commit().await?;
+    Ok(swept.len() as u64)
 }
 
 /// Deletes expired dedup keys; returns how many.

@@ -10,6 +10,7 @@ mod interaction_types;
 mod model;
 mod model_types;
 mod pipeline;
+mod policy_types;
 mod processes;
 mod read_path;
 mod scale;

@@ -20,6 +20,7 @@ use crate::batch::Batch;
 use crate::fold::{fold, Delta};
 
 pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
+pub(crate) use views::add_suppression_counts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

@@ -1,6 +1,6 @@
 //! Upserts of the counter views and the membership / suppression state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Postgres, Transaction};
 
@@ -220,14 +220,24 @@ async fn apply_memberships(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Res
     Ok(())
 }
 
+/// Suppression state per id, and the active counters per policy type. Each row is locked and
+/// read first (key order), so the counter moves exactly when `counted` flips.
 async fn apply_suppressions(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
     for ((tenant, id), ops) in &d.suppressions {
+        let before: Option<(bool, Option<String>)> = sqlx::query_as(
+            "SELECT counted, policy_type FROM suppressions WHERE tenant_id = $1 AND suppression_id = $2 FOR UPDATE",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
         // The last create carries the fields; a lift anywhere is sticky.
         let create = ops.iter().rev().find(|s| s.op == crate::events::SuppressionOp::Create);
-        sqlx::query(
+        let (counted, policy_type): (bool, Option<String>) = sqlx::query_as(
             "INSERT INTO suppressions AS s (tenant_id, suppression_id, customer_id, offer_id, channel_id, policy_id,
-                                            policy_type, created_at, expires_at, lifted)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                            policy_type, created_at, expires_at, lifted, counted)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false)
              ON CONFLICT (tenant_id, suppression_id) DO UPDATE SET
                 customer_id = COALESCE(EXCLUDED.customer_id, s.customer_id),
                 offer_id = COALESCE(EXCLUDED.offer_id, s.offer_id),
@@ -236,7 +246,8 @@ async fn apply_suppressions(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Re
                 policy_type = COALESCE(EXCLUDED.policy_type, s.policy_type),
                 created_at = COALESCE(EXCLUDED.created_at, s.created_at),
                 expires_at = CASE WHEN EXCLUDED.created_at IS NULL THEN s.expires_at ELSE EXCLUDED.expires_at END,
-                lifted = s.lifted OR EXCLUDED.lifted",
+                lifted = s.lifted OR EXCLUDED.lifted
+             RETURNING created_at IS NOT NULL AND NOT lifted AND (expires_at IS NULL OR expires_at > now()), policy_type",
         )
         .bind(tenant)
         .bind(id)
@@ -248,9 +259,48 @@ async fn apply_suppressions(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Re
         .bind(create.map(|c| c.created_at))
         .bind(create.and_then(|c| c.expires_at))
         .bind(suppression_lifted(ops))
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+        if let Some((true, Some(old_type))) = &before {
+            *counts.entry((tenant.clone(), old_type.clone())).or_default() -= 1;
+        }
+        if counted {
+            if let Some(t) = &policy_type {
+                *counts.entry((tenant.clone(), t.clone())).or_default() += 1;
+            }
+        }
+        sqlx::query("UPDATE suppressions SET counted = $3 WHERE tenant_id = $1 AND suppression_id = $2")
+            .bind(tenant)
+            .bind(id)
+            .bind(counted)
+            .execute(&mut **tx)
+            .await?;
     }
+    add_suppression_counts(tx, &counts).await
+}
+
+/// Adds signed deltas to the active counters, in key order.
+pub(crate) async fn add_suppression_counts(
+    tx: &mut Transaction<'_, Postgres>,
+    counts: &BTreeMap<(String, String), i64>,
+) -> Result<(), sqlx::Error> {
+    let changed: Vec<_> = counts.iter().filter(|(_, n)| **n != 0).collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let t: Vec<&str> = changed.iter().map(|((t, _), _)| t.as_str()).collect();
+    let p: Vec<&str> = changed.iter().map(|((_, p), _)| p.as_str()).collect();
+    let n: Vec<i64> = changed.iter().map(|(_, n)| **n).collect();
+    sqlx::query(
+        "INSERT INTO suppression_active_counts AS c (tenant_id, policy_type, active)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+         ON CONFLICT (tenant_id, policy_type) DO UPDATE SET active = c.active + EXCLUDED.active",
+    )
+    .bind(&t)
+    .bind(&p)
+    .bind(&n)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod funnel;
 mod model_metrics_trend;
 mod offer_performance;
 mod offer_performance_grouped;
+mod policy_impact;
 mod revenue_trend;
 mod summary;
 
@@ -167,6 +168,7 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "budget_burn" => budget_burn::handle(pool, tenant).await?,
         "offer_performance_grouped" => offer_performance_grouped::handle(pool, tenant, &p).await?,
         "model_metrics_trend" => model_metrics_trend::handle(pool, tenant, &p).await?,
+        "policy_impact" => policy_impact::handle(pool, tenant).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)
