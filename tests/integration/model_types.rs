@@ -112,3 +112,65 @@ async fn model_metrics_trend_is_exact() {
     let (_, body) = app.get("/api/v1/dashboard-data?type=model_metrics_trend", &other, "globex").await;
     assert_eq!(body, json!({"aucTrend": [], "featureImportance": [], "modelCount": 0, "modelName": null}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribution_summary_is_exact() {
+    let app = spawn_app().await;
+    let env = &app.env;
+    let key = env.api_key("acme", Role::Viewer).await;
+    let today = Utc::now().date_naive();
+    let as_of = today.format("%Y-%m-%d");
+    // 40 conversions, each attributed under 1..3 models, some on several dates (late
+    // re-attributions), published out of date order, one resent.
+    let models = ["last_touch", "first_touch", "linear"];
+    let mut events: Vec<(String, String, &str, f64, chrono::DateTime<Utc>)> = Vec::new();
+    for c in 0..40 {
+        for (k, model) in models.iter().enumerate().take(1 + c % 3) {
+            let ago = ((c * 7 + k * 5) % 12) as i64;
+            events.push((
+                format!("at{c}-{k}"),
+                format!("conv{c}"),
+                model,
+                ((c * 13 + k) % 50) as f64 + 0.25,
+                at(today, ago),
+            ));
+        }
+    }
+    events.reverse();
+    for (id, conv, model, value, when) in &events {
+        env.publish(
+            TopicKind::Attributions,
+            &json!({"id": id, "tenantId": "acme", "conversionId": conv, "model": model, "value": value, "occurredAt": ts(*when)}),
+        );
+    }
+    let (id, conv, model, value, when) = &events[3];
+    env.publish(TopicKind::Attributions, &json!({"id": id, "tenantId": "acme", "conversionId": conv, "model": model, "value": value, "occurredAt": ts(*when)}));
+    env.wait_caught_up(Duration::from_secs(60)).await;
+
+    for days in [1, 3, 7, 12] {
+        let in_window: Vec<_> = events.iter().filter(|e| crate::model::in_window(e.4, today, days)).collect();
+        let mut rows: Vec<Value> = models
+            .iter()
+            .filter_map(|m| {
+                let mine: Vec<_> = in_window.iter().filter(|e| e.2 == *m).collect();
+                let cents: i64 = mine.iter().map(|e| (e.3 * 100.0).round() as i64).sum();
+                (!mine.is_empty()).then(|| {
+                    json!({"model": m, "conversions": mine.len(), "totalValue": cents as f64 / 100.0,
+                           "avgValue": round(cents as f64 / 100.0 / mine.len() as f64, 2)})
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b["conversions"]
+                .as_i64()
+                .cmp(&a["conversions"].as_i64())
+                .then(a["model"].as_str().cmp(&b["model"].as_str()))
+        });
+        let distinct: std::collections::BTreeSet<&String> = in_window.iter().map(|e| &e.1).collect();
+        let (status, body) = app
+            .get(&format!("/api/v1/dashboard-data?type=attribution_summary&days={days}&asOf={as_of}"), &key, "acme")
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"data": rows, "totalConversions": distinct.len()}), "days={days}");
+    }
+}

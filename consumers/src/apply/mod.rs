@@ -6,6 +6,7 @@
 //! serializes two writers of the same partition before they touch anything else; then every
 //! view in sorted key order, so writers of different partitions never deadlock.
 
+pub mod attributions;
 mod catalog;
 mod dead_letters;
 mod dedup;
@@ -73,6 +74,7 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Ap
 
     views::apply(&mut tx, &delta).await?;
     catalog::apply(&mut tx, &delta.catalog).await?;
+    attributions::apply(&mut tx, &delta.conversion_days).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
 
     tx.commit().await?;

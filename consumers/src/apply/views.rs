@@ -176,6 +176,29 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         .await?;
     }
 
+    if !d.attributions.is_empty() {
+        let (mut t, mut day, mut m, mut n, mut v) = (vec![], vec![], vec![], vec![], vec![]);
+        for ((tenant, dy, model), (events, value)) in &d.attributions {
+            t.push(tenant.as_str());
+            day.push(*dy);
+            m.push(model.as_str());
+            n.push(*events);
+            v.push(*value);
+        }
+        sqlx::query(
+            "INSERT INTO attribution_daily AS a (tenant_id, day, model, events, value_micros)
+             SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (tenant_id, day, model)
+             DO UPDATE SET events = a.events + EXCLUDED.events, value_micros = a.value_micros + EXCLUDED.value_micros",
+        )
+        .bind(&t)
+        .bind(&day)
+        .bind(&m)
+        .bind(&n)
+        .bind(&v)
+        .execute(&mut **tx)
+        .await?;
+    }
     apply_model_metrics(tx, d).await?;
     apply_memberships(tx, d).await?;
     apply_suppressions(tx, d).await

@@ -74,6 +74,10 @@ pub struct Delta {
     pub offer_spend: BTreeMap<(String, String), i64>,
     /// (tenant, day, model) → (Σ auc micro-units, evaluations).
     pub model_evals: BTreeMap<(String, NaiveDate, String), (i64, i64)>,
+    /// (tenant, day, attribution model) → (events, value micro-units).
+    pub attributions: BTreeMap<(String, NaiveDate, String), (i64, i64)>,
+    /// (tenant, conversion, day) of the batch's attributions, for the distinct counters.
+    pub conversion_days: BTreeSet<(String, String, NaiveDate)>,
     /// The batch's latest evaluation per (tenant, model).
     pub model_latest: BTreeMap<(String, String), ModelMetric>,
     /// Final membership per (tenant, segment, customer): true = member.
@@ -150,9 +154,13 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                     *latest = e.clone();
                 }
             }
-            // The attribution views come with attribution_summary; the events are validated,
-            // de-duplicated and counted already.
-            Event::Attribution(_) => {}
+            Event::Attribution(e) => {
+                let day = utc_day(e.occurred_at);
+                let c = d.attributions.entry((e.tenant_id.clone(), day, e.model.clone())).or_default();
+                c.0 += 1;
+                c.1 += money::micros(e.value).unwrap_or(0);
+                d.conversion_days.insert((e.tenant_id.clone(), e.conversion_id.clone(), day));
+            }
         }
     }
     d

@@ -2,6 +2,7 @@
 //! `to_response(rows, params)`. This module parses the common parameters and dispatches.
 
 mod acceptance_rate;
+mod attribution_summary;
 mod budget_burn;
 mod channel_effectiveness;
 mod daily_trend;
@@ -169,6 +170,7 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "offer_performance_grouped" => offer_performance_grouped::handle(pool, tenant, &p).await?,
         "model_metrics_trend" => model_metrics_trend::handle(pool, tenant, &p).await?,
         "policy_impact" => policy_impact::handle(pool, tenant).await?,
+        "attribution_summary" => attribution_summary::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)

@@ -1,0 +1,71 @@
+//! `attribution_summary`: per attribution model in the window, and distinct conversions
+//! (SPEC 5.1). The distinct count reads O(days × predecessors) rows (see migration
+//! `attributions`), never one row per conversion.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{Body, Params};
+use crate::api::error::ApiResult;
+use crate::api::window::round;
+use consumers::fold::money::to_money;
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributionSummary {
+    /// Conversions desc, then model.
+    pub data: Vec<ModelRow>,
+    /// Distinct conversionIds with an attribution in the window.
+    pub total_conversions: i64,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelRow {
+    pub model: String,
+    /// Attribution events of the model in the window.
+    pub conversions: i64,
+    pub total_value: f64,
+    /// totalValue / conversions, 2 decimals.
+    pub avg_value: f64,
+}
+
+/// (model, events, value micros).
+pub type Row = (String, i64, i64);
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let (since, today) = (p.window.since(), p.window.today);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT model, sum(events)::int8, sum(value_micros)::int8 FROM attribution_daily
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY model",
+    )
+    .bind(tenant)
+    .bind(since)
+    .bind(today)
+    .fetch_all(pool)
+    .await?;
+    let distinct: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(conversions), 0)::int8 FROM attribution_first_days
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND prev_day < $2",
+    )
+    .bind(tenant)
+    .bind(since)
+    .bind(today)
+    .fetch_one(pool)
+    .await?;
+    Body::json(&to_response(rows, distinct))
+}
+
+pub fn to_response(rows: Vec<Row>, total_conversions: i64) -> AttributionSummary {
+    let mut data: Vec<ModelRow> = rows
+        .into_iter()
+        .map(|(model, n, value)| ModelRow {
+            model,
+            conversions: n,
+            total_value: to_money(value),
+            avg_value: if n == 0 { 0.0 } else { round(value as f64 / n as f64 / 1e6, 2) },
+        })
+        .collect();
+    data.sort_by(|a, b| b.conversions.cmp(&a.conversions).then_with(|| a.model.cmp(&b.model)));
+    AttributionSummary { data, total_conversions }
+}
