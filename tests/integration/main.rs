@@ -15,3 +15,4 @@ mod processes;
 mod read_path;
 mod scale;
 mod schemas;
+mod trace_types;

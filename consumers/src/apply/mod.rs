@@ -10,6 +10,7 @@ pub mod attributions;
 mod catalog;
 mod dead_letters;
 mod dedup;
+mod latency;
 mod offsets;
 mod views;
 
@@ -75,6 +76,7 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Ap
     views::apply(&mut tx, &delta).await?;
     catalog::apply(&mut tx, &delta.catalog).await?;
     attributions::apply(&mut tx, &delta.conversion_days).await?;
+    latency::apply(&mut tx, &delta.latency).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
 
     tx.commit().await?;

@@ -6,6 +6,7 @@
 //! batch seen so far. Every map is a `BTreeMap` so the apply step writes rows in a stable key
 //! order (concurrent ingest processes then never deadlock).
 
+pub mod latency;
 pub mod money;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -70,6 +71,9 @@ pub struct Delta {
     pub interactions: BTreeMap<InteractionKey, InteractionCounts>,
     pub segment_interactions: BTreeMap<SegmentInteractionKey, InteractionCounts>,
     pub traces: BTreeMap<TraceKey, TraceCounts>,
+    /// totalDurationMs (integer ms) per (tenant, day). Plain values: a histogram is ~200 KB of
+    /// counters, so one is built per key only while merging into the stored one.
+    pub latency: BTreeMap<(String, NaiveDate), Vec<u64>>,
     /// All-time cost per (tenant, offer), in micro-units.
     pub offer_spend: BTreeMap<(String, String), i64>,
     /// (tenant, day, model) → (Σ auc micro-units, evaluations).
@@ -126,6 +130,10 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                 let c = d.traces.entry(key).or_default();
                 c.traces += 1;
                 c.degraded += i64::from(e.degraded);
+                d.latency
+                    .entry((e.tenant_id.clone(), utc_day(e.created_at)))
+                    .or_default()
+                    .push(latency::millis(e.total_duration_ms));
             }
             Event::Membership(e) => {
                 let member = e.op == MembershipOp::Add;

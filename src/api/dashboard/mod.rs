@@ -6,7 +6,9 @@ mod attribution_summary;
 mod budget_burn;
 mod channel_effectiveness;
 mod daily_trend;
+mod degraded_scoring;
 mod funnel;
+mod latency_trend;
 mod model_metrics_trend;
 mod offer_performance;
 mod offer_performance_grouped;
@@ -171,6 +173,8 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "model_metrics_trend" => model_metrics_trend::handle(pool, tenant, &p).await?,
         "policy_impact" => policy_impact::handle(pool, tenant).await?,
         "attribution_summary" => attribution_summary::handle(pool, tenant, &p).await?,
+        "degraded_scoring" => degraded_scoring::handle(pool, tenant, &p).await?,
+        "latency_trend" => latency_trend::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)
