@@ -15,4 +15,5 @@ mod processes;
 mod read_path;
 mod scale;
 mod schemas;
+mod selection;
 mod trace_types;

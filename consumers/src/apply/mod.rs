@@ -12,6 +12,7 @@ mod dead_letters;
 mod dedup;
 mod latency;
 mod offsets;
+mod selection;
 mod views;
 
 use std::time::Instant;
@@ -77,6 +78,7 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Ap
     catalog::apply(&mut tx, &delta.catalog).await?;
     attributions::apply(&mut tx, &delta.conversion_days).await?;
     latency::apply(&mut tx, &delta.latency).await?;
+    selection::apply(&mut tx, &delta).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
 
     tx.commit().await?;

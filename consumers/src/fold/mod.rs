@@ -8,6 +8,7 @@
 
 pub mod latency;
 pub mod money;
+pub mod selection;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -71,6 +72,14 @@ pub struct Delta {
     pub interactions: BTreeMap<InteractionKey, InteractionCounts>,
     pub segment_interactions: BTreeMap<SegmentInteractionKey, InteractionCounts>,
     pub traces: BTreeMap<TraceKey, TraceCounts>,
+    /// Candidate counters per (tenant, day, offer).
+    pub selection: BTreeMap<(String, NaiveDate, String), selection::SelectionCounts>,
+    /// … per (tenant, day, channel, flow, offer).
+    pub selection_dims: BTreeMap<(String, NaiveDate, String, String, String), selection::SelectionCounts>,
+    /// … per (tenant, segment, day, channel, flow, offer).
+    pub selection_segments: BTreeMap<(String, String, NaiveDate, String, String, String), selection::SelectionCounts>,
+    /// Trace counters per (tenant, segment, day, channel, flow).
+    pub segment_traces: BTreeMap<(String, String, NaiveDate, String, String), TraceCounts>,
     /// totalDurationMs (integer ms) per (tenant, day). Plain values: a histogram is ~200 KB of
     /// counters, so one is built per key only while merging into the stored one.
     pub latency: BTreeMap<(String, NaiveDate), Vec<u64>>,
@@ -121,15 +130,35 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                 }
             }
             Event::Trace(e) => {
-                let key = (
-                    e.tenant_id.clone(),
-                    utc_day(e.created_at),
-                    e.channel_id.clone().unwrap_or_default(),
-                    e.decision_flow_id.clone().unwrap_or_default(),
-                );
-                let c = d.traces.entry(key).or_default();
+                let day = utc_day(e.created_at);
+                let channel = e.channel_id.clone().unwrap_or_default();
+                let flow = e.decision_flow_id.clone().unwrap_or_default();
+                let c = d.traces.entry((e.tenant_id.clone(), day, channel.clone(), flow.clone())).or_default();
                 c.traces += 1;
                 c.degraded += i64::from(e.degraded);
+                let segments = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone()));
+                for s in segments.into_iter().flatten() {
+                    let c = d
+                        .segment_traces
+                        .entry((e.tenant_id.clone(), s.clone(), day, channel.clone(), flow.clone()))
+                        .or_default();
+                    c.traces += 1;
+                    c.degraded += i64::from(e.degraded);
+                }
+                for (offer, counts) in selection::candidates(e) {
+                    let t = &e.tenant_id;
+                    d.selection.entry((t.clone(), day, offer.to_owned())).or_default().add(&counts);
+                    d.selection_dims
+                        .entry((t.clone(), day, channel.clone(), flow.clone(), offer.to_owned()))
+                        .or_default()
+                        .add(&counts);
+                    for s in segments.into_iter().flatten() {
+                        d.selection_segments
+                            .entry((t.clone(), s.clone(), day, channel.clone(), flow.clone(), offer.to_owned()))
+                            .or_default()
+                            .add(&counts);
+                    }
+                }
                 d.latency
                     .entry((e.tenant_id.clone(), utc_day(e.created_at)))
                     .or_default()

@@ -14,6 +14,7 @@ mod offer_performance;
 mod offer_performance_grouped;
 mod policy_impact;
 mod revenue_trend;
+mod selection_frequency;
 mod summary;
 
 use std::collections::HashMap;
@@ -175,6 +176,7 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "attribution_summary" => attribution_summary::handle(pool, tenant, &p).await?,
         "degraded_scoring" => degraded_scoring::handle(pool, tenant, &p).await?,
         "latency_trend" => latency_trend::handle(pool, tenant, &p).await?,
+        "selection_frequency" => selection_frequency::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)

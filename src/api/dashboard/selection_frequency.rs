@@ -1,0 +1,143 @@
+//! `selection_frequency`: per offer, how often it was eligible, scored and selected in the
+//! window's traces, with rank figures (SPEC 5.1). Every trace counts (no sample cap).
+//!
+//! The read picks the smallest table that covers the filters (see migration `selection`):
+//! none → per (day, offer); channel/flow → per (day, channel, flow, offer); segment → per
+//! (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use crate::api::error::ApiResult;
+use crate::api::window::{rate, round, Period, Window};
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectionFrequency {
+    /// selectedCount desc, eligibleCount desc, then offerId.
+    pub data: Vec<OfferSelection>,
+    /// Traces of the window matching channelId, decisionFlowId and segmentId.
+    pub total_traces: i64,
+    pub period: Period,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferSelection {
+    pub offer_id: String,
+    pub offer_name: String,
+    pub eligible_count: i64,
+    pub scored_count: i64,
+    pub selected_count: i64,
+    /// selected / eligible, 3 decimals.
+    pub selection_rate: f64,
+    /// Mean scoringResults rank, 1 decimal; null when never scored.
+    pub avg_rank: Option<f64>,
+    /// Counts of ranks 1..10.
+    pub rank_distribution: [i64; 10],
+}
+
+/// (offer, eligible, scored, selected, rank sum, rank count, ranks 1..10).
+pub type Row = (String, i64, i64, i64, i64, i64, Vec<i64>);
+
+const SUMS: &str =
+    "sum(eligible)::int8, sum(scored)::int8, sum(selected)::int8, sum(rank_sum)::int8, sum(rank_n)::int8,
+    ARRAY[sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8), sum(r9), sum(r10)]::int8[]";
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    let segment = match scope {
+        SegmentScope::Warning(w) => return Ok(w),
+        SegmentScope::Segment(s) => Some(s),
+        SegmentScope::All => None,
+    };
+    let (channel, flow, category) = (p.get("channelId"), p.get("decisionFlowId"), p.get("categoryId"));
+    // $1 tenant, $2/$3 window, $4 segment, $5 channel, $6 flow, $7 category (NULL: no filter).
+    let (table, traces_table) = if segment.is_some() {
+        ("selection_segment_daily", "trace_segment_daily")
+    } else if channel.is_some() || flow.is_some() {
+        ("selection_dims_daily", "trace_daily")
+    } else {
+        ("selection_daily", "trace_daily")
+    };
+    let dims = |table: &str| match table {
+        "selection_daily" => "$4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL",
+        "trace_daily" | "selection_dims_daily" => {
+            "$4::text IS NULL AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)"
+        }
+        _ => {
+            "segment_id = $4 AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)"
+        }
+    };
+    let sql = format!(
+        "SELECT offer_id, {SUMS} FROM {table}
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}
+            AND ($7::text IS NULL OR offer_id IN (SELECT entity_id FROM catalog_entities
+                  WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $7))
+          GROUP BY offer_id",
+        dims(table)
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(&segment)
+        .bind(channel)
+        .bind(flow)
+        .bind(category)
+        .fetch_all(pool)
+        .await?;
+    let traces_sql = format!(
+        "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces_table}
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}",
+        dims(if segment.is_some() { "segment" } else { traces_table })
+    );
+    let total_traces: i64 = sqlx::query_scalar(&traces_sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(&segment)
+        .bind(channel)
+        .bind(flow)
+        .fetch_one(pool)
+        .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let names = names(pool, tenant, "offer", &ids).await?;
+    Body::json(&to_response(rows, total_traces, &names, &p.window))
+}
+
+pub fn to_response(
+    rows: Vec<Row>,
+    total_traces: i64,
+    names: &std::collections::HashMap<String, String>,
+    w: &Window,
+) -> SelectionFrequency {
+    let mut data: Vec<OfferSelection> = rows
+        .into_iter()
+        .filter(|r| r.1 > 0)
+        .map(|(offer_id, eligible, scored, selected, rank_sum, rank_n, ranks)| {
+            let mut rank_distribution = [0; 10];
+            for (slot, v) in rank_distribution.iter_mut().zip(ranks) {
+                *slot = v;
+            }
+            OfferSelection {
+                offer_name: name_or_id(names, &offer_id),
+                offer_id,
+                eligible_count: eligible,
+                scored_count: scored,
+                selected_count: selected,
+                selection_rate: rate(selected, eligible, 3),
+                avg_rank: (rank_n > 0).then(|| round(rank_sum as f64 / rank_n as f64, 1)),
+                rank_distribution,
+            }
+        })
+        .collect();
+    data.sort_by(|a, b| {
+        b.selected_count
+            .cmp(&a.selected_count)
+            .then(b.eligible_count.cmp(&a.eligible_count))
+            .then_with(|| a.offer_id.cmp(&b.offer_id))
+    });
+    SelectionFrequency { data, total_traces, period: w.period() }
+}

@@ -1,0 +1,178 @@
+//! selection_frequency: exact against the published traces for every filter combination
+//! (channelId, decisionFlowId, segmentId, categoryId) and several windows.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use consumers::events::TopicKind;
+use decision_views::api::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+use crate::model::{at, catalog, in_window, membership, round, ts};
+use crate::processes::Lcg;
+
+struct Trace {
+    json: Value,
+    channel: String,
+    flow: String,
+    customer: String,
+    at: chrono::DateTime<Utc>,
+    /// offer → (scored rank, selected)
+    candidates: BTreeMap<String, (Option<i64>, bool)>,
+}
+
+fn make_traces(n: usize, today: chrono::NaiveDate) -> Vec<Trace> {
+    let mut rng = Lcg::new(9);
+    (0..n)
+        .map(|i| {
+            let channel = format!("ch{}", rng.below(3));
+            let flow = format!("df{}", rng.below(2));
+            let customer = format!("c{}", rng.below(20));
+            let when = at(today, rng.below(10) as i64);
+            let first = rng.below(10);
+            let offers: Vec<String> = (0..6).map(|k| format!("o{}", (first + k * 3) % 10)).collect();
+            let mut qual = vec![];
+            let mut contact = vec![];
+            let mut scored: Vec<(String, f64)> = vec![];
+            for o in &offers {
+                let passed = rng.below(5) != 0;
+                qual.push(json!({"offerId": o, "passed": passed, "reason": "r"}));
+                if !passed {
+                    continue;
+                }
+                let blocked = rng.below(6) == 0;
+                contact.push(json!({"offerId": o, "blocked": blocked, "reason": "r"}));
+                if !blocked {
+                    scored.push((o.clone(), rng.below(1000) as f64 / 1000.0));
+                }
+            }
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let scoring: Vec<Value> =
+                scored.iter().enumerate().map(|(r, (o, s))| json!({"offerId": o, "score": s, "rank": r + 1})).collect();
+            let selected: Vec<Value> = scoring.iter().take(2).cloned().collect();
+            let mut candidates: BTreeMap<String, (Option<i64>, bool)> =
+                offers.iter().map(|o| (o.clone(), (None, false))).collect();
+            for (r, (o, _)) in scored.iter().enumerate() {
+                candidates.get_mut(o).unwrap().0 = Some(r as i64 + 1);
+            }
+            for s in &selected {
+                candidates.get_mut(s["offerId"].as_str().unwrap()).unwrap().1 = true;
+            }
+            let json = json!({"id": format!("t{i}"), "tenantId": "acme", "customerId": customer, "requestId": "r",
+                "channelId": channel, "decisionFlowId": flow, "qualificationResults": qual,
+                "contactPolicyResults": contact, "scoringResults": scoring, "selectedOffers": selected,
+                "totalDurationMs": 5, "createdAt": ts(when)});
+            Trace { json, channel, flow, customer, at: when, candidates }
+        })
+        .collect()
+}
+
+fn category(offer: &str) -> &'static str {
+    if offer < "o5" {
+        "cat_1"
+    } else {
+        "cat_2"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selection_frequency_is_exact_for_every_filter() {
+    let app = spawn_app().await;
+    let env = &app.env;
+    let key = env.api_key("acme", Role::Viewer).await;
+    let today = Utc::now().date_naive();
+    for o in 0..10 {
+        let id = format!("o{o}");
+        env.publish(
+            TopicKind::Catalog,
+            &catalog(
+                "acme",
+                "offer",
+                &id,
+                "upsert",
+                Some(1),
+                json!({"name": format!("Offer {o}"), "categoryId": category(&id)}),
+            ),
+        );
+    }
+    let vip: Vec<String> = (0..8).map(|c| format!("c{c}")).collect();
+    for c in &vip {
+        env.publish(TopicKind::SegmentMembership, &membership("acme", &format!("m-{c}"), "seg_a", c, "add"));
+    }
+    env.wait_caught_up(Duration::from_secs(60)).await;
+    let traces = make_traces(1_500, today);
+    for t in &traces {
+        env.publish(TopicKind::DecisionTraces, &t.json);
+    }
+    env.publish(TopicKind::DecisionTraces, &traces[7].json); // a resent duplicate
+    env.wait_caught_up(Duration::from_secs(90)).await;
+
+    let filters: [(&str, Option<&str>, Option<&str>, Option<&str>, Option<&str>); 7] = [
+        ("none", None, None, None, None),
+        ("channel", Some("ch1"), None, None, None),
+        ("flow", None, Some("df0"), None, None),
+        ("channel+flow", Some("ch2"), Some("df1"), None, None),
+        ("segment", None, None, Some("seg_a"), None),
+        ("segment+channel", Some("ch0"), None, Some("seg_a"), None),
+        ("category", None, None, None, Some("cat_2")),
+    ];
+    for days in [1, 4, 10] {
+        for (label, ch, fl, seg, cat) in filters {
+            let matching: Vec<&Trace> = traces
+                .iter()
+                .filter(|t| in_window(t.at, today, days))
+                .filter(|t| ch.is_none_or(|c| t.channel == c) && fl.is_none_or(|f| t.flow == f))
+                .filter(|t| seg.is_none() || vip.contains(&t.customer))
+                .collect();
+            // offer → (eligible, scored, selected, rank sum, ranks)
+            let mut per: BTreeMap<String, (i64, i64, i64, i64, [i64; 10])> = BTreeMap::new();
+            for t in &matching {
+                for (o, (rank, sel)) in &t.candidates {
+                    if cat.is_some_and(|c| category(o) != c) {
+                        continue;
+                    }
+                    let e = per.entry(o.clone()).or_default();
+                    e.0 += 1;
+                    if let Some(r) = rank {
+                        e.1 += 1;
+                        e.3 += r;
+                        if *r <= 10 {
+                            e.4[(*r - 1) as usize] += 1;
+                        }
+                    }
+                    e.2 += i64::from(*sel);
+                }
+            }
+            let mut rows: Vec<_> = per.into_iter().collect();
+            rows.sort_by(|a, b| b.1 .2.cmp(&a.1 .2).then(b.1 .0.cmp(&a.1 .0)).then(a.0.cmp(&b.0)));
+            let data: Vec<Value> = rows
+                .iter()
+                .map(|(o, (el, sc, se, rs, ranks))| {
+                    json!({"offerId": o, "offerName": format!("Offer {}", &o[1..]), "eligibleCount": el, "scoredCount": sc,
+                           "selectedCount": se, "selectionRate": round(*se as f64 / *el as f64, 3),
+                           "avgRank": if *sc > 0 { json!(round(*rs as f64 / *sc as f64, 1)) } else { Value::Null },
+                           "rankDistribution": ranks})
+                })
+                .collect();
+            let mut q = format!(
+                "/api/v1/dashboard-data?type=selection_frequency&days={days}&asOf={}",
+                today.format("%Y-%m-%d")
+            );
+            for (k, v) in [("channelId", ch), ("decisionFlowId", fl), ("segmentId", seg), ("categoryId", cat)] {
+                if let Some(v) = v {
+                    q.push_str(&format!("&{k}={v}"));
+                }
+            }
+            let (status, body) = app.get(&q, &key, "acme").await;
+            assert_eq!(status, 200, "{body}");
+            let since = (today - chrono::Duration::days(days - 1)).format("%Y-%m-%dT00:00:00.000Z").to_string();
+            assert_eq!(
+                body,
+                json!({"data": data, "totalTraces": matching.len(), "period": {"days": days, "since": since}}),
+                "days={days} filter={label}"
+            );
+        }
+    }
+}
