@@ -2,6 +2,8 @@
 //! `to_response(rows, params)`. This module parses the common parameters and dispatches.
 
 mod acceptance_rate;
+mod anomaly;
+mod anomaly_candidates;
 mod attribution_summary;
 mod budget_burn;
 mod channel_effectiveness;
@@ -177,6 +179,7 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "degraded_scoring" => degraded_scoring::handle(pool, tenant, &p).await?,
         "latency_trend" => latency_trend::handle(pool, tenant, &p).await?,
         "selection_frequency" => selection_frequency::handle(pool, tenant, &p).await?,
+        "anomaly_candidates" => anomaly_candidates::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)
