@@ -36,9 +36,9 @@ async fn keys_tenants_roles_and_types() {
         assert!(msg.contains(t), "{msg} names {t}");
     }
     // A documented type not built yet → 501 with a JSON error.
-    let (status, body) = app.get("/api/v1/dashboard-data?type=why_not_ranked&offerId=o1", &viewer, "acme").await;
+    let (status, body) = app.get("/api/v1/dashboard-data?type=score_distribution", &viewer, "acme").await;
     assert_eq!(status, 501);
-    assert!(body["error"].as_str().unwrap().contains("why_not_ranked"));
+    assert!(body["error"].as_str().unwrap().contains("score_distribution"));
     // Default type is summary.
     let (status, body) = app.get("/api/v1/dashboard-data", &viewer, "acme").await;
     assert_eq!(status, 200);

@@ -21,6 +21,10 @@ struct Trace {
     at: chrono::DateTime<Utc>,
     /// offer → (scored rank, selected)
     candidates: BTreeMap<String, (Option<i64>, bool)>,
+    /// offer → (qualification failed, contact blocked, score)
+    detail: BTreeMap<String, (bool, bool, Option<f64>)>,
+    /// The selectedOffers entry with the lowest rank.
+    winner: Option<String>,
 }
 
 fn make_traces(n: usize, today: chrono::NaiveDate) -> Vec<Trace> {
@@ -36,16 +40,21 @@ fn make_traces(n: usize, today: chrono::NaiveDate) -> Vec<Trace> {
             let mut qual = vec![];
             let mut contact = vec![];
             let mut scored: Vec<(String, f64)> = vec![];
+            let mut detail: BTreeMap<String, (bool, bool, Option<f64>)> = BTreeMap::new();
             for o in &offers {
                 let passed = rng.below(5) != 0;
                 qual.push(json!({"offerId": o, "passed": passed, "reason": "r"}));
+                detail.insert(o.clone(), (!passed, false, None));
                 if !passed {
                     continue;
                 }
                 let blocked = rng.below(6) == 0;
                 contact.push(json!({"offerId": o, "blocked": blocked, "reason": "r"}));
+                detail.get_mut(o).unwrap().1 = blocked;
                 if !blocked {
-                    scored.push((o.clone(), rng.below(1000) as f64 / 1000.0));
+                    let score = rng.below(1000) as f64 / 1000.0;
+                    detail.get_mut(o).unwrap().2 = Some(score);
+                    scored.push((o.clone(), score));
                 }
             }
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -64,7 +73,8 @@ fn make_traces(n: usize, today: chrono::NaiveDate) -> Vec<Trace> {
                 "channelId": channel, "decisionFlowId": flow, "qualificationResults": qual,
                 "contactPolicyResults": contact, "scoringResults": scoring, "selectedOffers": selected,
                 "totalDurationMs": 5, "createdAt": ts(when)});
-            Trace { json, channel, flow, customer, at: when, candidates }
+            let winner = scored.first().map(|w| w.0.clone()).filter(|_| !selected.is_empty());
+            Trace { json, channel, flow, customer, at: when, candidates, detail, winner }
         })
         .collect()
 }
@@ -175,4 +185,105 @@ async fn selection_frequency_is_exact_for_every_filter() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_not_ranked_is_exact_and_adds_up() {
+    let app = spawn_app().await;
+    let env = &app.env;
+    let key = env.api_key("acme", Role::Viewer).await;
+    let today = Utc::now().date_naive();
+    for o in 0..10 {
+        let id = format!("o{o}");
+        env.publish(
+            TopicKind::Catalog,
+            &catalog("acme", "offer", &id, "upsert", Some(1), json!({"name": format!("Offer {o}")})),
+        );
+    }
+    let vip: Vec<String> = (0..8).map(|c| format!("c{c}")).collect();
+    for c in &vip {
+        env.publish(TopicKind::SegmentMembership, &membership("acme", &format!("m-{c}"), "seg_a", c, "add"));
+    }
+    env.wait_caught_up(Duration::from_secs(60)).await;
+    let traces = make_traces(1_500, today);
+    for t in &traces {
+        env.publish(TopicKind::DecisionTraces, &t.json);
+    }
+    env.wait_caught_up(Duration::from_secs(90)).await;
+
+    for days in [1, 10] {
+        for segment in [None, Some("seg_a")] {
+            for offer in ["o3", "o8", "o_never"] {
+                let window: Vec<&Trace> = traces
+                    .iter()
+                    .filter(|t| in_window(t.at, today, days) && (segment.is_none() || vip.contains(&t.customer)))
+                    .collect();
+                let (mut el, mut sel, mut q, mut c, mut low, mut none) = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
+                let (mut ranks, mut score_sum, mut score_n) = ([0i64; 10], 0i64, 0i64);
+                let mut beaten: BTreeMap<String, i64> = BTreeMap::new();
+                for t in &window {
+                    let Some((rank, selected)) = t.candidates.get(offer) else { continue };
+                    let (qf, blocked, score) = t.detail[offer];
+                    el += 1;
+                    if let Some(r) = rank {
+                        ranks[(*r - 1) as usize] += i64::from(*r <= 10);
+                    }
+                    if let Some(s) = score {
+                        score_sum += (s * 1e6).round() as i64;
+                        score_n += 1;
+                    }
+                    if *selected {
+                        sel += 1;
+                    } else if qf {
+                        q += 1;
+                    } else if blocked {
+                        c += 1;
+                    } else if rank.is_some() {
+                        low += 1;
+                        if let Some(w) = t.winner.as_ref().filter(|w| w.as_str() != offer) {
+                            *beaten.entry(w.clone()).or_default() += 1;
+                        }
+                    } else {
+                        none += 1;
+                    }
+                }
+                let mut beaten: Vec<_> = beaten.into_iter().collect();
+                beaten.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                beaten.truncate(5);
+                let name = |o: &str| if o == "o_never" { o.to_string() } else { format!("Offer {}", &o[1..]) };
+                let beaten: Vec<Value> =
+                    beaten.iter().map(|(o, n)| json!({"offerId": o, "offerName": name(o), "count": n})).collect();
+                let since = (today - chrono::Duration::days(days - 1)).format("%Y-%m-%dT00:00:00.000Z").to_string();
+                let expected = json!({
+                    "offerId": offer, "offerName": name(offer), "timesEligible": el, "timesSelected": sel,
+                    "missRate": if el == 0 { 0.0 } else { round((el - sel) as f64 / el as f64, 3) },
+                    "missReasons": {"scoredTooLow": low, "filteredByContactPolicy": c, "filteredByQualification": q,
+                                    "beatenBy": beaten, "notRanked": none},
+                    "rankDistribution": ranks,
+                    "avgScore": if score_n == 0 { Value::Null } else { json!(round(score_sum as f64 / score_n as f64 / 1e6, 3)) },
+                    "period": {"days": days, "since": since}, "sampleSize": window.len(), "sampleCap": null});
+                let seg = segment.map(|s| format!("&segmentId={s}")).unwrap_or_default();
+                let q = format!(
+                    "/api/v1/dashboard-data?type=why_not_ranked&offerId={offer}&days={days}&asOf={}{seg}",
+                    today.format("%Y-%m-%d")
+                );
+                let (status, body) = app.get(&q, &key, "acme").await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body, expected, "offer={offer} days={days} segment={segment:?}");
+                assert_eq!(q_sum(&body), el, "reasons plus selections add up to timesEligible");
+            }
+        }
+    }
+    let (status, _) = app.get("/api/v1/dashboard-data?type=why_not_ranked", &key, "acme").await;
+    assert_eq!(status, 400, "offerId is required");
+}
+
+/// Σ of the four miss reasons and the selections of a why_not_ranked answer.
+fn q_sum(body: &Value) -> i64 {
+    let r = &body["missReasons"];
+    ["scoredTooLow", "filteredByContactPolicy", "filteredByQualification", "notRanked"]
+        .iter()
+        .map(|k| r[*k].as_i64().unwrap())
+        .sum::<i64>()
+        + body["timesSelected"].as_i64().unwrap()
 }

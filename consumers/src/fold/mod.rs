@@ -78,6 +78,10 @@ pub struct Delta {
     pub selection_dims: BTreeMap<(String, NaiveDate, String, String, String), selection::SelectionCounts>,
     /// … per (tenant, segment, day, channel, flow, offer).
     pub selection_segments: BTreeMap<(String, String, NaiveDate, String, String, String), selection::SelectionCounts>,
+    /// Scored-too-low misses per (tenant, day, offer, winner).
+    pub beaten_by: BTreeMap<(String, NaiveDate, String, String), i64>,
+    /// … per (tenant, segment, day, offer, winner).
+    pub beaten_by_segments: BTreeMap<(String, String, NaiveDate, String, String), i64>,
     /// Trace counters per (tenant, segment, day, channel, flow).
     pub segment_traces: BTreeMap<(String, String, NaiveDate, String, String), TraceCounts>,
     /// totalDurationMs (integer ms) per (tenant, day). Plain values: a histogram is ~200 KB of
@@ -145,8 +149,17 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                     c.traces += 1;
                     c.degraded += i64::from(e.degraded);
                 }
-                for (offer, counts) in selection::candidates(e) {
+                let (candidates, winner) = selection::candidates(e);
+                for (offer, counts) in candidates {
                     let t = &e.tenant_id;
+                    if let Some(w) = winner.filter(|w| counts.miss_too_low == 1 && *w != offer) {
+                        *d.beaten_by.entry((t.clone(), day, offer.to_owned(), w.to_owned())).or_default() += 1;
+                        for s in segments.into_iter().flatten() {
+                            *d.beaten_by_segments
+                                .entry((t.clone(), s.clone(), day, offer.to_owned(), w.to_owned()))
+                                .or_default() += 1;
+                        }
+                    }
                     d.selection.entry((t.clone(), day, offer.to_owned())).or_default().add(&counts);
                     d.selection_dims
                         .entry((t.clone(), day, channel.clone(), flow.clone(), offer.to_owned()))

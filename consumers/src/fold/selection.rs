@@ -15,6 +15,14 @@ pub struct SelectionCounts {
     pub rank_n: i64,
     /// Ranks 1..=10 (ranks beyond 10 are not tracked, as the contract says).
     pub ranks: [i64; 10],
+    /// Misses by the first rule that holds (SPEC 5.1 why_not_ranked).
+    pub miss_qualification: i64,
+    pub miss_contact: i64,
+    pub miss_too_low: i64,
+    pub miss_not_ranked: i64,
+    /// Σ scoringResults scores (micro-units) and their count.
+    pub score_sum_micros: i64,
+    pub score_n: i64,
 }
 
 impl SelectionCounts {
@@ -27,11 +35,18 @@ impl SelectionCounts {
         for (a, b) in self.ranks.iter_mut().zip(o.ranks) {
             *a += b;
         }
+        self.miss_qualification += o.miss_qualification;
+        self.miss_contact += o.miss_contact;
+        self.miss_too_low += o.miss_too_low;
+        self.miss_not_ranked += o.miss_not_ranked;
+        self.score_sum_micros += o.score_sum_micros;
+        self.score_n += o.score_n;
     }
 }
 
-/// The candidates of one trace with their counters (eligible = 1 each).
-pub fn candidates(t: &DecisionTrace) -> BTreeMap<&str, SelectionCounts> {
+/// The candidates of one trace with their counters (eligible = 1 each), and the decision's
+/// winner: the selectedOffers entry with the lowest rank.
+pub fn candidates(t: &DecisionTrace) -> (BTreeMap<&str, SelectionCounts>, Option<&str>) {
     let mut m: BTreeMap<&str, SelectionCounts> = BTreeMap::new();
     let ids = t
         .qualification_results
@@ -51,9 +66,28 @@ pub fn candidates(t: &DecisionTrace) -> BTreeMap<&str, SelectionCounts> {
         if (1..=10).contains(&s.rank) {
             c.ranks[(s.rank - 1) as usize] += 1;
         }
+        // Validated finite at decode; any real score fits in i64 micro-units.
+        c.score_sum_micros += (s.score * 1e6).round() as i64;
+        c.score_n += 1;
     }
     for s in &t.selected_offers {
         m.entry(s.offer_id.as_str()).or_default().selected = 1;
     }
-    m
+    // Each miss under the first rule that holds.
+    for (offer, c) in m.iter_mut() {
+        if c.selected == 1 {
+            continue;
+        }
+        if t.qualification_results.iter().any(|q| q.offer_id == *offer && !q.passed) {
+            c.miss_qualification = 1;
+        } else if t.contact_policy_results.iter().any(|p| p.offer_id == *offer && p.blocked) {
+            c.miss_contact = 1;
+        } else if c.scored == 1 {
+            c.miss_too_low = 1;
+        } else {
+            c.miss_not_ranked = 1;
+        }
+    }
+    let winner = t.selected_offers.iter().min_by_key(|s| s.rank).map(|s| s.offer_id.as_str());
+    (m, winner)
 }

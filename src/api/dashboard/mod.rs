@@ -18,6 +18,7 @@ mod policy_impact;
 mod revenue_trend;
 mod selection_frequency;
 mod summary;
+mod why_not_ranked;
 
 use std::collections::HashMap;
 
@@ -180,6 +181,7 @@ async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>
         "latency_trend" => latency_trend::handle(pool, tenant, &p).await?,
         "selection_frequency" => selection_frequency::handle(pool, tenant, &p).await?,
         "anomaly_candidates" => anomaly_candidates::handle(pool, tenant, &p).await?,
+        "why_not_ranked" => why_not_ranked::handle(pool, tenant, &p).await?,
         other => return Err(ApiError::NotImplemented(format!("type {other:?} is documented but not available yet"))),
     };
     Ok(body)
