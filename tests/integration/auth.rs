@@ -35,9 +35,9 @@ async fn keys_tenants_roles_and_types() {
     for t in ["summary", "funnel", "acceptance_rate", "daily_trend", "why_not_ranked", "anomaly_candidates"] {
         assert!(msg.contains(t), "{msg} names {t}");
     }
-    // A documented type not built yet → 501 with a JSON error.
-    let (status, body) = app.get("/api/v1/dashboard-data?type=score_distribution", &viewer, "acme").await;
-    assert_eq!(status, 501);
+    // A parameter a type does not accept → 400 naming the type.
+    let (status, body) = app.get("/api/v1/dashboard-data?type=score_distribution&groupBy=nope", &viewer, "acme").await;
+    assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("score_distribution"));
     // Default type is summary.
     let (status, body) = app.get("/api/v1/dashboard-data", &viewer, "acme").await;

@@ -12,6 +12,7 @@ mod dead_letters;
 mod dedup;
 mod latency;
 mod offsets;
+mod scores;
 mod selection;
 mod views;
 
@@ -79,6 +80,7 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Ap
     attributions::apply(&mut tx, &delta.conversion_days).await?;
     latency::apply(&mut tx, &delta.latency).await?;
     selection::apply(&mut tx, &delta).await?;
+    scores::apply(&mut tx, &delta).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
 
     tx.commit().await?;

@@ -78,6 +78,10 @@ pub struct Delta {
     pub selection_dims: BTreeMap<(String, NaiveDate, String, String, String), selection::SelectionCounts>,
     /// … per (tenant, segment, day, channel, flow, offer).
     pub selection_segments: BTreeMap<(String, String, NaiveDate, String, String, String), selection::SelectionCounts>,
+    /// Score buckets per (tenant, day), (tenant, day, channel) and (tenant, day, offer).
+    pub scores: BTreeMap<(String, NaiveDate), selection::ScoreCounts>,
+    pub channel_scores: BTreeMap<(String, NaiveDate, String), selection::ScoreCounts>,
+    pub offer_scores: BTreeMap<(String, NaiveDate, String), selection::ScoreCounts>,
     /// Scored-too-low misses per (tenant, day, offer, winner).
     pub beaten_by: BTreeMap<(String, NaiveDate, String, String), i64>,
     /// … per (tenant, segment, day, offer, winner).
@@ -148,6 +152,19 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                         .or_default();
                     c.traces += 1;
                     c.degraded += i64::from(e.degraded);
+                }
+                for s in &e.scoring_results {
+                    d.scores.entry((e.tenant_id.clone(), day)).or_default().add_score(s.score);
+                    if !channel.is_empty() {
+                        d.channel_scores
+                            .entry((e.tenant_id.clone(), day, channel.clone()))
+                            .or_default()
+                            .add_score(s.score);
+                    }
+                    d.offer_scores
+                        .entry((e.tenant_id.clone(), day, s.offer_id.clone()))
+                        .or_default()
+                        .add_score(s.score);
                 }
                 let (candidates, winner) = selection::candidates(e);
                 for (offer, counts) in candidates {

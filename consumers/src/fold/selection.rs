@@ -91,3 +91,21 @@ pub fn candidates(t: &DecisionTrace) -> (BTreeMap<&str, SelectionCounts>, Option
     let winner = t.selected_offers.iter().min_by_key(|s| s.rank).map(|s| s.offer_id.as_str());
     (m, winner)
 }
+
+/// Score buckets of scoringResults entries (SPEC 5.1 score_distribution).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScoreCounts {
+    pub buckets: [i64; 10],
+    pub sum_micros: i64,
+    pub n: i64,
+}
+
+impl ScoreCounts {
+    /// bucket = min(⌊score × 10⌋, 9) after clamping the score to [0, 1].
+    pub fn add_score(&mut self, score: f64) {
+        let b = ((score.clamp(0.0, 1.0) * 10.0).floor() as usize).min(9);
+        self.buckets[b] += 1;
+        self.sum_micros += (score * 1e6).round() as i64;
+        self.n += 1;
+    }
+}
