@@ -78,6 +78,7 @@ pub struct IngestLimits {
     pub max_event_bytes: usize,
     pub retention_days: i64,
     pub dedup_horizon_days: i64,
+    pub trace_retention_days: i64,
 }
 
 /// The environment variable of each topic's name.
@@ -159,11 +160,12 @@ impl Settings {
                 max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
                 retention_days: parse("DV_RETENTION_DAYS", 400)?,
                 dedup_horizon_days: parse("DV_DEDUP_HORIZON_DAYS", 7)?,
+                trace_retention_days: parse("DV_TRACE_RETENTION_DAYS", 30)?,
             },
         };
         s.ingest_config().validate().map_err(anyhow::Error::msg)?;
-        if s.ingest.retention_days < 1 || s.ingest.dedup_horizon_days < 1 {
-            anyhow::bail!("DV_RETENTION_DAYS and DV_DEDUP_HORIZON_DAYS must be at least 1");
+        if s.ingest.retention_days < 1 || s.ingest.dedup_horizon_days < 1 || s.ingest.trace_retention_days < 1 {
+            anyhow::bail!("DV_RETENTION_DAYS, DV_DEDUP_HORIZON_DAYS and DV_TRACE_RETENTION_DAYS must be at least 1");
         }
         Ok(s)
     }
@@ -187,6 +189,7 @@ impl Settings {
                 retention: chrono::Duration::days(self.ingest.retention_days),
             },
             overrides: k.consumer_overrides.clone(),
+            trace_retention_days: self.ingest.trace_retention_days,
         }
     }
 }

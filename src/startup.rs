@@ -102,6 +102,7 @@ impl Application {
             tasks.spawn(consumers::janitor::run(
                 self.pool.clone(),
                 chrono::Duration::days(self.settings.ingest.dedup_horizon_days),
+                self.settings.ingest.trace_retention_days,
                 shutdown.clone(),
             ));
         }

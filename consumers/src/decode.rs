@@ -79,9 +79,11 @@ pub fn decode(topic: TopicKind, payload: &[u8], limits: &DecodeLimits, now: Date
         ));
     }
     let parsed = match topic {
-        TopicKind::DecisionTraces => {
-            serde_json::from_slice::<DecisionTrace>(payload).map(|e| Event::Trace(Box::new(e)))
-        }
+        TopicKind::DecisionTraces => serde_json::from_slice::<DecisionTrace>(payload).map(|mut e| {
+            // Parsed as JSON, hence valid UTF-8: kept for the traces API, unknown fields included.
+            e.raw = std::str::from_utf8(payload).ok().map(str::to_owned);
+            Event::Trace(Box::new(e))
+        }),
         TopicKind::Interactions => serde_json::from_slice::<Interaction>(payload).map(Event::Interaction),
         TopicKind::Catalog => serde_json::from_slice::<CatalogChange>(payload).map(Event::Catalog),
         TopicKind::SegmentMembership => serde_json::from_slice::<SegmentMembership>(payload).map(Event::Membership),

@@ -12,7 +12,12 @@ const EVERY: Duration = Duration::from_secs(600);
 /// Reads stay exact between sweeps; sweeping often only keeps the unswept remainder small.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-pub async fn run(pool: PgPool, horizon: chrono::Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    pool: PgPool,
+    horizon: chrono::Duration,
+    trace_retention_days: i64,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut last_purge = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -28,6 +33,11 @@ pub async fn run(pool: PgPool, horizon: chrono::Duration, shutdown: Cancellation
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "expired dedup keys removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "dedup retention failed; will retry"),
+            }
+            match drop_expired_trace_partitions(&pool, trace_retention_days).await {
+                Ok(dropped) if !dropped.is_empty() => tracing::info!(?dropped, "expired raw-trace partitions dropped"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "raw-trace retention failed; will retry"),
             }
         }
     }
@@ -77,4 +87,28 @@ pub async fn purge(pool: &PgPool, horizon: chrono::Duration) -> Result<u64, sqlx
             return Ok(total);
         }
     }
+}
+
+/// Drops the raw-trace partitions of days before the retention window: O(1) per day.
+pub async fn drop_expired_trace_partitions(pool: &PgPool, retention_days: i64) -> Result<Vec<String>, sqlx::Error> {
+    let oldest_kept = chrono::Utc::now().date_naive() - chrono::Duration::days(retention_days - 1);
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'decision_traces'::regclass",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut dropped = Vec::new();
+    for name in partitions {
+        let Some(day) =
+            name.strip_prefix("decision_traces_").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+        else {
+            continue;
+        };
+        if day < oldest_kept {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(pool).await?;
+            dropped.push(name);
+        }
+    }
+    Ok(dropped)
 }

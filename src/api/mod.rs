@@ -7,6 +7,7 @@ pub mod error;
 mod health;
 mod ingest;
 pub mod rate_limit;
+mod traces;
 mod window;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(ingest::router())
         .merge(dashboard::router())
+        .merge(traces::router())
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)
 }

@@ -62,6 +62,20 @@ impl TestEnv {
         TestEnv { db_url, pool, topics, group_id: format!("g{suffix}"), producer }
     }
 
+    /// A fresh database and consumer group on the SAME topics: a replay of everything published.
+    pub async fn replay(&self) -> TestEnv {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let db_name = format!("dv_test_{suffix}");
+        let mut admin =
+            PgConnection::connect(&format!("{}/postgres", pg_server_url())).await.expect("PostgreSQL is up");
+        admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
+        let db_url = format!("{}/{db_name}", pg_server_url());
+        let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
+        decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
+        let producer = decision_views::publish::producer(&brokers()).expect("producer");
+        TestEnv { db_url, pool, topics: self.topics.clone(), group_id: format!("g{suffix}"), producer }
+    }
+
     /// A second handle on the same database and topics (for a publisher thread).
     pub fn clone_for_publish(&self) -> Publisher {
         Publisher {

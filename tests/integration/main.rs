@@ -18,3 +18,4 @@ mod scale;
 mod schemas;
 mod selection;
 mod trace_types;
+mod traces_api;

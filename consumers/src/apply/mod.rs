@@ -12,6 +12,7 @@ mod dead_letters;
 mod dedup;
 mod latency;
 mod offsets;
+pub mod raw_traces;
 mod scores;
 mod selection;
 mod views;
@@ -56,14 +57,28 @@ pub struct Applied {
     pub delta: Delta,
 }
 
+/// What an apply needs beyond the batch.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Names this ingest instance in `consumer_offsets.owner`.
+    pub owner: String,
+    /// Raw traces older than this many days are not stored (their partition would be dropped).
+    pub trace_retention_days: i64,
+}
+
+impl ApplyOptions {
+    fn oldest_raw_trace_day(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().date_naive() - chrono::Duration::days(self.trace_retention_days - 1)
+    }
+}
+
 /// Applies `batch` in one transaction.
 #[tracing::instrument(name = "apply_batch", skip_all, fields(messages = batch.messages(), partitions = batch.positions.len()))]
-/// `owner` names this ingest instance in `consumer_offsets.owner`.
-pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Applied, ApplyError> {
+pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -> Result<Applied, ApplyError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
 
-    match offsets::compare_and_set(&mut tx, batch, owner).await? {
+    match offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
         offsets::Cas::Advanced => {}
         offsets::Cas::AlreadyApplied => {
             tx.rollback().await?;
@@ -81,6 +96,9 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, owner: &str) -> Result<Ap
     latency::apply(&mut tx, &delta.latency).await?;
     selection::apply(&mut tx, &delta).await?;
     scores::apply(&mut tx, &delta).await?;
+    let traces: Vec<&crate::events::DecisionTrace> =
+        fresh.iter().filter_map(|e| if let crate::events::Event::Trace(t) = e { Some(&**t) } else { None }).collect();
+    raw_traces::store(&mut tx, &traces, options.oldest_raw_trace_day()).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
 
     tx.commit().await?;

@@ -8,12 +8,17 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::consumer::Shared;
-use crate::apply::{apply_batch, ApplyError};
+use crate::apply::{apply_batch, ApplyError, ApplyOptions};
 use crate::batch::Batch;
 
-pub(super) async fn run_committer(pool: PgPool, owner: String, shared: Arc<Shared>, mut rx: mpsc::Receiver<Batch>) {
+pub(super) async fn run_committer(
+    pool: PgPool,
+    options: ApplyOptions,
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Batch>,
+) {
     while let Some(batch) = rx.recv().await {
-        commit_one(&pool, &owner, &shared, &batch).await;
+        commit_one(&pool, &options, &shared, &batch).await;
         let mut p = shared.lock();
         p.done += 1;
         shared.changed.notify_all();
@@ -25,14 +30,14 @@ fn stale(shared: &Shared, batch: &Batch) -> bool {
     batch.generation != p.generation || p.poisoned == Some(batch.generation)
 }
 
-async fn commit_one(pool: &PgPool, owner: &str, shared: &Shared, batch: &Batch) {
+async fn commit_one(pool: &PgPool, options: &ApplyOptions, shared: &Shared, batch: &Batch) {
     let mut backoff = Duration::from_millis(50);
     loop {
         if stale(shared, batch) {
             tracing::info!(messages = batch.messages(), "dropping a stale batch (assignment changed)");
             return;
         }
-        match apply_batch(pool, batch, owner).await {
+        match apply_batch(pool, batch, options).await {
             Ok(applied) => {
                 for (topic, n) in &applied.delta.applied {
                     metrics::counter!("ingest_events_applied_total", "topic" => *topic).increment(*n);

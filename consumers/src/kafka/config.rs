@@ -29,6 +29,8 @@ pub struct IngestConfig {
     /// process, makes the process rejoin the group (see `watchdog`).
     pub orphan_after: Duration,
     pub decode: DecodeLimits,
+    /// Raw traces are kept this many days (daily partitions).
+    pub trace_retention_days: i64,
     /// Extra librdkafka properties (`DV_KAFKA_CONSUMER_*`), applied last.
     pub overrides: BTreeMap<String, String>,
 }

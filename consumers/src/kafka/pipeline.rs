@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::committer::run_committer;
 use super::config::IngestConfig;
 use super::consumer::{run_consumer_thread, Shared};
+use crate::apply::ApplyOptions;
 
 /// Runs ingest until `shutdown` is cancelled: the batch in flight is committed before it
 /// returns (graceful shutdown, SPEC 6).
@@ -15,7 +16,8 @@ pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken
     let shared = Arc::new(Shared::default());
     // One batch queued while one commits: decoding overlaps the commit, memory stays bounded.
     let (tx, rx) = mpsc::channel(1);
-    let committer = tokio::spawn(run_committer(pool.clone(), config.instance_id.clone(), shared.clone(), rx));
+    let options = ApplyOptions { owner: config.instance_id.clone(), trace_retention_days: config.trace_retention_days };
+    let committer = tokio::spawn(run_committer(pool.clone(), options, shared.clone(), rx));
 
     let runtime = tokio::runtime::Handle::current();
     let thread_shutdown = shutdown.clone();
