@@ -8,14 +8,20 @@ use sqlx::{Postgres, Transaction};
 
 use crate::events::{utc_day, DecisionTrace};
 
-/// FNV-1a 64 of `tenant \0 id`: stable across versions and platforms (the sampling contract).
+/// FNV-1a 64 of `tenant \0 id`, then murmur3's 64-bit finalizer: stable across versions and
+/// platforms (the sampling contract). The finalizer matters: FNV alone leaves the high bits of
+/// short, sequential ids badly spread (a 0.5 rate kept 28–63 % in a test).
 pub fn sample_hash(tenant: &str, id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in tenant.bytes().chain([0u8]).chain(id.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// Whether a trace is stored at `rate` (0.0 ..= 1.0).
@@ -124,8 +130,12 @@ mod tests {
     fn sampling_is_deterministic_and_close_to_the_rate() {
         assert_eq!(sample_hash("t", "a"), sample_hash("t", "a"));
         assert_ne!(sample_hash("t", "ab"), sample_hash("ta", "b"));
-        let kept = (0..10_000).filter(|i| sampled("t", &format!("tr{i}"), 0.5)).count();
-        assert!((4_800..5_200).contains(&kept), "{kept}");
+        for tenant in ["t", "half", "tenant_0"] {
+            let kept = (0..10_000).filter(|i| sampled(tenant, &format!("tr{i}"), 0.5)).count();
+            assert!((4_800..5_200).contains(&kept), "{tenant}: {kept}");
+            let kept = (0..10_000).filter(|i| sampled(tenant, &format!("{tenant}-tr{i:03}"), 0.1)).count();
+            assert!((900..1_100).contains(&kept), "{tenant}: {kept}");
+        }
         assert_eq!((0..100).filter(|i| sampled("t", &i.to_string(), 0.0)).count(), 0);
         assert_eq!((0..100).filter(|i| sampled("t", &i.to_string(), 1.0)).count(), 100);
     }
