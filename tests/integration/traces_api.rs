@@ -19,7 +19,7 @@ fn trace(tenant: &str, i: usize) -> Value {
            "requestId": format!("req{i}"), "decisionFlowKey": "default-flow",
            "pipeline": [{"stage": "scoring", "candidates": 3, "durationMs": 4}], "result": {"count": 1},
            "scoringResults": [{"offerId": "o1", "score": 0.5, "rank": 1}], "selectedOffers": [{"offerId": "o1", "score": 0.5, "rank": 1}],
-           "totalDurationMs": 12, "createdAt": ts(Utc::now() - chrono::Duration::seconds(1_000 - i as i64)),
+           "totalDurationMs": 12, "createdAt": ts(Utc::now() - chrono::Duration::milliseconds(1_000 - i as i64)),
            "extraField": {"kept": true}})
 }
 
@@ -57,14 +57,34 @@ async fn traces_api_pages_filters_and_samples_deterministically() {
             }
         }
     }
+    // Retention (30 days by default): a trace of 40 days ago counts in the aggregates but is not
+    // stored raw; one of 2 days ago is stored, in its own day's partition.
+    let mut old = trace("acme", 900);
+    old["createdAt"] = json!(ts(Utc::now() - chrono::Duration::days(40)));
+    let mut two_days = trace("acme", 901);
+    two_days["createdAt"] = json!(ts(Utc::now() - chrono::Duration::days(2)));
+    env.publish(TopicKind::DecisionTraces, &old);
+    env.publish(TopicKind::DecisionTraces, &two_days);
     env.wait_caught_up(Duration::from_secs(90)).await;
     let acme = env.api_key("acme", Role::Viewer).await;
+    assert_eq!(app.get("/api/v1/decision-traces/acme-tr900", &acme, "acme").await.0, 404);
+    assert_eq!(app.get("/api/v1/decision-traces/acme-tr901", &acme, "acme").await.0, 200);
+    let traces_counted: i64 = sqlx::query_scalar("SELECT sum(traces)::int8 FROM trace_daily WHERE tenant_id = 'acme'")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(traces_counted, 152, "aggregates count every trace");
+    // Dropping partitions past a 1-day retention removes the older day whole; today's stay.
+    let dropped = consumers::janitor::drop_expired_trace_partitions(&env.pool, 1).await.unwrap();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(app.get("/api/v1/decision-traces/acme-tr901", &acme, "acme").await.0, 404);
     let half = env.api_key("half", Role::Viewer).await;
     let none = env.api_key("none", Role::Viewer).await;
 
     // 1.0 stores all, 0.0 none, 0.5 about half.
     let all = stored_ids(&app, &acme, "acme").await;
     assert_eq!(all.len(), 150);
+    assert!(!all.contains("acme-tr901"));
     assert!(stored_ids(&app, &none, "none").await.is_empty());
     let halved = stored_ids(&app, &half, "half").await;
     assert!((55..=95).contains(&halved.len()), "about half sampled: {}", halved.len());
