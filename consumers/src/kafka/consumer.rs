@@ -99,9 +99,15 @@ impl ClientContext for IngestContext {
                 }
             }
         }
-        // Runs on the consumer thread once per statistics interval: one small UPDATE.
-        if let Err(e) = self.runtime.block_on(crate::apply::mark_caught_up(&self.pool, &caught_up)) {
-            tracing::debug!(error = %e, "could not record caught-up partitions");
+        // Runs on the consumer thread once per statistics interval: one small UPDATE, bounded
+        // so that an unreachable PostgreSQL never stalls polling (the mark is only freshness).
+        let mark = async {
+            tokio::time::timeout(Duration::from_millis(500), crate::apply::mark_caught_up(&self.pool, &caught_up)).await
+        };
+        match self.runtime.block_on(mark) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not record caught-up partitions"),
+            Err(_) => tracing::debug!("recording caught-up partitions timed out"),
         }
     }
 }

@@ -61,22 +61,23 @@ fn orphaned(consumer: &BaseConsumer<IngestContext>, orphan_after: Duration) -> V
     let topics = ctx.config().topic_names();
     // PostgreSQL first: without an answer there is nothing to conclude.
     let Ok(stored) = ctx.runtime().block_on(load_offsets(ctx.pool(), &topics)) else { return Vec::new() };
+    // One metadata request for every topic; a broker that does not answer ends the check.
+    let Ok(md) = consumer.fetch_metadata(None, timeout) else { return Vec::new() };
     let mine: HashSet<(String, i32)> = ctx.assigned();
     let stale_before = chrono::Utc::now() - chrono::Duration::from_std(orphan_after).unwrap_or(chrono::Duration::MAX);
     let mut out = Vec::new();
-    for topic in &topics {
-        let Ok(md) = consumer.fetch_metadata(Some(topic), timeout) else { continue };
-        for p in md.topics().iter().flat_map(|t| t.partitions()) {
-            let key = (topic.clone(), p.id());
-            if mine.contains(&key) {
+    for t in md.topics().iter().filter(|t| topics.iter().any(|n| n == t.name())) {
+        for p in t.partitions() {
+            let key = (t.name().to_owned(), p.id());
+            // Only partitions nobody here owns and nobody committed lately are worth a
+            // watermark request: in a healthy group that is none of them.
+            let stale = stored.get(&key).is_none_or(|s| s.last_commit_at < stale_before);
+            if mine.contains(&key) || !stale {
                 continue;
             }
-            let Ok((_, high)) = consumer.fetch_watermarks(topic, p.id(), timeout) else { continue };
-            let waiting = match stored.get(&key) {
-                Some(s) => high > s.next_offset && s.last_commit_at < stale_before,
-                None => high > 0,
-            };
-            if waiting {
+            let Ok((_, high)) = consumer.fetch_watermarks(&key.0, key.1, timeout) else { return Vec::new() };
+            let committed = stored.get(&key).map_or(0, |s| s.next_offset);
+            if high > committed {
                 out.push(key);
             }
         }
