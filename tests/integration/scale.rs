@@ -48,6 +48,17 @@ async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
 
     let a = IngestProcess::start_named(&env, "ingest-a");
     let b = IngestProcess::start_named(&env, "ingest-b");
+    // Traces of one date from every partition: both processes merge into the same latency
+    // histogram row (under its row lock).
+    let now = chrono::Utc::now();
+    for i in 0..2_000 {
+        env.publish(
+            consumers::events::TopicKind::DecisionTraces,
+            &serde_json::json!({"id": format!("tr{i}"), "tenantId": "acme", "customerId": format!("cust{i}"),
+                "requestId": "r", "scoringResults": [], "selectedOffers": [], "totalDurationMs": i % 500,
+                "createdAt": crate::model::ts(now)}),
+        );
+    }
     let publisher = {
         let p = env.clone_for_publish();
         let events = events.clone();
@@ -89,5 +100,12 @@ async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
     let count = |o: &str| events.iter().filter(|e| e.outcome == o).count() as i64;
     assert_eq!(&total[..6], &model::OUTCOMES.map(count)[..], "per-outcome totals");
     assert_eq!(total[6], events.iter().map(|e| (e.revenue * 1e6).round() as i64).sum::<i64>(), "revenue");
+    let hists: Vec<Vec<u8>> = sqlx::query_scalar("SELECT hist FROM trace_latency_daily WHERE tenant_id = 'acme'")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(hists.len(), 1);
+    let h = consumers::fold::latency::deserialize(&hists[0]).unwrap();
+    assert_eq!((h.len(), h.max(), h.value_at_quantile(0.5)), (2_000, 499, 249), "merged by both writers exactly");
     assert!(b.terminate().success());
 }
