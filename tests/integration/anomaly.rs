@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use consumers::events::TopicKind;
 use decision_views::api::auth::Role;
 use serde_json::{json, Value};
@@ -77,7 +77,7 @@ async fn planted_shifts_are_found_with_their_severities_and_nothing_else() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today: NaiveDate = Utc::now().date_naive();
+    let today: NaiveDate = crate::model::test_today();
     let (n, b) = (7i64, 7i64);
     let mut evs: Vec<Ev> = Vec::new();
     let mut push = |day, offer, channel, imps: usize, pos: usize, revenue_each: f64| {

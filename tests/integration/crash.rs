@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use consumers::events::TopicKind;
 use serde_json::json;
 
@@ -70,7 +70,7 @@ pub fn publish_interactions_paced(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let env = TestEnv::new().await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("crash test seed {seed}");
     let mut rng = Lcg::new(seed);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use consumers::events::TopicKind;
 use decision_views::api::auth::Role;
 use serde_json::json;
@@ -59,7 +59,7 @@ pub const ACTIVE_OFFERS: [(&str, i64); 3] = [("off_a", 2), ("off_b", 0), ("off_e
 pub async fn seeded() -> Fixture {
     let app: TestApp = spawn_app().await;
     let env = &app.env;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     let as_of = today.format("%Y-%m-%d").to_string();
     let key = env.api_key("acme", Role::Viewer).await;
 

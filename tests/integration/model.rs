@@ -10,9 +10,16 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// Noon UTC of `today - days_ago`.
+/// The tests' "today": the UTC date 11 hours ago. Event times are built as 00:01 of their
+/// date plus at most 10 hours, so they are never in the future (which ingest rejects) at
+/// whatever time of day the suite runs; requests pass it as `asOf`.
+pub fn test_today() -> NaiveDate {
+    (Utc::now() - Duration::hours(11)).date_naive()
+}
+
+/// 00:01 UTC of `today - days_ago` (callers add at most 10 hours).
 pub fn at(today: NaiveDate, days_ago: i64) -> DateTime<Utc> {
-    (today - Duration::days(days_ago)).and_hms_opt(12, 0, 0).unwrap().and_utc()
+    (today - Duration::days(days_ago)).and_hms_opt(0, 1, 0).unwrap().and_utc()
 }
 
 #[derive(Debug, Clone)]

@@ -33,7 +33,7 @@ async fn model_metrics_trend_is_exact() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     let as_of = today.format("%Y-%m-%d");
 
     let mut evals = Vec::new();
@@ -118,7 +118,7 @@ async fn attribution_summary_is_exact() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     let as_of = today.format("%Y-%m-%d");
     // 40 conversions, each attributed under 1..3 models, some on several dates (late
     // re-attributions), published out of date order, one resent.

@@ -9,8 +9,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use crate::crash::{publish_interactions_paced, stored_counters};
 use crate::helpers::TestEnv;
 use crate::model;
@@ -30,7 +28,7 @@ async fn owners(env: &TestEnv) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
     let env = TestEnv::new().await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     let customers: Vec<String> = (0..500).map(|i| format!("cust{i}")).collect();
     let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
     let events = model::interactions(

@@ -92,7 +92,7 @@ async fn selection_frequency_is_exact_for_every_filter() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     for o in 0..10 {
         let id = format!("o{o}");
         env.publish(
@@ -192,7 +192,7 @@ async fn why_not_ranked_is_exact_and_adds_up() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     for o in 0..10 {
         let id = format!("o{o}");
         env.publish(
@@ -293,7 +293,7 @@ async fn score_distribution_is_exact_for_every_grouping_and_filter() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     for o in 0..10 {
         let id = format!("o{o}");
         env.publish(

@@ -35,7 +35,7 @@ async fn degraded_scoring_and_latency_trend_are_exact() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
-    let today = Utc::now().date_naive();
+    let today = crate::model::test_today();
     let as_of = today.format("%Y-%m-%d");
     let mut rng = Lcg::new(5);
     let traces: Vec<Trace> = (0..3_000)
