@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{interaction_source, name_or_id, names, segment_bind, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, interaction_source, name_or_id, names, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{rate, Period, Window};
 
@@ -43,13 +43,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
          {} GROUP BY offer_id",
         interaction_source(&scope)
     );
-    let rows: Vec<Row> = sqlx::query_as(&sql)
-        .bind(tenant)
-        .bind(p.window.since())
-        .bind(p.window.today)
-        .bind(segment_bind(&scope))
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, &names, &p.window))

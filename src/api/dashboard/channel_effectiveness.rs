@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{interaction_source, segment_bind, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, interaction_source, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
 
@@ -46,13 +46,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                   ON c.tenant_id = $1 AND c.entity = 'channel' AND c.entity_id = k.channel_id AND NOT c.deleted",
         interaction_source(&scope)
     );
-    let rows: Vec<Row> = sqlx::query_as(&sql)
-        .bind(tenant)
-        .bind(p.window.since())
-        .bind(p.window.today)
-        .bind(segment_bind(&scope))
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(rows))
 }
 

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{interaction_source, segment_bind, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, interaction_source, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 
@@ -37,13 +37,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         "SELECT day, sum(impressions)::int8, sum(accepts + converts)::int8 {} GROUP BY day",
         interaction_source(&scope)
     );
-    let rows: Vec<Row> = sqlx::query_as(&sql)
-        .bind(tenant)
-        .bind(p.window.since())
-        .bind(p.window.today)
-        .bind(segment_bind(&scope))
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(&rows, &p.window))
 }
 

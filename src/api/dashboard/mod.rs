@@ -256,6 +256,27 @@ pub fn interaction_source(scope: &SegmentScope) -> &'static str {
     }
 }
 
+/// Runs a window read over the interaction counters: binds `$1` tenant, `$2`/`$3` the
+/// window's first and last day and `$4` the segment (NULL for all customers).
+pub async fn fetch_window<T>(
+    pool: &PgPool,
+    sql: &str,
+    tenant: &str,
+    p: &Params,
+    scope: &SegmentScope,
+) -> ApiResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(scope))
+        .fetch_all(pool)
+        .await?)
+}
+
 pub fn segment_bind(scope: &SegmentScope) -> Option<&str> {
     match scope {
         SegmentScope::Segment(s) => Some(s.as_str()),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::offer_performance::TOP;
-use super::{interaction_source, names, segment_bind, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, interaction_source, names, segment_bind, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::percent_string;
 use consumers::fold::money::to_money;
@@ -93,7 +93,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                  {} GROUP BY channel_id, offer_id",
                 interaction_source(&scope)
             );
-            sqlx::query_as(&sql).bind(tenant).bind(since).bind(today).bind(segment_bind(&scope)).fetch_all(pool).await?
+            fetch_window(pool, &sql, tenant, p, &scope).await?
         }
         GroupBy::Category => {
             let sql = format!(
@@ -107,7 +107,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
                 interaction_source(&scope)
             );
-            sqlx::query_as(&sql).bind(tenant).bind(since).bind(today).bind(segment_bind(&scope)).fetch_all(pool).await?
+            fetch_window(pool, &sql, tenant, p, &scope).await?
         }
         // Active, materialized segments (only the requested one when segmentId is given).
         GroupBy::Segment => {
