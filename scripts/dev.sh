@@ -45,8 +45,9 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://$DV_HTTP_ADDR/readyz" >/dev/null || { echo "[dev] the service did not become ready; see $state/service.log" >&2; exit 1; }
 
-# A steady workload: ~2,000 events/s for a few minutes (catalog and segments first).
-nohup "$bin" publish --traces 100000 --rate 2000 --tenants 3 --days 30 >"$state/publisher.log" 2>&1 &
+# A steady workload: ~2,000 events/s for a few minutes (catalog and segments first). A new
+# seed per run: event ids include it, so a rerun adds new events instead of duplicates.
+nohup "$bin" publish --traces 100000 --rate 2000 --tenants 3 --days 30 --seed "$(date +%s)" >"$state/publisher.log" 2>&1 &
 echo $! >"$state/publisher.pid"
 
 cat <<MSG

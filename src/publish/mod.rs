@@ -23,6 +23,8 @@ pub struct PublishArgs {
     /// Target events per second over all topics; 0 = as fast as possible.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Seeds the generator and is part of every event id: the same seed republishes the same
+    /// events (dedup absorbs them), another seed publishes new ones.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[arg(long, default_value_t = 3)]

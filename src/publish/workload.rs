@@ -48,6 +48,9 @@ pub struct Workload {
     shape: WorkloadShape,
     rng: StdRng,
     now: DateTime<Utc>,
+    /// Part of every event id: the same seed republishes the same ids (an idempotent replay,
+    /// which dedup absorbs); another seed publishes new events.
+    seed: u64,
     seq: u64,
 }
 
@@ -57,7 +60,7 @@ fn ts(t: DateTime<Utc>) -> String {
 
 impl Workload {
     pub fn new(shape: WorkloadShape, seed: u64, now: DateTime<Utc>) -> Self {
-        Self { shape, rng: StdRng::seed_from_u64(seed), now, seq: 0 }
+        Self { shape, rng: StdRng::seed_from_u64(seed), now, seed, seq: 0 }
     }
 
     /// The first tenant is the large one: half of all traffic.
@@ -69,7 +72,7 @@ impl Workload {
 
     fn next_id(&mut self, prefix: &str) -> String {
         self.seq += 1;
-        format!("{prefix}_{:010}", self.seq)
+        format!("{prefix}_{:x}_{:010}", self.seed, self.seq)
     }
 
     /// Catalog of every tenant and the memberships of the segmented customers.
