@@ -46,14 +46,7 @@ pub struct TestEnv {
 impl TestEnv {
     /// A fresh database (migrated) and fresh topics.
     pub async fn new() -> TestEnv {
-        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let db_name = format!("dv_test_{suffix}");
-        let mut admin =
-            PgConnection::connect(&format!("{}/postgres", pg_server_url())).await.expect("PostgreSQL is up");
-        admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
-        let db_url = format!("{}/{db_name}", pg_server_url());
-        let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
-        decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
+        let (suffix, db_url, pool) = fresh_database().await;
 
         let topics: BTreeMap<TopicKind, String> =
             TopicKind::ALL.into_iter().map(|k| (k, format!("t{suffix}-{}", k.default_name()))).collect();
@@ -64,14 +57,7 @@ impl TestEnv {
 
     /// A fresh database and consumer group on the SAME topics: a replay of everything published.
     pub async fn replay(&self) -> TestEnv {
-        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let db_name = format!("dv_test_{suffix}");
-        let mut admin =
-            PgConnection::connect(&format!("{}/postgres", pg_server_url())).await.expect("PostgreSQL is up");
-        admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
-        let db_url = format!("{}/{db_name}", pg_server_url());
-        let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
-        decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
+        let (suffix, db_url, pool) = fresh_database().await;
         let producer = decision_views::publish::producer(&brokers()).expect("producer");
         TestEnv { db_url, pool, topics: self.topics.clone(), group_id: format!("g{suffix}"), producer }
     }
@@ -220,6 +206,18 @@ impl Publisher {
     pub fn flush(&self) {
         self.producer.flush(Duration::from_secs(30)).expect("flush");
     }
+}
+
+/// A new database named dv_test_<random>, migrated: (the random suffix, its URL, a pool).
+async fn fresh_database() -> (String, String, PgPool) {
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let db_name = format!("dv_test_{suffix}");
+    let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server_url())).await.expect("PostgreSQL is up");
+    admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
+    let db_url = format!("{}/{db_name}", pg_server_url());
+    let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
+    decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
+    (suffix, db_url, pool)
 }
 
 async fn create_topics(topics: &BTreeMap<TopicKind, String>) {

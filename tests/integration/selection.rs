@@ -87,30 +87,32 @@ fn category(offer: &str) -> &'static str {
     }
 }
 
+/// Offers o0..o9 ("Offer N", categories by `category`).
+fn publish_offers(env: &crate::helpers::TestEnv) {
+    for o in 0..10 {
+        let id = format!("o{o}");
+        let data = json!({"name": format!("Offer {o}"), "categoryId": category(&id)});
+        env.publish(TopicKind::Catalog, &catalog("acme", "offer", &id, "upsert", Some(1), data));
+    }
+}
+
+/// Customers c0..c7 join seg_a; returns them.
+fn publish_vip_segment(env: &crate::helpers::TestEnv) -> Vec<String> {
+    let vip: Vec<String> = (0..8).map(|c| format!("c{c}")).collect();
+    for c in &vip {
+        env.publish(TopicKind::SegmentMembership, &membership("acme", &format!("m-{c}"), "seg_a", c, "add"));
+    }
+    vip
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selection_frequency_is_exact_for_every_filter() {
     let app = spawn_app().await;
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
     let today = crate::model::test_today();
-    for o in 0..10 {
-        let id = format!("o{o}");
-        env.publish(
-            TopicKind::Catalog,
-            &catalog(
-                "acme",
-                "offer",
-                &id,
-                "upsert",
-                Some(1),
-                json!({"name": format!("Offer {o}"), "categoryId": category(&id)}),
-            ),
-        );
-    }
-    let vip: Vec<String> = (0..8).map(|c| format!("c{c}")).collect();
-    for c in &vip {
-        env.publish(TopicKind::SegmentMembership, &membership("acme", &format!("m-{c}"), "seg_a", c, "add"));
-    }
+    publish_offers(env);
+    let vip = publish_vip_segment(env);
     env.wait_caught_up(Duration::from_secs(60)).await;
     let traces = make_traces(1_500, today);
     for t in &traces {
@@ -193,17 +195,8 @@ async fn why_not_ranked_is_exact_and_adds_up() {
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
     let today = crate::model::test_today();
-    for o in 0..10 {
-        let id = format!("o{o}");
-        env.publish(
-            TopicKind::Catalog,
-            &catalog("acme", "offer", &id, "upsert", Some(1), json!({"name": format!("Offer {o}")})),
-        );
-    }
-    let vip: Vec<String> = (0..8).map(|c| format!("c{c}")).collect();
-    for c in &vip {
-        env.publish(TopicKind::SegmentMembership, &membership("acme", &format!("m-{c}"), "seg_a", c, "add"));
-    }
+    publish_offers(env);
+    let vip = publish_vip_segment(env);
     env.wait_caught_up(Duration::from_secs(60)).await;
     let traces = make_traces(1_500, today);
     for t in &traces {
@@ -294,20 +287,7 @@ async fn score_distribution_is_exact_for_every_grouping_and_filter() {
     let env = &app.env;
     let key = env.api_key("acme", Role::Viewer).await;
     let today = crate::model::test_today();
-    for o in 0..10 {
-        let id = format!("o{o}");
-        env.publish(
-            TopicKind::Catalog,
-            &catalog(
-                "acme",
-                "offer",
-                &id,
-                "upsert",
-                Some(1),
-                json!({"name": format!("Offer {o}"), "categoryId": category(&id)}),
-            ),
-        );
-    }
+    publish_offers(env);
     for (id, name) in [("cat_1", "Cards"), ("cat_2", "Loans"), ("ch0", "Email")] {
         let entity = if id.starts_with("cat") { "category" } else { "channel" };
         env.publish(TopicKind::Catalog, &catalog("acme", entity, id, "upsert", Some(1), json!({"name": name})));
