@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod cache;
 mod dashboard;
+/// Every documented dashboard type (the benchmark iterates over them).
+pub use dashboard::TYPES as DASHBOARD_TYPES;
 pub mod error;
 mod health;
 mod ingest;

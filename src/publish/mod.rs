@@ -10,7 +10,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
-pub use workload::{Generated, Workload, WorkloadShape};
+pub use workload::{EventTime, Generated, Workload, WorkloadShape};
 
 use crate::settings::Settings;
 use consumers::events::TopicKind;
@@ -76,8 +76,13 @@ pub async fn run(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
 fn publish_blocking(settings: &Settings, args: &PublishArgs) -> anyhow::Result<()> {
     let producer = producer(&settings.kafka.brokers)?;
     let topic = |k: TopicKind| settings.kafka.topics[&k].clone();
-    let shape =
-        WorkloadShape { tenants: args.tenants, customers: args.customers, days: args.days, ..WorkloadShape::default() };
+    let shape = WorkloadShape {
+        tenants: args.tenants,
+        customers: args.customers,
+        days: args.days,
+        time: EventTime::History { traces: args.traces },
+        ..WorkloadShape::default()
+    };
     let mut workload = Workload::new(shape, args.seed, chrono::Utc::now());
     let started = Instant::now();
     let mut sent: u64 = 0;

@@ -19,6 +19,17 @@ pub struct WorkloadShape {
     /// Customers (per tenant) with segment memberships.
     pub segmented_customers: u64,
     pub days: i64,
+    pub time: EventTime,
+}
+
+/// How event times are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTime {
+    /// A history of `days` ending now, in event-time order as a real stream delivers it, spread
+    /// evenly over this many traces; one trace in a hundred arrives up to six hours late.
+    History { traces: u64 },
+    /// Live traffic: every event at the wall-clock time it is generated.
+    Live,
 }
 
 impl Default for WorkloadShape {
@@ -33,6 +44,7 @@ impl Default for WorkloadShape {
             customers: 1_000_000,
             segmented_customers: 2_000,
             days: 90,
+            time: EventTime::History { traces: 1_000_000 },
         }
     }
 }
@@ -52,6 +64,7 @@ pub struct Workload {
     /// which dedup absorbs); another seed publishes new events.
     seed: u64,
     seq: u64,
+    traces: u64,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -60,7 +73,7 @@ fn ts(t: DateTime<Utc>) -> String {
 
 impl Workload {
     pub fn new(shape: WorkloadShape, seed: u64, now: DateTime<Utc>) -> Self {
-        Self { shape, rng: StdRng::seed_from_u64(seed), now, seed, seq: 0 }
+        Self { shape, rng: StdRng::seed_from_u64(seed), now, seed, seq: 0, traces: 0 }
     }
 
     /// The first tenant is the large one: half of all traffic.
@@ -154,8 +167,7 @@ impl Workload {
         let tenant = self.tenant();
         let customer = format!("cust_{}", self.rng.random_range(0..s.customers.max(1)));
         let key = format!("{tenant}:{customer}");
-        let age_ms = self.rng.random_range(0..(s.days * 86_400_000).max(1));
-        let created = self.now - Duration::milliseconds(age_ms);
+        let created = self.trace_time();
         let channel = format!("ch_{}", self.rng.random_range(0..s.channels));
         let flow = format!("df_{}", self.rng.random_range(0..s.flows));
         let n = self.rng.random_range(20..=40);
@@ -220,11 +232,109 @@ impl Workload {
                 let revenue = (self.rng.random::<f64>() * 100.0 * 100.0).round() / 100.0;
                 let outcome = if self.rng.random_bool(0.5) { "accept" } else { "convert" };
                 push(&mut out, self, outcome, revenue);
+                if outcome == "convert" {
+                    let conversion = format!("int_{:x}_{:010}", self.seed, self.seq);
+                    self.attributions(&mut out, &tenant, &conversion, offer, &channel, revenue, at);
+                }
             } else if r < 0.07 {
                 let outcome = if self.rng.random_bool(0.5) { "reject" } else { "dismiss" };
                 push(&mut out, self, outcome, 0.0);
             }
         }
+        if self.rng.random_bool(0.01) {
+            self.suppression(&mut out, &tenant, &customer, &scored, &channel, created);
+        }
+        if self.rng.random_bool(0.0005) {
+            self.model_metric(&mut out, &tenant, created);
+        }
         out
+    }
+
+    fn trace_time(&mut self) -> DateTime<Utc> {
+        self.traces += 1;
+        match self.shape.time {
+            EventTime::Live => Utc::now(),
+            EventTime::History { traces } => {
+                let span_ms = self.shape.days * 86_400_000;
+                let step = span_ms as f64 / traces.max(1) as f64;
+                let on_time = (span_ms - (self.traces as f64 * step) as i64).max(0);
+                let late_ms = if self.rng.random_bool(0.01) { self.rng.random_range(0..21_600_000) } else { 0 };
+                // Never in the future, never before the span.
+                self.now - Duration::milliseconds((on_time + late_ms).min(span_ms - 1))
+            }
+        }
+    }
+
+    /// A conversion credited by two attribution models (SPEC 2.6).
+    #[allow(clippy::too_many_arguments)]
+    fn attributions(
+        &mut self,
+        out: &mut Vec<Generated>,
+        tenant: &str,
+        conversion: &str,
+        offer: &str,
+        channel: &str,
+        value: f64,
+        at: DateTime<Utc>,
+    ) {
+        for model in ["last_touch", "linear"] {
+            let id = self.next_id("attr");
+            out.push(Generated {
+                topic: TopicKind::Attributions,
+                key: tenant.to_owned(),
+                payload: json!({"id": id, "tenantId": tenant, "conversionId": conversion, "model": model,
+                                "value": value, "offerId": offer, "channelId": channel, "occurredAt": ts(at)})
+                .to_string(),
+            });
+        }
+    }
+
+    /// A contact-policy suppression of one of the trace's offers, expiring after two weeks;
+    /// one in five is lifted a day later (SPEC 2.5).
+    fn suppression(
+        &mut self,
+        out: &mut Vec<Generated>,
+        tenant: &str,
+        customer: &str,
+        scored: &[(String, f64)],
+        channel: &str,
+        at: DateTime<Utc>,
+    ) {
+        let Some((offer, _)) = scored.last() else { return };
+        let suppression_id = self.next_id("sup");
+        let policy = self.rng.random_range(0..8);
+        let policy_type = ["frequency_cap", "cooldown", "fatigue", "opt_out"][policy % 4];
+        let event = |this: &mut Self, op: &str, when: DateTime<Utc>| Generated {
+            topic: TopicKind::Suppressions,
+            key: format!("{tenant}:{customer}"),
+            payload: json!({"id": this.next_id("supev"), "tenantId": tenant, "suppressionId": suppression_id,
+                            "customerId": customer, "offerId": offer, "channelId": channel,
+                            "policyId": format!("pol_{policy}"),
+                            "policyType": policy_type,
+                            "op": op, "createdAt": ts(when), "expiresAt": ts(at + Duration::days(14))})
+            .to_string(),
+        };
+        out.push(event(self, "create", at));
+        if self.rng.random_bool(0.2) {
+            out.push(event(self, "lift", (at + Duration::days(1)).min(self.now)));
+        }
+    }
+
+    /// A model evaluation (SPEC 2.7): three models, AUC drifting around 0.8.
+    fn model_metric(&mut self, out: &mut Vec<Generated>, tenant: &str, at: DateTime<Utc>) {
+        let m = self.rng.random_range(0..3);
+        let auc = ((0.75 + self.rng.random::<f64>() * 0.1) * 1000.0).round() / 1000.0;
+        let features: Vec<_> = ["recency", "frequency", "monetary", "tenure"]
+            .iter()
+            .map(|f| json!({"name": f, "value": (self.rng.random::<f64>() * 1000.0).round() / 1000.0}))
+            .collect();
+        out.push(Generated {
+            topic: TopicKind::ModelMetrics,
+            key: tenant.to_owned(),
+            payload: json!({"id": self.next_id("mm"), "tenantId": tenant, "modelId": format!("model_{m}"),
+                            "modelName": format!("Model {m}"), "auc": auc, "featureImportance": features,
+                            "evaluatedAt": ts(at)})
+            .to_string(),
+        });
     }
 }

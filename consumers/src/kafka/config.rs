@@ -71,6 +71,11 @@ impl IngestConfig {
             .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
             .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
+            // librdkafka prefetches up to 64 MiB per partition by default, which alone would
+            // blow the memory bar (SPEC 7: ≤ 300 MB) with a few partitions of 5 KB traces;
+            // one batch in flight plus 8 MiB per partition keeps the pipeline fed.
+            .set("queued.max.messages.kbytes", "8192")
+            .set("fetch.max.bytes", "16777216")
             // Feeds the lag gauge and the caught-up marks (see `IngestContext::stats`): the
             // freshness header is at most this much behind.
             .set("statistics.interval.ms", "1000")

@@ -1,0 +1,165 @@
+//! The processor's own ceiling: pre-encoded events in memory (no broker) through the same
+//! decode → batch → apply-in-one-transaction path as the consumer, with decode on one thread
+//! and the commit on another (as the consumer thread and the committer do). It also fills the
+//! database the read benchmark runs on, with the standard workload.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use consumers::apply::{apply_batch, ApplyOptions};
+use consumers::batch::Batch;
+use consumers::decode::{decode, DecodeLimits};
+use consumers::events::{Event, TopicKind};
+use decision_views::publish::{EventTime, Generated, Workload, WorkloadShape};
+use sqlx::PgPool;
+
+/// Per topic group: events and seconds spent in the pipeline.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rate {
+    pub events: u64,
+    pub secs: f64,
+}
+
+impl Rate {
+    pub fn per_s(&self) -> f64 {
+        self.events as f64 / self.secs.max(1e-9)
+    }
+}
+
+pub struct Filler {
+    pool: PgPool,
+    workload: Workload,
+    /// Next offset of each synthetic partition (one per topic).
+    next: BTreeMap<TopicKind, i64>,
+    options: ApplyOptions,
+    pub traces_done: u64,
+    /// Traces (alone in their batches, as on their own topic), interactions, everything else.
+    pub traces: Rate,
+    pub interactions: Rate,
+    pub other: Rate,
+}
+
+const BATCH_MAX_MESSAGES: usize = 5_000;
+const BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
+const CHUNK_TRACES: u64 = 25_000;
+
+impl Filler {
+    /// A filler of the standard workload whose `traces` span its 90 days.
+    pub async fn new(pool: PgPool, seed: u64, traces: u64) -> anyhow::Result<(Filler, Vec<Event>)> {
+        let shape = WorkloadShape { time: EventTime::History { traces }, ..WorkloadShape::default() };
+        let workload = Workload::new(shape, seed, chrono::Utc::now());
+        let options = ApplyOptions { owner: "bench".into(), trace_retention_days: 30 };
+        let mut f = Filler {
+            pool,
+            workload,
+            next: BTreeMap::new(),
+            options,
+            traces_done: 0,
+            traces: Rate::default(),
+            interactions: Rate::default(),
+            other: Rate::default(),
+        };
+        let catalog = f.workload.catalog_and_segments();
+        let (_, events) = f.pipeline(&catalog).await?;
+        Ok((f, events))
+    }
+
+    /// Generates and applies traces (with their interactions and side events) until `target`
+    /// traces are in; `each_chunk` gets every applied event (e.g. to load the raw tables).
+    pub async fn fill_to<F, Fut>(&mut self, target: u64, mut each_chunk: F) -> anyhow::Result<()>
+    where
+        F: FnMut(Vec<Event>) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        while self.traces_done < target {
+            let n = CHUNK_TRACES.min(target - self.traces_done);
+            let mut by_group: [Vec<Generated>; 3] = Default::default();
+            for _ in 0..n {
+                for g in self.workload.next_trace() {
+                    let i = match g.topic {
+                        TopicKind::DecisionTraces => 0,
+                        TopicKind::Interactions => 1,
+                        _ => 2,
+                    };
+                    by_group[i].push(g);
+                }
+            }
+            for (i, group) in by_group.iter().enumerate() {
+                let (secs, events) = self.pipeline(group).await?;
+                let rate = match i {
+                    0 => &mut self.traces,
+                    1 => &mut self.interactions,
+                    _ => &mut self.other,
+                };
+                rate.events += group.len() as u64;
+                rate.secs += secs;
+                each_chunk(events).await?;
+            }
+            self.traces_done += n;
+            eprintln!(
+                "[bench] fill: {} traces; processor {:.0} traces/s, {:.0} interactions/s",
+                self.traces_done,
+                self.traces.per_s(),
+                self.interactions.per_s()
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `messages` through decode (this thread's helper) and apply (this task), pipelined
+    /// through a channel of one batch; returns the wall time and the applied events.
+    async fn pipeline(&mut self, messages: &[Generated]) -> anyhow::Result<(f64, Vec<Event>)> {
+        let started = Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);
+        let mut next = self.next.clone();
+        let owned: Vec<(TopicKind, Vec<u8>)> =
+            messages.iter().map(|g| (g.topic, g.payload.as_bytes().to_vec())).collect();
+        let decoder = std::thread::spawn(move || {
+            let limits = DecodeLimits::default();
+            let mut batch = Batch::default();
+            for (kind, payload) in owned {
+                let offset = next.entry(kind).or_insert(0);
+                // Only read for the partition's first message in the batch: where it starts.
+                let committed = (*offset > 0).then_some(*offset);
+                let event = decode(kind, &payload, &limits, chrono::Utc::now()).expect("the workload is valid");
+                let t = event.event_time();
+                batch.events.push(event);
+                batch.bytes += payload.len();
+                batch.advance(&topic_name(kind), 0, *offset, committed, Some(t));
+                *offset += 1;
+                let full = batch.messages() >= BATCH_MAX_MESSAGES || batch.bytes >= BATCH_MAX_BYTES;
+                if full && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                    return next;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(batch);
+            }
+            next
+        });
+        let mut applied = Vec::with_capacity(messages.len());
+        while let Some(batch) = rx.recv().await {
+            let result = apply_batch(&self.pool, &batch, &self.options).await?;
+            anyhow::ensure!(
+                !result.already_applied && result.dead_letters == 0,
+                "the fill batch did not apply cleanly"
+            );
+            applied.extend(batch.events);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        self.next = decoder.join().map_err(|_| anyhow::anyhow!("decoder thread panicked"))?;
+        Ok((secs, applied))
+    }
+}
+
+fn topic_name(kind: TopicKind) -> String {
+    format!("mem-{}", kind.default_name())
+}
+
+/// Pauses between stages long enough for autovacuum/checkpoints not to land in a measurement.
+pub async fn settle(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::raw_sql("VACUUM (ANALYZE)").execute(pool).await?;
+    sqlx::raw_sql("CHECKPOINT").execute(pool).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}

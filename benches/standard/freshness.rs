@@ -1,0 +1,132 @@
+//! Freshness: publish → visible in the API, under a steady background load of the standard
+//! workload. A probe tenant publishes one impression every 100 ms on a single key (one
+//! partition, so they apply in order) and polls its `daily_trend` as a dashboard would, with
+//! the response cache at its default TTL: the time until the count covers a probe is its
+//! latency.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consumers::events::TopicKind;
+use decision_views::api::auth::Role;
+use decision_views::publish::{self, EventTime, Workload, WorkloadShape};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::env::{self, Broker, Process};
+
+pub struct Freshness {
+    pub probes: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub load_per_s: f64,
+}
+
+pub async fn run(broker: &Broker, rate: u64, secs: u64) -> anyhow::Result<Freshness> {
+    let topics = broker.topics(&format!("bench-fresh-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])).await?;
+    let (db_url, pool) = env::fresh_database("freshness").await?;
+    let key = decision_views::keys::create_api_key(&pool, "probe", Role::Viewer, "bench").await?;
+    let port = env::free_port();
+    let mut vars = env::child_env(&db_url, &broker.addr, &topics);
+    vars.push(("DV_HTTP_ADDR".into(), format!("127.0.0.1:{port}")));
+    let app = Process::start("run", &vars)?;
+    let base = format!("http://127.0.0.1:{port}");
+    env::wait_http(&format!("{base}/healthz")).await?;
+
+    // The catalog and memberships first, applied before the clock starts.
+    let producer = publish::producer(&broker.addr)?;
+    let mut workload =
+        Workload::new(WorkloadShape { time: EventTime::Live, ..WorkloadShape::default() }, 7, chrono::Utc::now());
+    let mut counts: std::collections::BTreeMap<TopicKind, i64> = Default::default();
+    for g in workload.catalog_and_segments() {
+        publish::send(&producer, &topics[&g.topic], &g.key, g.payload.as_bytes())?;
+        *counts.entry(g.topic).or_default() += 1;
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(60))?;
+    for (kind, high) in counts {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while env::committed(&pool, &topics[&kind]).await? < high {
+            anyhow::ensure!(Instant::now() < deadline, "ingest did not apply the catalog within 120 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Background load, paced against its schedule.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let load = {
+        let (stop, sent, topics) = (stop.clone(), sent.clone(), topics.clone());
+        std::thread::spawn(move || -> anyhow::Result<f64> {
+            let started = Instant::now();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for g in workload.next_trace() {
+                    publish::send(&producer, &topics[&g.topic], &g.key, g.payload.as_bytes())?;
+                    n += 1;
+                }
+                sent.store(n, Ordering::Relaxed);
+                let due = Duration::from_secs_f64(n as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            Ok(n as f64 / started.elapsed().as_secs_f64())
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await; // let the load reach its steady state
+
+    let probe_producer = publish::producer(&broker.addr)?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let url = format!("{base}/api/v1/dashboard-data?type=daily_trend&days=1");
+    let mut pending: VecDeque<(i64, Instant)> = VecDeque::new();
+    let mut h = Histogram::<u64>::new(3)?;
+    let (mut k, mut last_probe) = (0i64, Instant::now() - Duration::from_secs(1));
+    let probing_until = Instant::now() + Duration::from_secs(secs);
+    let hard_stop = probing_until + Duration::from_secs(15);
+    while (Instant::now() < probing_until || !pending.is_empty()) && Instant::now() < hard_stop {
+        if Instant::now() < probing_until && last_probe.elapsed() >= Duration::from_millis(100) {
+            k += 1;
+            let now = chrono::Utc::now();
+            let event = json!({"id": format!("probe_{k}"), "tenantId": "probe", "customerId": "cust_probe",
+                               "offerId": "off_000", "channelId": "ch_0", "outcome": "impression",
+                               "revenue": 0.0, "cost": 0.0, "occurredAt": now.to_rfc3339()});
+            last_probe = Instant::now();
+            publish::send(
+                &probe_producer,
+                &topics[&TopicKind::Interactions],
+                "probe:cust_probe",
+                event.to_string().as_bytes(),
+            )?;
+            pending.push_back((k, last_probe));
+        }
+        let body: Value =
+            client.get(&url).header("X-API-Key", &key).header("X-Tenant-Id", "probe").send().await?.json().await?;
+        let seen = body["data"][0]["impressions"].as_i64().unwrap_or(0);
+        while pending.front().is_some_and(|(p, _)| *p <= seen) {
+            let (_, at) = pending.pop_front().unwrap();
+            h.record(at.elapsed().as_micros() as u64)?;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let load_per_s = load.join().map_err(|_| anyhow::anyhow!("load thread panicked"))??;
+    anyhow::ensure!(pending.is_empty(), "{} probes never became visible", pending.len());
+    app.stop();
+    pool.close().await;
+    env::drop_database(&db_url).await?;
+    let f = Freshness {
+        probes: h.len(),
+        p50_ms: h.value_at_quantile(0.5) as f64 / 1e3,
+        p99_ms: h.value_at_quantile(0.99) as f64 / 1e3,
+        max_ms: h.max() as f64 / 1e3,
+        load_per_s,
+    };
+    eprintln!(
+        "[bench] freshness at {load_per_s:.0} ev/s: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} probes",
+        f.p50_ms, f.p99_ms, f.max_ms, f.probes
+    );
+    Ok(f)
+}

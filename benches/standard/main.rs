@@ -1,0 +1,164 @@
+//! `cargo bench --bench standard`: every figure of SPEC 7 from one run on this machine, each
+//! next to its bar, printed as the Markdown table BENCHMARKS.md carries.
+//!
+//! Stages (each with its own databases and topics; the broker is a private tansu on the memory
+//! engine, PostgreSQL the co-located one):
+//! 1. ingest throughput, traces and interactions, broker → committed views by the release
+//!    binary, next to a bare rdkafka consumer of the same topic; peak RSS of that process;
+//! 2. the processor's ceiling from pre-encoded events in memory, which also fills the read
+//!    database with the standard workload (100k traces, then 1M) and the raw tables beside it;
+//! 3. read latency per type and window, uncached, at 100k and 1M, next to raw SQL;
+//! 4. API throughput under wrk, cached and uncached; 5. freshness at a steady 5,000 events/s.
+//!
+//! Sizes come from the environment (see README "Benchmarks"): DV_BENCH_QUICK=1 runs a small
+//! smoke configuration.
+
+mod ceiling;
+mod env;
+mod freshness;
+mod ingest;
+mod load;
+#[path = "raw_stub.rs"]
+mod raw;
+mod reads;
+mod report;
+
+use std::time::{Duration, Instant};
+
+use consumers::events::TopicKind;
+use decision_views::api::auth::Role;
+use decision_views::publish::{EventTime, Workload, WorkloadShape};
+
+pub struct Config {
+    pub ingest_traces: u64,
+    pub small: u64,
+    pub large: u64,
+    pub read_samples: usize,
+    pub raw_cap: Duration,
+    pub wrk_secs: u64,
+    pub fresh_rate: u64,
+    pub fresh_secs: u64,
+    /// Stages to run (DV_BENCH_STAGES, comma-separated): ingest, reads, freshness.
+    pub stages: Vec<String>,
+}
+
+fn num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let quick = std::env::var("DV_BENCH_QUICK").is_ok_and(|v| v == "1");
+        let (ingest, small, large) = if quick { (5_000, 2_000, 10_000) } else { (100_000, 100_000, 1_000_000) };
+        Config {
+            ingest_traces: num("DV_BENCH_INGEST_TRACES", ingest),
+            small: num("DV_BENCH_SMALL_TRACES", small),
+            large: num("DV_BENCH_LARGE_TRACES", large),
+            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 50 }) as usize,
+            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 20)),
+            wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 10 }),
+            fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
+            fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 30 }),
+            stages: std::env::var("DV_BENCH_STAGES")
+                .unwrap_or_else(|_| "ingest,reads,freshness".into())
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes "--bench"; nothing else is accepted.
+    let cfg = Config::from_env();
+    let started = Instant::now();
+    let broker = env::Broker::start()?;
+    let mut report = report::Report::default();
+
+    if cfg.stages.iter().any(|s| s == "ingest") {
+        ingest_stage(&cfg, &broker, &mut report).await?;
+    }
+    if cfg.stages.iter().any(|s| s == "reads") {
+        reads_stage(&cfg, &broker, &mut report).await?;
+    }
+    if cfg.stages.iter().any(|s| s == "freshness") {
+        report.freshness = Some(freshness::run(&broker, cfg.fresh_rate, cfg.fresh_secs).await?);
+    }
+    report.elapsed = started.elapsed();
+    println!("{}", report.markdown(&cfg));
+    Ok(())
+}
+
+/// 1. Ingest from the broker. One generator run gives both topics' payloads.
+async fn ingest_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Report) -> anyhow::Result<()> {
+    let shape = WorkloadShape { time: EventTime::History { traces: cfg.ingest_traces }, ..WorkloadShape::default() };
+    let mut workload = Workload::new(shape, 1, chrono::Utc::now());
+    let catalog = workload.catalog_and_segments();
+    let (mut traces, mut interactions) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.ingest_traces {
+        for g in workload.next_trace() {
+            match g.topic {
+                TopicKind::DecisionTraces => traces.push(g),
+                TopicKind::Interactions => interactions.push(g),
+                _ => {}
+            }
+        }
+    }
+    report.ingest.push(ingest::run(broker, TopicKind::DecisionTraces, &catalog, &traces).await?);
+    drop(traces);
+    report.ingest.push(ingest::run(broker, TopicKind::Interactions, &catalog, &interactions).await?);
+    Ok(())
+}
+
+/// 2 + 3 + 4. Per size: a database filled through the in-memory pipeline (its 90 days
+/// spread over that many traces), the raw tables beside it, reads, then wrk at the large size.
+async fn reads_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Report) -> anyhow::Result<()> {
+    let api_port = env::free_port();
+    let base = format!("http://127.0.0.1:{api_port}");
+    for (size, raw_runs) in [(cfg.small, 2), (cfg.large, 1)] {
+        let (db_url, pool) = env::fresh_database("reads").await?;
+        sqlx::raw_sql(raw::DDL).execute(&pool).await?;
+        let key = decision_views::keys::create_api_key(&pool, "tenant_0", Role::Viewer, "bench").await?;
+        let (mut filler, catalog_events) = ceiling::Filler::new(pool.clone(), 2, size).await?;
+        raw::load(&pool, &catalog_events).await?;
+        let load_pool = pool.clone();
+        filler
+            .fill_to(size, |events| {
+                let p = load_pool.clone();
+                async move { raw::load(&p, &events).await }
+            })
+            .await?;
+        ceiling::settle(&pool).await?;
+        let api_env = |extra: [(&str, &str); 2]| {
+            let mut v = env::child_env(&db_url, &broker.addr, &Default::default());
+            v.push(("DV_HTTP_ADDR".into(), format!("127.0.0.1:{api_port}")));
+            v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            v
+        };
+        let api = env::Process::start("api", &api_env([("DV_CACHE_TTL_MS", "0"), ("DV_REDIS_URL", "")]))?;
+        env::wait_http(&format!("{base}/healthz")).await?;
+        let who = reads::Api { base: &base, key: &key, tenant: "tenant_0" };
+        report.reads.push((size, reads::measure(&who, &db_url, cfg.read_samples, raw_runs, cfg.raw_cap).await?));
+        if size == cfg.large {
+            report.load.push(load::wrk("uncached", &base, &key, "tenant_0", cfg.wrk_secs)?);
+            api.stop();
+            // Cached: the response cache in Redis (the setup for several replicas) and in process.
+            for (label, redis) in [("cached (Redis)", "redis://127.0.0.1:6379"), ("cached (in-process)", "")] {
+                let api =
+                    env::Process::start("api", &api_env([("DV_CACHE_TTL_MS", "60000"), ("DV_REDIS_URL", redis)]))?;
+                env::wait_http(&format!("{base}/healthz")).await?;
+                reads::warm(&who).await?;
+                report.load.push(load::wrk(label, &base, &key, "tenant_0", cfg.wrk_secs)?);
+                api.stop();
+            }
+            report.ceiling = Some((filler.traces, filler.interactions, filler.other));
+        } else {
+            api.stop();
+        }
+        pool.close().await;
+        env::drop_database(&db_url).await?;
+    }
+
+    Ok(())
+}
