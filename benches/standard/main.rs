@@ -18,7 +18,6 @@ mod env;
 mod freshness;
 mod ingest;
 mod load;
-#[path = "raw_stub.rs"]
 mod raw;
 mod reads;
 mod report;
@@ -49,13 +48,13 @@ fn num(name: &str, default: u64) -> u64 {
 impl Config {
     fn from_env() -> Config {
         let quick = std::env::var("DV_BENCH_QUICK").is_ok_and(|v| v == "1");
-        let (ingest, small, large) = if quick { (5_000, 2_000, 10_000) } else { (100_000, 100_000, 1_000_000) };
+        let (ingest, small, large) = if quick { (5_000, 2_000, 10_000) } else { (30_000, 100_000, 250_000) };
         Config {
             ingest_traces: num("DV_BENCH_INGEST_TRACES", ingest),
             small: num("DV_BENCH_SMALL_TRACES", small),
             large: num("DV_BENCH_LARGE_TRACES", large),
             read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 50 }) as usize,
-            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 20)),
+            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 10)),
             wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 10 }),
             fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
             fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 30 }),

@@ -1,5 +1,6 @@
-//! `decision-views publish`: a seeded synthetic workload (the shape of SPEC 7's standard
-//! workload, scaled by the flags) published with an idempotent producer, at a given rate or as
+//! `decision-views publish`: a seeded synthetic workload (SPEC 7's standard workload by
+//! default: 10 tenants, 200 offers, 6 channels, 5 flows, 20 segments, 1M customers, 90 days of
+//! event time in stream order) published with an idempotent producer, at a given rate or as
 //! fast as possible, with progress on stderr.
 
 mod workload;
@@ -27,12 +28,15 @@ pub struct PublishArgs {
     /// events (dedup absorbs them), another seed publishes new ones.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 10)]
     pub tenants: usize,
-    /// Event times spread over this many days before now.
-    #[arg(long, default_value_t = 30)]
+    /// Event times spread over this many days before now, in stream order.
+    #[arg(long, default_value_t = 90)]
     pub days: i64,
-    #[arg(long, default_value_t = 100_000)]
+    /// Every event at the wall-clock time it is published (live traffic) instead of a history.
+    #[arg(long)]
+    pub live: bool,
+    #[arg(long, default_value_t = 1_000_000)]
     pub customers: u64,
     /// Skip the catalog and segment membership events (they are published once per seed).
     #[arg(long)]
@@ -80,7 +84,7 @@ fn publish_blocking(settings: &Settings, args: &PublishArgs) -> anyhow::Result<(
         tenants: args.tenants,
         customers: args.customers,
         days: args.days,
-        time: EventTime::History { traces: args.traces },
+        time: if args.live { EventTime::Live } else { EventTime::History { traces: args.traces } },
         ..WorkloadShape::default()
     };
     let mut workload = Workload::new(shape, args.seed, chrono::Utc::now());

@@ -1,0 +1,560 @@
+//! The raw baseline of SPEC 7: the same dashboard answers computed by SQL over raw event tables
+//! in the same PostgreSQL, what a team without pre-aggregated views would run.
+//!
+//! Why it is fair: every event is stored once, as received (traces keep their full JSON as
+//! jsonb, lz4-compressed so it mostly stays inline, plus the typed columns a team would pull
+//! out), with the index such a team adds first, (tenant_id, event time). Event times are UTC
+//! `timestamp`s, so a UTC date window is a plain index range and `::date` is the UTC date.
+//! Each query computes the complete answer of the type's default request (the JSON document,
+//! rounding, ordering and names included) in one statement, so nothing is left to the client;
+//! the API also serializes JSON. Catalog facts (names, statuses, creatives, budgets) come from
+//! the processed `catalog_entities` table, as a raw-table team would keep a catalog table; every
+//! event-derived figure comes from `raw.*`. No default request is segment-scoped, so no query
+//! reads memberships (`raw.segment_membership` is loaded for completeness only).
+//!
+//! Binds of every query: `$1` tenant, `$2` first and `$3` last date of the window (inclusive).
+//! Run `DDL` with `sqlx::raw_sql`, then `ANALYZE` (or `VACUUM ANALYZE`) the raw tables after
+//! loading, before timing: without statistics the planner picks poor plans.
+
+use std::borrow::Cow;
+
+use consumers::events::{Event, MembershipOp, SuppressionOp};
+use sqlx::postgres::PgPoolCopyExt;
+use sqlx::PgPool;
+
+/// Schema `raw`: one append-only table per topic (catalog excepted), as received.
+pub const DDL: &str = "
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw.traces (
+    tenant_id text NOT NULL, id text NOT NULL, customer_id text NOT NULL, decision_flow_id text, channel_id text,
+    degraded boolean NOT NULL, total_duration_ms float8 NOT NULL, created_at timestamp NOT NULL,
+    doc jsonb COMPRESSION lz4 NOT NULL);
+CREATE INDEX IF NOT EXISTS traces_tenant_time ON raw.traces (tenant_id, created_at);
+CREATE TABLE IF NOT EXISTS raw.interactions (
+    tenant_id text NOT NULL, id text NOT NULL, customer_id text NOT NULL, offer_id text NOT NULL,
+    channel_id text NOT NULL, creative_id text, decision_trace_id text, outcome text NOT NULL,
+    revenue numeric NOT NULL, cost numeric NOT NULL, occurred_at timestamp NOT NULL);
+CREATE INDEX IF NOT EXISTS interactions_tenant_time ON raw.interactions (tenant_id, occurred_at);
+-- seq: arrival order, which decides the fields of a suppression created more than once.
+CREATE TABLE IF NOT EXISTS raw.suppressions (
+    seq bigint GENERATED ALWAYS AS IDENTITY, tenant_id text NOT NULL, id text NOT NULL,
+    suppression_id text NOT NULL, customer_id text NOT NULL, offer_id text, channel_id text,
+    policy_id text NOT NULL, policy_type text NOT NULL, op text NOT NULL, created_at timestamp NOT NULL,
+    expires_at timestamp);
+CREATE INDEX IF NOT EXISTS suppressions_tenant_id ON raw.suppressions (tenant_id, suppression_id);
+CREATE TABLE IF NOT EXISTS raw.attributions (
+    tenant_id text NOT NULL, id text NOT NULL, conversion_id text NOT NULL, model text NOT NULL,
+    value numeric NOT NULL, offer_id text, channel_id text, occurred_at timestamp NOT NULL);
+CREATE INDEX IF NOT EXISTS attributions_tenant_time ON raw.attributions (tenant_id, occurred_at);
+CREATE TABLE IF NOT EXISTS raw.model_metrics (
+    tenant_id text NOT NULL, id text NOT NULL, model_id text NOT NULL, model_name text NOT NULL,
+    auc numeric NOT NULL, feature_importance jsonb NOT NULL, evaluated_at timestamp NOT NULL);
+CREATE INDEX IF NOT EXISTS model_metrics_tenant_time ON raw.model_metrics (tenant_id, evaluated_at);
+CREATE TABLE IF NOT EXISTS raw.segment_membership (
+    seq bigint GENERATED ALWAYS AS IDENTITY, tenant_id text NOT NULL, id text NOT NULL,
+    segment_id text NOT NULL, customer_id text NOT NULL, op text NOT NULL, at timestamp NOT NULL);
+CREATE INDEX IF NOT EXISTS segment_membership_customer ON raw.segment_membership (tenant_id, customer_id);
+";
+
+/// Bytes per COPY message: large enough to amortize round trips, small enough to stream.
+const CHUNK: usize = 4 << 20;
+
+/// Appends `events` (catalog changes are skipped) with one COPY (text format) per table; the
+/// traces go through two concurrent COPYs, so both cores parse jsonb.
+pub async fn load(pool: &PgPool, events: &[Event]) -> anyhow::Result<()> {
+    let traces: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::Trace(_))).collect();
+    let (a, b) = traces.split_at(traces.len() / 2);
+    let pick = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).collect::<Vec<_>>();
+    let trace_copy = "COPY raw.traces (tenant_id, id, customer_id, decision_flow_id, channel_id, degraded, \
+                      total_duration_ms, created_at, doc) FROM STDIN";
+    let (r1, r2, r3) = tokio::join!(copy(pool, trace_copy, a), copy(pool, trace_copy, b), async {
+        copy(
+            pool,
+            "COPY raw.interactions (tenant_id, id, customer_id, offer_id, channel_id, creative_id, \
+             decision_trace_id, outcome, revenue, cost, occurred_at) FROM STDIN",
+            &pick(|e| matches!(e, Event::Interaction(_))),
+        )
+        .await?;
+        copy(
+            pool,
+            "COPY raw.suppressions (tenant_id, id, suppression_id, customer_id, offer_id, channel_id, \
+             policy_id, policy_type, op, created_at, expires_at) FROM STDIN",
+            &pick(|e| matches!(e, Event::Suppression(_))),
+        )
+        .await?;
+        copy(
+            pool,
+            "COPY raw.attributions (tenant_id, id, conversion_id, model, value, offer_id, channel_id, \
+             occurred_at) FROM STDIN",
+            &pick(|e| matches!(e, Event::Attribution(_))),
+        )
+        .await?;
+        copy(
+            pool,
+            "COPY raw.model_metrics (tenant_id, id, model_id, model_name, auc, feature_importance, \
+             evaluated_at) FROM STDIN",
+            &pick(|e| matches!(e, Event::ModelMetric(_))),
+        )
+        .await?;
+        copy(
+            pool,
+            "COPY raw.segment_membership (tenant_id, id, segment_id, customer_id, op, at) FROM STDIN",
+            &pick(|e| matches!(e, Event::Membership(_))),
+        )
+        .await
+    });
+    r1.and(r2).and(r3)
+}
+
+/// Streams the rows of `events` (all of one table) into one COPY.
+async fn copy(pool: &PgPool, statement: &str, events: &[&Event]) -> anyhow::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut copy = pool.copy_in_raw(statement).await?;
+    let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+    for e in events {
+        row(&mut buf, e)?;
+        if buf.len() >= CHUNK {
+            copy.send(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 64 * 1024))).await?;
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+fn b(s: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(s))
+}
+
+/// One row in COPY text format: tab-separated, `\N` for NULL, times as UTC `timestamp`s.
+fn row(buf: &mut Vec<u8>, e: &Event) -> anyhow::Result<()> {
+    let ts = |t: &chrono::DateTime<chrono::Utc>| Some(Cow::Owned(t.naive_utc().to_string()));
+    let n = |x: f64| Some(Cow::Owned(x.to_string()));
+    let fields: Vec<Option<Cow<'_, str>>> = match e {
+        // The payload as received (set by the decoder); re-serialized only if it is absent.
+        Event::Trace(t) => vec![
+            b(&t.tenant_id),
+            b(&t.id),
+            b(&t.customer_id),
+            t.decision_flow_id.as_deref().and_then(b),
+            t.channel_id.as_deref().and_then(b),
+            b(if t.degraded { "t" } else { "f" }),
+            n(t.total_duration_ms),
+            ts(&t.created_at),
+            Some(match &t.raw {
+                Some(raw) => Cow::Borrowed(raw.as_str()),
+                None => Cow::Owned(serde_json::to_string(t)?),
+            }),
+        ],
+        Event::Interaction(i) => vec![
+            b(&i.tenant_id),
+            b(&i.id),
+            b(&i.customer_id),
+            b(&i.offer_id),
+            b(&i.channel_id),
+            i.creative_id.as_deref().and_then(b),
+            i.decision_trace_id.as_deref().and_then(b),
+            b(i.outcome.as_str()),
+            n(i.revenue),
+            n(i.cost),
+            ts(&i.occurred_at),
+        ],
+        Event::Suppression(s) => vec![
+            b(&s.tenant_id),
+            b(&s.id),
+            b(&s.suppression_id),
+            b(&s.customer_id),
+            s.offer_id.as_deref().and_then(b),
+            s.channel_id.as_deref().and_then(b),
+            b(&s.policy_id),
+            b(&s.policy_type),
+            b(if s.op == SuppressionOp::Create { "create" } else { "lift" }),
+            ts(&s.created_at),
+            s.expires_at.as_ref().and_then(ts),
+        ],
+        Event::Attribution(a) => vec![
+            b(&a.tenant_id),
+            b(&a.id),
+            b(&a.conversion_id),
+            b(&a.model),
+            n(a.value),
+            a.offer_id.as_deref().and_then(b),
+            a.channel_id.as_deref().and_then(b),
+            ts(&a.occurred_at),
+        ],
+        Event::ModelMetric(m) => vec![
+            b(&m.tenant_id),
+            b(&m.id),
+            b(&m.model_id),
+            b(&m.model_name),
+            n(m.auc),
+            Some(Cow::Owned(serde_json::to_string(&m.feature_importance)?)),
+            ts(&m.evaluated_at),
+        ],
+        Event::Membership(m) => vec![
+            b(&m.tenant_id),
+            b(&m.id),
+            b(&m.segment_id),
+            b(&m.customer_id),
+            b(if m.op == MembershipOp::Add { "add" } else { "remove" }),
+            ts(&m.at),
+        ],
+        Event::Catalog(_) => return Ok(()),
+    };
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push(b'\t');
+        }
+        match f {
+            None => buf.extend_from_slice(b"\\N"),
+            Some(s) => escape(buf, s.as_bytes()),
+        }
+    }
+    buf.push(b'\n');
+    Ok(())
+}
+
+/// COPY text escaping: backslash, newline, carriage return and tab.
+fn escape(buf: &mut Vec<u8>, mut s: &[u8]) {
+    while let Some(i) = s.iter().position(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) {
+        buf.extend_from_slice(&s[..i]);
+        buf.extend_from_slice(match s[i] {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => b"\\t",
+        });
+        s = &s[i + 1..];
+    }
+    buf.extend_from_slice(s);
+}
+
+/// One dashboard type's raw query: binds `$1` tenant, `$2`/`$3` the window's first/last date;
+/// returns one row holding the answer as jsonb.
+pub struct RawQuery {
+    pub kind: &'static str,
+    pub sql: &'static str,
+}
+
+/// `tenant_id = $1` and an event time within the UTC dates [$2, $3].
+macro_rules! window {
+    ($col:literal) => {
+        concat!("tenant_id = $1 AND ", $col, " >= $2::date AND ", $col, " < $3::date + 1")
+    };
+}
+/// Impressions and conversions (accept + convert) of a set of interactions.
+macro_rules! counts {
+    () => {
+        "count(*) FILTER (WHERE outcome = 'impression') AS imp,
+         count(*) FILTER (WHERE outcome IN ('accept', 'convert')) AS conv"
+    };
+}
+/// `ratio × 100` with one decimal as text, "0.0" for a zero denominator (SPEC 4).
+macro_rules! pct {
+    ($n:literal, $d:literal) => {
+        concat!("CASE WHEN ", $d, " = 0 THEN '0.0' ELSE round(", $n, " * 100.0 / ", $d, ", 1)::text END")
+    };
+}
+/// The catalog name of an entity, else its id (SPEC 4).
+macro_rules! name {
+    ($entity:literal, $id:literal) => {
+        concat!(
+            "COALESCE((SELECT name FROM catalog_entities c WHERE c.tenant_id = $1 AND c.entity = '",
+            $entity,
+            "' AND c.entity_id = ",
+            $id,
+            " AND NOT c.deleted), ",
+            $id,
+            ")"
+        )
+    };
+}
+macro_rules! period {
+    () => {
+        "jsonb_build_object('days', $3::date - $2::date + 1,
+                            'since', to_char($2::date, 'YYYY-MM-DD\"T00:00:00.000Z\"'))"
+    };
+}
+/// Every date of the window, as rows `d`.
+macro_rules! dates {
+    () => {
+        "(SELECT $2::date + i AS d FROM generate_series(0, $3::date - $2::date) i)"
+    };
+}
+/// Every entry of a trace's four arrays: k = 0 qualification, 1 contact policy, 2 scoring,
+/// 3 selected; v the entry; r its rank when it is a scoring entry.
+macro_rules! entries {
+    () => {
+        "(SELECT 0 AS k, v, NULL::int AS r FROM jsonb_array_elements(COALESCE(t.doc->'qualificationResults', '[]')) v
+          UNION ALL SELECT 1, v, NULL FROM jsonb_array_elements(COALESCE(t.doc->'contactPolicyResults', '[]')) v
+          UNION ALL SELECT 2, v, (v->>'rank')::int FROM jsonb_array_elements(t.doc->'scoringResults') v
+          UNION ALL SELECT 3, v, NULL FROM jsonb_array_elements(t.doc->'selectedOffers') v) e"
+    };
+}
+/// Successes and trials of the current (from $2) and baseline windows: x1, n1, x0, n0.
+macro_rules! split {
+    () => {
+        "sum(conv) FILTER (WHERE d >= $2::date), sum(imp) FILTER (WHERE d >= $2::date),
+         sum(conv) FILTER (WHERE d < $2::date), sum(imp) FILTER (WHERE d < $2::date)"
+    };
+}
+
+pub fn queries() -> Vec<RawQuery> {
+    let q = |kind, sql| RawQuery { kind, sql };
+    vec![
+        // Catalog counts only: there is nothing event-derived to compute.
+        q("summary", "SELECT jsonb_build_object(
+            'activeOffers', count(*) FILTER (WHERE entity = 'offer' AND status = 'active'),
+            'activeChannels', count(*) FILTER (WHERE entity = 'channel' AND status = 'active'),
+            'activeExperiments', count(*) FILTER (WHERE entity = 'experiment' AND status = 'running'),
+            'totalJourneys', count(*) FILTER (WHERE entity = 'journey'),
+            'activeTriggers', count(*) FILTER (WHERE entity = 'trigger' AND status = 'active'),
+            'pendingApprovals', count(*) FILTER (WHERE entity = 'approval' AND status = 'pending'))
+          FROM catalog_entities WHERE tenant_id = $1 AND NOT deleted AND $2::date <= $3::date"),
+        q("acceptance_rate", concat!("WITH s AS (
+            SELECT offer_id, ", counts!(), ", count(*) FILTER (WHERE outcome IN ('reject', 'dismiss')) AS neg
+              FROM raw.interactions WHERE ", window!("occurred_at"), " GROUP BY offer_id)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', offer_id,
+                   'offerName', ", name!("offer", "offer_id"), ", 'impressions', imp, 'positive', conv, 'negative', neg,
+                   'acceptanceRate', CASE WHEN imp = 0 THEN 0 ELSE round(conv::numeric / imp, 4) END)
+                   ORDER BY imp DESC, offer_id), '[]'), 'total', count(*), 'period', ", period!(), ") FROM s")),
+        q("offer_performance", concat!("WITH s AS (
+            SELECT offer_id, ", counts!(), ", sum(revenue) AS rev
+              FROM raw.interactions WHERE ", window!("occurred_at"), " GROUP BY offer_id),
+          top AS (
+            SELECT o.entity_id AS id, COALESCE(o.name, o.entity_id) AS name, COALESCE(o.priority, 0) AS priority,
+                   (SELECT count(*) FROM catalog_entities c WHERE c.tenant_id = $1 AND c.entity = 'creative'
+                       AND NOT c.deleted AND c.offer_id = o.entity_id) AS creatives,
+                   COALESCE(s.imp, 0) AS imp, COALESCE(s.conv, 0) AS conv, COALESCE(s.rev, 0) AS rev
+              FROM catalog_entities o LEFT JOIN s ON s.offer_id = o.entity_id
+             WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'
+             ORDER BY conv DESC, imp DESC, id LIMIT 20)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', id, 'name', name,
+                   'priority', priority, 'creativeCount', creatives, 'impressions', imp, 'conversions', conv,
+                   'revenue', round(rev, 2), 'conversionRate', ", pct!("conv", "imp"), ")
+                   ORDER BY conv DESC, imp DESC, id), '[]')) FROM top")),
+        q("channel_effectiveness", concat!("WITH s AS (
+            SELECT channel_id, ", counts!(), " FROM raw.interactions
+             WHERE ", window!("occurred_at"), " GROUP BY channel_id),
+          k AS (SELECT channel_id FROM s UNION SELECT entity_id FROM catalog_entities
+                 WHERE tenant_id = $1 AND entity = 'channel' AND NOT deleted AND status = 'active'),
+          r AS (SELECT k.channel_id, COALESCE(s.imp, 0) AS imp, COALESCE(s.conv, 0) AS conv FROM k LEFT JOIN s USING (channel_id))
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('channelId', channel_id,
+                   'channelName', ", name!("channel", "channel_id"), ", 'impressions', imp, 'conversions', conv,
+                   'effectiveness', ", pct!("conv", "imp"), ") ORDER BY imp DESC, channel_id), '[]')) FROM r")),
+        // All-time spend: the window binds only take part in a trivial condition.
+        q("budget_burn", "WITH s AS (
+            SELECT offer_id, sum(cost) AS spent FROM raw.interactions
+             WHERE tenant_id = $1 AND $2::date <= $3::date GROUP BY offer_id),
+          r AS (SELECT o.entity_id AS id, COALESCE(o.name, o.entity_id) AS name,
+                       o.budget_allocated_micros / 1e6 AS alloc, COALESCE(s.spent, 0) AS spent
+                  FROM catalog_entities o LEFT JOIN s ON s.offer_id = o.entity_id
+                 WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.budget_allocated_micros > 0)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', id, 'offerName', name,
+                   'allocated', round(alloc, 2), 'spent', round(spent, 2), 'remaining', round(greatest(alloc - spent, 0), 2),
+                   'burnRate', round(spent * 100 / alloc, 1)::text) ORDER BY spent / alloc DESC, id), '[]')) FROM r"),
+        // Catalog counts only.
+        q("funnel", "SELECT jsonb_build_object('stages', jsonb_build_array(
+            jsonb_build_object('label', 'Total Offers', 'count', count(*) FILTER (WHERE entity = 'offer')),
+            jsonb_build_object('label', 'Active Offers', 'count', count(*) FILTER (WHERE active)),
+            jsonb_build_object('label', 'With Creatives', 'count', count(*) FILTER (WHERE active AND has_creative)),
+            jsonb_build_object('label', 'Creatives', 'count', count(*) FILTER (WHERE entity = 'creative'))))
+          FROM (SELECT entity, entity = 'offer' AND status = 'active' AS active,
+                       EXISTS (SELECT 1 FROM catalog_entities c WHERE c.tenant_id = $1 AND c.entity = 'creative'
+                                  AND NOT c.deleted AND c.offer_id = o.entity_id) AS has_creative
+                  FROM catalog_entities o WHERE tenant_id = $1 AND NOT deleted AND $2::date <= $3::date) x"),
+        q("attribution_summary", concat!("WITH a AS (
+            SELECT model, conversion_id, value FROM raw.attributions WHERE ", window!("occurred_at"), "),
+          m AS (SELECT model, count(*) AS n, sum(value) AS v FROM a GROUP BY model)
+          SELECT jsonb_build_object(
+            'data', (SELECT COALESCE(jsonb_agg(jsonb_build_object('model', model, 'conversions', n,
+                       'totalValue', round(v, 2), 'avgValue', round(v / n, 2)) ORDER BY n DESC, model), '[]') FROM m),
+            'totalConversions', (SELECT count(DISTINCT conversion_id) FROM a))")),
+        q("daily_trend", concat!("WITH s AS (
+            SELECT occurred_at::date AS d, ", counts!(), " FROM raw.interactions
+             WHERE ", window!("occurred_at"), " GROUP BY 1)
+          SELECT jsonb_build_object('data', jsonb_agg(jsonb_build_object('name', to_char(d, 'Mon FMDD'),
+                   'impressions', COALESCE(imp, 0), 'conversions', COALESCE(conv, 0)) ORDER BY d))
+            FROM ", dates!(), " g LEFT JOIN s USING (d)")),
+        // Default: no modelId. AUC per date of all models; features of the latest evaluation.
+        q("model_metrics_trend", concat!("WITH m AS (SELECT * FROM raw.model_metrics WHERE tenant_id = $1),
+          latest AS (SELECT model_name, feature_importance FROM m ORDER BY evaluated_at DESC, id DESC LIMIT 1),
+          auc AS (SELECT evaluated_at::date AS d, avg(auc) AS auc FROM m WHERE ", window!("evaluated_at"), " GROUP BY 1),
+          f AS (SELECT f FROM latest, jsonb_array_elements(feature_importance) f
+                 ORDER BY (f->>'value')::float8 DESC, f->>'name' LIMIT 20)
+          SELECT jsonb_build_object(
+            'aucTrend', (SELECT COALESCE(jsonb_agg(jsonb_build_object('name', to_char(d, 'Mon FMDD'),
+                           'auc', round(auc, 4)) ORDER BY d), '[]') FROM auc),
+            'featureImportance', (SELECT COALESCE(jsonb_agg(f ORDER BY (f->>'value')::float8 DESC, f->>'name'), '[]')
+                                    FROM f),
+            'modelCount', (SELECT count(DISTINCT model_id) FROM m), 'modelName', (SELECT model_name FROM latest))")),
+        // Exact percentile_disc of the rounded milliseconds. The views' HdrHistogram (3
+        // significant digits) answers the same for values < 2048 ms; above, it reports the
+        // highest value of the ~0.1 % wide bucket (rank ceil(q·n) on both sides).
+        q("latency_trend", concat!("WITH t AS (
+            SELECT created_at::date AS d, floor(total_duration_ms + 0.5) AS ms FROM raw.traces
+             WHERE ", window!("created_at"), "),
+          per_day AS (SELECT d, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+                             percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99 FROM t GROUP BY d),
+          o AS (SELECT count(*) AS n, max(ms) AS mx,
+                       percentile_disc(ARRAY[0.5, 0.9, 0.99, 0.999]) WITHIN GROUP (ORDER BY ms) AS p FROM t)
+          SELECT jsonb_build_object(
+            'data', (SELECT jsonb_agg(jsonb_build_object('name',
+                       CASE WHEN $3::date - $2::date < 7 THEN to_char(d, 'Dy') ELSE to_char(d, 'Mon FMDD') END,
+                       'p50', COALESCE(p50, 0), 'p99', COALESCE(p99, 0)) ORDER BY d)
+                       FROM ", dates!(), " g LEFT JOIN per_day USING (d)),
+            'hasRealData', n > 0,
+            'overall', jsonb_build_object('count', n, 'p50', COALESCE(p[1], 0), 'p90', COALESCE(p[2], 0),
+                         'p99', COALESCE(p[3], 0), 'p999', COALESCE(p[4], 0), 'max', COALESCE(mx, 0))) FROM o")),
+        // Default groupBy = channel.
+        q("offer_performance_grouped", concat!("WITH s AS (
+            SELECT channel_id AS g, offer_id, ", counts!(), ", sum(revenue) AS rev FROM raw.interactions
+             WHERE ", window!("occurred_at"), " GROUP BY 1, 2),
+          r AS (SELECT s.*, sum(imp) OVER (PARTITION BY g) AS total,
+                       row_number() OVER (PARTITION BY g ORDER BY conv DESC, imp DESC, offer_id) AS rn FROM s),
+          grp AS (SELECT g, total, jsonb_agg(jsonb_build_object('offerId', offer_id, 'name', ", name!("offer", "offer_id"), ",
+                           'impressions', imp, 'conversions', conv, 'revenue', round(rev, 2),
+                           'conversionRate', ", pct!("conv", "imp"), ") ORDER BY rn) AS offers
+                    FROM r WHERE rn <= 20 GROUP BY g, total)
+          SELECT jsonb_build_object('groups', COALESCE(jsonb_agg(jsonb_build_object('groupName', ", name!("channel", "g"), ",
+                   'groupId', g, 'offers', offers) ORDER BY total DESC, g), '[]'), 'groupBy', 'channel') FROM grp")),
+        q("revenue_trend", concat!("WITH s AS (
+            SELECT occurred_at::date AS d, sum(revenue) AS rev FROM raw.interactions
+             WHERE ", window!("occurred_at"), " GROUP BY 1)
+          SELECT jsonb_build_object('data', jsonb_agg(jsonb_build_object('name', to_char(d, 'Mon FMDD'),
+                   'revenue', round(COALESCE(rev, 0), 2)) ORDER BY d), 'hasRealData', count(s.d) > 0)
+            FROM ", dates!(), " g LEFT JOIN s USING (d)")),
+        // Active now: created, never lifted, not expired; the last create (arrival order) holds
+        // the fields. `days` is ignored (trivial window condition).
+        q("policy_impact", "WITH s AS (
+            SELECT bool_or(op = 'create') AS created, bool_or(op = 'lift') AS lifted,
+                   (array_agg(policy_type ORDER BY seq DESC) FILTER (WHERE op = 'create'))[1] AS policy_type,
+                   (array_agg(expires_at ORDER BY seq DESC) FILTER (WHERE op = 'create'))[1] AS expires_at
+              FROM raw.suppressions WHERE tenant_id = $1 AND $2::date <= $3::date GROUP BY suppression_id),
+          a AS (SELECT policy_type, count(*) AS n FROM s
+                 WHERE created AND NOT lifted AND (expires_at IS NULL OR expires_at > now() AT TIME ZONE 'UTC')
+                 GROUP BY policy_type)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('policyType', policy_type, 'count', n)
+                   ORDER BY n DESC, policy_type), '[]'), 'totalActive', COALESCE(sum(n), 0)) FROM a"),
+        // Default: no groupBy, so dimensionBuckets is empty.
+        q("score_distribution", concat!("WITH b AS (
+            SELECT least(floor(greatest(least((e->>'score')::float8, 1), 0) * 10), 9)::int AS b, count(*) AS n
+              FROM raw.traces t, jsonb_array_elements(t.doc->'scoringResults') e
+             WHERE ", window!("t.created_at"), " GROUP BY 1)
+          SELECT jsonb_build_object('data', jsonb_agg(jsonb_build_object(
+                   'name', to_char(i / 10.0, 'FM0.0') || '-' || to_char((i + 1) / 10.0, 'FM0.0'),
+                   'count', COALESCE(n, 0)) ORDER BY i),
+                 'totalScores', COALESCE(sum(n), 0), 'hasRealData', COALESCE(sum(n), 0) > 0,
+                 'groupBy', NULL::text, 'dimensionBuckets', '[]'::jsonb)
+            FROM generate_series(0, 9) i LEFT JOIN b ON b.b = i")),
+        q("degraded_scoring", concat!("SELECT jsonb_build_object('degradedCount', count(*) FILTER (WHERE degraded),
+            'totalCount', count(*), 'days', $3::date - $2::date + 1, 'hasData', count(*) > 0)
+          FROM raw.traces WHERE ", window!("created_at"))),
+        // Per trace, its candidates (any of the four arrays) with their flags and rank counts,
+        // then summed per offer.
+        q("selection_frequency", concat!("WITH p AS (
+            SELECT x.* FROM raw.traces t, LATERAL (
+              SELECT e.v->>'offerId' AS o, bool_or(e.k = 2) AS scored, bool_or(e.k = 3) AS selected,
+                     sum(e.r) AS rank_sum, count(e.r) AS rank_n,
+                     count(*) FILTER (WHERE r = 1) AS r1, count(*) FILTER (WHERE r = 2) AS r2,
+                     count(*) FILTER (WHERE r = 3) AS r3, count(*) FILTER (WHERE r = 4) AS r4,
+                     count(*) FILTER (WHERE r = 5) AS r5, count(*) FILTER (WHERE r = 6) AS r6,
+                     count(*) FILTER (WHERE r = 7) AS r7, count(*) FILTER (WHERE r = 8) AS r8,
+                     count(*) FILTER (WHERE r = 9) AS r9, count(*) FILTER (WHERE r = 10) AS r10
+                FROM ", entries!(), " GROUP BY 1) x
+             WHERE ", window!("t.created_at"), "),
+          f AS (SELECT o, count(*) AS el, count(*) FILTER (WHERE scored) AS sc, count(*) FILTER (WHERE selected) AS sel,
+                       sum(rank_sum) AS rank_sum, sum(rank_n) AS rank_n,
+                       jsonb_build_array(sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8),
+                                         sum(r9), sum(r10)) AS ranks
+                  FROM p GROUP BY o)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', o,
+                   'offerName', ", name!("offer", "o"), ", 'eligibleCount', el, 'scoredCount', sc,
+                   'selectedCount', sel, 'selectionRate', round(sel::numeric / el, 3),
+                   'avgRank', CASE WHEN rank_n > 0 THEN round(rank_sum / rank_n, 1) END, 'rankDistribution', ranks)
+                   ORDER BY sel DESC, el DESC, o), '[]'),
+                 'totalTraces', (SELECT count(*) FROM raw.traces WHERE ", window!("created_at"), "),
+                 'period', ", period!(), ") FROM f")),
+        // The bench's default: the standard workload's offer `off_007` (reads::WHY_NOT_OFFER).
+        // Per trace: the offer's flags, its scoring entries, and the decision's winner (the
+        // selected entry with the lowest rank) when the offer was scored but not selected.
+        q("anomaly_candidates", concat!("WITH i AS (
+            SELECT occurred_at::date AS d, offer_id, channel_id, ", counts!(), ", sum(revenue) AS rev
+              FROM raw.interactions WHERE tenant_id = $1 AND occurred_at >= $2::date - ($3::date - $2::date + 1)
+               AND occurred_at < $3::date + 1 GROUP BY 1, 2, 3),
+          props (metric, dim, key, x1, n1, x0, n0) AS (
+            SELECT 'acceptance_rate', 'overall', NULL, ", split!(), " FROM i
+            UNION ALL SELECT 'acceptance_rate', 'offer', offer_id, ", split!(), " FROM i GROUP BY offer_id
+            UNION ALL SELECT 'acceptance_rate', 'channel', channel_id, ", split!(), " FROM i GROUP BY channel_id
+            UNION ALL SELECT 'degraded_scoring_rate', 'overall', NULL,
+                count(*) FILTER (WHERE degraded AND created_at >= $2::date), count(*) FILTER (WHERE created_at >= $2::date),
+                count(*) FILTER (WHERE degraded AND created_at < $2::date), count(*) FILTER (WHERE created_at < $2::date)
+              FROM raw.traces WHERE tenant_id = $1 AND created_at >= $2::date - ($3::date - $2::date + 1)
+               AND created_at < $3::date + 1),
+          pz AS (SELECT metric, dim, key, x0::float8 / n0::float8 AS base, x1::float8 / n1::float8 AS cur,
+                        sqrt(p * (1 - p) * (1 / n1::float8 + 1 / n0::float8)) AS den
+                   FROM props, LATERAL (SELECT (x1 + x0)::float8 / (n1 + n0)::float8 AS p) pooled
+                  WHERE n1 >= 30 AND n0 >= 30),
+          dd AS (SELECT $2::date - ($3::date - $2::date + 1) + i AS d
+                   FROM generate_series(0, 2 * ($3::date - $2::date + 1) - 1) i),
+          rs AS (SELECT o.offer_id, dd.d, COALESCE(sum(i.rev), 0)::float8 AS v
+                   FROM (SELECT DISTINCT offer_id FROM i) o CROSS JOIN dd
+                   LEFT JOIN i ON i.offer_id = o.offer_id AND i.d = dd.d GROUP BY 1, 2),
+          rv AS (SELECT offer_id, avg(v) FILTER (WHERE d < $2::date) AS base, avg(v) FILTER (WHERE d >= $2::date) AS cur,
+                        stddev_samp(v) FILTER (WHERE d < $2::date) / sqrt($3::date - $2::date + 1) AS se
+                   FROM rs GROUP BY offer_id),
+          c AS (SELECT metric, dim, key, base, cur, CASE WHEN den > 0 THEN (cur - base) / den END AS z FROM pz
+                UNION ALL SELECT 'revenue', 'offer', offer_id, base, cur, CASE WHEN se > 0 THEN (cur - base) / se END
+                  FROM rv WHERE base <> 0 OR cur <> 0),
+          s AS (SELECT c.*, dp, greatest(
+                   CASE WHEN abs(z) >= 4 THEN 3 WHEN abs(z) >= 3 THEN 2 WHEN abs(z) >= 2 THEN 1 ELSE 0 END,
+                   CASE WHEN abs(dp) >= 50 THEN 3 WHEN abs(dp) >= 30 THEN 2 WHEN abs(dp) >= 15 THEN 1 ELSE 0 END) AS sev
+                  FROM c, LATERAL (SELECT CASE WHEN base <> 0 THEN (cur - base) / base * 100 END AS dp) d)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('metric', metric, 'dimension', dim,
+                   'dimensionKey', key, 'dimensionName', CASE WHEN key IS NOT NULL THEN COALESCE((SELECT name
+                     FROM catalog_entities e WHERE e.tenant_id = $1 AND e.entity = dim AND e.entity_id = key
+                      AND NOT e.deleted), key) END,
+                   'baseline', round(base::numeric, CASE WHEN metric = 'revenue' THEN 2 ELSE 4 END),
+                   'current', round(cur::numeric, CASE WHEN metric = 'revenue' THEN 2 ELSE 4 END),
+                   'deltaPct', round(dp::numeric, 1), 'zscore', round(z::numeric, 1),
+                   'severity', (ARRAY['info', 'warning', 'critical'])[sev])
+                   ORDER BY sev DESC, abs(COALESCE(z, 0)) DESC, metric, dim, key NULLS FIRST), '[]'),
+                 'period', jsonb_build_object('currentDays', $3::date - $2::date + 1,
+                   'baselineDays', $3::date - $2::date + 1, 'since', to_char($2::date, 'YYYY-MM-DD\"T00:00:00.000Z\"')))
+            FROM s WHERE sev > 0")),
+        q("why_not_ranked", concat!("WITH p AS MATERIALIZED (
+            SELECT x.*, CASE WHEN n = 0 OR selected THEN NULL WHEN q THEN 'q' WHEN c THEN 'c'
+                             WHEN scored THEN 'low' ELSE 'nr' END AS miss
+              FROM raw.traces t, LATERAL (
+              SELECT count(*) AS n, bool_or(e.k = 0 AND NOT (e.v->>'passed')::bool) AS q,
+                     bool_or(e.k = 1 AND (e.v->>'blocked')::bool) AS c, bool_or(e.k = 2) AS scored,
+                     bool_or(e.k = 3) AS selected, array_agg(e.r) FILTER (WHERE e.k = 2) AS ranks,
+                     array_agg((e.v->>'score')::numeric) FILTER (WHERE e.k = 2) AS scores,
+                     CASE WHEN bool_or(e.k = 2) AND NOT bool_or(e.k = 3) THEN
+                       (SELECT s->>'offerId' FROM jsonb_array_elements(t.doc->'selectedOffers') WITH ORDINALITY s (s, i)
+                         ORDER BY (s->>'rank')::int, i LIMIT 1) END AS winner
+                FROM ", entries!(), " WHERE e.v->>'offerId' = 'off_007') x
+             WHERE ", window!("t.created_at"), "),
+          beaten AS (SELECT winner, count(*) AS n FROM p WHERE miss = 'low' AND winner IS NOT NULL
+                      GROUP BY winner ORDER BY n DESC, winner LIMIT 5)
+          SELECT jsonb_build_object('offerId', 'off_007', 'offerName', ", name!("offer", "'off_007'"), ",
+            'timesEligible', count(*) FILTER (WHERE n > 0), 'timesSelected', count(*) FILTER (WHERE selected),
+            'missRate', CASE WHEN count(*) FILTER (WHERE n > 0) = 0 THEN 0
+                             ELSE round(count(miss)::numeric / count(*) FILTER (WHERE n > 0), 3) END,
+            'missReasons', jsonb_build_object('scoredTooLow', count(*) FILTER (WHERE miss = 'low'),
+              'filteredByContactPolicy', count(*) FILTER (WHERE miss = 'c'),
+              'filteredByQualification', count(*) FILTER (WHERE miss = 'q'),
+              'beatenBy', (SELECT COALESCE(jsonb_agg(jsonb_build_object('offerId', winner,
+                             'offerName', ", name!("offer", "winner"), ", 'count', n) ORDER BY n DESC, winner), '[]')
+                             FROM beaten),
+              'notRanked', count(*) FILTER (WHERE miss = 'nr')),
+            'rankDistribution', (SELECT jsonb_agg(COALESCE(n, 0) ORDER BY i) FROM generate_series(1, 10) i
+                                   LEFT JOIN (SELECT r, count(*) AS n FROM p, unnest(ranks) r GROUP BY r) x ON x.r = i),
+            'avgScore', (SELECT round(avg(s), 3) FROM p, unnest(scores) s),
+            'period', ", period!(), ", 'sampleSize', count(*), 'sampleCap', NULL::int) FROM p")),
+    ]
+}
