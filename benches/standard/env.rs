@@ -120,7 +120,7 @@ pub fn child_env(db_url: &str, brokers: &str, topics: &BTreeMap<TopicKind, Strin
         ("DV_RATE_LIMIT_READS_PER_SEC".into(), "10000000".into()),
         ("DV_RATE_LIMIT_READS_BURST".into(), "10000000".into()),
         ("DV_TRACE_RETENTION_DAYS".into(), "30".into()),
-        ("RUST_LOG".into(), std::env::var("DV_BENCH_CHILD_LOG").unwrap_or_else(|_| "warn".into())),
+        ("RUST_LOG".into(), std::env::var("DV_BENCH_CHILD_LOG").unwrap_or_else(|_| "warn,sqlx=error".into())),
     ];
     for (k, name) in topics {
         v.push((decision_views::settings::topic_env_var(*k).to_string(), name.clone()));
