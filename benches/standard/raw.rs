@@ -3,8 +3,10 @@
 //!
 //! Why it is fair: every event is stored once, as received (traces keep their full JSON as
 //! jsonb, lz4-compressed so it mostly stays inline, plus the typed columns a team would pull
-//! out), with the index such a team adds first, (tenant_id, event time). Event times are UTC
-//! `timestamp`s, so a UTC date window is a plain index range and `::date` is the UTC date.
+//! out), with the index such a team adds first, (tenant_id, event time); no primary keys or GIN
+//! indexes, which no query here would use. Event times are UTC `timestamp`s, so a UTC date
+//! window is a plain index range and `::date` is the UTC date. Money is `numeric`: its sums equal
+//! the views' micro-unit sums for amounts with up to 6 decimals.
 //! Each query computes the complete answer of the type's default request (the JSON document,
 //! rounding, ordering and names included) in one statement, so nothing is left to the client;
 //! the API also serializes JSON. Catalog facts (names, statuses, creatives, budgets) come from
@@ -16,8 +18,7 @@
 //! Run `DDL` with `sqlx::raw_sql`, then `ANALYZE` (or `VACUUM ANALYZE`) the raw tables after
 //! loading, before timing: without statistics the planner picks poor plans.
 
-use std::borrow::Cow;
-
+use chrono::{DateTime, Utc};
 use consumers::events::{Event, MembershipOp, SuppressionOp};
 use sqlx::postgres::PgPoolCopyExt;
 use sqlx::PgPool;
@@ -56,183 +57,6 @@ CREATE TABLE IF NOT EXISTS raw.segment_membership (
 CREATE INDEX IF NOT EXISTS segment_membership_customer ON raw.segment_membership (tenant_id, customer_id);
 ";
 
-/// Bytes per COPY message: large enough to amortize round trips, small enough to stream.
-const CHUNK: usize = 4 << 20;
-
-/// Appends `events` (catalog changes are skipped) with one COPY (text format) per table; the
-/// traces go through two concurrent COPYs, so both cores parse jsonb.
-pub async fn load(pool: &PgPool, events: &[Event]) -> anyhow::Result<()> {
-    let traces: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::Trace(_))).collect();
-    let (a, b) = traces.split_at(traces.len() / 2);
-    let pick = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).collect::<Vec<_>>();
-    let trace_copy = "COPY raw.traces (tenant_id, id, customer_id, decision_flow_id, channel_id, degraded, \
-                      total_duration_ms, created_at, doc) FROM STDIN";
-    let (r1, r2, r3) = tokio::join!(copy(pool, trace_copy, a), copy(pool, trace_copy, b), async {
-        copy(
-            pool,
-            "COPY raw.interactions (tenant_id, id, customer_id, offer_id, channel_id, creative_id, \
-             decision_trace_id, outcome, revenue, cost, occurred_at) FROM STDIN",
-            &pick(|e| matches!(e, Event::Interaction(_))),
-        )
-        .await?;
-        copy(
-            pool,
-            "COPY raw.suppressions (tenant_id, id, suppression_id, customer_id, offer_id, channel_id, \
-             policy_id, policy_type, op, created_at, expires_at) FROM STDIN",
-            &pick(|e| matches!(e, Event::Suppression(_))),
-        )
-        .await?;
-        copy(
-            pool,
-            "COPY raw.attributions (tenant_id, id, conversion_id, model, value, offer_id, channel_id, \
-             occurred_at) FROM STDIN",
-            &pick(|e| matches!(e, Event::Attribution(_))),
-        )
-        .await?;
-        copy(
-            pool,
-            "COPY raw.model_metrics (tenant_id, id, model_id, model_name, auc, feature_importance, \
-             evaluated_at) FROM STDIN",
-            &pick(|e| matches!(e, Event::ModelMetric(_))),
-        )
-        .await?;
-        copy(
-            pool,
-            "COPY raw.segment_membership (tenant_id, id, segment_id, customer_id, op, at) FROM STDIN",
-            &pick(|e| matches!(e, Event::Membership(_))),
-        )
-        .await
-    });
-    r1.and(r2).and(r3)
-}
-
-/// Streams the rows of `events` (all of one table) into one COPY.
-async fn copy(pool: &PgPool, statement: &str, events: &[&Event]) -> anyhow::Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut copy = pool.copy_in_raw(statement).await?;
-    let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
-    for e in events {
-        row(&mut buf, e)?;
-        if buf.len() >= CHUNK {
-            copy.send(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 64 * 1024))).await?;
-        }
-    }
-    if !buf.is_empty() {
-        copy.send(buf).await?;
-    }
-    copy.finish().await?;
-    Ok(())
-}
-
-fn b(s: &str) -> Option<Cow<'_, str>> {
-    Some(Cow::Borrowed(s))
-}
-
-/// One row in COPY text format: tab-separated, `\N` for NULL, times as UTC `timestamp`s.
-fn row(buf: &mut Vec<u8>, e: &Event) -> anyhow::Result<()> {
-    let ts = |t: &chrono::DateTime<chrono::Utc>| Some(Cow::Owned(t.naive_utc().to_string()));
-    let n = |x: f64| Some(Cow::Owned(x.to_string()));
-    let fields: Vec<Option<Cow<'_, str>>> = match e {
-        // The payload as received (set by the decoder); re-serialized only if it is absent.
-        Event::Trace(t) => vec![
-            b(&t.tenant_id),
-            b(&t.id),
-            b(&t.customer_id),
-            t.decision_flow_id.as_deref().and_then(b),
-            t.channel_id.as_deref().and_then(b),
-            b(if t.degraded { "t" } else { "f" }),
-            n(t.total_duration_ms),
-            ts(&t.created_at),
-            Some(match &t.raw {
-                Some(raw) => Cow::Borrowed(raw.as_str()),
-                None => Cow::Owned(serde_json::to_string(t)?),
-            }),
-        ],
-        Event::Interaction(i) => vec![
-            b(&i.tenant_id),
-            b(&i.id),
-            b(&i.customer_id),
-            b(&i.offer_id),
-            b(&i.channel_id),
-            i.creative_id.as_deref().and_then(b),
-            i.decision_trace_id.as_deref().and_then(b),
-            b(i.outcome.as_str()),
-            n(i.revenue),
-            n(i.cost),
-            ts(&i.occurred_at),
-        ],
-        Event::Suppression(s) => vec![
-            b(&s.tenant_id),
-            b(&s.id),
-            b(&s.suppression_id),
-            b(&s.customer_id),
-            s.offer_id.as_deref().and_then(b),
-            s.channel_id.as_deref().and_then(b),
-            b(&s.policy_id),
-            b(&s.policy_type),
-            b(if s.op == SuppressionOp::Create { "create" } else { "lift" }),
-            ts(&s.created_at),
-            s.expires_at.as_ref().and_then(ts),
-        ],
-        Event::Attribution(a) => vec![
-            b(&a.tenant_id),
-            b(&a.id),
-            b(&a.conversion_id),
-            b(&a.model),
-            n(a.value),
-            a.offer_id.as_deref().and_then(b),
-            a.channel_id.as_deref().and_then(b),
-            ts(&a.occurred_at),
-        ],
-        Event::ModelMetric(m) => vec![
-            b(&m.tenant_id),
-            b(&m.id),
-            b(&m.model_id),
-            b(&m.model_name),
-            n(m.auc),
-            Some(Cow::Owned(serde_json::to_string(&m.feature_importance)?)),
-            ts(&m.evaluated_at),
-        ],
-        Event::Membership(m) => vec![
-            b(&m.tenant_id),
-            b(&m.id),
-            b(&m.segment_id),
-            b(&m.customer_id),
-            b(if m.op == MembershipOp::Add { "add" } else { "remove" }),
-            ts(&m.at),
-        ],
-        Event::Catalog(_) => return Ok(()),
-    };
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            buf.push(b'\t');
-        }
-        match f {
-            None => buf.extend_from_slice(b"\\N"),
-            Some(s) => escape(buf, s.as_bytes()),
-        }
-    }
-    buf.push(b'\n');
-    Ok(())
-}
-
-/// COPY text escaping: backslash, newline, carriage return and tab.
-fn escape(buf: &mut Vec<u8>, mut s: &[u8]) {
-    while let Some(i) = s.iter().position(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) {
-        buf.extend_from_slice(&s[..i]);
-        buf.extend_from_slice(match s[i] {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            _ => b"\\t",
-        });
-        s = &s[i + 1..];
-    }
-    buf.extend_from_slice(s);
-}
-
 /// One dashboard type's raw query: binds `$1` tenant, `$2`/`$3` the window's first/last date;
 /// returns one row holding the answer as jsonb.
 pub struct RawQuery {
@@ -240,69 +64,73 @@ pub struct RawQuery {
     pub sql: &'static str,
 }
 
-/// `tenant_id = $1` and an event time within the UTC dates [$2, $3].
-macro_rules! window {
-    ($col:literal) => {
+/// SQL fragments shared by the queries (`concat!` needs literals, hence a macro).
+macro_rules! sql {
+    // `tenant_id = $1` and an event time within the UTC dates [$2, $3].
+    (window $col:literal) => {
         concat!("tenant_id = $1 AND ", $col, " >= $2::date AND ", $col, " < $3::date + 1")
     };
-}
-/// Impressions and conversions (accept + convert) of a set of interactions.
-macro_rules! counts {
-    () => {
+    // Impressions and conversions (accept + convert) of a set of interactions.
+    (counts) => {
         "count(*) FILTER (WHERE outcome = 'impression') AS imp,
          count(*) FILTER (WHERE outcome IN ('accept', 'convert')) AS conv"
     };
-}
-/// `ratio × 100` with one decimal as text, "0.0" for a zero denominator (SPEC 4).
-macro_rules! pct {
-    ($n:literal, $d:literal) => {
-        concat!("CASE WHEN ", $d, " = 0 THEN '0.0' ELSE round(", $n, " * 100.0 / ", $d, ", 1)::text END")
+    // n / d rounded half away from zero to the decimals of `f` (1e3: 3), 0 when d = 0. In float8
+    // as the API computes in f64, so that decimal ties (0.00625) round the same on both sides.
+    (rate $n:literal, $d:literal, $f:literal) => {
+        concat!("CASE WHEN ", $d, " = 0 THEN 0 ELSE trunc(", $n, "::float8 / ", $d, " * ", $f, " + 0.5) / ", $f, " END")
     };
-}
-/// The catalog name of an entity, else its id (SPEC 4).
-macro_rules! name {
-    ($entity:literal, $id:literal) => {
-        concat!(
-            "COALESCE((SELECT name FROM catalog_entities c WHERE c.tenant_id = $1 AND c.entity = '",
-            $entity,
-            "' AND c.entity_id = ",
-            $id,
-            " AND NOT c.deleted), ",
-            $id,
-            ")"
-        )
+    // `ratio × 100` with one decimal as text, "0.0" for a zero denominator (SPEC 4).
+    (pct $n:literal, $d:literal) => {
+        concat!("CASE WHEN ", $d, " = 0 THEN '0.0' ELSE to_char(", sql!(pct_value $n, $d), ", 'FM9999990.0') END")
     };
-}
-macro_rules! period {
-    () => {
-        "jsonb_build_object('days', $3::date - $2::date + 1,
-                            'since', to_char($2::date, 'YYYY-MM-DD\"T00:00:00.000Z\"'))"
+    (pct_value $n:literal, $d:literal) => {
+        concat!("trunc(", $n, "::float8 / ", $d, " * 100 * 10 + 0.5) / 10")
     };
-}
-/// Every date of the window, as rows `d`.
-macro_rules! dates {
-    () => {
+    // A signed float8 rounded half away from zero to the decimals of `f`.
+    (round $x:literal, $f:literal) => {
+        concat!("trunc(", $x, " * ", $f, " + sign(", $x, ") * 0.5) / ", $f)
+    };
+    // The catalog name of an entity, else its id (SPEC 4). `id` must be qualified:
+    // catalog_entities has an `offer_id` column of its own.
+    (name $entity:literal, $id:literal) => {
+        concat!("COALESCE((SELECT name FROM catalog_entities c WHERE ", sql!(catalog $entity, $id), "), ", $id, ")")
+    };
+    (catalog $entity:literal, $id:literal) => {
+        concat!("c.tenant_id = $1 AND c.entity = '", $entity, "' AND c.entity_id = ", $id, " AND NOT c.deleted")
+    };
+    (since) => {
+        "to_char($2::date, 'YYYY-MM-DD\"T00:00:00.000Z\"')"
+    };
+    (period) => {
+        concat!("jsonb_build_object('days', $3::date - $2::date + 1, 'since', ", sql!(since), ")")
+    };
+    // Every date of the window, as rows `d`.
+    (dates) => {
         "(SELECT $2::date + i AS d FROM generate_series(0, $3::date - $2::date) i)"
     };
-}
-/// Every entry of a trace's four arrays: k = 0 qualification, 1 contact policy, 2 scoring,
-/// 3 selected; v the entry; r its rank when it is a scoring entry.
-macro_rules! entries {
-    () => {
+    // Every entry of trace t's four arrays: k = 0 qualification, 1 contact policy, 2 scoring,
+    // 3 selected; v the entry; r its rank when it is a scoring entry.
+    (entries) => {
         "(SELECT 0 AS k, v, NULL::int AS r FROM jsonb_array_elements(COALESCE(t.doc->'qualificationResults', '[]')) v
           UNION ALL SELECT 1, v, NULL FROM jsonb_array_elements(COALESCE(t.doc->'contactPolicyResults', '[]')) v
           UNION ALL SELECT 2, v, (v->>'rank')::int FROM jsonb_array_elements(t.doc->'scoringResults') v
           UNION ALL SELECT 3, v, NULL FROM jsonb_array_elements(t.doc->'selectedOffers') v) e"
     };
-}
-/// Successes and trials of the current (from $2) and baseline windows: x1, n1, x0, n0.
-macro_rules! split {
-    () => {
+    // Successes and trials of the current (from $2) and baseline windows: x1, n1, x0, n0.
+    (split) => {
         "sum(conv) FILTER (WHERE d >= $2::date), sum(imp) FILTER (WHERE d >= $2::date),
          sum(conv) FILTER (WHERE d < $2::date), sum(imp) FILTER (WHERE d < $2::date)"
     };
+    // N, the window's length in days (anomaly_candidates' baseline has the same length).
+    (n) => {
+        "($3::date - $2::date + 1)"
+    };
 }
 
+/// One query per dashboard type, in `TYPES` order. (SQL laid out by hand: rustfmt would split
+/// every `concat!` piece onto its own line.)
+#[rustfmt::skip]
 pub fn queries() -> Vec<RawQuery> {
     let q = |kind, sql| RawQuery { kind, sql };
     vec![
@@ -316,15 +144,15 @@ pub fn queries() -> Vec<RawQuery> {
             'pendingApprovals', count(*) FILTER (WHERE entity = 'approval' AND status = 'pending'))
           FROM catalog_entities WHERE tenant_id = $1 AND NOT deleted AND $2::date <= $3::date"),
         q("acceptance_rate", concat!("WITH s AS (
-            SELECT offer_id, ", counts!(), ", count(*) FILTER (WHERE outcome IN ('reject', 'dismiss')) AS neg
-              FROM raw.interactions WHERE ", window!("occurred_at"), " GROUP BY offer_id)
-          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', offer_id,
-                   'offerName', ", name!("offer", "offer_id"), ", 'impressions', imp, 'positive', conv, 'negative', neg,
-                   'acceptanceRate', CASE WHEN imp = 0 THEN 0 ELSE round(conv::numeric / imp, 4) END)
-                   ORDER BY imp DESC, offer_id), '[]'), 'total', count(*), 'period', ", period!(), ") FROM s")),
+            SELECT offer_id, ", sql!(counts), ", count(*) FILTER (WHERE outcome IN ('reject', 'dismiss')) AS neg
+              FROM raw.interactions WHERE ", sql!(window "occurred_at"), " GROUP BY offer_id)
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', s.offer_id,
+                   'offerName', ", sql!(name "offer", "s.offer_id"), ", 'impressions', imp, 'positive', conv,
+                   'negative', neg, 'acceptanceRate', ", sql!(rate "conv", "imp", "1e4"), ")
+                   ORDER BY imp DESC, s.offer_id), '[]'), 'total', count(*), 'period', ", sql!(period), ") FROM s")),
         q("offer_performance", concat!("WITH s AS (
-            SELECT offer_id, ", counts!(), ", sum(revenue) AS rev
-              FROM raw.interactions WHERE ", window!("occurred_at"), " GROUP BY offer_id),
+            SELECT offer_id, ", sql!(counts), ", sum(revenue) AS rev
+              FROM raw.interactions WHERE ", sql!(window "occurred_at"), " GROUP BY offer_id),
           top AS (
             SELECT o.entity_id AS id, COALESCE(o.name, o.entity_id) AS name, COALESCE(o.priority, 0) AS priority,
                    (SELECT count(*) FROM catalog_entities c WHERE c.tenant_id = $1 AND c.entity = 'creative'
@@ -335,28 +163,31 @@ pub fn queries() -> Vec<RawQuery> {
              ORDER BY conv DESC, imp DESC, id LIMIT 20)
           SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', id, 'name', name,
                    'priority', priority, 'creativeCount', creatives, 'impressions', imp, 'conversions', conv,
-                   'revenue', round(rev, 2), 'conversionRate', ", pct!("conv", "imp"), ")
+                   'revenue', round(rev, 2), 'conversionRate', ", sql!(pct "conv", "imp"), ")
                    ORDER BY conv DESC, imp DESC, id), '[]')) FROM top")),
         q("channel_effectiveness", concat!("WITH s AS (
-            SELECT channel_id, ", counts!(), " FROM raw.interactions
-             WHERE ", window!("occurred_at"), " GROUP BY channel_id),
+            SELECT channel_id, ", sql!(counts), " FROM raw.interactions
+             WHERE ", sql!(window "occurred_at"), " GROUP BY channel_id),
           k AS (SELECT channel_id FROM s UNION SELECT entity_id FROM catalog_entities
                  WHERE tenant_id = $1 AND entity = 'channel' AND NOT deleted AND status = 'active'),
-          r AS (SELECT k.channel_id, COALESCE(s.imp, 0) AS imp, COALESCE(s.conv, 0) AS conv FROM k LEFT JOIN s USING (channel_id))
-          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('channelId', channel_id,
-                   'channelName', ", name!("channel", "channel_id"), ", 'impressions', imp, 'conversions', conv,
-                   'effectiveness', ", pct!("conv", "imp"), ") ORDER BY imp DESC, channel_id), '[]')) FROM r")),
+          r AS (SELECT k.channel_id, COALESCE(s.imp, 0) AS imp, COALESCE(s.conv, 0) AS conv
+                  FROM k LEFT JOIN s USING (channel_id))
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('channelId', r.channel_id,
+                   'channelName', ", sql!(name "channel", "r.channel_id"), ", 'impressions', imp, 'conversions', conv,
+                   'effectiveness', ", sql!(pct "conv", "imp"), ") ORDER BY imp DESC, r.channel_id), '[]')) FROM r")),
         // All-time spend: the window binds only take part in a trivial condition.
-        q("budget_burn", "WITH s AS (
+        q("budget_burn", concat!("WITH s AS (
             SELECT offer_id, sum(cost) AS spent FROM raw.interactions
              WHERE tenant_id = $1 AND $2::date <= $3::date GROUP BY offer_id),
-          r AS (SELECT o.entity_id AS id, COALESCE(o.name, o.entity_id) AS name,
+          r AS (SELECT o.entity_id AS id, COALESCE(o.name, o.entity_id) AS name, o.budget_allocated_micros AS micros,
                        o.budget_allocated_micros / 1e6 AS alloc, COALESCE(s.spent, 0) AS spent
                   FROM catalog_entities o LEFT JOIN s ON s.offer_id = o.entity_id
                  WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.budget_allocated_micros > 0)
           SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', id, 'offerName', name,
-                   'allocated', round(alloc, 2), 'spent', round(spent, 2), 'remaining', round(greatest(alloc - spent, 0), 2),
-                   'burnRate', round(spent * 100 / alloc, 1)::text) ORDER BY spent / alloc DESC, id), '[]')) FROM r"),
+                   'allocated', round(alloc, 2), 'spent', round(spent, 2),
+                   'remaining', round(greatest(alloc - spent, 0), 2),
+                   'burnRate', ", sql!(pct "(spent * 1e6)", "micros"), ")
+                   ORDER BY spent / alloc DESC, id), '[]')) FROM r")),
         // Catalog counts only.
         q("funnel", "SELECT jsonb_build_object('stages', jsonb_build_array(
             jsonb_build_object('label', 'Total Offers', 'count', count(*) FILTER (WHERE entity = 'offer')),
@@ -368,36 +199,39 @@ pub fn queries() -> Vec<RawQuery> {
                                   AND NOT c.deleted AND c.offer_id = o.entity_id) AS has_creative
                   FROM catalog_entities o WHERE tenant_id = $1 AND NOT deleted AND $2::date <= $3::date) x"),
         q("attribution_summary", concat!("WITH a AS (
-            SELECT model, conversion_id, value FROM raw.attributions WHERE ", window!("occurred_at"), "),
+            SELECT model, conversion_id, value FROM raw.attributions WHERE ", sql!(window "occurred_at"), "),
           m AS (SELECT model, count(*) AS n, sum(value) AS v FROM a GROUP BY model)
           SELECT jsonb_build_object(
             'data', (SELECT COALESCE(jsonb_agg(jsonb_build_object('model', model, 'conversions', n,
-                       'totalValue', round(v, 2), 'avgValue', round(v / n, 2)) ORDER BY n DESC, model), '[]') FROM m),
+                       'totalValue', round(v, 2), 'avgValue', trunc((v * 1e6)::float8 / n / 1e6 * 1e2 + 0.5) / 1e2)
+                       ORDER BY n DESC, model), '[]') FROM m),
             'totalConversions', (SELECT count(DISTINCT conversion_id) FROM a))")),
         q("daily_trend", concat!("WITH s AS (
-            SELECT occurred_at::date AS d, ", counts!(), " FROM raw.interactions
-             WHERE ", window!("occurred_at"), " GROUP BY 1)
+            SELECT occurred_at::date AS d, ", sql!(counts), " FROM raw.interactions
+             WHERE ", sql!(window "occurred_at"), " GROUP BY 1)
           SELECT jsonb_build_object('data', jsonb_agg(jsonb_build_object('name', to_char(d, 'Mon FMDD'),
                    'impressions', COALESCE(imp, 0), 'conversions', COALESCE(conv, 0)) ORDER BY d))
-            FROM ", dates!(), " g LEFT JOIN s USING (d)")),
-        // Default: no modelId. AUC per date of all models; features of the latest evaluation.
+            FROM ", sql!(dates), " g LEFT JOIN s USING (d)")),
+        // Default: no modelId. AUC per date over all models (mean of micro-units, as the views
+        // keep it); the features of the latest evaluation.
         q("model_metrics_trend", concat!("WITH m AS (SELECT * FROM raw.model_metrics WHERE tenant_id = $1),
           latest AS (SELECT model_name, feature_importance FROM m ORDER BY evaluated_at DESC, id DESC LIMIT 1),
-          auc AS (SELECT evaluated_at::date AS d, avg(auc) AS auc FROM m WHERE ", window!("evaluated_at"), " GROUP BY 1),
+          auc AS (SELECT evaluated_at::date AS d, sum(round(auc * 1e6))::float8 / count(*) / 1e6 AS auc
+                    FROM m WHERE ", sql!(window "evaluated_at"), " GROUP BY 1),
           f AS (SELECT f FROM latest, jsonb_array_elements(feature_importance) f
                  ORDER BY (f->>'value')::float8 DESC, f->>'name' LIMIT 20)
           SELECT jsonb_build_object(
             'aucTrend', (SELECT COALESCE(jsonb_agg(jsonb_build_object('name', to_char(d, 'Mon FMDD'),
-                           'auc', round(auc, 4)) ORDER BY d), '[]') FROM auc),
+                           'auc', trunc(auc * 1e4 + 0.5) / 1e4) ORDER BY d), '[]') FROM auc),
             'featureImportance', (SELECT COALESCE(jsonb_agg(f ORDER BY (f->>'value')::float8 DESC, f->>'name'), '[]')
                                     FROM f),
             'modelCount', (SELECT count(DISTINCT model_id) FROM m), 'modelName', (SELECT model_name FROM latest))")),
         // Exact percentile_disc of the rounded milliseconds. The views' HdrHistogram (3
-        // significant digits) answers the same for values < 2048 ms; above, it reports the
-        // highest value of the ~0.1 % wide bucket (rank ceil(q·n) on both sides).
+        // significant digits) answers the same below 2048 ms; above, it reports the highest
+        // value of the value's bucket (≤ 0.1 % higher). Both take rank ceil(q·n).
         q("latency_trend", concat!("WITH t AS (
             SELECT created_at::date AS d, floor(total_duration_ms + 0.5) AS ms FROM raw.traces
-             WHERE ", window!("created_at"), "),
+             WHERE ", sql!(window "created_at"), "),
           per_day AS (SELECT d, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
                              percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99 FROM t GROUP BY d),
           o AS (SELECT count(*) AS n, max(ms) AS mx,
@@ -406,28 +240,30 @@ pub fn queries() -> Vec<RawQuery> {
             'data', (SELECT jsonb_agg(jsonb_build_object('name',
                        CASE WHEN $3::date - $2::date < 7 THEN to_char(d, 'Dy') ELSE to_char(d, 'Mon FMDD') END,
                        'p50', COALESCE(p50, 0), 'p99', COALESCE(p99, 0)) ORDER BY d)
-                       FROM ", dates!(), " g LEFT JOIN per_day USING (d)),
+                       FROM ", sql!(dates), " g LEFT JOIN per_day USING (d)),
             'hasRealData', n > 0,
             'overall', jsonb_build_object('count', n, 'p50', COALESCE(p[1], 0), 'p90', COALESCE(p[2], 0),
                          'p99', COALESCE(p[3], 0), 'p999', COALESCE(p[4], 0), 'max', COALESCE(mx, 0))) FROM o")),
-        // Default groupBy = channel.
+        // Default groupBy = channel: per channel its offers, top 20 by conversions, impressions.
         q("offer_performance_grouped", concat!("WITH s AS (
-            SELECT channel_id AS g, offer_id, ", counts!(), ", sum(revenue) AS rev FROM raw.interactions
-             WHERE ", window!("occurred_at"), " GROUP BY 1, 2),
+            SELECT channel_id AS g, offer_id, ", sql!(counts), ", sum(revenue) AS rev FROM raw.interactions
+             WHERE ", sql!(window "occurred_at"), " GROUP BY 1, 2),
           r AS (SELECT s.*, sum(imp) OVER (PARTITION BY g) AS total,
                        row_number() OVER (PARTITION BY g ORDER BY conv DESC, imp DESC, offer_id) AS rn FROM s),
-          grp AS (SELECT g, total, jsonb_agg(jsonb_build_object('offerId', offer_id, 'name', ", name!("offer", "offer_id"), ",
-                           'impressions', imp, 'conversions', conv, 'revenue', round(rev, 2),
-                           'conversionRate', ", pct!("conv", "imp"), ") ORDER BY rn) AS offers
+          grp AS (SELECT g, total, jsonb_agg(jsonb_build_object('offerId', r.offer_id,
+                           'name', ", sql!(name "offer", "r.offer_id"), ", 'impressions', imp, 'conversions', conv,
+                           'revenue', round(rev, 2), 'conversionRate', ", sql!(pct "conv", "imp"), ")
+                           ORDER BY rn) AS offers
                     FROM r WHERE rn <= 20 GROUP BY g, total)
-          SELECT jsonb_build_object('groups', COALESCE(jsonb_agg(jsonb_build_object('groupName', ", name!("channel", "g"), ",
-                   'groupId', g, 'offers', offers) ORDER BY total DESC, g), '[]'), 'groupBy', 'channel') FROM grp")),
+          SELECT jsonb_build_object('groups', COALESCE(jsonb_agg(jsonb_build_object(
+                   'groupName', ", sql!(name "channel", "grp.g"), ", 'groupId', g, 'offers', offers)
+                   ORDER BY total DESC, g), '[]'), 'groupBy', 'channel') FROM grp")),
         q("revenue_trend", concat!("WITH s AS (
             SELECT occurred_at::date AS d, sum(revenue) AS rev FROM raw.interactions
-             WHERE ", window!("occurred_at"), " GROUP BY 1)
+             WHERE ", sql!(window "occurred_at"), " GROUP BY 1)
           SELECT jsonb_build_object('data', jsonb_agg(jsonb_build_object('name', to_char(d, 'Mon FMDD'),
                    'revenue', round(COALESCE(rev, 0), 2)) ORDER BY d), 'hasRealData', count(s.d) > 0)
-            FROM ", dates!(), " g LEFT JOIN s USING (d)")),
+            FROM ", sql!(dates), " g LEFT JOIN s USING (d)")),
         // Active now: created, never lifted, not expired; the last create (arrival order) holds
         // the fields. `days` is ignored (trivial window condition).
         q("policy_impact", "WITH s AS (
@@ -438,13 +274,13 @@ pub fn queries() -> Vec<RawQuery> {
           a AS (SELECT policy_type, count(*) AS n FROM s
                  WHERE created AND NOT lifted AND (expires_at IS NULL OR expires_at > now() AT TIME ZONE 'UTC')
                  GROUP BY policy_type)
-          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('policyType', policy_type, 'count', n)
-                   ORDER BY n DESC, policy_type), '[]'), 'totalActive', COALESCE(sum(n), 0)) FROM a"),
+          SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('policyType', policy_type,
+                   'count', n) ORDER BY n DESC, policy_type), '[]'), 'totalActive', COALESCE(sum(n), 0)) FROM a"),
         // Default: no groupBy, so dimensionBuckets is empty.
         q("score_distribution", concat!("WITH b AS (
             SELECT least(floor(greatest(least((e->>'score')::float8, 1), 0) * 10), 9)::int AS b, count(*) AS n
               FROM raw.traces t, jsonb_array_elements(t.doc->'scoringResults') e
-             WHERE ", window!("t.created_at"), " GROUP BY 1)
+             WHERE ", sql!(window "t.created_at"), " GROUP BY 1)
           SELECT jsonb_build_object('data', jsonb_agg(jsonb_build_object(
                    'name', to_char(i / 10.0, 'FM0.0') || '-' || to_char((i + 1) / 10.0, 'FM0.0'),
                    'count', COALESCE(n, 0)) ORDER BY i),
@@ -453,9 +289,9 @@ pub fn queries() -> Vec<RawQuery> {
             FROM generate_series(0, 9) i LEFT JOIN b ON b.b = i")),
         q("degraded_scoring", concat!("SELECT jsonb_build_object('degradedCount', count(*) FILTER (WHERE degraded),
             'totalCount', count(*), 'days', $3::date - $2::date + 1, 'hasData', count(*) > 0)
-          FROM raw.traces WHERE ", window!("created_at"))),
-        // Per trace, its candidates (any of the four arrays) with their flags and rank counts,
-        // then summed per offer.
+          FROM raw.traces WHERE ", sql!(window "created_at"))),
+        // Per trace, its candidates (any of the four arrays) with flags and rank counts; then
+        // summed per offer.
         q("selection_frequency", concat!("WITH p AS (
             SELECT x.* FROM raw.traces t, LATERAL (
               SELECT e.v->>'offerId' AS o, bool_or(e.k = 2) AS scored, bool_or(e.k = 3) AS selected,
@@ -465,52 +301,54 @@ pub fn queries() -> Vec<RawQuery> {
                      count(*) FILTER (WHERE r = 5) AS r5, count(*) FILTER (WHERE r = 6) AS r6,
                      count(*) FILTER (WHERE r = 7) AS r7, count(*) FILTER (WHERE r = 8) AS r8,
                      count(*) FILTER (WHERE r = 9) AS r9, count(*) FILTER (WHERE r = 10) AS r10
-                FROM ", entries!(), " GROUP BY 1) x
-             WHERE ", window!("t.created_at"), "),
+                FROM ", sql!(entries), " GROUP BY 1) x
+             WHERE ", sql!(window "t.created_at"), "),
           f AS (SELECT o, count(*) AS el, count(*) FILTER (WHERE scored) AS sc, count(*) FILTER (WHERE selected) AS sel,
                        sum(rank_sum) AS rank_sum, sum(rank_n) AS rank_n,
                        jsonb_build_array(sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8),
                                          sum(r9), sum(r10)) AS ranks
                   FROM p GROUP BY o)
           SELECT jsonb_build_object('data', COALESCE(jsonb_agg(jsonb_build_object('offerId', o,
-                   'offerName', ", name!("offer", "o"), ", 'eligibleCount', el, 'scoredCount', sc,
-                   'selectedCount', sel, 'selectionRate', round(sel::numeric / el, 3),
-                   'avgRank', CASE WHEN rank_n > 0 THEN round(rank_sum / rank_n, 1) END, 'rankDistribution', ranks)
-                   ORDER BY sel DESC, el DESC, o), '[]'),
-                 'totalTraces', (SELECT count(*) FROM raw.traces WHERE ", window!("created_at"), "),
-                 'period', ", period!(), ") FROM f")),
-        // The bench's default: the standard workload's offer `off_007` (reads::WHY_NOT_OFFER).
-        // Per trace: the offer's flags, its scoring entries, and the decision's winner (the
-        // selected entry with the lowest rank) when the offer was scored but not selected.
+                   'offerName', ", sql!(name "offer", "f.o"), ", 'eligibleCount', el, 'scoredCount', sc,
+                   'selectedCount', sel, 'selectionRate', ", sql!(rate "sel", "el", "1e3"), ",
+                   'avgRank', CASE WHEN rank_n > 0 THEN ", sql!(rate "rank_sum", "rank_n", "1e1"), " END,
+                   'rankDistribution', ranks) ORDER BY sel DESC, el DESC, o), '[]'),
+                 'totalTraces', (SELECT count(*) FROM raw.traces WHERE ", sql!(window "created_at"), "),
+                 'period', ", sql!(period), ") FROM f")),
+        // Baseline = the N dates before the window. Means and the two-pass sample deviation are
+        // summed in date order in float8, as the API does in f64, so that equal |z| ties order
+        // the same on both sides.
         q("anomaly_candidates", concat!("WITH i AS (
-            SELECT occurred_at::date AS d, offer_id, channel_id, ", counts!(), ", sum(revenue) AS rev
-              FROM raw.interactions WHERE tenant_id = $1 AND occurred_at >= $2::date - ($3::date - $2::date + 1)
+            SELECT occurred_at::date AS d, offer_id, channel_id, ", sql!(counts), ", sum(revenue) AS rev
+              FROM raw.interactions WHERE tenant_id = $1 AND occurred_at >= $2::date - ", sql!(n), "
                AND occurred_at < $3::date + 1 GROUP BY 1, 2, 3),
           props (metric, dim, key, x1, n1, x0, n0) AS (
-            SELECT 'acceptance_rate', 'overall', NULL, ", split!(), " FROM i
-            UNION ALL SELECT 'acceptance_rate', 'offer', offer_id, ", split!(), " FROM i GROUP BY offer_id
-            UNION ALL SELECT 'acceptance_rate', 'channel', channel_id, ", split!(), " FROM i GROUP BY channel_id
+            SELECT 'acceptance_rate', 'overall', NULL, ", sql!(split), " FROM i
+            UNION ALL SELECT 'acceptance_rate', 'offer', offer_id, ", sql!(split), " FROM i GROUP BY offer_id
+            UNION ALL SELECT 'acceptance_rate', 'channel', channel_id, ", sql!(split), " FROM i GROUP BY channel_id
             UNION ALL SELECT 'degraded_scoring_rate', 'overall', NULL,
-                count(*) FILTER (WHERE degraded AND created_at >= $2::date), count(*) FILTER (WHERE created_at >= $2::date),
-                count(*) FILTER (WHERE degraded AND created_at < $2::date), count(*) FILTER (WHERE created_at < $2::date)
-              FROM raw.traces WHERE tenant_id = $1 AND created_at >= $2::date - ($3::date - $2::date + 1)
+                count(*) FILTER (WHERE degraded AND created_at >= $2::date), count(*) FILTER (WHERE created_at >= $2),
+                count(*) FILTER (WHERE degraded AND created_at < $2::date), count(*) FILTER (WHERE created_at < $2)
+              FROM raw.traces WHERE tenant_id = $1 AND created_at >= $2::date - ", sql!(n), "
                AND created_at < $3::date + 1),
           pz AS (SELECT metric, dim, key, x0::float8 / n0::float8 AS base, x1::float8 / n1::float8 AS cur,
                         sqrt(p * (1 - p) * (1 / n1::float8 + 1 / n0::float8)) AS den
                    FROM props, LATERAL (SELECT (x1 + x0)::float8 / (n1 + n0)::float8 AS p) pooled
                   WHERE n1 >= 30 AND n0 >= 30),
-          dd AS (SELECT $2::date - ($3::date - $2::date + 1) + i AS d
-                   FROM generate_series(0, 2 * ($3::date - $2::date + 1) - 1) i),
           rs AS (SELECT o.offer_id, dd.d, COALESCE(sum(i.rev), 0)::float8 AS v
-                   FROM (SELECT DISTINCT offer_id FROM i) o CROSS JOIN dd
+                   FROM (SELECT DISTINCT offer_id FROM i) o
+                  CROSS JOIN (SELECT $2::date - ", sql!(n), " + k AS d
+                                FROM generate_series(0, 2 * ", sql!(n), " - 1) k) dd
                    LEFT JOIN i ON i.offer_id = o.offer_id AND i.d = dd.d GROUP BY 1, 2),
-          rv AS (SELECT offer_id, avg(v) FILTER (WHERE d < $2::date) AS base, avg(v) FILTER (WHERE d >= $2::date) AS cur,
-                        stddev_samp(v) FILTER (WHERE d < $2::date) / sqrt($3::date - $2::date + 1) AS se
-                   FROM rs GROUP BY offer_id),
+          m AS (SELECT offer_id, sum(v ORDER BY d) FILTER (WHERE d < $2::date) / ", sql!(n), " AS base,
+                       sum(v ORDER BY d) FILTER (WHERE d >= $2::date) / ", sql!(n), " AS cur FROM rs GROUP BY 1),
+          rv AS (SELECT offer_id, base, cur, sqrt(sum((v - base) * (v - base) ORDER BY d) FILTER (WHERE d < $2::date)
+                          / NULLIF(", sql!(n), " - 1, 0)) / sqrt(", sql!(n), "::float8) AS se
+                   FROM m JOIN rs USING (offer_id) GROUP BY 1, 2, 3),
           c AS (SELECT metric, dim, key, base, cur, CASE WHEN den > 0 THEN (cur - base) / den END AS z FROM pz
                 UNION ALL SELECT 'revenue', 'offer', offer_id, base, cur, CASE WHEN se > 0 THEN (cur - base) / se END
                   FROM rv WHERE base <> 0 OR cur <> 0),
-          s AS (SELECT c.*, dp, greatest(
+          s AS (SELECT c.*, dp, CASE WHEN metric = 'revenue' THEN 1e2 ELSE 1e4 END::float8 AS f, greatest(
                    CASE WHEN abs(z) >= 4 THEN 3 WHEN abs(z) >= 3 THEN 2 WHEN abs(z) >= 2 THEN 1 ELSE 0 END,
                    CASE WHEN abs(dp) >= 50 THEN 3 WHEN abs(dp) >= 30 THEN 2 WHEN abs(dp) >= 15 THEN 1 ELSE 0 END) AS sev
                   FROM c, LATERAL (SELECT CASE WHEN base <> 0 THEN (cur - base) / base * 100 END AS dp) d)
@@ -518,14 +356,15 @@ pub fn queries() -> Vec<RawQuery> {
                    'dimensionKey', key, 'dimensionName', CASE WHEN key IS NOT NULL THEN COALESCE((SELECT name
                      FROM catalog_entities e WHERE e.tenant_id = $1 AND e.entity = dim AND e.entity_id = key
                       AND NOT e.deleted), key) END,
-                   'baseline', round(base::numeric, CASE WHEN metric = 'revenue' THEN 2 ELSE 4 END),
-                   'current', round(cur::numeric, CASE WHEN metric = 'revenue' THEN 2 ELSE 4 END),
-                   'deltaPct', round(dp::numeric, 1), 'zscore', round(z::numeric, 1),
+                   'baseline', ", sql!(round "base", "f"), ", 'current', ", sql!(round "cur", "f"), ",
+                   'deltaPct', ", sql!(round "dp", "10"), ", 'zscore', ", sql!(round "z", "10"), ",
                    'severity', (ARRAY['info', 'warning', 'critical'])[sev])
                    ORDER BY sev DESC, abs(COALESCE(z, 0)) DESC, metric, dim, key NULLS FIRST), '[]'),
-                 'period', jsonb_build_object('currentDays', $3::date - $2::date + 1,
-                   'baselineDays', $3::date - $2::date + 1, 'since', to_char($2::date, 'YYYY-MM-DD\"T00:00:00.000Z\"')))
-            FROM s WHERE sev > 0")),
+                 'period', jsonb_build_object('currentDays', ", sql!(n), ", 'baselineDays', ", sql!(n), ",
+                   'since', ", sql!(since), ")) FROM s WHERE sev > 0")),
+        // The bench's default offer: the standard workload's `off_007` (reads::WHY_NOT_OFFER).
+        // Per trace: the offer's flags, its scoring entries, and the decision's winner (the
+        // selected entry with the lowest rank) when it was scored but not selected.
         q("why_not_ranked", concat!("WITH p AS MATERIALIZED (
             SELECT x.*, CASE WHEN n = 0 OR selected THEN NULL WHEN q THEN 'q' WHEN c THEN 'c'
                              WHEN scored THEN 'low' ELSE 'nr' END AS miss
@@ -535,26 +374,184 @@ pub fn queries() -> Vec<RawQuery> {
                      bool_or(e.k = 3) AS selected, array_agg(e.r) FILTER (WHERE e.k = 2) AS ranks,
                      array_agg((e.v->>'score')::numeric) FILTER (WHERE e.k = 2) AS scores,
                      CASE WHEN bool_or(e.k = 2) AND NOT bool_or(e.k = 3) THEN
-                       (SELECT s->>'offerId' FROM jsonb_array_elements(t.doc->'selectedOffers') WITH ORDINALITY s (s, i)
-                         ORDER BY (s->>'rank')::int, i LIMIT 1) END AS winner
-                FROM ", entries!(), " WHERE e.v->>'offerId' = 'off_007') x
-             WHERE ", window!("t.created_at"), "),
+                       (SELECT w.v->>'offerId'
+                          FROM jsonb_array_elements(t.doc->'selectedOffers') WITH ORDINALITY w (v, i)
+                         ORDER BY (w.v->>'rank')::int, w.i LIMIT 1) END AS winner
+                FROM ", sql!(entries), " WHERE e.v->>'offerId' = 'off_007') x
+             WHERE ", sql!(window "t.created_at"), "),
           beaten AS (SELECT winner, count(*) AS n FROM p WHERE miss = 'low' AND winner IS NOT NULL
                       GROUP BY winner ORDER BY n DESC, winner LIMIT 5)
-          SELECT jsonb_build_object('offerId', 'off_007', 'offerName', ", name!("offer", "'off_007'"), ",
+          SELECT jsonb_build_object('offerId', 'off_007', 'offerName', ", sql!(name "offer", "'off_007'"), ",
             'timesEligible', count(*) FILTER (WHERE n > 0), 'timesSelected', count(*) FILTER (WHERE selected),
-            'missRate', CASE WHEN count(*) FILTER (WHERE n > 0) = 0 THEN 0
-                             ELSE round(count(miss)::numeric / count(*) FILTER (WHERE n > 0), 3) END,
+            'missRate', ", sql!(rate "count(miss)", "count(*) FILTER (WHERE n > 0)", "1e3"), ",
             'missReasons', jsonb_build_object('scoredTooLow', count(*) FILTER (WHERE miss = 'low'),
               'filteredByContactPolicy', count(*) FILTER (WHERE miss = 'c'),
               'filteredByQualification', count(*) FILTER (WHERE miss = 'q'),
               'beatenBy', (SELECT COALESCE(jsonb_agg(jsonb_build_object('offerId', winner,
-                             'offerName', ", name!("offer", "winner"), ", 'count', n) ORDER BY n DESC, winner), '[]')
-                             FROM beaten),
+                             'offerName', ", sql!(name "offer", "beaten.winner"), ", 'count', n)
+                             ORDER BY n DESC, winner),
+                             '[]') FROM beaten),
               'notRanked', count(*) FILTER (WHERE miss = 'nr')),
             'rankDistribution', (SELECT jsonb_agg(COALESCE(n, 0) ORDER BY i) FROM generate_series(1, 10) i
                                    LEFT JOIN (SELECT r, count(*) AS n FROM p, unnest(ranks) r GROUP BY r) x ON x.r = i),
-            'avgScore', (SELECT round(avg(s), 3) FROM p, unnest(scores) s),
-            'period', ", period!(), ", 'sampleSize', count(*), 'sampleCap', NULL::int) FROM p")),
+            'avgScore', (SELECT ", sql!(round "(sum(round(s * 1e6))::float8 / count(*) / 1e6)", "1e3"), "
+                           FROM p, unnest(scores) s),
+            'period', ", sql!(period), ", 'sampleSize', count(*), 'sampleCap', NULL::int) FROM p")),
     ]
+}
+
+/// Bytes per COPY message: large enough to amortize round trips, small enough to stream.
+const CHUNK: usize = 4 << 20;
+
+/// The tables COPY fills besides `raw.traces`, with the events that go in each.
+const TABLES: [(&str, fn(&Event) -> bool); 5] = [
+    (
+        "raw.interactions (tenant_id, id, customer_id, offer_id, channel_id, creative_id, decision_trace_id, outcome, \
+         revenue, cost, occurred_at)",
+        |e| matches!(e, Event::Interaction(_)),
+    ),
+    (
+        "raw.suppressions (tenant_id, id, suppression_id, customer_id, offer_id, channel_id, policy_id, policy_type, \
+         op, created_at, expires_at)",
+        |e| matches!(e, Event::Suppression(_)),
+    ),
+    ("raw.attributions (tenant_id, id, conversion_id, model, value, offer_id, channel_id, occurred_at)", |e| {
+        matches!(e, Event::Attribution(_))
+    }),
+    ("raw.model_metrics (tenant_id, id, model_id, model_name, auc, feature_importance, evaluated_at)", |e| {
+        matches!(e, Event::ModelMetric(_))
+    }),
+    ("raw.segment_membership (tenant_id, id, segment_id, customer_id, op, at)", |e| matches!(e, Event::Membership(_))),
+];
+
+/// Appends `events` (catalog changes are skipped) with one COPY (text format) per table, rows
+/// in the order given (suppressions rely on it); the traces go through two concurrent COPYs, so
+/// that both cores parse jsonb.
+pub async fn load(pool: &PgPool, events: &[Event]) -> anyhow::Result<()> {
+    let traces: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::Trace(_))).collect();
+    let (a, b) = traces.split_at(traces.len() / 2);
+    let trace_copy = "COPY raw.traces (tenant_id, id, customer_id, decision_flow_id, channel_id, degraded, \
+                      total_duration_ms, created_at, doc) FROM STDIN";
+    let others = async {
+        for (table, belongs) in TABLES {
+            let rows: Vec<&Event> = events.iter().filter(|e| belongs(e)).collect();
+            copy(pool, &format!("COPY {table} FROM STDIN"), &rows).await?;
+        }
+        Ok(())
+    };
+    let (r1, r2, r3) = tokio::join!(copy(pool, trace_copy, a), copy(pool, trace_copy, b), others);
+    r1.and(r2).and(r3)
+}
+
+/// Streams the rows of `events` (all of one table, in order) into one COPY.
+async fn copy(pool: &PgPool, statement: &str, events: &[&Event]) -> anyhow::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut copy = pool.copy_in_raw(statement).await?;
+    let mut w = Row { buf: Vec::with_capacity(CHUNK + 64 * 1024), first: true };
+    for e in events {
+        w.event(e)?;
+        if w.buf.len() >= CHUNK {
+            copy.send(std::mem::replace(&mut w.buf, Vec::with_capacity(CHUNK + 64 * 1024))).await?;
+        }
+    }
+    if !w.buf.is_empty() {
+        copy.send(w.buf).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// Rows in COPY text format: tab-separated fields, `\N` for NULL, times as UTC `timestamp`s.
+struct Row {
+    buf: Vec<u8>,
+    first: bool,
+}
+
+impl Row {
+    fn event(&mut self, e: &Event) -> anyhow::Result<()> {
+        match e {
+            Event::Trace(t) => {
+                self.s(&t.tenant_id).s(&t.id).s(&t.customer_id).o(&t.decision_flow_id).o(&t.channel_id);
+                self.s(if t.degraded { "t" } else { "f" }).n(t.total_duration_ms).t(&t.created_at);
+                // The payload as received (set by the decoder); serialized only when absent.
+                match &t.raw {
+                    Some(raw) => self.s(raw),
+                    None => self.s(&serde_json::to_string(t)?),
+                };
+            }
+            Event::Interaction(i) => {
+                self.s(&i.tenant_id).s(&i.id).s(&i.customer_id).s(&i.offer_id).s(&i.channel_id);
+                self.o(&i.creative_id).o(&i.decision_trace_id).s(i.outcome.as_str()).n(i.revenue).n(i.cost);
+                self.t(&i.occurred_at);
+            }
+            Event::Suppression(s) => {
+                self.s(&s.tenant_id).s(&s.id).s(&s.suppression_id).s(&s.customer_id).o(&s.offer_id);
+                self.o(&s.channel_id).s(&s.policy_id).s(&s.policy_type);
+                self.s(if s.op == SuppressionOp::Create { "create" } else { "lift" }).t(&s.created_at);
+                self.o(&s.expires_at.map(|t| t.naive_utc().to_string()));
+            }
+            Event::Attribution(a) => {
+                self.s(&a.tenant_id).s(&a.id).s(&a.conversion_id).s(&a.model).n(a.value).o(&a.offer_id);
+                self.o(&a.channel_id).t(&a.occurred_at);
+            }
+            Event::ModelMetric(m) => {
+                self.s(&m.tenant_id).s(&m.id).s(&m.model_id).s(&m.model_name).n(m.auc);
+                self.s(&serde_json::to_string(&m.feature_importance)?).t(&m.evaluated_at);
+            }
+            Event::Membership(m) => {
+                self.s(&m.tenant_id).s(&m.id).s(&m.segment_id).s(&m.customer_id);
+                self.s(if m.op == MembershipOp::Add { "add" } else { "remove" }).t(&m.at);
+            }
+            Event::Catalog(_) => return Ok(()),
+        }
+        self.buf.push(b'\n');
+        self.first = true;
+        Ok(())
+    }
+
+    fn sep(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.buf.push(b'\t');
+        }
+    }
+
+    /// A text field, escaped: backslash, newline, carriage return and tab.
+    fn s(&mut self, v: &str) -> &mut Self {
+        self.sep();
+        let mut s = v.as_bytes();
+        while let Some(i) = s.iter().position(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) {
+            self.buf.extend_from_slice(&s[..i]);
+            self.buf.extend_from_slice(match s[i] {
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                _ => b"\\t",
+            });
+            s = &s[i + 1..];
+        }
+        self.buf.extend_from_slice(s);
+        self
+    }
+
+    fn o(&mut self, v: &Option<String>) -> &mut Self {
+        match v {
+            Some(v) => self.s(v),
+            None => {
+                self.sep();
+                self.buf.extend_from_slice(b"\\N");
+                self
+            }
+        }
+    }
+
+    /// f64 Display: the shortest text that parses back to the same value, never an exponent.
+    fn n(&mut self, v: f64) -> &mut Self {
+        self.s(&v.to_string())
+    }
+
+    fn t(&mut self, v: &DateTime<Utc>) -> &mut Self {
+        self.s(&v.naive_utc().to_string())
+    }
 }
