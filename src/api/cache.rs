@@ -4,13 +4,16 @@
 //! Tenant isolation is structural: the key is a hash of (tenant, canonical query), where the
 //! tenant is the one the API key authenticated, and every entry also carries its tenant and is
 //! ignored when it does not match the caller (defense in depth). A Redis failure is a miss:
-//! the API keeps answering, uncached.
+//! the API keeps answering, uncached, and without waiting on Redis: every command is bounded
+//! by [`REDIS_TIMEOUT`], and after a failure Redis is skipped for [`REDIS_BACKOFF`] (the
+//! connection manager reconnects on the next command after that).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,9 +29,18 @@ pub struct Entry {
 /// Bound on in-process entries: past it the map is cleared (entries are seconds-lived anyway).
 const LOCAL_MAX: usize = 10_000;
 
+/// Longest a request waits on Redis (connect or command). A cache answers in about a
+/// millisecond; past this, answering uncached is faster than waiting. (The connection
+/// manager's defaults have no timeouts and retry a lost connection with backoff for about five
+/// minutes, during which every request waited: seen with Redis killed under the API.)
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// After a Redis failure, requests skip the cache this long instead of each paying a timeout.
+const REDIS_BACKOFF: Duration = Duration::from_secs(1);
+
 #[derive(Clone)]
 pub enum ResponseCache {
-    Redis { conn: ConnectionManager, ttl: Duration },
+    Redis { conn: ConnectionManager, ttl: Duration, health: Arc<Health> },
     Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration },
     Off,
 }
@@ -55,12 +67,17 @@ impl ResponseCache {
         let Some(url) = redis_url else {
             return ResponseCache::Local { map: Default::default(), ttl };
         };
+        // One connection attempt per command (no retry loop inside the request path).
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT);
         let conn = match redis::Client::open(url) {
-            Ok(client) => ConnectionManager::new(client).await,
+            Ok(client) => ConnectionManager::new_with_config(client, config).await,
             Err(e) => Err(e),
         };
         match conn {
-            Ok(conn) => ResponseCache::Redis { conn, ttl },
+            Ok(conn) => ResponseCache::Redis { conn, ttl, health: Arc::new(Health::new()) },
             Err(e) => {
                 // Start anyway (the API must answer without Redis), with the local cache.
                 tracing::warn!(error = %e, "Redis unreachable at start-up; using the in-process cache");
@@ -76,14 +93,18 @@ impl ResponseCache {
                 let map = map.lock().unwrap_or_else(|p| p.into_inner());
                 map.get(key).filter(|(at, _)| at.elapsed() < *ttl).map(|(_, e)| e.clone())
             }
-            ResponseCache::Redis { conn, .. } => {
+            ResponseCache::Redis { conn, health, .. } => {
                 let mut conn = conn.clone();
-                match redis::cmd("GET").arg(key).query_async::<Option<Vec<u8>>>(&mut conn).await {
-                    Ok(v) => v.and_then(|bytes| serde_json::from_slice(&bytes).ok()),
-                    Err(e) => {
+                let mut get = redis::cmd("GET");
+                get.arg(key);
+                match health.bounded(get.query_async::<Option<Vec<u8>>>(&mut conn)).await {
+                    Some(Ok(v)) => v.and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+                    Some(Err(e)) => {
+                        health.failed();
                         tracing::warn!(error = %e, "response cache read failed; answering uncached");
                         None
                     }
+                    None => None,
                 }
             }
         };
@@ -103,16 +124,53 @@ impl ResponseCache {
                 }
                 map.insert(key.to_owned(), (Instant::now(), entry.clone()));
             }
-            ResponseCache::Redis { conn, ttl } => {
+            ResponseCache::Redis { conn, ttl, health } => {
                 let mut conn = conn.clone();
                 let Ok(bytes) = serde_json::to_vec(entry) else { return };
                 let ms = ttl.as_millis().max(1) as u64;
-                if let Err(e) =
-                    redis::cmd("SET").arg(key).arg(bytes).arg("PX").arg(ms).query_async::<()>(&mut conn).await
-                {
+                let mut set = redis::cmd("SET");
+                set.arg(key).arg(bytes).arg("PX").arg(ms);
+                if let Some(Err(e)) = health.bounded(set.query_async::<()>(&mut conn)).await {
+                    health.failed();
                     tracing::warn!(error = %e, "response cache write failed");
                 }
             }
+        }
+    }
+}
+
+/// When Redis last failed, so that requests skip it for a moment instead of each waiting.
+pub struct Health {
+    epoch: Instant,
+    /// Milliseconds since `epoch` until which Redis is skipped (0: not skipped).
+    skip_until_ms: AtomicU64,
+}
+
+impl Health {
+    fn new() -> Self {
+        Health { epoch: Instant::now(), skip_until_ms: AtomicU64::new(0) }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn failed(&self) {
+        self.skip_until_ms.store(self.now_ms() + REDIS_BACKOFF.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Runs a Redis command within [`REDIS_TIMEOUT`]; `None` when skipped (backing off). A
+    /// timeout counts as a failure.
+    async fn bounded<T>(
+        &self,
+        op: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<redis::RedisResult<T>> {
+        if self.now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
+            return None;
+        }
+        match tokio::time::timeout(REDIS_TIMEOUT, op).await {
+            Ok(r) => Some(r),
+            Err(_) => Some(Err(redis::RedisError::from((redis::ErrorKind::IoError, "timed out")))),
         }
     }
 }
