@@ -15,7 +15,7 @@ use crate::processes::{IngestProcess, Lcg};
 type Key = (NaiveDate, String, String);
 
 /// (day, offer, channel) → (impressions, clicks, accepts, converts, rejects, dismisses, revenue, cost)
-fn expected_counters(events: &[model::Interaction]) -> BTreeMap<Key, [i64; 8]> {
+pub fn expected_counters(events: &[model::Interaction]) -> BTreeMap<Key, [i64; 8]> {
     let mut m: BTreeMap<Key, [i64; 8]> = BTreeMap::new();
     for e in events {
         let c = m.entry((e.at.date_naive(), e.offer.clone(), e.channel.clone())).or_default();
@@ -74,6 +74,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("crash test seed {seed}");
     let mut rng = Lcg::new(seed);
+    // Part of the reliability suite: 4 kills in CI, more with DV_RELIABILITY_FULL=1 or
+    // DV_RELIABILITY_ROUNDS=N. Events scale with the kills so that the last one still lands
+    // while events flow (7,500 interactions, 12.5 s at 600/s, per kill).
+    let kills = crate::reliability::rounds(4, 12);
 
     let customers: Vec<String> = (0..200).map(|i| format!("cust{i}")).collect();
     let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
@@ -84,8 +88,8 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         customers: &customers,
         days: 30,
     };
-    let events = model::interactions(&spread, 30_000, seed, today);
-    let traces: Vec<serde_json::Value> = (0..2_000)
+    let events = model::interactions(&spread, kills * 7_500, seed, today);
+    let traces: Vec<serde_json::Value> = (0..kills * 500)
         .map(|i| {
             json!({"id": format!("tr{i}"), "tenantId": "acme", "customerId": customers[i % customers.len()],
                    "requestId": format!("rq{i}"), "channelId": "web", "scoringResults": [], "selectedOffers": [],
@@ -110,7 +114,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     // Each kill lands on a process that is applying: wait until it has committed something
     // itself (it got its partitions after the previous victim's session expired), then kill
     // it at a random moment of its work.
-    for kill in 0..4 {
+    for kill in 0..kills {
         let before = committed_total(&env).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while committed_total(&env).await == before {

@@ -34,8 +34,24 @@ pub fn partitions(kind: TopicKind) -> i32 {
     }
 }
 
+/// Where a test's services are: the shared ones by default; the reliability suite starts
+/// private ones (a broker or a PostgreSQL server it may stop without disturbing other tests).
+#[derive(Debug, Clone)]
+pub struct Servers {
+    pub brokers: String,
+    /// A server URL without a database (`postgres://user@host:port`).
+    pub postgres: String,
+}
+
+impl Default for Servers {
+    fn default() -> Self {
+        Servers { brokers: brokers(), postgres: pg_server_url() }
+    }
+}
+
 /// Everything a test needs to talk to its own slice of the services.
 pub struct TestEnv {
+    pub servers: Servers,
     pub db_url: String,
     pub pool: PgPool,
     pub topics: BTreeMap<TopicKind, String>,
@@ -46,27 +62,39 @@ pub struct TestEnv {
 impl TestEnv {
     /// A fresh database (migrated) and fresh topics.
     pub async fn new() -> TestEnv {
-        let (suffix, db_url, pool) = fresh_database().await;
+        TestEnv::new_on(Servers::default()).await
+    }
+
+    /// A fresh database and fresh topics on the given servers.
+    pub async fn new_on(servers: Servers) -> TestEnv {
+        let (suffix, db_url, pool) = fresh_database(&servers.postgres).await;
 
         let topics: BTreeMap<TopicKind, String> =
             TopicKind::ALL.into_iter().map(|k| (k, format!("t{suffix}-{}", k.default_name()))).collect();
-        create_topics(&topics).await;
-        let producer = decision_views::publish::producer(&brokers()).expect("producer");
-        TestEnv { db_url, pool, topics, group_id: format!("g{suffix}"), producer }
+        create_topics(&servers.brokers, &topics).await;
+        let producer = decision_views::publish::producer(&servers.brokers).expect("producer");
+        TestEnv { servers, db_url, pool, topics, group_id: format!("g{suffix}"), producer }
     }
 
     /// A fresh database and consumer group on the SAME topics: a replay of everything published.
     pub async fn replay(&self) -> TestEnv {
-        let (suffix, db_url, pool) = fresh_database().await;
-        let producer = decision_views::publish::producer(&brokers()).expect("producer");
-        TestEnv { db_url, pool, topics: self.topics.clone(), group_id: format!("g{suffix}"), producer }
+        let (suffix, db_url, pool) = fresh_database(&self.servers.postgres).await;
+        let producer = decision_views::publish::producer(&self.servers.brokers).expect("producer");
+        TestEnv {
+            servers: self.servers.clone(),
+            db_url,
+            pool,
+            topics: self.topics.clone(),
+            group_id: format!("g{suffix}"),
+            producer,
+        }
     }
 
     /// A second handle on the same database and topics (for a publisher thread).
     pub fn clone_for_publish(&self) -> Publisher {
         Publisher {
             topics: self.topics.clone(),
-            producer: decision_views::publish::producer(&brokers()).expect("producer"),
+            producer: decision_views::publish::producer(&self.servers.brokers).expect("producer"),
         }
     }
 
@@ -83,7 +111,7 @@ impl TestEnv {
         s.database.max_connections = 5;
         // The real Redis (shared by the tests: keys are namespaced by each test's database).
         s.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
-        s.kafka.brokers = brokers();
+        s.kafka.brokers = self.servers.brokers.clone();
         s.kafka.group_id = self.group_id.clone();
         s.kafka.topics = self.topics.clone();
         s.kafka.session_timeout = Duration::from_secs(6);
@@ -100,7 +128,7 @@ impl TestEnv {
             ("DV_DATABASE_URL".to_string(), self.db_url.clone()),
             ("DV_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
             ("DV_REDIS_URL".into(), String::new()),
-            ("DV_KAFKA_BROKERS".into(), brokers()),
+            ("DV_KAFKA_BROKERS".into(), self.servers.brokers.clone()),
             ("DV_KAFKA_GROUP_ID".into(), self.group_id.clone()),
             ("DV_KAFKA_SESSION_TIMEOUT_MS".into(), "6000".into()),
             ("DV_INGEST_DRAIN_TIMEOUT_MS".into(), "3000".into()),
@@ -167,7 +195,7 @@ impl TestEnv {
 
     pub fn high_watermarks(&self) -> BTreeMap<(String, i32), i64> {
         let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
+            .set("bootstrap.servers", &self.servers.brokers)
             .set("group.id", "test-watermarks")
             .create()
             .expect("consumer");
@@ -209,20 +237,20 @@ impl Publisher {
 }
 
 /// A new database named dv_test_<random>, migrated: (the random suffix, its URL, a pool).
-async fn fresh_database() -> (String, String, PgPool) {
+async fn fresh_database(server: &str) -> (String, String, PgPool) {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let db_name = format!("dv_test_{suffix}");
-    let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server_url())).await.expect("PostgreSQL is up");
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is up");
     admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
-    let db_url = format!("{}/{db_name}", pg_server_url());
+    let db_url = format!("{server}/{db_name}");
     let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
     decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
     (suffix, db_url, pool)
 }
 
-async fn create_topics(topics: &BTreeMap<TopicKind, String>) {
+async fn create_topics(brokers: &str, topics: &BTreeMap<TopicKind, String>) {
     let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
     let new: Vec<NewTopic> =
         topics.iter().map(|(k, name)| NewTopic::new(name, partitions(*k), TopicReplication::Fixed(1))).collect();
     let results = admin.create_topics(&new, &AdminOptions::new()).await.expect("create topics");

@@ -14,6 +14,7 @@ mod pipeline;
 mod policy_types;
 mod processes;
 mod read_path;
+mod reliability;
 mod scale;
 mod schemas;
 mod selection;
