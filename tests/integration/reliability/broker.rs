@@ -12,7 +12,6 @@ use super::publisher::{Outgoing, ReliablePublisher};
 use super::servers::PrivateBroker;
 use crate::crash::{expected_counters, stored_counters};
 use crate::helpers::{Servers, TestEnv};
-use crate::model;
 use crate::processes::{IngestProcess, Lcg};
 
 /// Interactions per second while the broker goes down and up.
@@ -27,18 +26,9 @@ async fn broker_stopped_and_restarted() {
     let mut broker = PrivateBroker::start();
     let env = TestEnv::new_on(Servers { brokers: broker.addr(), ..Servers::default() }).await;
 
-    let customers: Vec<String> = (0..100).map(|i| format!("cust{i}")).collect();
-    let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
-    let spread = model::Spread {
-        tenant: "acme",
-        offers: &["o1", "o2", "o3", "o4"],
-        channels: &["web", "email", "sms"],
-        customers: &customers,
-        days: 20,
-    };
     // More than the test can publish: the publisher stops when told, and the expected values
     // come from the prefix it actually handed to the producer.
-    let events = model::interactions(&spread, rounds * 40 * RATE as usize, seed, model::test_today());
+    let events = super::acme_interactions(rounds * 40 * RATE as usize, seed);
     let messages: Vec<Outgoing> = events
         .iter()
         .map(|e| Outgoing {

@@ -68,3 +68,18 @@ pub async fn wait_for_a_commit(pool: &PgPool, what: &str, timeout: Duration) {
         assert!(Instant::now() < deadline, "{what}: no batch committed within {timeout:?}");
     }
 }
+
+/// `n` interactions of tenant acme (4 offers, 3 channels, 100 customers, 20 days): the load
+/// the fault scenarios publish while they break a server.
+pub fn acme_interactions(n: usize, seed: u64) -> Vec<crate::model::Interaction> {
+    let customers: Vec<String> = (0..100).map(|i| format!("cust{i}")).collect();
+    let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
+    let spread = crate::model::Spread {
+        tenant: "acme",
+        offers: &["o1", "o2", "o3", "o4"],
+        channels: &["web", "email", "sms"],
+        customers: &customers,
+        days: 20,
+    };
+    crate::model::interactions(&spread, n, seed, crate::model::test_today())
+}

@@ -15,7 +15,6 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use super::servers::PrivatePostgres;
 use crate::crash::{expected_counters, stored_counters};
 use crate::helpers::{Servers, TestEnv};
-use crate::model;
 use crate::processes::{IngestProcess, Lcg};
 
 const RATE: f64 = 800.0;
@@ -57,17 +56,8 @@ async fn postgres_restarted_during_a_batch() {
     let pg = PrivatePostgres::start();
     let env = TestEnv::new_on(Servers { postgres: pg.url(), ..Servers::default() }).await;
 
-    let customers: Vec<String> = (0..100).map(|i| format!("cust{i}")).collect();
-    let customers: Vec<&str> = customers.iter().map(String::as_str).collect();
-    let spread = model::Spread {
-        tenant: "acme",
-        offers: &["o1", "o2", "o3", "o4"],
-        channels: &["web", "email", "sms"],
-        customers: &customers,
-        days: 20,
-    };
     // More than the test publishes: it stops the publisher and counts what was handed over.
-    let events = model::interactions(&spread, rounds * 30 * RATE as usize, seed, model::test_today());
+    let events = super::acme_interactions(rounds * 30 * RATE as usize, seed);
 
     let mut ingest = IngestProcess::start(&env);
     let stop = Arc::new(AtomicBool::new(false));
