@@ -89,9 +89,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Traces of the standard workload's stream over its 90 days (SPEC 7's large size).
+pub const STANDARD_TRACES: u64 = 1_000_000;
+
 /// 1. Ingest from the broker. One generator run gives both topics' payloads.
+///
+/// The events are the newest `ingest_traces` of the standard stream (1M traces over 90 days,
+/// ~11k per day), i.e. the last few days at the standard density. Spreading a 30k-trace run
+/// over all 90 days instead would be 36x sparser than the workload: almost every
+/// (day, channel, flow, offer) a trace touches would be a new row, a load no real stream of
+/// this shape produces.
 async fn ingest_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Report) -> anyhow::Result<()> {
-    let shape = WorkloadShape { time: EventTime::History { traces: cfg.ingest_traces }, ..WorkloadShape::default() };
+    let standard = WorkloadShape::default();
+    let days = (standard.days as f64 * cfg.ingest_traces as f64 / STANDARD_TRACES as f64).ceil().max(1.0) as i64;
+    let shape = WorkloadShape { days, time: EventTime::History { traces: cfg.ingest_traces }, ..standard };
     let mut workload = Workload::new(shape, 1, chrono::Utc::now());
     let catalog = workload.catalog_and_segments();
     let (mut traces, mut interactions) = (Vec::new(), Vec::new());
