@@ -15,6 +15,7 @@ mod policy_types;
 mod processes;
 mod read_path;
 mod reliability;
+mod rollups;
 mod scale;
 mod schemas;
 mod selection;

@@ -13,6 +13,7 @@ mod dedup;
 mod latency;
 mod offsets;
 pub mod raw_traces;
+mod rollups;
 mod scores;
 mod selection;
 mod views;
@@ -91,6 +92,7 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -
     let delta = fold(&fresh, &mut memberships);
 
     views::apply(&mut tx, &delta).await?;
+    rollups::apply(&mut tx, &delta).await?;
     catalog::apply(&mut tx, &delta.catalog).await?;
     attributions::apply(&mut tx, &delta.conversion_days).await?;
     latency::apply(&mut tx, &delta.latency).await?;

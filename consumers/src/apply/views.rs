@@ -43,7 +43,7 @@ pub(super) async fn load_memberships(
 
 /// Column arrays of a counter upsert, in key order.
 #[derive(Default)]
-struct CounterColumns {
+pub(super) struct CounterColumns {
     impressions: Vec<i64>,
     clicks: Vec<i64>,
     accepts: Vec<i64>,
@@ -55,7 +55,7 @@ struct CounterColumns {
 }
 
 impl CounterColumns {
-    fn push(&mut self, c: &InteractionCounts) {
+    pub(super) fn push(&mut self, c: &InteractionCounts) {
         self.impressions.push(c.impressions);
         self.clicks.push(c.clicks);
         self.accepts.push(c.accepts);
@@ -66,7 +66,7 @@ impl CounterColumns {
         self.cost.push(c.cost_micros);
     }
 
-    fn bind<'q>(
+    pub(super) fn bind<'q>(
         &'q self,
         q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
@@ -82,12 +82,14 @@ impl CounterColumns {
 }
 
 /// `SET` list adding the excluded counters to the stored ones.
-const ADD_COUNTERS: &str = "impressions = t.impressions + EXCLUDED.impressions, clicks = t.clicks + EXCLUDED.clicks,
+pub(super) const ADD_COUNTERS: &str =
+    "impressions = t.impressions + EXCLUDED.impressions, clicks = t.clicks + EXCLUDED.clicks,
     accepts = t.accepts + EXCLUDED.accepts, converts = t.converts + EXCLUDED.converts,
     rejects = t.rejects + EXCLUDED.rejects, dismisses = t.dismisses + EXCLUDED.dismisses,
     revenue_micros = t.revenue_micros + EXCLUDED.revenue_micros, cost_micros = t.cost_micros + EXCLUDED.cost_micros";
 
-const COUNTER_COLUMNS: &str = "impressions, clicks, accepts, converts, rejects, dismisses, revenue_micros, cost_micros";
+pub(super) const COUNTER_COLUMNS: &str =
+    "impressions, clicks, accepts, converts, rejects, dismisses, revenue_micros, cost_micros";
 
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     if !d.interactions.is_empty() {

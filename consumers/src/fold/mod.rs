@@ -54,6 +54,9 @@ impl InteractionCounts {
 pub type InteractionKey = (String, NaiveDate, String, String);
 /// Key of `interaction_segment_daily`: (tenant, segment, day, offer, channel).
 pub type SegmentInteractionKey = (String, String, NaiveDate, String, String);
+/// Key of the per-offer and per-channel interaction rollups: (tenant, segment or "" for all
+/// customers, day, offer or channel).
+pub type RollupKey = (String, String, NaiveDate, String);
 /// Key of `trace_daily`: (tenant, day, channel or "", decision flow or "").
 pub type TraceKey = (String, NaiveDate, String, String);
 
@@ -71,6 +74,11 @@ pub type Memberships = HashMap<(String, String), BTreeSet<String>>;
 pub struct Delta {
     pub interactions: BTreeMap<InteractionKey, InteractionCounts>,
     pub segment_interactions: BTreeMap<SegmentInteractionKey, InteractionCounts>,
+    /// Interaction counters per (tenant, segment or "", day), and per offer / channel on top
+    /// (migration `interaction_rollups`): the grains the dashboard reads group by.
+    pub rollup_day: BTreeMap<(String, String, NaiveDate), InteractionCounts>,
+    pub rollup_offer: BTreeMap<RollupKey, InteractionCounts>,
+    pub rollup_channel: BTreeMap<RollupKey, InteractionCounts>,
     pub traces: BTreeMap<TraceKey, TraceCounts>,
     /// Candidate counters per (tenant, day, offer).
     pub selection: BTreeMap<(String, NaiveDate, String), selection::SelectionCounts>,
@@ -111,6 +119,16 @@ pub struct Delta {
     pub applied: BTreeMap<&'static str, u64>,
 }
 
+impl Delta {
+    /// Adds one interaction to the rollups of `scope` ("" = all customers, else a segment).
+    fn add_rollups(&mut self, e: &Interaction, scope: &str, day: NaiveDate) {
+        let (t, s) = (&e.tenant_id, scope.to_owned());
+        self.rollup_day.entry((t.clone(), s.clone(), day)).or_default().add(e);
+        self.rollup_offer.entry((t.clone(), s.clone(), day, e.offer_id.clone())).or_default().add(e);
+        self.rollup_channel.entry((t.clone(), s, day, e.channel_id.clone())).or_default().add(e);
+    }
+}
+
 /// Folds `events` (already de-duplicated, in processing order). `memberships` holds the stored
 /// memberships of the batch's customers and is updated in place as membership events pass.
 pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
@@ -128,13 +146,15 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                     *d.offer_spend.entry((e.tenant_id.clone(), e.offer_id.clone())).or_default() +=
                         money::micros(e.cost).unwrap_or(0);
                 }
-                if let Some(segments) = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone())) {
-                    for s in segments {
-                        d.segment_interactions
-                            .entry((e.tenant_id.clone(), s.clone(), day, e.offer_id.clone(), e.channel_id.clone()))
-                            .or_default()
-                            .add(e);
-                    }
+                let segments = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone()));
+                for s in segments.into_iter().flatten() {
+                    d.segment_interactions
+                        .entry((e.tenant_id.clone(), s.clone(), day, e.offer_id.clone(), e.channel_id.clone()))
+                        .or_default()
+                        .add(e);
+                }
+                for scope in std::iter::once("").chain(segments.into_iter().flatten().map(String::as_str)) {
+                    d.add_rollups(e, scope, day);
                 }
             }
             Event::Trace(e) => {

@@ -58,3 +58,48 @@ fn catalog_versions_only_move_forward() {
     assert!(!catalog_change_applies(Some(3), Some(2)));
     assert!(catalog_change_applies(Some(3), None));
 }
+
+#[test]
+fn rollups_sum_the_base_counters_per_scope() {
+    let mut other_channel = interaction("4", "bob", Outcome::Convert, 2.0);
+    if let Event::Interaction(i) = &mut other_channel {
+        i.channel_id = "c2".into();
+        i.offer_id = "o2".into();
+    }
+    let events = [
+        membership("alice", "vip", MembershipOp::Add),
+        interaction("1", "alice", Outcome::Impression, 0.0),
+        interaction("2", "alice", Outcome::Accept, 10.5),
+        interaction("3", "carol", Outcome::Impression, 0.0),
+        other_channel,
+    ];
+    let mut m = Memberships::new();
+    let refs: Vec<&Event> = events.iter().collect();
+    let d = fold(&refs, &mut m);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
+    // Every rollup of a scope is the base table's counters summed over the dropped dimensions.
+    let sum = |it: &mut dyn Iterator<Item = InteractionCounts>| {
+        it.fold(InteractionCounts::default(), |mut a, c| {
+            a.impressions += c.impressions;
+            a.accepts += c.accepts;
+            a.converts += c.converts;
+            a.revenue_micros += c.revenue_micros;
+            a
+        })
+    };
+    let all_base = sum(&mut d.interactions.values().copied());
+    assert_eq!(d.rollup_day[&("t".into(), "".into(), day)], all_base);
+    assert_eq!(sum(&mut d.rollup_offer.iter().filter(|(k, _)| k.1.is_empty()).map(|(_, c)| *c)), all_base);
+    assert_eq!(sum(&mut d.rollup_channel.iter().filter(|(k, _)| k.1.is_empty()).map(|(_, c)| *c)), all_base);
+    let o2 = d.rollup_offer[&("t".into(), "".into(), day, "o2".into())];
+    assert_eq!((o2.converts, o2.revenue_micros), (1, 2_000_000));
+    let c = d.rollup_channel[&("t".into(), "".into(), day, "c".into())];
+    assert_eq!((c.impressions, c.accepts), (2, 1));
+    // Only alice is in "vip".
+    let vip_base = sum(&mut d.segment_interactions.values().copied());
+    assert_eq!((vip_base.impressions, vip_base.accepts), (1, 1));
+    assert_eq!(d.rollup_day[&("t".into(), "vip".into(), day)], vip_base);
+    assert_eq!(d.rollup_offer[&("t".into(), "vip".into(), day, "o".into())], vip_base);
+    assert_eq!(d.rollup_channel[&("t".into(), "vip".into(), day, "c".into())], vip_base);
+    assert_eq!(d.rollup_offer.len(), 3);
+}

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{fetch_window, interaction_source, name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, name_or_id, names, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{rate, Period, Window};
 
@@ -41,7 +41,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let sql = format!(
         "SELECT offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(rejects + dismisses)::int8
          {} GROUP BY offer_id",
-        interaction_source(&scope)
+        rollup_source(Grain::Offer)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();

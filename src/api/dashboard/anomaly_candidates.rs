@@ -1,6 +1,6 @@
 //! `anomaly_candidates`: core metrics of the current window against the `baselineDays` dates
-//! before it (SPEC 5.2). Stateless: nothing fires. Reads the interaction counters per (day,
-//! offer, channel) and the trace counters per day of both windows.
+//! before it (SPEC 5.2). Stateless: nothing fires. Reads the interaction rollups per (day,
+//! offer) and per (day, channel) and the trace counters per day of both windows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -27,46 +27,71 @@ pub struct Period {
     pub since: String,
 }
 
-/// (day, offer, channel, impressions, positive, revenue micros).
-pub type InteractionRow = (NaiveDate, String, String, i64, i64, i64);
+/// (day, offer, impressions, positive, revenue micros), from the per-offer rollup.
+pub type OfferRow = (NaiveDate, String, i64, i64, i64);
+/// (day, channel, impressions, positive), from the per-channel rollup.
+pub type ChannelRow = (NaiveDate, String, i64, i64);
 /// (day, degraded, traces).
 pub type TraceRow = (NaiveDate, i64, i64);
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let baseline_days = parse_days("baselineDays", p.get("baselineDays"), p.window.days)?;
     let first = p.window.since() - chrono::Duration::days(baseline_days);
-    let interactions: Vec<InteractionRow> = sqlx::query_as(
-        "SELECT day, offer_id, channel_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(revenue_micros)::int8
-           FROM interaction_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
-          GROUP BY day, offer_id, channel_id",
+    // All customers (segment_id ''); the overall counts are the sum of the per-offer rows.
+    let (tenant, first, today) = (tenant, first, p.window.today);
+    let offers: Vec<OfferRow> = window_rows(
+        pool,
+        "SELECT day, offer_id, impressions, accepts + converts, revenue_micros FROM interaction_rollup_offer
+          WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
+        (tenant, first, today),
     )
-    .bind(tenant)
-    .bind(first)
-    .bind(p.window.today)
-    .fetch_all(pool)
     .await?;
-    let traces: Vec<TraceRow> = sqlx::query_as(
+    let channels: Vec<ChannelRow> = window_rows(
+        pool,
+        "SELECT day, channel_id, impressions, accepts + converts FROM interaction_rollup_channel
+          WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
+        (tenant, first, today),
+    )
+    .await?;
+    let traces: Vec<TraceRow> = window_rows(
+        pool,
         "SELECT day, sum(degraded)::int8, sum(traces)::int8 FROM trace_daily
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY day",
+        (tenant, first, today),
     )
-    .bind(tenant)
-    .bind(first)
-    .bind(p.window.today)
-    .fetch_all(pool)
     .await?;
-    let offers: Vec<String> = interactions.iter().map(|r| r.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let channels: Vec<String> = interactions.iter().map(|r| r.2.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let offer_names = names(pool, tenant, "offer", &offers).await?;
-    let channel_names = names(pool, tenant, "channel", &channels).await?;
-    Body::json(&to_response(&interactions, &traces, &p.window, baseline_days, &offer_names, &channel_names))
+    let offer_ids: Vec<String> = offers.iter().map(|r| r.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let channel_ids: Vec<String> = channels.iter().map(|r| r.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let offer_names = names(pool, tenant, "offer", &offer_ids).await?;
+    let channel_names = names(pool, tenant, "channel", &channel_ids).await?;
+    let rows = Rows { offers: &offers, channels: &channels, traces: &traces };
+    Body::json(&to_response(rows, &p.window, baseline_days, &offer_names, &channel_names))
+}
+
+/// Rows of `sql` with `$1` tenant and `$2`..`$3` the first and last day of both windows.
+async fn window_rows<T>(
+    pool: &PgPool,
+    sql: &str,
+    (tenant, first, last): (&str, NaiveDate, NaiveDate),
+) -> ApiResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sql).bind(tenant).bind(first).bind(last).fetch_all(pool).await?)
+}
+
+/// The rows of both windows.
+pub struct Rows<'a> {
+    pub offers: &'a [OfferRow],
+    pub channels: &'a [ChannelRow],
+    pub traces: &'a [TraceRow],
 }
 
 /// Trials and successes of the two windows: (x1, n1, x0, n0).
 type Counts = (i64, i64, i64, i64);
 
 pub fn to_response(
-    interactions: &[InteractionRow],
-    traces: &[TraceRow],
+    rows: Rows<'_>,
     w: &Window,
     baseline_days: i64,
     offer_names: &HashMap<String, String>,
@@ -87,15 +112,17 @@ pub fn to_response(
     let mut by_offer: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut by_channel: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut revenue_by_offer_day: BTreeMap<&str, BTreeMap<NaiveDate, i64>> = BTreeMap::new();
-    for (day, offer, channel, imp, pos, rev) in interactions {
+    for (day, offer, imp, pos, rev) in rows.offers {
         let cur = current(day);
         add(&mut overall, cur, *pos, *imp);
         add(by_offer.entry(offer).or_default(), cur, *pos, *imp);
-        add(by_channel.entry(channel).or_default(), cur, *pos, *imp);
         *revenue_by_offer_day.entry(offer).or_default().entry(*day).or_default() += rev;
     }
+    for (day, channel, imp, pos) in rows.channels {
+        add(by_channel.entry(channel).or_default(), current(day), *pos, *imp);
+    }
     let mut degraded: Counts = (0, 0, 0, 0);
-    for (day, deg, n) in traces {
+    for (day, deg, n) in rows.traces {
         add(&mut degraded, current(day), *deg, *n);
     }
 

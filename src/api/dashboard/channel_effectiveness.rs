@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{fetch_window, interaction_source, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
 
@@ -44,7 +44,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
            LEFT JOIN stats s USING (channel_id)
            LEFT JOIN catalog_entities c
                   ON c.tenant_id = $1 AND c.entity = 'channel' AND c.entity_id = k.channel_id AND NOT c.deleted",
-        interaction_source(&scope)
+        rollup_source(Grain::Channel)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(rows))

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{fetch_window, interaction_source, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 
@@ -35,7 +35,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     }
     let sql = format!(
         "SELECT day, sum(impressions)::int8, sum(accepts + converts)::int8 {} GROUP BY day",
-        interaction_source(&scope)
+        rollup_source(Grain::Day)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(&rows, &p.window))

@@ -245,7 +245,8 @@ pub fn name_or_id(names: &HashMap<String, String>, id: &str) -> String {
     names.get(id).cloned().unwrap_or_else(|| id.to_owned())
 }
 
-/// The interaction counters a read uses: all customers, or one segment's. Returns the `FROM …
+/// The interaction counters at (day, offer, channel) grain, for reads that group by both offer
+/// and channel: all customers, or one segment's. Returns the `FROM …
 /// WHERE` part with `$1` tenant, `$2`/`$3` first/last day and `$4` segment (NULL for all).
 pub fn interaction_source(scope: &SegmentScope) -> &'static str {
     match scope {
@@ -253,6 +254,31 @@ pub fn interaction_source(scope: &SegmentScope) -> &'static str {
             "FROM interaction_segment_daily WHERE tenant_id = $1 AND segment_id = $4 AND day BETWEEN $2 AND $3"
         }
         _ => "FROM interaction_daily WHERE tenant_id = $1 AND $4::text IS NULL AND day BETWEEN $2 AND $3",
+    }
+}
+
+/// The grain of an interaction rollup (migration `interaction_rollups`).
+#[derive(Debug, Clone, Copy)]
+pub enum Grain {
+    Day,
+    Offer,
+    Channel,
+}
+
+/// Like [`interaction_source`], from the smallest rollup that holds `grain`: a 90-day read then
+/// touches 90 rows per day, offer or channel, not every (day, offer, channel). Segment `''`
+/// holds all customers, so `$4` NULL reads it.
+pub fn rollup_source(grain: Grain) -> &'static str {
+    match grain {
+        Grain::Day => {
+            "FROM interaction_rollup_day WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
+        }
+        Grain::Offer => {
+            "FROM interaction_rollup_offer WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
+        }
+        Grain::Channel => {
+            "FROM interaction_rollup_channel WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{fetch_window, interaction_source, segment_scope, Body, Params, SegmentScope};
+use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
 use consumers::fold::money::to_money;
@@ -53,7 +53,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                 COALESCE(s.imp, 0), COALESCE(s.conv, 0), COALESCE(s.rev, 0)
            FROM catalog_entities o LEFT JOIN stats s ON s.offer_id = o.entity_id
           WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'",
-        interaction_source(&scope)
+        rollup_source(Grain::Offer)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(rows))

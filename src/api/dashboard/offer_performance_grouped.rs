@@ -11,7 +11,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::offer_performance::TOP;
-use super::{fetch_window, interaction_source, names, segment_bind, segment_scope, Body, Params, SegmentScope};
+use super::{
+    fetch_window, interaction_source, names, rollup_source, segment_bind, segment_scope, Body, Grain, Params,
+    SegmentScope,
+};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::percent_string;
 use consumers::fold::money::to_money;
@@ -105,20 +108,22 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                    FROM stats s
                    LEFT JOIN catalog_entities o
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
-                interaction_source(&scope)
+                rollup_source(Grain::Offer)
             );
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
-        // Active, materialized segments (only the requested one when segmentId is given).
+        // Active, materialized segments (only the requested one when segmentId is given); in the
+        // rollup, segment ids > '' skips the all-customers rows as an index range.
         GroupBy::Segment => {
             sqlx::query_as(
                 "SELECT d.segment_id, d.offer_id, sum(d.impressions)::int8, sum(d.accepts + d.converts)::int8,
                         sum(d.revenue_micros)::int8
-                   FROM interaction_segment_daily d
+                   FROM interaction_rollup_offer d
                    JOIN segments_materialized m ON m.tenant_id = d.tenant_id AND m.segment_id = d.segment_id
                    JOIN catalog_entities c ON c.tenant_id = d.tenant_id AND c.entity = 'segment'
                                           AND c.entity_id = d.segment_id AND NOT c.deleted AND c.status = 'active'
-                  WHERE d.tenant_id = $1 AND d.day BETWEEN $2 AND $3 AND ($4::text IS NULL OR d.segment_id = $4)
+                  WHERE d.tenant_id = $1 AND d.segment_id > '' AND d.day BETWEEN $2 AND $3
+                    AND ($4::text IS NULL OR d.segment_id = $4)
                   GROUP BY d.segment_id, d.offer_id",
             )
             .bind(tenant)
