@@ -48,13 +48,13 @@ fn num(name: &str, default: u64) -> u64 {
 impl Config {
     fn from_env() -> Config {
         let quick = std::env::var("DV_BENCH_QUICK").is_ok_and(|v| v == "1");
-        let (ingest, small, large) = if quick { (5_000, 2_000, 10_000) } else { (30_000, 100_000, 250_000) };
+        let (ingest, small, large) = if quick { (5_000, 2_000, 10_000) } else { (30_000, 100_000, STANDARD_TRACES) };
         Config {
             ingest_traces: num("DV_BENCH_INGEST_TRACES", ingest),
             small: num("DV_BENCH_SMALL_TRACES", small),
             large: num("DV_BENCH_LARGE_TRACES", large),
-            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 50 }) as usize,
-            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 10)),
+            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 40 }) as usize,
+            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 5)),
             wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 10 }),
             fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
             fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 30 }),
@@ -126,7 +126,7 @@ async fn ingest_stage(cfg: &Config, broker: &env::Broker, report: &mut report::R
 async fn reads_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Report) -> anyhow::Result<()> {
     let api_port = env::free_port();
     let base = format!("http://127.0.0.1:{api_port}");
-    for (size, raw_runs) in [(cfg.small, 2), (cfg.large, 1)] {
+    for size in [cfg.small, cfg.large] {
         let (db_url, pool) = env::fresh_database("reads").await?;
         sqlx::raw_sql(raw::DDL).execute(&pool).await?;
         let key = decision_views::keys::create_api_key(&pool, "tenant_0", Role::Viewer, "bench").await?;
@@ -149,7 +149,7 @@ async fn reads_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Re
         let api = env::Process::start("api", &api_env([("DV_CACHE_TTL_MS", "0"), ("DV_REDIS_URL", "")]))?;
         env::wait_http(&format!("{base}/healthz")).await?;
         let who = reads::Api { base: &base, key: &key, tenant: "tenant_0" };
-        report.reads.push((size, reads::measure(&who, &db_url, cfg.read_samples, raw_runs, cfg.raw_cap).await?));
+        report.reads.push((size, reads::measure(&who, &db_url, cfg.read_samples, 1, cfg.raw_cap).await?));
         if size == cfg.large {
             report.load.push(load::wrk("uncached", &base, &key, "tenant_0", cfg.wrk_secs)?);
             api.stop();
