@@ -69,6 +69,8 @@ pub struct HttpSettings {
     pub addr: SocketAddr,
     /// Staleness bound of the response cache; 0 disables it.
     pub cache_ttl: Duration,
+    /// How often the API reads the views' data version (a commit invalidates cached answers).
+    pub cache_version_poll: Duration,
     /// Per-tenant limit of dashboard and traces reads.
     pub reads: Policy,
 }
@@ -150,6 +152,7 @@ impl Settings {
             http: HttpSettings {
                 addr: parse("DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
                 cache_ttl: Duration::from_millis(parse("DV_CACHE_TTL_MS", 2_000)?),
+                cache_version_poll: Duration::from_millis(parse("DV_CACHE_VERSION_POLL_MS", 100)?.max(1)),
                 reads: Policy {
                     per_second: parse("DV_RATE_LIMIT_READS_PER_SEC", READS.per_second)?,
                     burst: parse("DV_RATE_LIMIT_READS_BURST", READS.burst)?,

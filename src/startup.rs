@@ -57,6 +57,7 @@ impl Application {
                 metrics: crate::telemetry::metrics_handle(),
                 watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics.clone())?),
                 cache: ResponseCache::connect(redis, settings.http.cache_ttl).await,
+                data_version: Default::default(),
                 limits: RateLimits::new(settings.http.reads),
                 topics: Arc::new(topics),
                 namespace: sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&pool).await?.into(),
@@ -87,6 +88,12 @@ impl Application {
         let shutdown = self.shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
         if let (Some(listener), Some(state)) = (self.listener, self.state) {
+            if !matches!(state.cache, api::cache::ResponseCache::Off) {
+                // Read once before serving, so the first keys are already current.
+                state.data_version.refresh(&self.pool).await?;
+                let poll = self.settings.http.cache_version_poll;
+                tasks.spawn(state.data_version.clone().follow(self.pool.clone(), poll, shutdown.clone()));
+            }
             let app = api::router(state);
             let stop = shutdown.clone();
             tasks.spawn(async move {

@@ -1,5 +1,7 @@
 //! The response cache: shared by API replicas through Redis, in-process when Redis is not
-//! configured (SPEC 6). Entries live for a short staleness bound (`DV_CACHE_TTL_MS`).
+//! configured (SPEC 6). Keys include the views' data version, so a commit invalidates every
+//! entry; entries also expire after `DV_CACHE_TTL_MS`, the bound for what changes without a
+//! commit (the clock: today's window, expiries).
 //!
 //! Tenant isolation is structural: the key is a hash of (tenant, canonical query), where the
 //! tenant is the one the API key authenticated, and every entry also carries its tenant and is
@@ -46,11 +48,12 @@ pub enum ResponseCache {
 }
 
 /// The cache key of a request: the deployment's namespace (its database: two deployments may
-/// share a Redis), the tenant and every query parameter, canonically ordered.
-pub fn key(namespace: &str, tenant: &str, params: &HashMap<String, String>) -> String {
+/// share a Redis), the views' data version (see `data_version`: a commit changes every key),
+/// the tenant and every query parameter, canonically ordered.
+pub fn key(namespace: &str, version: i64, tenant: &str, params: &HashMap<String, String>) -> String {
     let canonical: BTreeMap<&String, &String> = params.iter().collect();
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&(namespace, tenant, canonical)).unwrap_or_default());
+    h.update(serde_json::to_vec(&(namespace, version, tenant, canonical)).unwrap_or_default());
     format!("dv:resp:v1:{}", hex::encode(&h.finalize()[..16]))
 }
 
@@ -183,9 +186,10 @@ mod tests {
     fn keys_differ_by_tenant_and_ignore_parameter_order() {
         let a = HashMap::from([("type".to_string(), "summary".to_string()), ("days".into(), "7".into())]);
         let b = HashMap::from([("days".to_string(), "7".to_string()), ("type".into(), "summary".into())]);
-        assert_eq!(key("db", "t1", &a), key("db", "t1", &b));
-        assert_ne!(key("db", "t1", &a), key("db", "t2", &a));
-        assert_ne!(key("db", "t1", &a), key("db2", "t1", &a));
+        assert_eq!(key("db", 7, "t1", &a), key("db", 7, "t1", &b));
+        assert_ne!(key("db", 7, "t1", &a), key("db", 7, "t2", &a));
+        assert_ne!(key("db", 7, "t1", &a), key("db2", 7, "t1", &a));
+        assert_ne!(key("db", 7, "t1", &a), key("db", 8, "t1", &a));
     }
 
     #[tokio::test]

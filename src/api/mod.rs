@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cache;
 mod dashboard;
+pub mod data_version;
 /// Every documented dashboard type (the benchmark iterates over them).
 pub use dashboard::TYPES as DASHBOARD_TYPES;
 pub mod error;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Broker client for high watermarks (ingest status); the API never joins the group.
     pub watermarks: Arc<Watermarks>,
     pub cache: cache::ResponseCache,
+    /// Keys the cache: a commit to the views invalidates every cached answer.
+    pub data_version: data_version::DataVersion,
     pub limits: rate_limit::RateLimits,
     /// Kafka topic names, for the freshness header.
     pub topics: Arc<Vec<String>>,

@@ -61,13 +61,45 @@ async fn cache_is_per_tenant_and_etags_revalidate() {
     let r = get_raw(&app, path, &acme, "acme", None).await;
     assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
 
-    // Fresh data shows after the staleness bound.
+    // Fresh data shows once committed (the data version keys the cache).
     env.publish(TopicKind::Catalog, &catalog("acme", "offer", "o3", "upsert", Some(1), json!({"status": "active"})));
     env.wait_caught_up(Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let r = get_raw(&app, path, &acme, "acme", Some(&etag)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["activeOffers"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_invalidates_cached_answers_long_before_the_ttl() {
+    let env = TestEnv::new().await;
+    let mut settings = env.settings();
+    settings.http.cache_ttl = Duration::from_secs(600);
+    let app = spawn_app_with_settings(env, settings).await;
+    let env = &app.env;
+    let key = env.api_key("acme", Role::Viewer).await;
+    let path = "/api/v1/dashboard-data?type=summary";
+    env.publish(TopicKind::Catalog, &catalog("acme", "offer", "o1", "upsert", Some(1), json!({"status": "active"})));
+    env.wait_caught_up(Duration::from_secs(60)).await;
+    let active = |r: serde_json::Value| r["activeOffers"].as_i64().unwrap();
+    // Cached with a 10-minute TTL once the data version has caught up with the commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while active(get_raw(&app, path, &key, "acme", None).await.json().await.unwrap()) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the first offer never showed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    env.publish(TopicKind::Catalog, &catalog("acme", "offer", "o2", "upsert", Some(1), json!({"status": "active"})));
+    env.wait_caught_up(Duration::from_secs(60)).await;
+    let committed = std::time::Instant::now();
+    loop {
+        if active(get_raw(&app, path, &key, "acme", None).await.json().await.unwrap()) == 2 {
+            break;
+        }
+        // The version poll runs every 100 ms: seconds, not the TTL's ten minutes.
+        assert!(committed.elapsed() < Duration::from_secs(10), "a cached answer outlived the commit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,7 +106,7 @@ async fn dashboard_data(
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
-    let key = cache::key(&state.namespace, &caller.tenant_id, &raw);
+    let key = cache::key(&state.namespace, state.data_version.current(), &caller.tenant_id, &raw);
     let entry = match state.cache.get(&key, &caller.tenant_id).await {
         Some(hit) => hit,
         None => {

@@ -1,0 +1,50 @@
+//! The views' data version, which keys the response cache: the sum of the stored next offsets
+//! of every partition (`consumer_offsets`).
+//!
+//! Every batch advances its partitions' offsets in the same transaction as its view deltas, so
+//! the sum moves exactly when the views may have changed. A cached answer keyed by it is
+//! dropped by the first commit after it, not by its TTL: the cache serves hot dashboards
+//! without serving anything older than the last commit (plus one poll interval), across
+//! processes and replicas, with no channel from ingest to the API (they share only
+//! PostgreSQL). One tiny query per interval, not one per request.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Default)]
+pub struct DataVersion(Arc<AtomicI64>);
+
+impl DataVersion {
+    pub fn current(&self) -> i64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let v: i64 = sqlx::query_scalar("SELECT COALESCE(sum(next_offset), 0)::int8 FROM consumer_offsets")
+            .fetch_one(pool)
+            .await?;
+        self.0.store(v, Ordering::Release);
+        Ok(())
+    }
+
+    /// Refreshes every `every` until `shutdown`. A failed poll keeps the last version: answers
+    /// may then be as old as the cache TTL, the bound that holds without it.
+    pub async fn follow(self, pool: PgPool, every: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tick.tick() => {
+                    if let Err(e) = self.refresh(&pool).await {
+                        tracing::warn!(error = %e, "data version poll failed; cached answers age up to the TTL");
+                    }
+                }
+            }
+        }
+    }
+}
