@@ -9,6 +9,8 @@
 //! the API keeps answering, uncached, and without waiting on Redis: every command is bounded
 //! by [`REDIS_TIMEOUT`], and after a failure Redis is skipped for [`REDIS_BACKOFF`] (the
 //! connection manager reconnects on the next command after that).
+//!
+//! Concurrent misses of one key in one process share one computation (`coalesce`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,8 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::coalesce::{self, Flights, Lookup};
 
 /// One cached answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,10 +44,12 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a Redis failure, requests skip the cache this long instead of each paying a timeout.
 const REDIS_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The store, and the keys being computed in this process (`flights`: none when off, see
+/// `coalesce`).
 #[derive(Clone)]
 pub enum ResponseCache {
-    Redis { conn: ConnectionManager, ttl: Duration, health: Arc<Health> },
-    Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration },
+    Redis { conn: ConnectionManager, ttl: Duration, health: Arc<Health>, flights: Arc<Flights> },
+    Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration, flights: Arc<Flights> },
     Off,
 }
 
@@ -68,7 +74,7 @@ impl ResponseCache {
             return ResponseCache::Off;
         }
         let Some(url) = redis_url else {
-            return ResponseCache::Local { map: Default::default(), ttl };
+            return ResponseCache::Local { map: Default::default(), ttl, flights: Default::default() };
         };
         // One connection attempt per command (no retry loop inside the request path).
         let config = ConnectionManagerConfig::new()
@@ -80,19 +86,40 @@ impl ResponseCache {
             Err(e) => Err(e),
         };
         match conn {
-            Ok(conn) => ResponseCache::Redis { conn, ttl, health: Arc::new(Health::new()) },
+            Ok(conn) => {
+                ResponseCache::Redis { conn, ttl, health: Arc::new(Health::new()), flights: Default::default() }
+            }
             Err(e) => {
                 // Start anyway (the API must answer without Redis), with the local cache.
                 tracing::warn!(error = %e, "Redis unreachable at start-up; using the in-process cache");
-                ResponseCache::Local { map: Default::default(), ttl }
+                ResponseCache::Local { map: Default::default(), ttl, flights: Default::default() }
             }
         }
     }
 
+    /// The tenant's entry under `key`. Inside a request (`coalesce::scope`) a miss either
+    /// leads (`None`: the caller computes and `put`s) or waits for the request that leads the
+    /// key and answers with its entry.
     pub async fn get(&self, key: &str, tenant: &str) -> Option<Entry> {
+        let lookup = || self.lookup(key, tenant);
+        let (result, entry) = match self {
+            ResponseCache::Redis { flights, .. } | ResponseCache::Local { flights, .. } if coalesce::in_request() => {
+                flights.get(key, tenant, lookup).await
+            }
+            _ => match lookup().await {
+                Some(hit) => (Lookup::Hit, Some(hit)),
+                None => (Lookup::Miss, None),
+            },
+        };
+        result.count();
+        entry
+    }
+
+    /// One read of the store.
+    async fn lookup(&self, key: &str, tenant: &str) -> Option<Entry> {
         let entry = match self {
             ResponseCache::Off => None,
-            ResponseCache::Local { map, ttl } => {
+            ResponseCache::Local { map, ttl, .. } => {
                 let map = map.lock().unwrap_or_else(|p| p.into_inner());
                 map.get(key).filter(|(at, _)| at.elapsed() < *ttl).map(|(_, e)| e.clone())
             }
@@ -111,13 +138,17 @@ impl ResponseCache {
                 }
             }
         };
-        let hit = entry.filter(|e| e.tenant == tenant);
-        metrics::counter!("api_cache_lookups_total", "result" => if hit.is_some() { "hit" } else { "miss" })
-            .increment(1);
-        hit
+        entry.filter(|e| e.tenant == tenant)
     }
 
+    /// Stores the entry, then hands it to the requests waiting on this one's computation (after
+    /// the write, so that a request arriving in between finds it cached).
     pub async fn put(&self, key: &str, entry: &Entry) {
+        self.store(key, entry).await;
+        coalesce::finish(key, entry);
+    }
+
+    async fn store(&self, key: &str, entry: &Entry) {
         match self {
             ResponseCache::Off => {}
             ResponseCache::Local { map, .. } => {
@@ -127,7 +158,7 @@ impl ResponseCache {
                 }
                 map.insert(key.to_owned(), (Instant::now(), entry.clone()));
             }
-            ResponseCache::Redis { conn, ttl, health } => {
+            ResponseCache::Redis { conn, ttl, health, .. } => {
                 let mut conn = conn.clone();
                 let Ok(bytes) = serde_json::to_vec(entry) else { return };
                 let ms = ttl.as_millis().max(1) as u64;

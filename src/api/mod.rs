@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cache;
+mod coalesce;
 mod dashboard;
 pub mod data_version;
 /// Every documented dashboard type (the benchmark iterates over them).
@@ -46,7 +47,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(ingest::router())
-        .merge(dashboard::router())
+        // Concurrent misses of one cached answer share one computation (see `coalesce`).
+        .merge(dashboard::router().route_layer(middleware::from_fn(coalesce::scope)))
         .merge(traces::router())
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)

@@ -4,6 +4,7 @@
 mod anomaly;
 mod auth;
 mod bad_input;
+mod coalescing;
 mod crash;
 mod fixture;
 mod helpers;
