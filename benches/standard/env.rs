@@ -122,6 +122,9 @@ pub fn child_env(db_url: &str, brokers: &str, topics: &BTreeMap<TopicKind, Strin
         ("DV_TRACE_RETENTION_DAYS".into(), "30".into()),
         ("RUST_LOG".into(), std::env::var("DV_BENCH_CHILD_LOG").unwrap_or_else(|_| "warn,sqlx=error".into())),
     ];
+    // Ingest and consumer settings of the bench's own environment reach the children, for
+    // experiments (e.g. DV_INGEST_BATCH_MAX_MESSAGES); unset, the defaults are measured.
+    v.extend(std::env::vars().filter(|(k, _)| k.starts_with("DV_INGEST_") || k.starts_with("DV_KAFKA_CONSUMER_")));
     for (k, name) in topics {
         v.push((decision_views::settings::topic_env_var(*k).to_string(), name.clone()));
     }

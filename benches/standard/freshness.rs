@@ -26,6 +26,9 @@ pub struct Freshness {
     /// Probes still invisible when the run stopped (15 s after the last one was sent): their
     /// latency is recorded as the time they had waited, so the percentiles are lower bounds.
     pub unseen: usize,
+    /// Worst latency (ms) of the probes sent in each 5-second slice of the probing window:
+    /// shows whether the tail is a start-up transient, periodic stalls or a growing lag.
+    pub worst_by_slice: Vec<f64>,
 }
 
 pub async fn run(broker: &Broker, rate: u64, secs: u64) -> anyhow::Result<Freshness> {
@@ -86,6 +89,16 @@ pub async fn run(broker: &Broker, rate: u64, secs: u64) -> anyhow::Result<Freshn
     let url = format!("{base}/api/v1/dashboard-data?type=daily_trend&days=1");
     let mut pending: VecDeque<(i64, Instant)> = VecDeque::new();
     let mut h = Histogram::<u64>::new(3)?;
+    let started = Instant::now();
+    let mut worst_by_slice = vec![0.0f64; secs.div_ceil(5) as usize];
+    let mut record = |at: Instant, h: &mut Histogram<u64>| -> anyhow::Result<()> {
+        let ms = at.elapsed().as_secs_f64() * 1e3;
+        let slice = ((at - started).as_secs() / 5) as usize;
+        if let Some(w) = worst_by_slice.get_mut(slice) {
+            *w = w.max(ms);
+        }
+        Ok(h.record((ms * 1e3) as u64)?)
+    };
     let (mut k, mut last_probe) = (0i64, Instant::now() - Duration::from_secs(1));
     let probing_until = Instant::now() + Duration::from_secs(secs);
     let hard_stop = probing_until + Duration::from_secs(15);
@@ -110,7 +123,7 @@ pub async fn run(broker: &Broker, rate: u64, secs: u64) -> anyhow::Result<Freshn
         let seen = body["data"][0]["impressions"].as_i64().unwrap_or(0);
         while pending.front().is_some_and(|(p, _)| *p <= seen) {
             let (_, at) = pending.pop_front().unwrap();
-            h.record(at.elapsed().as_micros() as u64)?;
+            record(at, &mut h)?;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -118,7 +131,7 @@ pub async fn run(broker: &Broker, rate: u64, secs: u64) -> anyhow::Result<Freshn
     let load_per_s = load.join().map_err(|_| anyhow::anyhow!("load thread panicked"))??;
     let unseen = pending.len();
     for (_, at) in pending {
-        h.record(at.elapsed().as_micros() as u64)?;
+        record(at, &mut h)?;
     }
     app.stop();
     pool.close().await;
@@ -130,10 +143,12 @@ pub async fn run(broker: &Broker, rate: u64, secs: u64) -> anyhow::Result<Freshn
         max_ms: h.max() as f64 / 1e3,
         load_per_s,
         unseen,
+        worst_by_slice,
     };
     eprintln!(
         "[bench] freshness at {load_per_s:.0} ev/s: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} probes ({unseen} not visible at the end)",
         f.p50_ms, f.p99_ms, f.max_ms, f.probes
     );
+    eprintln!("[bench] freshness: worst latency per 5 s of probing (ms): {:.0?}", f.worst_by_slice);
     Ok(f)
 }

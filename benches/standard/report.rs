@@ -177,6 +177,11 @@ impl Report {
                 );
             }
         }
+        if let Some(f) = &self.freshness {
+            let slices: Vec<String> = f.worst_by_slice.iter().map(|ms| format!("{ms:.0}")).collect();
+            let _ =
+                writeln!(s, "\n### Freshness: worst probe latency per 5 s of probing (ms)\n\n{}", slices.join(", "));
+        }
         let _ = writeln!(s, "\n### API throughput (wrk -t2 -c64, rotating over 18 types × 3 windows)\n");
         let _ = writeln!(s, "| mode | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|");
         for l in &self.load {

@@ -284,6 +284,12 @@ impl IngestContext {
         local.batch.messages() >= self.config.batch_max_messages || local.batch.bytes >= self.config.batch_max_bytes
     }
 
+    /// Every batch handed over so far is committed (or dropped).
+    fn committer_idle(&self) -> bool {
+        let p = self.shared.lock();
+        p.done >= p.sent
+    }
+
     fn batch_due(&self) -> Option<Duration> {
         let local = self.lock_local();
         local.batch_started.map(|s| self.config.batch_max_wait.saturating_sub(s.elapsed()))
@@ -347,7 +353,18 @@ pub(super) fn run_consumer_thread(
             consumer.unsubscribe();
             consumer.subscribe(&topics)?;
         }
-        let timeout = consumer.context().batch_due().unwrap_or(Duration::from_millis(200));
+        // Past its wait a batch is handed over only once the committer is free: a batch queued
+        // behind a commit waits that whole commit while the next one fills up behind it, so
+        // under load every event waited about three commits (seen: 4 s freshness at 70 %
+        // utilization). Handing over when the committer frees up keeps one batch in flight,
+        // lets batches grow with the load (more aggregation per row) and bounds an event's
+        // wait to about two commits. Meanwhile polls keep filling the batch (5 ms timeout: a
+        // waiting message returns at once, an idle topic does not spin).
+        let timeout = match consumer.context().batch_due() {
+            Some(d) if d.is_zero() => Duration::from_millis(5),
+            Some(d) => d,
+            None => Duration::from_millis(200),
+        };
         let full = match consumer.poll(timeout) {
             Some(Ok(msg)) => consumer.context().push(&msg),
             Some(Err(e)) => {
@@ -356,7 +373,8 @@ pub(super) fn run_consumer_thread(
             }
             None => false,
         };
-        if full || consumer.context().batch_due().is_some_and(|d| d.is_zero()) {
+        let due = consumer.context().batch_due().is_some_and(|d| d.is_zero());
+        if full || (due && consumer.context().committer_idle()) {
             consumer.context().flush();
         }
     }
