@@ -53,9 +53,9 @@ impl Config {
             ingest_traces: num("DV_BENCH_INGEST_TRACES", ingest),
             small: num("DV_BENCH_SMALL_TRACES", small),
             large: num("DV_BENCH_LARGE_TRACES", large),
-            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 40 }) as usize,
+            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 30 }) as usize,
             raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 5)),
-            wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 10 }),
+            wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 8 }),
             fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
             fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 30 }),
             stages: std::env::var("DV_BENCH_STAGES")
