@@ -144,7 +144,7 @@ impl Settings {
                 session_timeout: Duration::from_millis(parse("DV_KAFKA_SESSION_TIMEOUT_MS", 10_000)?),
                 drain_timeout: Duration::from_millis(parse("DV_INGEST_DRAIN_TIMEOUT_MS", 5_000)?),
                 orphan_after: Duration::from_millis(parse("DV_INGEST_ORPHAN_AFTER_MS", 30_000)?),
-                batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 5_000)?,
+                batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 20_000)?,
                 batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 16 * 1024 * 1024)?,
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 consumer_overrides,

@@ -54,10 +54,10 @@ impl Config {
             small: num("DV_BENCH_SMALL_TRACES", small),
             large: num("DV_BENCH_LARGE_TRACES", large),
             read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 30 }) as usize,
-            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 5)),
+            raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 3)),
             wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 8 }),
             fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
-            fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 30 }),
+            fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 20 }),
             stages: std::env::var("DV_BENCH_STAGES")
                 .unwrap_or_else(|_| "ingest,reads,freshness".into())
                 .split(',')
