@@ -5,9 +5,9 @@ use decision_views::settings::Settings;
 use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
 
 /// jemalloc instead of glibc malloc: ingest allocates decoded batches on the consumer thread
-/// and frees them on the committer's, a pattern under which glibc's per-thread arenas kept
-/// ~470 MiB resident for ~150 MiB of live batches (SPEC 7 bars 300 MB); jemalloc returns
-/// freed pages to the system and showed lower fragmentation (see BENCHMARKS.md, "Memory").
+/// and frees them on the committer's. Peak RSS ingesting 5 KB traces was 466 MiB with glibc and
+/// 226 MiB with jemalloc and a 1 s decay (`DV_BENCH_STAGES=ingest cargo bench --bench standard`,
+/// BENCHMARKS.md "Memory"; SPEC 7 bars 300 MB).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
