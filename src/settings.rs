@@ -59,6 +59,7 @@ pub struct KafkaSettings {
     pub orphan_after: Duration,
     pub batch_max_messages: usize,
     pub batch_max_bytes: usize,
+    pub batch_max_delta_rows: usize,
     pub batch_max_wait: Duration,
     /// librdkafka properties from `DV_KAFKA_CONSUMER_<PROPERTY>` (dots as underscores).
     pub consumer_overrides: BTreeMap<String, String>,
@@ -81,6 +82,11 @@ pub struct IngestLimits {
     pub retention_days: i64,
     pub dedup_horizon_days: i64,
     pub trace_retention_days: i64,
+    pub dead_letter_retention_days: i64,
+    /// Entries per trace array (SPEC 2.8: bounded fan-out).
+    pub max_candidates_per_trace: usize,
+    /// Segments an event is counted in, per customer.
+    pub max_segments_per_customer: usize,
 }
 
 /// The environment variable of each topic's name.
@@ -146,6 +152,7 @@ impl Settings {
                 orphan_after: Duration::from_millis(parse("DV_INGEST_ORPHAN_AFTER_MS", 30_000)?),
                 batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 20_000)?,
                 batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 16 * 1024 * 1024)?,
+                batch_max_delta_rows: parse("DV_INGEST_BATCH_MAX_DELTA_ROWS", 1_000_000)?,
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 consumer_overrides,
             },
@@ -164,11 +171,23 @@ impl Settings {
                 retention_days: parse("DV_RETENTION_DAYS", 400)?,
                 dedup_horizon_days: parse("DV_DEDUP_HORIZON_DAYS", 7)?,
                 trace_retention_days: parse("DV_TRACE_RETENTION_DAYS", 30)?,
+                dead_letter_retention_days: parse("DV_DEAD_LETTER_RETENTION_DAYS", 30)?,
+                max_candidates_per_trace: parse("DV_MAX_CANDIDATES_PER_TRACE", 1_000)?,
+                max_segments_per_customer: parse("DV_MAX_SEGMENTS_PER_CUSTOMER", 100)?,
             },
         };
         s.ingest_config().validate().map_err(anyhow::Error::msg)?;
-        if s.ingest.retention_days < 1 || s.ingest.dedup_horizon_days < 1 || s.ingest.trace_retention_days < 1 {
-            anyhow::bail!("DV_RETENTION_DAYS, DV_DEDUP_HORIZON_DAYS and DV_TRACE_RETENTION_DAYS must be at least 1");
+        let i = &s.ingest;
+        if [i.retention_days, i.dedup_horizon_days, i.trace_retention_days, i.dead_letter_retention_days]
+            .iter()
+            .any(|d| *d < 1)
+        {
+            anyhow::bail!(
+                "DV_RETENTION_DAYS, DV_DEDUP_HORIZON_DAYS, DV_TRACE_RETENTION_DAYS and DV_DEAD_LETTER_RETENTION_DAYS must be at least 1"
+            );
+        }
+        if i.max_candidates_per_trace < 1 {
+            anyhow::bail!("DV_MAX_CANDIDATES_PER_TRACE must be at least 1");
         }
         Ok(s)
     }
@@ -182,6 +201,7 @@ impl Settings {
             topics: k.topics.iter().map(|(kind, name)| (name.clone(), *kind)).collect(),
             batch_max_messages: k.batch_max_messages,
             batch_max_bytes: k.batch_max_bytes,
+            batch_max_weight: k.batch_max_delta_rows,
             batch_max_wait: k.batch_max_wait,
             session_timeout: k.session_timeout,
             drain_timeout: k.drain_timeout,
@@ -190,9 +210,11 @@ impl Settings {
                 max_event_bytes: self.ingest.max_event_bytes,
                 max_future: chrono::Duration::hours(1),
                 retention: chrono::Duration::days(self.ingest.retention_days),
+                max_candidates: self.ingest.max_candidates_per_trace,
             },
             overrides: k.consumer_overrides.clone(),
             trace_retention_days: self.ingest.trace_retention_days,
+            max_segments: self.ingest.max_segments_per_customer,
         }
     }
 }

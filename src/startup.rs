@@ -106,12 +106,13 @@ impl Application {
         if self.mode != Mode::Api {
             let config = self.settings.ingest_config();
             tasks.spawn(consumers::kafka::run(config, self.pool.clone(), shutdown.clone()));
-            tasks.spawn(consumers::janitor::run(
-                self.pool.clone(),
-                chrono::Duration::days(self.settings.ingest.dedup_horizon_days),
-                self.settings.ingest.trace_retention_days,
-                shutdown.clone(),
-            ));
+            let limits = &self.settings.ingest;
+            let retention = consumers::janitor::Retention {
+                dedup_horizon: chrono::Duration::days(limits.dedup_horizon_days),
+                trace_days: limits.trace_retention_days,
+                dead_letter_days: limits.dead_letter_retention_days,
+            };
+            tasks.spawn(consumers::janitor::run(self.pool.clone(), retention, shutdown.clone()));
         }
         // The first task to end (error or not) stops the others: one shutdown for everything.
         let mut result = Ok(());

@@ -4,12 +4,13 @@
 //! database the read benchmark runs on, with the standard workload.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consumers::apply::{apply_batch, ApplyOptions};
-use consumers::batch::Batch;
-use consumers::decode::{decode, DecodeLimits};
-use consumers::events::{Event, TopicKind};
+use consumers::batch::{Batch, BatchLimits, Entry, Message};
+use consumers::decode::DecodeLimits;
+use consumers::events::TopicKind;
 use decision_views::publish::{EventTime, Generated, Workload, WorkloadShape};
 use sqlx::PgPool;
 
@@ -41,14 +42,16 @@ pub struct Filler {
 
 const BATCH_MAX_MESSAGES: usize = 5_000;
 const BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The default `DV_INGEST_BATCH_MAX_DELTA_ROWS`.
+const BATCH_MAX_WEIGHT: usize = 1_000_000;
 const CHUNK_TRACES: u64 = 25_000;
 
 impl Filler {
     /// A filler of the standard workload whose `traces` span its 90 days.
-    pub async fn new(pool: PgPool, seed: u64, traces: u64) -> anyhow::Result<(Filler, Vec<Event>)> {
+    pub async fn new(pool: PgPool, seed: u64, traces: u64) -> anyhow::Result<(Filler, Vec<Entry>)> {
         let shape = WorkloadShape { time: EventTime::History { traces }, ..WorkloadShape::default() };
         let workload = Workload::new(shape, seed, chrono::Utc::now());
-        let options = ApplyOptions { owner: "bench".into(), trace_retention_days: 30 };
+        let options = ApplyOptions { owner: "bench".into(), trace_retention_days: 30, max_segments: 100 };
         let mut f = Filler {
             pool,
             workload,
@@ -68,7 +71,7 @@ impl Filler {
     /// traces are in; `each_chunk` gets every applied event (e.g. to load the raw tables).
     pub async fn fill_to<F, Fut>(&mut self, target: u64, mut each_chunk: F) -> anyhow::Result<()>
     where
-        F: FnMut(Vec<Event>) -> Fut,
+        F: FnMut(Vec<Entry>) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
     {
         while self.traces_done < target {
@@ -108,7 +111,7 @@ impl Filler {
 
     /// Runs `messages` through decode (this thread's helper) and apply (this task), pipelined
     /// through a channel of one batch; returns the wall time and the applied events.
-    async fn pipeline(&mut self, messages: &[Generated]) -> anyhow::Result<(f64, Vec<Event>)> {
+    async fn pipeline(&mut self, messages: &[Generated]) -> anyhow::Result<(f64, Vec<Entry>)> {
         let started = Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);
         let mut next = self.next.clone();
@@ -116,19 +119,29 @@ impl Filler {
             messages.iter().map(|g| (g.topic, g.payload.as_bytes().to_vec())).collect();
         let decoder = std::thread::spawn(move || {
             let limits = DecodeLimits::default();
+            let full_at = BatchLimits {
+                max_messages: BATCH_MAX_MESSAGES,
+                max_bytes: BATCH_MAX_BYTES,
+                max_weight: BATCH_MAX_WEIGHT,
+            };
+            let topics: BTreeMap<TopicKind, Arc<str>> =
+                TopicKind::ALL.into_iter().map(|k| (k, Arc::from(topic_name(k).as_str()))).collect();
             let mut batch = Batch::default();
             for (kind, payload) in owned {
                 let offset = next.entry(kind).or_insert(0);
                 // Only read for the partition's first message in the batch: where it starts.
                 let committed = (*offset > 0).then_some(*offset);
-                let event = decode(kind, &payload, &limits, chrono::Utc::now()).expect("the workload is valid");
-                let t = event.event_time();
-                batch.events.push(event);
-                batch.bytes += payload.len();
-                batch.advance(&topic_name(kind), 0, *offset, committed, Some(t));
+                let msg = Message {
+                    topic: &topics[&kind],
+                    partition: 0,
+                    offset: *offset,
+                    key: None,
+                    payload: Some(&payload),
+                };
+                batch.add(kind, msg, committed, &limits, chrono::Utc::now());
+                assert!(batch.dead_letters.is_empty(), "the workload is valid: {:?}", batch.dead_letters);
                 *offset += 1;
-                let full = batch.messages() >= BATCH_MAX_MESSAGES || batch.bytes >= BATCH_MAX_BYTES;
-                if full && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                if batch.is_full(&full_at) && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
                     return next;
                 }
             }
@@ -144,7 +157,7 @@ impl Filler {
                 !result.already_applied && result.dead_letters == 0,
                 "the fill batch did not apply cleanly"
             );
-            applied.extend(batch.events);
+            applied.extend(batch.entries);
         }
         let secs = started.elapsed().as_secs_f64();
         self.next = decoder.join().map_err(|_| anyhow::anyhow!("decoder thread panicked"))?;

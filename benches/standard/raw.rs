@@ -19,6 +19,7 @@
 //! loading, before timing: without statistics the planner picks poor plans.
 
 use chrono::{DateTime, Utc};
+use consumers::batch::Entry;
 use consumers::events::{Event, MembershipOp, SuppressionOp};
 use sqlx::postgres::PgPoolCopyExt;
 use sqlx::PgPool;
@@ -427,14 +428,14 @@ const TABLES: [(&str, fn(&Event) -> bool); 5] = [
 /// Appends `events` (catalog changes are skipped) with one COPY (text format) per table, rows
 /// in the order given (suppressions rely on it); the traces go through two concurrent COPYs, so
 /// that both cores parse jsonb.
-pub async fn load(pool: &PgPool, events: &[Event]) -> anyhow::Result<()> {
-    let traces: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::Trace(_))).collect();
+pub async fn load(pool: &PgPool, events: &[Entry]) -> anyhow::Result<()> {
+    let traces: Vec<&Entry> = events.iter().filter(|e| matches!(e.event, Event::Trace(_))).collect();
     let (a, b) = traces.split_at(traces.len() / 2);
     let trace_copy = "COPY raw.traces (tenant_id, id, customer_id, decision_flow_id, channel_id, degraded, \
                       total_duration_ms, created_at, doc) FROM STDIN";
     let others = async {
         for (table, belongs) in TABLES {
-            let rows: Vec<&Event> = events.iter().filter(|e| belongs(e)).collect();
+            let rows: Vec<&Entry> = events.iter().filter(|e| belongs(&e.event)).collect();
             copy(pool, &format!("COPY {table} FROM STDIN"), &rows).await?;
         }
         Ok(())
@@ -444,7 +445,7 @@ pub async fn load(pool: &PgPool, events: &[Event]) -> anyhow::Result<()> {
 }
 
 /// Streams the rows of `events` (all of one table, in order) into one COPY.
-async fn copy(pool: &PgPool, statement: &str, events: &[&Event]) -> anyhow::Result<()> {
+async fn copy(pool: &PgPool, statement: &str, events: &[&Entry]) -> anyhow::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -470,16 +471,13 @@ struct Row {
 }
 
 impl Row {
-    fn event(&mut self, e: &Event) -> anyhow::Result<()> {
-        match e {
+    fn event(&mut self, entry: &Entry) -> anyhow::Result<()> {
+        match &entry.event {
             Event::Trace(t) => {
                 self.s(&t.tenant_id).s(&t.id).s(&t.customer_id).o(&t.decision_flow_id).o(&t.channel_id);
                 self.s(if t.degraded { "t" } else { "f" }).n(t.total_duration_ms).t(&t.created_at);
-                // The payload as received (set by the decoder); serialized only when absent.
-                match &t.raw {
-                    Some(raw) => self.s(raw),
-                    None => self.s(&serde_json::to_string(t)?),
-                };
+                // The payload as received.
+                self.s(std::str::from_utf8(&entry.origin.payload)?);
             }
             Event::Interaction(i) => {
                 self.s(&i.tenant_id).s(&i.id).s(&i.customer_id).s(&i.offer_id).s(&i.channel_id);

@@ -1,6 +1,7 @@
-//! Housekeeping next to ingest: the retention of dedup keys (deleted past the dedup horizon, in
-//! small chunks so that it never holds long locks), and the sweep of expired suppressions out
-//! of the active counters (see migration `suppression_counts`).
+//! Housekeeping next to ingest: the retention of dedup keys and dead letters (deleted past their
+//! horizons, in small chunks so that it never holds long locks) and of raw traces (whole daily
+//! partitions), and the sweep of expired suppressions out of the active counters (see
+//! migration `suppression_counts`).
 
 use std::time::Duration;
 
@@ -12,12 +13,15 @@ const EVERY: Duration = Duration::from_secs(600);
 /// Reads stay exact between sweeps; sweeping often only keeps the unswept remainder small.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-pub async fn run(
-    pool: PgPool,
-    horizon: chrono::Duration,
-    trace_retention_days: i64,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// How long each kind of kept record lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub dedup_horizon: chrono::Duration,
+    pub trace_days: i64,
+    pub dead_letter_days: i64,
+}
+
+pub async fn run(pool: PgPool, retention: Retention, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut last_purge = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -29,12 +33,17 @@ pub async fn run(
         }
         if last_purge.elapsed() >= EVERY {
             last_purge = tokio::time::Instant::now();
-            match purge(&pool, horizon).await {
+            match purge(&pool, retention.dedup_horizon).await {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "expired dedup keys removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "dedup retention failed; will retry"),
             }
-            match drop_expired_trace_partitions(&pool, trace_retention_days).await {
+            match purge_dead_letters(&pool, chrono::Duration::days(retention.dead_letter_days)).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "dead letters past their retention removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "dead-letter retention failed; will retry"),
+            }
+            match drop_expired_trace_partitions(&pool, retention.trace_days).await {
                 Ok(dropped) if !dropped.is_empty() => tracing::info!(?dropped, "expired raw-trace partitions dropped"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "raw-trace retention failed; will retry"),
@@ -70,18 +79,23 @@ pub async fn sweep_expired_suppressions(pool: &PgPool) -> Result<u64, sqlx::Erro
 
 /// Deletes expired dedup keys; returns how many.
 pub async fn purge(pool: &PgPool, horizon: chrono::Duration) -> Result<u64, sqlx::Error> {
-    let cutoff = chrono::Utc::now() - horizon;
+    delete_older(pool, "dedup_keys", "applied_at", horizon).await
+}
+
+/// Deletes dead letters received longer than `retention` ago; returns how many. The per-topic
+/// counters (`dead_letter_counts`) count all time and stay.
+pub async fn purge_dead_letters(pool: &PgPool, retention: chrono::Duration) -> Result<u64, sqlx::Error> {
+    delete_older(pool, "dead_letters", "received_at", retention).await
+}
+
+/// Deletes the rows of `table` whose `column` is older than `age`, [`CHUNK`] rows a statement.
+async fn delete_older(pool: &PgPool, table: &str, column: &str, age: chrono::Duration) -> Result<u64, sqlx::Error> {
+    let cutoff = chrono::Utc::now() - age;
+    let sql =
+        format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {column} < $1 LIMIT $2))");
     let mut total = 0;
     loop {
-        let n = sqlx::query(
-            "DELETE FROM dedup_keys WHERE ctid = ANY(ARRAY(
-                SELECT ctid FROM dedup_keys WHERE applied_at < $1 LIMIT $2))",
-        )
-        .bind(cutoff)
-        .bind(CHUNK)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        let n = sqlx::query(&sql).bind(cutoff).bind(CHUNK).execute(pool).await?.rows_affected();
         total += n;
         if n < CHUNK as u64 {
             return Ok(total);

@@ -71,7 +71,8 @@ pub fn round(x: f64, decimals: i32) -> f64 {
 }
 
 /// `ratio × 100` with one decimal as a string, `"0.0"` when the denominator is 0.
-pub fn percent_string(num: i64, den: i64) -> String {
+pub fn percent_string(num: impl Into<i128>, den: impl Into<i128>) -> String {
+    let (num, den) = (num.into(), den.into());
     if den == 0 {
         return "0.0".into();
     }

@@ -30,7 +30,7 @@ pub fn expected_counters(events: &[model::Interaction]) -> BTreeMap<Key, [i64; 8
 pub async fn stored_counters(env: &TestEnv, tenant: &str) -> BTreeMap<Key, [i64; 8]> {
     let rows: Vec<(NaiveDate, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT day, offer_id, channel_id, impressions, clicks, accepts, converts, rejects, dismisses,
-                revenue_micros, cost_micros FROM interaction_daily WHERE tenant_id = $1",
+                revenue_micros::int8, cost_micros::int8 FROM interaction_daily WHERE tenant_id = $1",
     )
     .bind(tenant)
     .fetch_all(&env.pool)

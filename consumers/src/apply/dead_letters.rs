@@ -12,13 +12,18 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLette
     let topics: Vec<&str> = dead.iter().map(|d| d.topic.as_str()).collect();
     let partitions: Vec<i32> = dead.iter().map(|d| d.partition).collect();
     let offsets: Vec<i64> = dead.iter().map(|d| d.offset).collect();
+    let last_offsets: Vec<i64> = dead.iter().map(|d| d.last_offset).collect();
+    let sizes: Vec<Option<i64>> = dead.iter().map(|d| d.payload_size).collect();
+    let digests: Vec<Option<&[u8]>> = dead.iter().map(|d| d.payload_sha256.as_deref()).collect();
     let keys: Vec<Option<&[u8]>> = dead.iter().map(|d| d.key.as_deref()).collect();
     let payloads: Vec<Option<&[u8]>> = dead.iter().map(|d| d.payload.as_deref()).collect();
     let reasons: Vec<&str> = dead.iter().map(|d| d.rejection.reason.code()).collect();
-    let details: Vec<&str> = dead.iter().map(|d| d.rejection.detail.as_str()).collect();
+    let details: Vec<String> = dead.iter().map(|d| storable_detail(&d.rejection.detail)).collect();
     sqlx::query(
-        "INSERT INTO dead_letters (tenant_id, topic, partition, \"offset\", key, payload, reason, detail)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::bytea[], $6::bytea[], $7::text[], $8::text[])
+        "INSERT INTO dead_letters (tenant_id, topic, partition, \"offset\", key, payload, reason, detail,
+                                   last_offset, payload_size, payload_sha256)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::bytea[], $6::bytea[], $7::text[], $8::text[],
+                              $9::int8[], $10::int8[], $11::bytea[])
          ON CONFLICT DO NOTHING",
     )
     .bind(&tenants)
@@ -29,6 +34,9 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLette
     .bind(&payloads)
     .bind(&reasons)
     .bind(&details)
+    .bind(&last_offsets)
+    .bind(&sizes)
+    .bind(&digests)
     .execute(&mut **tx)
     .await?;
 
@@ -55,4 +63,31 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLette
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Longest detail kept: serde quotes the offending value, which may be a megabyte.
+const DETAIL_MAX_CHARS: usize = 1_000;
+
+/// A detail PostgreSQL's text accepts: no NUL (a detail may quote a message key), bounded.
+fn storable_detail(detail: &str) -> String {
+    let mut out: String =
+        detail.chars().take(DETAIL_MAX_CHARS).map(|c| if c == '\0' { '\u{fffd}' } else { c }).collect();
+    if detail.chars().nth(DETAIL_MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_storable() {
+        assert_eq!(storable_detail("key \"a\0b\""), "key \"a\u{fffd}b\"");
+        let long = "é".repeat(5_000);
+        let cut = storable_detail(&long);
+        assert_eq!(cut.chars().count(), DETAIL_MAX_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
 }

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use sqlx::{Postgres, Transaction};
 
-use crate::events::Event;
+use crate::batch::Entry;
 
 /// Splits the batch into the events to apply and the number of duplicates: an event whose
 /// (tenant, topic, id) was applied before (within the dedup horizon) or appears earlier in the
@@ -11,19 +11,20 @@ use crate::events::Event;
 /// The keys are inserted in this transaction, so they commit exactly when the views do.
 pub(super) async fn fresh_events<'e>(
     tx: &mut Transaction<'_, Postgres>,
-    events: &'e [Event],
-) -> Result<(Vec<&'e Event>, usize), sqlx::Error> {
+    events: &[&'e Entry],
+) -> Result<(Vec<&'e Entry>, usize), sqlx::Error> {
     // In-batch duplicates first: the first occurrence wins, as it would across batches.
     let mut seen = HashSet::with_capacity(events.len());
-    let mut candidates: Vec<&'e Event> = Vec::with_capacity(events.len());
-    for e in events {
+    let mut candidates: Vec<&'e Entry> = Vec::with_capacity(events.len());
+    for &entry in events {
+        let e = &entry.event;
         if !e.deduplicated_by_id() || seen.insert((e.tenant_id(), e.topic().code(), e.id())) {
-            candidates.push(e);
+            candidates.push(entry);
         }
     }
 
-    let keyed: Vec<&Event> = candidates.iter().copied().filter(|e| e.deduplicated_by_id()).collect();
-    let mut sorted: Vec<(&str, i16, &str)> = keyed.iter().map(|e| (e.tenant_id(), e.topic().code(), e.id())).collect();
+    let keyed = candidates.iter().map(|c| &c.event).filter(|e| e.deduplicated_by_id());
+    let mut sorted: Vec<(&str, i16, &str)> = keyed.map(|e| (e.tenant_id(), e.topic().code(), e.id())).collect();
     sorted.sort_unstable();
     let tenants: Vec<&str> = sorted.iter().map(|k| k.0).collect();
     let topics: Vec<i16> = sorted.iter().map(|k| k.1).collect();
@@ -52,9 +53,12 @@ pub(super) async fn fresh_events<'e>(
         return Ok((candidates, in_batch_duplicates));
     }
     let new: HashSet<(&str, i16, &str)> = inserted.iter().map(|(t, c, i)| (t.as_str(), *c, i.as_str())).collect();
-    let fresh: Vec<&'e Event> = candidates
+    let fresh: Vec<&'e Entry> = candidates
         .into_iter()
-        .filter(|e| !e.deduplicated_by_id() || new.contains(&(e.tenant_id(), e.topic().code(), e.id())))
+        .filter(|c| {
+            let e = &c.event;
+            !e.deduplicated_by_id() || new.contains(&(e.tenant_id(), e.topic().code(), e.id()))
+        })
         .collect();
     let duplicates = events.len() - fresh.len();
     Ok((fresh, duplicates))

@@ -18,12 +18,15 @@ mod scores;
 mod selection;
 mod views;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use sqlx::PgPool;
+use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
-use crate::batch::Batch;
-use crate::fold::{fold, Delta};
+use crate::batch::{Batch, DeadLetter, Entry, Message};
+use crate::decode::{RejectReason, Rejection};
+use crate::events::{DecisionTrace, Event};
+use crate::fold::fold;
 
 pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
 pub(crate) use views::add_suppression_counts;
@@ -38,11 +41,46 @@ pub enum ApplyError {
     Db(#[from] sqlx::Error),
 }
 
+/// What a database error says about retrying the same batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connection or the server, not the batch: lost connection, serialization failure,
+    /// deadlock, shutdown, resources (SQLSTATE classes 08, 40, 53, 57, 58, or no SQLSTATE).
+    /// Retried as it is: safe, because the offsets are a compare-and-set.
+    Transient,
+    /// The data: a value out of a type's range, a constraint, a size limit (classes 22, 23,
+    /// 54). Retrying cannot help; the batch is bisected to find the messages responsible.
+    Data,
+    /// Any other SQLSTATE (a bug or a broken deployment more often than data): retried, and
+    /// bisected only when it repeats on the same batch.
+    Other,
+}
+
 impl ApplyError {
-    /// Worth retrying the same batch: retries are safe because the offsets are a
-    /// compare-and-set (a retry of a batch that did commit reports `AlreadyApplied`).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, ApplyError::Db(_))
+    pub fn failure(&self) -> Failure {
+        match self {
+            ApplyError::Fenced { .. } => Failure::Transient,
+            ApplyError::Db(e) => classify(e),
+        }
+    }
+
+    /// The SQLSTATE of a database error, for logs and the repeat check.
+    pub fn sqlstate(&self) -> Option<String> {
+        match self {
+            ApplyError::Db(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// See [`Failure`].
+pub fn classify(e: &sqlx::Error) -> Failure {
+    let sqlx::Error::Database(db) = e else { return Failure::Transient };
+    let Some(code) = db.code() else { return Failure::Transient };
+    match code.get(..2).unwrap_or("") {
+        "08" | "40" | "53" | "57" | "58" => Failure::Transient,
+        "22" | "23" | "54" => Failure::Data,
+        _ => Failure::Other,
     }
 }
 
@@ -52,10 +90,27 @@ pub struct Applied {
     pub events: usize,
     /// Events skipped as duplicates (same tenant, topic and id already applied).
     pub duplicates: usize,
+    /// Dead letters written: the batch's own and those the database refused.
     pub dead_letters: usize,
+    /// Of them, events the database refused (found by bisecting the batch), per topic.
+    pub rejected_by_database: BTreeMap<String, u64>,
     /// A retry found the batch already committed by an earlier attempt whose answer was lost.
     pub already_applied: bool,
-    pub delta: Delta,
+    /// Events applied per topic (for metrics and the ingest status).
+    pub applied: BTreeMap<&'static str, u64>,
+    /// Segment scopes left out because a customer is in more than `max_segments` segments.
+    pub segment_scopes_capped: u64,
+}
+
+impl Applied {
+    fn add(&mut self, part: Applied) {
+        self.events += part.events;
+        self.duplicates += part.duplicates;
+        for (topic, n) in part.applied {
+            *self.applied.entry(topic).or_default() += n;
+        }
+        self.segment_scopes_capped += part.segment_scopes_capped;
+    }
 }
 
 /// What an apply needs beyond the batch.
@@ -65,6 +120,9 @@ pub struct ApplyOptions {
     pub owner: String,
     /// Raw traces older than this many days are not stored (their partition would be dropped).
     pub trace_retention_days: i64,
+    /// Segments a customer's events are counted in at most (SPEC 2.8: bounded fan-out); the
+    /// first ones in segment id order.
+    pub max_segments: usize,
 }
 
 impl ApplyOptions {
@@ -78,38 +136,135 @@ impl ApplyOptions {
 pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -> Result<Applied, ApplyError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
-
-    match offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
-        offsets::Cas::Advanced => {}
-        offsets::Cas::AlreadyApplied => {
-            tx.rollback().await?;
-            return Ok(Applied { already_applied: true, ..Applied::default() });
-        }
+    if let offsets::Cas::AlreadyApplied = offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
+        tx.rollback().await?;
+        return Ok(Applied { already_applied: true, ..Applied::default() });
     }
-
-    let (fresh, duplicates) = dedup::fresh_events(&mut tx, &batch.events).await?;
-    let mut memberships = views::load_memberships(&mut tx, &fresh).await?;
-    let delta = fold(&fresh, &mut memberships);
-
-    views::apply(&mut tx, &delta).await?;
-    rollups::apply(&mut tx, &delta).await?;
-    catalog::apply(&mut tx, &delta.catalog).await?;
-    attributions::apply(&mut tx, &delta.conversion_days).await?;
-    latency::apply(&mut tx, &delta.latency).await?;
-    selection::apply(&mut tx, &delta).await?;
-    scores::apply(&mut tx, &delta).await?;
-    let traces: Vec<&crate::events::DecisionTrace> =
-        fresh.iter().filter_map(|e| if let crate::events::Event::Trace(t) = e { Some(&**t) } else { None }).collect();
-    raw_traces::store(&mut tx, &traces, options.oldest_raw_trace_day()).await?;
+    let entries: Vec<&Entry> = batch.entries.iter().collect();
+    let mut applied = apply_entries(&mut tx, &entries, options).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
-
     tx.commit().await?;
     metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
+    applied.dead_letters = batch.dead_letters.len();
+    Ok(applied)
+}
+
+/// Applies `batch` in one transaction like [`apply_batch`], isolating the events the database
+/// refuses: runs of events are applied under savepoints, in processing order, and a run that
+/// fails is rolled back and split in two until the failing event is alone; it becomes a dead
+/// letter (`rejected_by_database`, with the database's message) and the others apply. The
+/// offsets still move in the same transaction, so exactly-once holds as for any batch. An
+/// event is refused given the events applied before it (a sum that leaves its type is
+/// charged to the event that tips it over), which is deterministic for a given order.
+///
+/// `any_error`: also isolate on errors that are not data errors ([`Failure::Other`] that
+/// repeated). When every event is then refused on its own, the fault cannot be the data: the
+/// error is returned and nothing is dead-lettered.
+#[tracing::instrument(name = "apply_batch_isolating", skip_all, fields(messages = batch.messages()))]
+pub async fn apply_batch_isolating(
+    pool: &PgPool,
+    batch: &Batch,
+    options: &ApplyOptions,
+    any_error: bool,
+) -> Result<Applied, ApplyError> {
+    let mut tx = pool.begin().await?;
+    if let offsets::Cas::AlreadyApplied = offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
+        tx.rollback().await?;
+        return Ok(Applied { already_applied: true, ..Applied::default() });
+    }
+    let entries: Vec<&Entry> = batch.entries.iter().collect();
+    let mut applied = Applied::default();
+    let mut refused: Vec<(usize, sqlx::Error)> = Vec::new();
+    // Runs still to apply, the next one on top: processing order is kept.
+    let mut runs = vec![(0, entries.len())];
+    while let Some((lo, hi)) = runs.pop() {
+        let mut savepoint = tx.begin().await?;
+        match apply_entries(&mut savepoint, &entries[lo..hi], options).await {
+            Ok(part) => {
+                savepoint.commit().await?;
+                applied.add(part);
+            }
+            Err(e) => {
+                let failure = classify(&e);
+                if failure == Failure::Transient || (failure == Failure::Other && !any_error) {
+                    return Err(e.into());
+                }
+                savepoint.rollback().await?;
+                if hi - lo == 1 {
+                    refused.push((lo, e));
+                } else {
+                    let mid = lo + (hi - lo) / 2;
+                    runs.push((mid, hi));
+                    runs.push((lo, mid));
+                }
+            }
+        }
+    }
+    let all_other = refused.iter().all(|(_, e)| classify(e) == Failure::Other);
+    if !refused.is_empty() && refused.len() == entries.len() && all_other {
+        let (_, e) = refused.swap_remove(0);
+        tracing::error!(error = %e, "every event of the batch is refused on its own: not a data error");
+        return Err(e.into());
+    }
+    let mut dead = batch.dead_letters.clone();
+    for (i, e) in &refused {
+        let entry = entries[*i];
+        *applied.rejected_by_database.entry(entry.origin.topic.to_string()).or_default() += 1;
+        tracing::warn!(topic = %entry.origin.topic, partition = entry.origin.partition, offset = entry.origin.offset,
+            error = %e, "the database refused an event; dead-lettered");
+        dead.push(rejected_by_database(entry, e));
+    }
+    dead_letters::insert(&mut tx, &dead).await?;
+    tx.commit().await?;
+    applied.dead_letters = dead.len();
+    Ok(applied)
+}
+
+fn rejected_by_database(entry: &Entry, e: &sqlx::Error) -> DeadLetter {
+    let o = &entry.origin;
+    let detail = match e {
+        sqlx::Error::Database(db) => format!("{} (SQLSTATE {})", db.message(), db.code().unwrap_or_default()),
+        other => other.to_string(),
+    };
+    let msg = Message {
+        topic: &o.topic,
+        partition: o.partition,
+        offset: o.offset,
+        key: o.key.as_deref(),
+        payload: Some(&o.payload),
+    };
+    let tenant = Some(entry.event.tenant_id().to_owned());
+    DeadLetter::of_message(&msg, Rejection::new(RejectReason::RejectedByDatabase, detail, tenant))
+}
+
+/// Dedup, fold and every view write of `entries`, inside `tx`.
+async fn apply_entries(
+    tx: &mut Transaction<'_, Postgres>,
+    entries: &[&Entry],
+    options: &ApplyOptions,
+) -> Result<Applied, sqlx::Error> {
+    let (fresh, duplicates) = dedup::fresh_events(tx, entries).await?;
+    let events: Vec<&Event> = fresh.iter().map(|e| &e.event).collect();
+    let mut memberships = views::load_memberships(tx, &events).await?;
+    let delta = fold(&events, &mut memberships, options.max_segments);
+
+    views::apply(tx, &delta).await?;
+    rollups::apply(tx, &delta).await?;
+    catalog::apply(tx, &delta.catalog).await?;
+    attributions::apply(tx, &delta.conversion_days).await?;
+    latency::apply(tx, &delta.latency).await?;
+    selection::apply(tx, &delta).await?;
+    scores::apply(tx, &delta).await?;
+    let traces: Vec<(&DecisionTrace, &[u8])> = fresh
+        .iter()
+        .filter_map(|e| if let Event::Trace(t) = &e.event { Some((&**t, &*e.origin.payload)) } else { None })
+        .collect();
+    raw_traces::store(tx, &traces, options.oldest_raw_trace_day()).await?;
     Ok(Applied {
         events: fresh.len(),
         duplicates,
-        dead_letters: batch.dead_letters.len(),
-        already_applied: false,
-        delta,
+        applied: delta.applied,
+        segment_scopes_capped: delta.segment_scopes_capped,
+        ..Applied::default()
     })
 }

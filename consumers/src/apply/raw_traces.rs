@@ -50,36 +50,37 @@ pub async fn trace_settings(
 
 pub(super) async fn store(
     tx: &mut Transaction<'_, Postgres>,
-    traces: &[&DecisionTrace],
+    traces: &[(&DecisionTrace, &[u8])],
     oldest_day: NaiveDate,
 ) -> Result<(), sqlx::Error> {
     if traces.is_empty() {
         return Ok(());
     }
-    let tenants: BTreeSet<&str> = traces.iter().map(|t| t.tenant_id.as_str()).collect();
+    let tenants: BTreeSet<&str> = traces.iter().map(|(t, _)| t.tenant_id.as_str()).collect();
     let settings = trace_settings(tx, &tenants.into_iter().collect::<Vec<_>>()).await?;
-    let keep: Vec<&&DecisionTrace> = traces
+    let keep: Vec<&(&DecisionTrace, &[u8])> = traces
         .iter()
-        .filter(|t| utc_day(t.created_at) >= oldest_day)
-        .filter(|t| {
+        .filter(|(t, _)| utc_day(t.created_at) >= oldest_day)
+        .filter(|(t, _)| {
             let (enabled, rate) = settings.get(&t.tenant_id).copied().unwrap_or((true, 1.0));
             enabled && sampled(&t.tenant_id, &t.id, rate)
         })
         .collect();
-    let days: BTreeSet<NaiveDate> = keep.iter().map(|t| utc_day(t.created_at)).collect();
+    let days: BTreeSet<NaiveDate> = keep.iter().map(|(t, _)| utc_day(t.created_at)).collect();
     for d in days {
         ensure_partition(tx, d).await?;
     }
     let (mut tn, mut day, mut id, mut cust, mut req, mut at, mut body) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for t in keep {
+    for (t, payload) in keep {
         tn.push(t.tenant_id.as_str());
         day.push(utc_day(t.created_at));
         id.push(t.id.as_str());
         cust.push(t.customer_id.as_str());
         req.push(t.request_id.as_str());
         at.push(t.created_at);
-        body.push(t.raw.as_deref().unwrap_or("{}"));
+        // The payload as published, unknown fields included; UTF-8 (checked at decode time).
+        body.push(std::str::from_utf8(payload).unwrap_or("{}"));
     }
     sqlx::query(
         "INSERT INTO decision_traces (tenant_id, day, id, customer_id, request_id, created_at, body)

@@ -45,7 +45,7 @@ async fn upsert<'a>(
     let sql = format!(
         "INSERT INTO {table} AS t (tenant_id, segment_id, day, {COUNTER_COLUMNS}{dim_col})
          SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
-                              $8::int8[], $9::int8[], $10::int8[], $11::int8[]{dim_param})
+                              $8::int8[], $9::int8[], $10::numeric[], $11::numeric[]{dim_param})
          ON CONFLICT (tenant_id, segment_id, day{dim_col}) DO UPDATE SET {ADD_COUNTERS}"
     );
     let mut q = cols.bind(sqlx::query(&sql).bind(&t).bind(&s).bind(&day));

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::{Postgres, Transaction};
 
 use crate::events::Event;
+use crate::fold::money::Micros;
 use crate::fold::{suppression_lifted, Delta, InteractionCounts, Memberships};
 
 /// Stored memberships of the customers whose events are in the batch (one query per batch).
@@ -50,8 +51,8 @@ pub(super) struct CounterColumns {
     converts: Vec<i64>,
     rejects: Vec<i64>,
     dismisses: Vec<i64>,
-    revenue: Vec<i64>,
-    cost: Vec<i64>,
+    revenue: Vec<Micros>,
+    cost: Vec<Micros>,
 }
 
 impl CounterColumns {
@@ -62,8 +63,8 @@ impl CounterColumns {
         self.converts.push(c.converts);
         self.rejects.push(c.rejects);
         self.dismisses.push(c.dismisses);
-        self.revenue.push(c.revenue_micros);
-        self.cost.push(c.cost_micros);
+        self.revenue.push(Micros(c.revenue_micros));
+        self.cost.push(Micros(c.cost_micros));
     }
 
     pub(super) fn bind<'q>(
@@ -105,7 +106,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         let sql = format!(
             "INSERT INTO interaction_daily AS t (tenant_id, day, offer_id, channel_id, {COUNTER_COLUMNS})
              SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[],
-                                  $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[])
+                                  $8::int8[], $9::int8[], $10::int8[], $11::numeric[], $12::numeric[])
              ON CONFLICT (tenant_id, day, offer_id, channel_id) DO UPDATE SET {ADD_COUNTERS}"
         );
         cols.bind(sqlx::query(&sql).bind(&t).bind(&day).bind(&offer).bind(&channel)).execute(&mut **tx).await?;
@@ -125,7 +126,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         let sql = format!(
             "INSERT INTO interaction_segment_daily AS t (tenant_id, segment_id, day, offer_id, channel_id, {COUNTER_COLUMNS})
              SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-                                  $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])
+                                  $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::numeric[], $13::numeric[])
              ON CONFLICT (tenant_id, segment_id, day, offer_id, channel_id) DO UPDATE SET {ADD_COUNTERS}"
         );
         cols.bind(sqlx::query(&sql).bind(&t).bind(&seg).bind(&day).bind(&offer).bind(&channel))
@@ -164,11 +165,11 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         for ((tenant, offer), cost) in &d.offer_spend {
             t.push(tenant.as_str());
             o.push(offer.as_str());
-            c.push(*cost);
+            c.push(Micros(*cost));
         }
         sqlx::query(
             "INSERT INTO offer_spend AS s (tenant_id, offer_id, cost_micros)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+             SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[])
              ON CONFLICT (tenant_id, offer_id) DO UPDATE SET cost_micros = s.cost_micros + EXCLUDED.cost_micros",
         )
         .bind(&t)
@@ -185,11 +186,11 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
             day.push(*dy);
             m.push(model.as_str());
             n.push(*events);
-            v.push(*value);
+            v.push(Micros(*value));
         }
         sqlx::query(
             "INSERT INTO attribution_daily AS a (tenant_id, day, model, events, value_micros)
-             SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int8[], $5::int8[])
+             SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int8[], $5::numeric[])
              ON CONFLICT (tenant_id, day, model)
              DO UPDATE SET events = a.events + EXCLUDED.events, value_micros = a.value_micros + EXCLUDED.value_micros",
         )

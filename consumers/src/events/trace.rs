@@ -34,10 +34,6 @@ pub struct DecisionTrace {
     pub degraded_reason: Option<String>,
     pub total_duration_ms: f64,
     pub created_at: DateTime<Utc>,
-    /// The payload as received (set by the decoder): what the traces API stores and returns,
-    /// unknown fields included.
-    #[serde(skip)]
-    pub raw: Option<String>,
 }
 
 // RawValue has no PartialEq; compare the JSON text, which is what we store and serve.

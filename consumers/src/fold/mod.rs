@@ -30,8 +30,10 @@ pub struct InteractionCounts {
     pub converts: i64,
     pub rejects: i64,
     pub dismisses: i64,
-    pub revenue_micros: i64,
-    pub cost_micros: i64,
+    /// Money sums: `numeric` columns (see [`money`]); i128 here, so that a batch of events at
+    /// the largest accepted amount cannot overflow either.
+    pub revenue_micros: i128,
+    pub cost_micros: i128,
 }
 
 impl InteractionCounts {
@@ -45,8 +47,8 @@ impl InteractionCounts {
             Outcome::Dismiss => self.dismisses += 1,
         }
         // Validated at decode time, so the conversion cannot fail here.
-        self.revenue_micros += money::micros(e.revenue).unwrap_or(0);
-        self.cost_micros += money::micros(e.cost).unwrap_or(0);
+        self.revenue_micros += i128::from(money::micros(e.revenue).unwrap_or(0));
+        self.cost_micros += i128::from(money::micros(e.cost).unwrap_or(0));
     }
 }
 
@@ -100,11 +102,11 @@ pub struct Delta {
     /// counters, so one is built per key only while merging into the stored one.
     pub latency: BTreeMap<(String, NaiveDate), Vec<u64>>,
     /// All-time cost per (tenant, offer), in micro-units.
-    pub offer_spend: BTreeMap<(String, String), i64>,
+    pub offer_spend: BTreeMap<(String, String), i128>,
     /// (tenant, day, model) → (Σ auc micro-units, evaluations).
     pub model_evals: BTreeMap<(String, NaiveDate, String), (i64, i64)>,
     /// (tenant, day, attribution model) → (events, value micro-units).
-    pub attributions: BTreeMap<(String, NaiveDate, String), (i64, i64)>,
+    pub attributions: BTreeMap<(String, NaiveDate, String), (i64, i128)>,
     /// (tenant, conversion, day) of the batch's attributions, for the distinct counters.
     pub conversion_days: BTreeSet<(String, String, NaiveDate)>,
     /// The batch's latest evaluation per (tenant, model).
@@ -117,6 +119,8 @@ pub struct Delta {
     pub catalog: Vec<CatalogChange>,
     /// Events applied per topic (for metrics and the ingest status).
     pub applied: BTreeMap<&'static str, u64>,
+    /// Segment scopes left out: events of customers in more segments than the cap.
+    pub segment_scopes_capped: u64,
 }
 
 impl Delta {
@@ -129,9 +133,45 @@ impl Delta {
     }
 }
 
+/// Upper bound of the delta entries one event adds outside segment scopes: what the consumer
+/// bounds a batch by (SPEC 2.8), so that a batch of large traces closes before its delta grows
+/// without limit. Segment scopes multiply it by at most 1 + the segment cap.
+pub fn weight(e: &Event) -> usize {
+    match e {
+        // trace_daily, scores, channel_scores, latency; offer_scores per scoring entry; per
+        // candidate selection, selection_dims and at most one beaten_by pair.
+        Event::Trace(t) => {
+            let entries = t.qualification_results.len()
+                + t.contact_policy_results.len()
+                + t.scoring_results.len()
+                + t.selected_offers.len();
+            4 + t.scoring_results.len() + 3 * entries
+        }
+        // interaction_daily, the three rollups, offer_spend.
+        Event::Interaction(_) => 5,
+        _ => 2,
+    }
+}
+
+/// The segments an event of this customer counts in: at most `max`, in segment id order.
+fn scopes<'m>(
+    memberships: &'m Memberships,
+    tenant: &str,
+    customer: &str,
+    max: usize,
+    capped: &mut u64,
+) -> Vec<&'m String> {
+    let Some(set) = memberships.get(&(tenant.to_owned(), customer.to_owned())) else { return Vec::new() };
+    if set.len() > max {
+        *capped += (set.len() - max) as u64;
+    }
+    set.iter().take(max).collect()
+}
+
 /// Folds `events` (already de-duplicated, in processing order). `memberships` holds the stored
 /// memberships of the batch's customers and is updated in place as membership events pass.
-pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
+/// An event counts in at most `max_segments` of its customer's segments (bounded fan-out).
+pub fn fold(events: &[&Event], memberships: &mut Memberships, max_segments: usize) -> Delta {
     let mut d = Delta::default();
     for &event in events {
         *d.applied.entry(event.topic().default_name()).or_default() += 1;
@@ -144,16 +184,17 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                     .add(e);
                 if e.cost > 0.0 {
                     *d.offer_spend.entry((e.tenant_id.clone(), e.offer_id.clone())).or_default() +=
-                        money::micros(e.cost).unwrap_or(0);
+                        i128::from(money::micros(e.cost).unwrap_or(0));
                 }
-                let segments = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone()));
-                for s in segments.into_iter().flatten() {
+                let segments =
+                    scopes(memberships, &e.tenant_id, &e.customer_id, max_segments, &mut d.segment_scopes_capped);
+                for &s in &segments {
                     d.segment_interactions
                         .entry((e.tenant_id.clone(), s.clone(), day, e.offer_id.clone(), e.channel_id.clone()))
                         .or_default()
                         .add(e);
                 }
-                for scope in std::iter::once("").chain(segments.into_iter().flatten().map(String::as_str)) {
+                for scope in std::iter::once("").chain(segments.iter().map(|s| s.as_str())) {
                     d.add_rollups(e, scope, day);
                 }
             }
@@ -164,8 +205,9 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                 let c = d.traces.entry((e.tenant_id.clone(), day, channel.clone(), flow.clone())).or_default();
                 c.traces += 1;
                 c.degraded += i64::from(e.degraded);
-                let segments = memberships.get(&(e.tenant_id.clone(), e.customer_id.clone()));
-                for s in segments.into_iter().flatten() {
+                let segments =
+                    scopes(memberships, &e.tenant_id, &e.customer_id, max_segments, &mut d.segment_scopes_capped);
+                for &s in &segments {
                     let c = d
                         .segment_traces
                         .entry((e.tenant_id.clone(), s.clone(), day, channel.clone(), flow.clone()))
@@ -191,7 +233,7 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                     let t = &e.tenant_id;
                     if let Some(w) = winner.filter(|w| counts.miss_too_low == 1 && *w != offer) {
                         *d.beaten_by.entry((t.clone(), day, offer.to_owned(), w.to_owned())).or_default() += 1;
-                        for s in segments.into_iter().flatten() {
+                        for &s in &segments {
                             *d.beaten_by_segments
                                 .entry((t.clone(), s.clone(), day, offer.to_owned(), w.to_owned()))
                                 .or_default() += 1;
@@ -202,7 +244,7 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                         .entry((t.clone(), day, channel.clone(), flow.clone(), offer.to_owned()))
                         .or_default()
                         .add(&counts);
-                    for s in segments.into_iter().flatten() {
+                    for &s in &segments {
                         d.selection_segments
                             .entry((t.clone(), s.clone(), day, channel.clone(), flow.clone(), offer.to_owned()))
                             .or_default()
@@ -245,7 +287,7 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships) -> Delta {
                 let day = utc_day(e.occurred_at);
                 let c = d.attributions.entry((e.tenant_id.clone(), day, e.model.clone())).or_default();
                 c.0 += 1;
-                c.1 += money::micros(e.value).unwrap_or(0);
+                c.1 += i128::from(money::micros(e.value).unwrap_or(0));
                 d.conversion_days.insert((e.tenant_id.clone(), e.conversion_id.clone(), day));
             }
         }

@@ -41,7 +41,7 @@ fn segment_counters_use_memberships_at_processing_time() {
     ];
     let mut m = Memberships::new();
     let refs: Vec<&Event> = events.iter().collect();
-    let d = fold(&refs, &mut m);
+    let d = fold(&refs, &mut m, 100);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
     let all = d.interactions[&("t".into(), day, "o".into(), "c".into())];
     assert_eq!((all.impressions, all.accepts, all.revenue_micros), (2, 1, 10_500_000));
@@ -75,7 +75,7 @@ fn rollups_sum_the_base_counters_per_scope() {
     ];
     let mut m = Memberships::new();
     let refs: Vec<&Event> = events.iter().collect();
-    let d = fold(&refs, &mut m);
+    let d = fold(&refs, &mut m, 100);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
     // Every rollup of a scope is the base table's counters summed over the dropped dimensions.
     let sum = |it: &mut dyn Iterator<Item = InteractionCounts>| {
@@ -102,4 +102,35 @@ fn rollups_sum_the_base_counters_per_scope() {
     assert_eq!(d.rollup_offer[&("t".into(), "vip".into(), day, "o".into())], vip_base);
     assert_eq!(d.rollup_channel[&("t".into(), "vip".into(), day, "c".into())], vip_base);
     assert_eq!(d.rollup_offer.len(), 3);
+}
+
+#[test]
+fn a_customer_counts_in_at_most_the_capped_number_of_segments() {
+    let mut events: Vec<Event> =
+        ["s1", "s2", "s3", "s4"].iter().map(|s| membership("alice", s, MembershipOp::Add)).collect();
+    events.push(interaction("1", "alice", Outcome::Impression, 0.0));
+    events.push(interaction("2", "alice", Outcome::Accept, 1.0));
+    let mut m = Memberships::new();
+    let refs: Vec<&Event> = events.iter().collect();
+    let d = fold(&refs, &mut m, 2);
+    // The first two segments in id order; two events each left out of two segments.
+    let scoped: std::collections::BTreeSet<&str> = d.segment_interactions.keys().map(|k| k.1.as_str()).collect();
+    assert_eq!(scoped, ["s1", "s2"].into());
+    assert_eq!(d.segment_scopes_capped, 4);
+    // The memberships themselves are all kept: only the fan-out of events is bounded.
+    assert_eq!(d.memberships.len(), 4);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
+    assert_eq!(d.interactions[&("t".into(), day, "o".into(), "c".into())].impressions, 1);
+}
+
+#[test]
+fn money_sums_beyond_i64_are_exact() {
+    // Ten interactions at the largest accepted amount: 10^19 micros, past i64::MAX.
+    let events: Vec<Event> =
+        (0..10).map(|i| interaction(&i.to_string(), "bob", Outcome::Convert, money::MAX_AMOUNT)).collect();
+    let mut m = Memberships::new();
+    let refs: Vec<&Event> = events.iter().collect();
+    let d = fold(&refs, &mut m, 100);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
+    assert_eq!(d.interactions[&("t".into(), day, "o".into(), "c".into())].revenue_micros, 10_000_000_000_000_000_000);
 }

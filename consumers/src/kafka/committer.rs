@@ -1,5 +1,7 @@
-//! The committer: applies batches in order, one transaction each, retrying transient database
-//! errors (safe: the offsets are a compare-and-set) and skipping stale batches.
+//! The committer: applies batches in order, one transaction each. Transient database errors
+//! are retried as they are (safe: the offsets are a compare-and-set); a batch the database
+//! refuses for a data reason is applied again isolating the events responsible, which become
+//! dead letters, so that no input can stop ingest (SPEC 2.8). Stale batches are skipped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +10,12 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::consumer::Shared;
-use crate::apply::{apply_batch, ApplyError, ApplyOptions};
+use crate::apply::{apply_batch, apply_batch_isolating, Applied, ApplyError, ApplyOptions, Failure};
 use crate::batch::Batch;
+
+/// An error that is neither transient nor a data error ([`Failure::Other`]) is taken for the
+/// data's fault once it repeats this many times in a row on the same batch.
+const REPEATS_BEFORE_ISOLATING: u32 = 3;
 
 pub(super) async fn run_committer(
     pool: PgPool,
@@ -30,37 +36,85 @@ fn stale(shared: &Shared, batch: &Batch) -> bool {
     batch.generation != p.generation || p.poisoned == Some(batch.generation)
 }
 
+/// How the next attempt applies the batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Whole,
+    /// Isolating refused events; `any_error`: also on errors that are not data errors.
+    Isolating {
+        any_error: bool,
+    },
+}
+
 async fn commit_one(pool: &PgPool, options: &ApplyOptions, shared: &Shared, batch: &Batch) {
     let mut backoff = Duration::from_millis(50);
+    let mut mode = Mode::Whole;
+    // The last SQLSTATE and how many attempts in a row failed with it.
+    let mut repeated: (Option<String>, u32) = (None, 0);
     loop {
         if stale(shared, batch) {
             tracing::info!(messages = batch.messages(), "dropping a stale batch (assignment changed)");
             return;
         }
-        match apply_batch(pool, batch, options).await {
-            Ok(applied) => {
-                for (topic, n) in &applied.delta.applied {
-                    metrics::counter!("ingest_events_applied_total", "topic" => *topic).increment(*n);
-                }
-                metrics::counter!("ingest_duplicates_total").increment(applied.duplicates as u64);
-                for d in &batch.dead_letters {
-                    metrics::counter!("ingest_dead_letters_total", "topic" => d.topic.clone(), "reason" => d.rejection.reason.code())
-                        .increment(1);
-                }
-                return;
-            }
+        let result = match mode {
+            Mode::Whole => apply_batch(pool, batch, options).await,
+            Mode::Isolating { any_error } => apply_batch_isolating(pool, batch, options, any_error).await,
+        };
+        let e = match result {
+            Ok(applied) => return record(batch, &applied),
             Err(e @ ApplyError::Fenced { .. }) => {
                 tracing::warn!(error = %e, "batch fenced; resynchronizing from PostgreSQL");
                 shared.lock().poisoned = Some(batch.generation);
                 return;
             }
-            Err(e) => {
-                debug_assert!(e.is_transient());
-                tracing::error!(error = %e, retry_in = ?backoff, "batch commit failed; retrying");
-                metrics::counter!("ingest_commit_retries_total").increment(1);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(e) => e,
+        };
+        let code = e.sqlstate();
+        repeated = if repeated.0 == code && code.is_some() { (code, repeated.1 + 1) } else { (code, 1) };
+        let next = match (e.failure(), mode) {
+            (Failure::Data, Mode::Whole) => Some(Mode::Isolating { any_error: false }),
+            (Failure::Other, Mode::Whole | Mode::Isolating { any_error: false })
+                if repeated.1 >= REPEATS_BEFORE_ISOLATING =>
+            {
+                Some(Mode::Isolating { any_error: true })
             }
+            _ => None,
+        };
+        if let Some(next) = next {
+            tracing::warn!(error = %e, messages = batch.messages(), "the database refused the batch; isolating the events responsible");
+            metrics::counter!("ingest_batch_isolations_total").increment(1);
+            mode = next;
+            continue;
         }
+        tracing::error!(error = %e, retry_in = ?backoff, "batch commit failed; retrying");
+        metrics::counter!("ingest_commit_retries_total").increment(1);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Metrics of a committed batch (a retry that found it committed already records nothing).
+fn record(batch: &Batch, applied: &Applied) {
+    if applied.already_applied {
+        return;
+    }
+    for (topic, n) in &applied.applied {
+        metrics::counter!("ingest_events_applied_total", "topic" => *topic).increment(*n);
+    }
+    metrics::counter!("ingest_duplicates_total").increment(applied.duplicates as u64);
+    for d in &batch.dead_letters {
+        metrics::counter!("ingest_dead_letters_total", "topic" => d.topic.clone(), "reason" => d.rejection.reason.code())
+            .increment(1);
+    }
+    for (topic, n) in &applied.rejected_by_database {
+        metrics::counter!("ingest_dead_letters_total", "topic" => topic.clone(), "reason" => "rejected_by_database")
+            .increment(*n);
+    }
+    if applied.segment_scopes_capped > 0 {
+        tracing::warn!(
+            scopes = applied.segment_scopes_capped,
+            "events of customers in more segments than DV_MAX_SEGMENTS_PER_CUSTOMER were not counted in the excess segments"
+        );
+        metrics::counter!("ingest_segment_scopes_capped_total").increment(applied.segment_scopes_capped);
     }
 }

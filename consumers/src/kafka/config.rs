@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
+use crate::batch::BatchLimits;
 use crate::decode::DecodeLimits;
 use crate::events::TopicKind;
 
@@ -19,6 +20,8 @@ pub struct IngestConfig {
     pub batch_max_messages: usize,
     /// …or this many payload bytes…
     pub batch_max_bytes: usize,
+    /// …or this many delta rows (see `fold::weight`), the bound on one batch's work…
+    pub batch_max_weight: usize,
     /// …or this long after its first message (the freshness bound).
     pub batch_max_wait: Duration,
     pub session_timeout: Duration,
@@ -31,6 +34,8 @@ pub struct IngestConfig {
     pub decode: DecodeLimits,
     /// Raw traces are kept this many days (daily partitions).
     pub trace_retention_days: i64,
+    /// An event counts in at most this many of its customer's segments.
+    pub max_segments: usize,
     /// Extra librdkafka properties (`DV_KAFKA_CONSUMER_*`), applied last.
     pub overrides: BTreeMap<String, String>,
 }
@@ -43,13 +48,32 @@ impl IngestConfig {
                 self.drain_timeout, self.session_timeout
             ));
         }
-        if self.batch_max_messages == 0 || self.batch_max_bytes == 0 {
+        if self.batch_max_messages == 0 || self.batch_max_bytes == 0 || self.batch_max_weight == 0 {
             return Err("batch limits must be positive".into());
         }
         if self.topics.is_empty() {
             return Err("no topics to consume".into());
         }
         Ok(())
+    }
+
+    pub fn batch_limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_messages: self.batch_max_messages,
+            max_bytes: self.batch_max_bytes,
+            max_weight: self.batch_max_weight,
+        }
+    }
+
+    /// The probe client of `undeliverable`: the same cluster and connection settings, no group.
+    pub(crate) fn probe_client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", format!("decision-views-{}-probe", self.instance_id));
+        for (k, v) in &self.overrides {
+            c.set(k, v);
+        }
+        c
     }
 
     pub fn topic_names(&self) -> Vec<String> {

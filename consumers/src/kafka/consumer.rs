@@ -20,10 +20,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::config::IngestConfig;
+use super::undeliverable::{is_undeliverable, Found, Undeliverable};
 use super::watchdog::Watchdog;
 use crate::apply::load_offsets;
-use crate::batch::{Batch, DeadLetter};
-use crate::decode::decode;
+use crate::batch::{self, Batch, DeadLetter};
+use crate::decode::{RejectReason, Rejection};
+use crate::events::TopicKind;
 
 /// Progress shared by the two stages, guarded by one mutex + condvar.
 #[derive(Debug, Default)]
@@ -68,10 +70,15 @@ struct Local {
     committed: HashMap<(String, i32), Option<i64>>,
     batch: Batch,
     batch_started: Option<Instant>,
+    /// When each assigned partition last delivered a message (or was assigned): a partition
+    /// idle while the client reports undeliverable data is checked (see `undeliverable`).
+    last_delivery: HashMap<(String, i32), Instant>,
 }
 
 pub(super) struct IngestContext {
     config: IngestConfig,
+    /// Topic name → (the name shared by the batch's entries, what the topic carries).
+    topics: HashMap<String, (Arc<str>, TopicKind)>,
     pool: PgPool,
     runtime: Handle,
     shared: Arc<Shared>,
@@ -166,6 +173,7 @@ impl IngestContext {
         tracing::info!(partitions = committed.len(), "partitions assigned; resuming from PostgreSQL offsets");
         {
             let mut local = self.lock_local();
+            local.last_delivery = committed.keys().map(|k| (k.clone(), Instant::now())).collect();
             local.committed = committed;
             local.batch = Batch::default();
             local.batch_started = None;
@@ -186,6 +194,7 @@ impl IngestContext {
         {
             let mut local = self.lock_local();
             local.committed.clear();
+            local.last_delivery.clear();
             local.batch = Batch::default();
             local.batch_started = None;
         }
@@ -244,45 +253,85 @@ impl IngestContext {
 
     /// Adds one message to the batch being built; returns whether the batch is full.
     fn push(&self, msg: &rdkafka::message::BorrowedMessage<'_>) -> bool {
-        let topic = msg.topic();
-        let Some(&kind) = self.config.topics.get(topic) else { return false };
+        let Some((topic, kind)) = self.topics.get(msg.topic()) else { return false };
         let mut local = self.lock_local();
-        let key = (topic.to_owned(), msg.partition());
+        let key = (msg.topic().to_owned(), msg.partition());
         let Some(&committed) = local.committed.get(&key) else {
             return false; // not (or no longer) ours
         };
         if committed.is_some_and(|c| msg.offset() < c) {
             return false; // already applied (a redelivery after a seek)
         }
-        let payload = msg.payload().unwrap_or_default();
-        let local = &mut *local;
-        let event_time = match decode(kind, payload, &self.config.decode, chrono::Utc::now()) {
-            Ok(event) => {
-                let t = event.event_time();
-                local.batch.events.push(event);
-                Some(t)
-            }
-            Err(mut rejection) => {
-                // Unreadable payloads are attributed by the message key (`tenantId[:customerId]`
-                // by contract), so that the tenant's admins can see them.
-                if rejection.tenant_id.is_none() {
-                    rejection.tenant_id = msg.key().and_then(crate::decode::tenant_of_key);
-                }
-                local.batch.dead_letters.push(DeadLetter {
-                    topic: topic.to_owned(),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                    key: msg.key().map(<[u8]>::to_vec),
-                    payload: msg.payload().map(<[u8]>::to_vec),
-                    rejection,
-                });
-                None
-            }
+        let message = batch::Message {
+            topic,
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key(),
+            payload: msg.payload(),
         };
-        local.batch.bytes += payload.len();
-        local.batch.advance(topic, msg.partition(), msg.offset(), committed, event_time);
+        local.batch.add(*kind, message, committed, &self.config.decode, chrono::Utc::now());
         local.batch_started.get_or_insert_with(Instant::now);
-        local.batch.messages() >= self.config.batch_max_messages || local.batch.bytes >= self.config.batch_max_bytes
+        local.last_delivery.insert(key, Instant::now());
+        local.batch.is_full(&self.config.batch_limits())
+    }
+
+    /// Each assigned partition with the offset it will deliver next (`None`: from the
+    /// beginning) and how long it has delivered nothing.
+    fn idle_partitions(&self) -> Vec<(String, i32, Option<i64>, Duration)> {
+        let local = self.lock_local();
+        local
+            .committed
+            .iter()
+            .map(|(key, committed)| {
+                let next = local.batch.positions.get(key).map(|p| p.next).or(*committed);
+                let idle = local.last_delivery.get(key).map_or(Duration::ZERO, Instant::elapsed);
+                (key.0.clone(), key.1, next, idle)
+            })
+            .collect()
+    }
+
+    /// Dead-letters an undeliverable range in the batch being built and moves the partition
+    /// past it. Ignored when the partition moved meanwhile (revoked, or delivered after all).
+    fn skip_undeliverable(&self, consumer: &BaseConsumer<Self>, found: Found) {
+        let key = (found.topic.clone(), found.partition);
+        {
+            let mut local = self.lock_local();
+            let Some(&committed) = local.committed.get(&key) else { return };
+            let next = local.batch.positions.get(&key).map(|p| p.next).or(committed);
+            if next.is_some_and(|n| n != found.first) {
+                return;
+            }
+            let last = found.end - 1;
+            let detail = format!(
+                "offsets {}..={last} ({} messages) could not be delivered by the Kafka client: {}",
+                found.first,
+                found.end - found.first,
+                found.error
+            );
+            tracing::error!(topic = %found.topic, partition = found.partition, first = found.first, last,
+                error = %found.error, "undeliverable messages dead-lettered; the partition moves on");
+            metrics::counter!("ingest_undeliverable_messages_total", "topic" => found.topic.clone())
+                .increment((found.end - found.first) as u64);
+            local.batch.dead_letters.push(DeadLetter {
+                topic: found.topic.clone(),
+                partition: found.partition,
+                offset: found.first,
+                last_offset: last,
+                key: None,
+                payload: None,
+                payload_size: None,
+                payload_sha256: None,
+                // Whose messages they were cannot be known: platform operators see them.
+                rejection: Rejection::new(RejectReason::Undeliverable, detail, None),
+            });
+            local.batch.advance(&found.topic, found.partition, last, committed, None);
+            local.batch_started.get_or_insert_with(Instant::now);
+            local.last_delivery.insert(key, Instant::now());
+        }
+        if let Err(e) = consumer.seek(&found.topic, found.partition, Offset::Offset(found.end), Duration::from_secs(10))
+        {
+            tracing::warn!(topic = %found.topic, partition = found.partition, error = %e, "seek past undeliverable offsets failed");
+        }
     }
 
     /// Every batch handed over so far is committed (or dropped).
@@ -330,12 +379,18 @@ pub(super) fn run_consumer_thread(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let context = IngestContext {
+        topics: config.topics.iter().map(|(name, kind)| (name.clone(), (Arc::from(name.as_str()), *kind))).collect(),
         config: config.clone(),
         pool,
         runtime,
         shared: shared.clone(),
         tx,
-        local: Mutex::new(Local { committed: HashMap::new(), batch: Batch::default(), batch_started: None }),
+        local: Mutex::new(Local {
+            committed: HashMap::new(),
+            batch: Batch::default(),
+            batch_started: None,
+            last_delivery: HashMap::new(),
+        }),
         shutdown: shutdown.clone(),
     };
     let consumer: BaseConsumer<IngestContext> = config.client_config().create_with_context(context)?;
@@ -344,6 +399,7 @@ pub(super) fn run_consumer_thread(
     tracing::info!(topics = ?topics, group = %config.group_id, "consumer subscribed");
 
     let mut watchdog = Watchdog::new(config.orphan_after);
+    let mut undeliverable = Undeliverable::spawn(config.probe_client_config())?;
     while !shutdown.is_cancelled() {
         if shared.lock().poisoned.is_some() {
             consumer.context().resync(&consumer);
@@ -369,11 +425,22 @@ pub(super) fn run_consumer_thread(
         let full = match consumer.poll(timeout) {
             Some(Ok(msg)) => consumer.context().push(&msg),
             Some(Err(e)) => {
+                if is_undeliverable(&e) {
+                    undeliverable.noted_error();
+                }
                 tracing::warn!(error = %e, "consumer error");
                 false
             }
             None => false,
         };
+        if undeliverable.due() {
+            for (topic, partition, next, idle) in consumer.context().idle_partitions() {
+                undeliverable.check(&topic, partition, next, idle);
+            }
+        }
+        for found in undeliverable.found() {
+            consumer.context().skip_undeliverable(&consumer, found);
+        }
         let due = consumer.context().batch_due().is_some_and(|d| d.is_zero());
         if full {
             // A full batch waits here for the committer rather than in the channel, so at most

@@ -13,6 +13,7 @@ mod committer;
 mod config;
 mod consumer;
 mod pipeline;
+mod undeliverable;
 mod watchdog;
 
 pub use config::IngestConfig;

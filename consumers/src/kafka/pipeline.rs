@@ -16,7 +16,11 @@ pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken
     let shared = Arc::new(Shared::default());
     // One batch queued while one commits: decoding overlaps the commit, memory stays bounded.
     let (tx, rx) = mpsc::channel(1);
-    let options = ApplyOptions { owner: config.instance_id.clone(), trace_retention_days: config.trace_retention_days };
+    let options = ApplyOptions {
+        owner: config.instance_id.clone(),
+        trace_retention_days: config.trace_retention_days,
+        max_segments: config.max_segments,
+    };
     let committer = tokio::spawn(run_committer(pool.clone(), options, shared.clone(), rx));
 
     let runtime = tokio::runtime::Handle::current();

@@ -12,6 +12,7 @@ use super::anomaly::{candidate, proportion, rank, revenue, Candidate};
 use super::{name_or_id, names, Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{iso_midnight, parse_days, Window};
+use consumers::fold::money::Micros;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct AnomalyCandidates {
@@ -28,7 +29,7 @@ pub struct Period {
 }
 
 /// (day, offer, impressions, positive, revenue micros), from the per-offer rollup.
-pub type OfferRow = (NaiveDate, String, i64, i64, i64);
+pub type OfferRow = (NaiveDate, String, i64, i64, Micros);
 /// (day, channel, impressions, positive), from the per-channel rollup.
 pub type ChannelRow = (NaiveDate, String, i64, i64);
 /// (day, degraded, traces).
@@ -111,12 +112,12 @@ pub fn to_response(
     let mut overall: Counts = (0, 0, 0, 0);
     let mut by_offer: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut by_channel: BTreeMap<&str, Counts> = BTreeMap::new();
-    let mut revenue_by_offer_day: BTreeMap<&str, BTreeMap<NaiveDate, i64>> = BTreeMap::new();
+    let mut revenue_by_offer_day: BTreeMap<&str, BTreeMap<NaiveDate, i128>> = BTreeMap::new();
     for (day, offer, imp, pos, rev) in rows.offers {
         let cur = current(day);
         add(&mut overall, cur, *pos, *imp);
         add(by_offer.entry(offer).or_default(), cur, *pos, *imp);
-        *revenue_by_offer_day.entry(offer).or_default().entry(*day).or_default() += rev;
+        *revenue_by_offer_day.entry(offer).or_default().entry(*day).or_default() += rev.0;
     }
     for (day, channel, imp, pos) in rows.channels {
         add(by_channel.entry(channel).or_default(), current(day), *pos, *imp);

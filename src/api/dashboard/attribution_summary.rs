@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::{Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::round;
-use consumers::fold::money::to_money;
+use consumers::fold::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -31,12 +31,12 @@ pub struct ModelRow {
 }
 
 /// (model, events, value micros).
-pub type Row = (String, i64, i64);
+pub type Row = (String, i64, Micros);
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let (since, today) = (p.window.since(), p.window.today);
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT model, sum(events)::int8, sum(value_micros)::int8 FROM attribution_daily
+        "SELECT model, sum(events)::int8, sum(value_micros) FROM attribution_daily
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY model",
     )
     .bind(tenant)
@@ -62,8 +62,8 @@ pub fn to_response(rows: Vec<Row>, total_conversions: i64) -> AttributionSummary
         .map(|(model, n, value)| ModelRow {
             model,
             conversions: n,
-            total_value: to_money(value),
-            avg_value: if n == 0 { 0.0 } else { round(value as f64 / n as f64 / 1e6, 2) },
+            total_value: to_money(value.0),
+            avg_value: if n == 0 { 0.0 } else { round(value.0 as f64 / n as f64 / 1e6, 2) },
         })
         .collect();
     data.sort_by(|a, b| b.conversions.cmp(&a.conversions).then_with(|| a.model.cmp(&b.model)));

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::Body;
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
-use consumers::fold::money::to_money;
+use consumers::fold::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct BudgetBurn {
@@ -31,7 +31,7 @@ pub struct BurnRow {
 }
 
 /// (offer, name, allocated micros, spent micros).
-pub type Row = (String, Option<String>, i64, i64);
+pub type Row = (String, Option<String>, i64, Micros);
 
 pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
     let rows: Vec<Row> = sqlx::query_as(
@@ -50,7 +50,7 @@ pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
 /// (cross-multiplied), not by the rounded string.
 pub fn to_response(mut rows: Vec<Row>) -> BudgetBurn {
     rows.sort_by(|a, b| {
-        let by_ratio = (i128::from(b.3) * i128::from(a.2)).cmp(&(i128::from(a.3) * i128::from(b.2)));
+        let by_ratio = by_burn_rate(a, b);
         if by_ratio == Ordering::Equal {
             a.0.cmp(&b.0)
         } else {
@@ -64,11 +64,20 @@ pub fn to_response(mut rows: Vec<Row>) -> BudgetBurn {
                 offer_name: name.unwrap_or_else(|| id.clone()),
                 offer_id: id,
                 allocated: to_money(allocated),
-                spent: to_money(spent),
-                remaining: to_money((allocated - spent).max(0)),
-                burn_rate: percent_string(spent, allocated),
+                spent: to_money(spent.0),
+                remaining: to_money((i128::from(allocated) - spent.0).max(0)),
+                burn_rate: percent_string(spent.0, allocated),
             })
             .collect(),
+    }
+}
+
+/// spent / allocated, descending: exact on the cross products while they fit i128 (spent is a
+/// numeric sum: astronomically large ones fall back to comparing the ratios as doubles).
+fn by_burn_rate(a: &Row, b: &Row) -> Ordering {
+    match (b.3 .0.checked_mul(i128::from(a.2)), a.3 .0.checked_mul(i128::from(b.2))) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => (b.3 .0 as f64 / b.2 as f64).total_cmp(&(a.3 .0 as f64 / a.2 as f64)),
     }
 }
 
@@ -79,9 +88,9 @@ mod tests {
     #[test]
     fn ordered_by_exact_burn_rate_then_id() {
         let r = to_response(vec![
-            ("a".into(), None, 10_000_000, 5_000_000),
-            ("b".into(), Some("B".into()), 3_000_000, 4_000_000),
-            ("c".into(), None, 20_000_000, 10_000_000),
+            ("a".into(), None, 10_000_000, Micros(5_000_000)),
+            ("b".into(), Some("B".into()), 3_000_000, Micros(4_000_000)),
+            ("c".into(), None, 20_000_000, Micros(10_000_000)),
         ]);
         let got: Vec<(&str, f64, &str)> =
             r.data.iter().map(|x| (x.offer_id.as_str(), x.remaining, x.burn_rate.as_str())).collect();

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
-use consumers::fold::money::to_money;
+use consumers::fold::money::{to_money, Micros};
 
 /// How many offers the answer lists.
 pub const TOP: usize = 20;
@@ -35,7 +35,7 @@ pub struct OfferRow {
 }
 
 /// (offer, name, priority, creatives, impressions, conversions, revenue micros).
-pub type Row = (String, Option<String>, Option<i64>, i64, i64, i64, i64);
+pub type Row = (String, Option<String>, Option<i64>, i64, i64, i64, Micros);
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
@@ -45,7 +45,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let sql = format!(
         "WITH stats AS (
              SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
-                    sum(revenue_micros)::int8 AS rev
+                    sum(revenue_micros) AS rev
              {} GROUP BY offer_id)
          SELECT o.entity_id, o.name, o.priority,
                 (SELECT count(*) FROM catalog_entities c
@@ -66,7 +66,7 @@ pub fn offer_row(
     creatives: i64,
     imp: i64,
     conv: i64,
-    rev: i64,
+    rev: Micros,
 ) -> OfferRow {
     OfferRow {
         name: name.unwrap_or_else(|| offer_id.clone()),
@@ -75,7 +75,7 @@ pub fn offer_row(
         creative_count: creatives,
         impressions: imp,
         conversions: conv,
-        revenue: to_money(rev),
+        revenue: to_money(rev.0),
         conversion_rate: percent_string(conv, imp),
     }
 }
@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn top_20_by_conversions_then_impressions_then_id() {
         let rows: Vec<Row> =
-            (0..25).map(|i| (format!("o{i:02}"), None, Some(1), 0, 100 - i, i % 3, 1_005_000)).collect();
+            (0..25).map(|i| (format!("o{i:02}"), None, Some(1), 0, 100 - i, i % 3, Micros(1_005_000))).collect();
         let r = to_response(rows);
         assert_eq!(r.data.len(), 20);
         // Two conversions (i % 3 == 2), and of those the most impressions (100 − i): i = 2.

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::percent_string;
-use consumers::fold::money::to_money;
+use consumers::fold::money::{to_money, Micros};
 
 pub const UNCATEGORIZED: &str = "uncategorized";
 
@@ -80,7 +80,7 @@ pub struct GroupOffer {
 }
 
 /// (group id, offer, impressions, conversions, revenue micros).
-pub type Row = (String, String, i64, i64, i64);
+pub type Row = (String, String, i64, i64, Micros);
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let group_by = GroupBy::parse(p.get("groupBy"))?;
@@ -92,7 +92,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let rows: Vec<Row> = match group_by {
         GroupBy::Channel => {
             let sql = format!(
-                "SELECT channel_id, offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(revenue_micros)::int8
+                "SELECT channel_id, offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(revenue_micros)
                  {} GROUP BY channel_id, offer_id",
                 interaction_source(&scope)
             );
@@ -102,7 +102,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
             let sql = format!(
                 "WITH stats AS (
                      SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
-                            sum(revenue_micros)::int8 AS rev
+                            sum(revenue_micros) AS rev
                      {} GROUP BY offer_id)
                  SELECT COALESCE(o.category_id, '{UNCATEGORIZED}'), s.offer_id, s.imp, s.conv, s.rev
                    FROM stats s
@@ -117,7 +117,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         GroupBy::Segment => {
             sqlx::query_as(
                 "SELECT d.segment_id, d.offer_id, sum(d.impressions)::int8, sum(d.accepts + d.converts)::int8,
-                        sum(d.revenue_micros)::int8
+                        sum(d.revenue_micros)
                    FROM interaction_rollup_offer d
                    JOIN segments_materialized m ON m.tenant_id = d.tenant_id AND m.segment_id = d.segment_id
                    JOIN catalog_entities c ON c.tenant_id = d.tenant_id AND c.entity = 'segment'
@@ -152,7 +152,7 @@ pub fn to_response(
     group_names: &HashMap<String, String>,
     offer_names: &HashMap<String, String>,
 ) -> Grouped {
-    let mut by_group: BTreeMap<String, Vec<(String, i64, i64, i64)>> = BTreeMap::new();
+    let mut by_group: BTreeMap<String, Vec<(String, i64, i64, Micros)>> = BTreeMap::new();
     for (g, o, imp, conv, rev) in rows {
         by_group.entry(g).or_default().push((o, imp, conv, rev));
     }
@@ -168,7 +168,7 @@ pub fn to_response(
                     offer_id: oid,
                     impressions: imp,
                     conversions: conv,
-                    revenue: to_money(rev),
+                    revenue: to_money(rev.0),
                     conversion_rate: percent_string(conv, imp),
                     segment_id: (group_by == GroupBy::Segment).then(|| gid.clone()),
                     segment_name: (group_by == GroupBy::Segment).then(|| gname.clone()),
@@ -195,9 +195,9 @@ mod tests {
     #[test]
     fn groups_by_impressions_and_offers_by_conversions() {
         let rows: Vec<Row> = vec![
-            ("ch1".into(), "o1".into(), 10, 1, 0),
-            ("ch1".into(), "o2".into(), 5, 2, 0),
-            ("ch2".into(), "o1".into(), 30, 0, 2_500_000),
+            ("ch1".into(), "o1".into(), 10, 1, Micros(0)),
+            ("ch1".into(), "o2".into(), 5, 2, Micros(0)),
+            ("ch2".into(), "o1".into(), 30, 0, Micros(2_500_000)),
         ];
         let names = HashMap::from([("ch2".to_string(), "Email".to_string())]);
         let r = to_response(GroupBy::Channel, rows, &names, &HashMap::new());

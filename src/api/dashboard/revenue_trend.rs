@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
-use consumers::fold::money::to_money;
+use consumers::fold::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -27,21 +27,21 @@ pub struct Point {
 }
 
 /// (day, revenue micros).
-pub type Row = (NaiveDate, i64);
+pub type Row = (NaiveDate, Micros);
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
     }
-    let sql = format!("SELECT day, sum(revenue_micros)::int8 {} GROUP BY day", rollup_source(Grain::Day));
+    let sql = format!("SELECT day, sum(revenue_micros) {} GROUP BY day", rollup_source(Grain::Day));
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(&rows, &p.window))
 }
 
 /// A counter row exists only when an interaction happened, so any row means real data.
 pub fn to_response(rows: &[Row], w: &Window) -> RevenueTrend {
-    let by_day: HashMap<NaiveDate, i64> = rows.iter().copied().collect();
+    let by_day: HashMap<NaiveDate, i128> = rows.iter().map(|(d, m)| (*d, m.0)).collect();
     RevenueTrend {
         data: w
             .dates()

@@ -90,13 +90,18 @@ async fn malformed_corpus_is_dead_lettered() {
     env.wait_caught_up(Duration::from_secs(120)).await;
 
     // No dead letter missing, none extra: exact position, bytes and (where fixed) reason.
-    let rows: Vec<(String, i32, i64, Option<Vec<u8>>, String)> =
-        sqlx::query_as("SELECT topic, partition, \"offset\", payload, reason FROM dead_letters")
-            .fetch_all(&env.pool)
-            .await
-            .unwrap();
-    let stored: BTreeMap<(String, i32, i64), (Option<Vec<u8>>, String)> =
-        rows.into_iter().map(|(t, p, o, payload, reason)| ((t, p, o), (payload, reason))).collect();
+    type Row = (String, i32, i64, Option<Vec<u8>>, String, Option<i64>, Option<Vec<u8>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT topic, partition, \"offset\", payload, reason, payload_size, payload_sha256 FROM dead_letters",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    type Stored = (Option<Vec<u8>>, String, Option<i64>, Option<Vec<u8>>);
+    let stored: BTreeMap<(String, i32, i64), Stored> = rows
+        .into_iter()
+        .map(|(t, p, o, payload, reason, size, sha)| ((t, p, o), (payload, reason, size, sha)))
+        .collect();
     let mut wrong = Vec::new();
     let mut dead = 0;
     for (i, (kind, verdict, label)) in verdicts.iter().enumerate() {
@@ -104,16 +109,25 @@ async fn malformed_corpus_is_dead_lettered() {
         let found = stored.get(&(env.topic(*kind).to_owned(), partition, offset));
         match (verdict, found) {
             (Verdict::Applied, None) => {}
-            (Verdict::Applied, Some((_, reason))) => wrong.push(format!("{kind:?} {label}: dead-lettered ({reason})")),
+            (Verdict::Applied, Some((_, reason, ..))) => {
+                wrong.push(format!("{kind:?} {label}: dead-lettered ({reason})"))
+            }
             (Verdict::Dead(_), None) => wrong.push(format!("{kind:?} {label}: no dead letter")),
-            (Verdict::Dead(want), Some((payload, reason))) => {
+            (Verdict::Dead(want), Some((payload, reason, size, sha))) => {
                 dead += 1;
                 if want.is_some_and(|w| w != reason) {
                     wrong.push(format!("{kind:?} {label}: reason {reason}, want {want:?}"));
                 }
-                // Exact: a tombstone is stored as NULL, an empty payload as zero bytes.
-                if payload.as_deref() != messages[i].payload.as_deref() {
+                // Exact: a tombstone is stored as NULL, an empty payload as zero bytes; a
+                // too-large one as its first 64 KiB, with the size and digest of the whole.
+                let sent = messages[i].payload.as_deref();
+                let kept = if reason == "too_large" { sent.map(|p| &p[..p.len().min(64 * 1024)]) } else { sent };
+                if payload.as_deref() != kept {
                     wrong.push(format!("{kind:?} {label}: stored bytes differ"));
+                }
+                let digest = sent.map(|p| <sha2::Sha256 as sha2::Digest>::digest(p).to_vec());
+                if *size != sent.map(|p| p.len() as i64) || *sha != digest {
+                    wrong.push(format!("{kind:?} {label}: stored size or SHA-256 differ"));
                 }
             }
         }

@@ -1,0 +1,125 @@
+//! The pre-parse scan: what PostgreSQL could not store anywhere in a payload, free-form and
+//! unknown fields included (serde skips those, and a trace is stored whole as jsonb).
+
+use super::{Invalid, RejectReason};
+
+/// Deepest nesting accepted, the event object being level 1. serde's typed fields stop at 127
+/// anyway; unknown and free-form fields are skipped without a limit, and a trace is stored
+/// whole as jsonb, whose parser fails past about 10,000 levels: the batch would never commit.
+pub const MAX_DEPTH: usize = 64;
+
+/// What PostgreSQL cannot store even where the contract is free-form (unknown fields, a
+/// trace's `pipeline` and `result`, all skipped by serde, a trace then stored whole as jsonb):
+/// nesting deeper than [`MAX_DEPTH`], NUL (`\u0000`: text and jsonb refuse it), lone UTF-16
+/// surrogate escapes and bytes that are not UTF-8 (not Unicode text), numbers past numeric's
+/// range (exponent beyond ±[`MAX_EXPONENT`]) or longer than [`MAX_NUMBER_CHARS`]. One pass
+/// over the bytes; anything else that is not JSON is left to serde to report.
+pub(super) fn storable(payload: &[u8]) -> Result<(), Invalid> {
+    if std::str::from_utf8(payload).is_err() {
+        return Err((RejectReason::InvalidJson, "not UTF-8".into()));
+    }
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    let unit = |at: usize| -> Option<u16> {
+        let hex = payload.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    while i < payload.len() {
+        match payload[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if payload.get(i + 1) == Some(&b'u') {
+                    match unit(i + 2) {
+                        Some(0) => {
+                            return Err((RejectReason::InvalidValue, "a string holds NUL (\\u0000)".into()));
+                        }
+                        Some(0xD800..=0xDBFF)
+                            if payload.get(i + 6..i + 8) == Some(b"\\u")
+                                && matches!(unit(i + 8), Some(0xDC00..=0xDFFF)) =>
+                        {
+                            i += 6
+                        }
+                        Some(0xD800..=0xDFFF) => {
+                            return Err((RejectReason::InvalidJson, "lone UTF-16 surrogate escape".into()))
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1; // the escaped character
+            }
+            b'[' | b'{' if !in_string => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err((RejectReason::InvalidJson, format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+            }
+            b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' if !in_string => {
+                let len = payload[i..]
+                    .iter()
+                    .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .count();
+                number(&payload[i..i + len])?;
+                i += len - 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Longest number literal, and largest decimal exponent: a double's range (serde's typed
+/// fields already call a larger number non-finite), far inside PostgreSQL numeric's.
+const MAX_NUMBER_CHARS: usize = 64;
+const MAX_EXPONENT: u32 = 308;
+
+fn number(literal: &[u8]) -> Result<(), Invalid> {
+    if literal.len() > MAX_NUMBER_CHARS {
+        return Err((RejectReason::InvalidValue, format!("a number of {} characters", literal.len())));
+    }
+    let Some(e) = literal.iter().position(|b| matches!(b, b'e' | b'E')) else { return Ok(()) };
+    // The exponent's digits, leading zeros dropped: compared as text, so an exponent beyond any
+    // integer type (`1e99999999999`, which jsonb's numeric refuses) is caught too.
+    let digits = &literal[e + 1..];
+    let digits = digits.strip_prefix(b"-").or(digits.strip_prefix(b"+")).unwrap_or(digits);
+    let significant = &digits[digits.iter().take_while(|b| **b == b'0').count()..];
+    let limit = MAX_EXPONENT.to_string();
+    let beyond =
+        significant.len() > limit.len() || (significant.len() == limit.len() && significant > limit.as_bytes());
+    if beyond {
+        return Err((RejectReason::NonFinite, format!("exponent beyond ±{MAX_EXPONENT}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storable_rejects_what_postgresql_cannot_hold() {
+        let nested = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert!(storable(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(storable(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err().0, RejectReason::InvalidJson);
+        // Brackets inside strings are text.
+        assert!(storable(format!("{{\"a\":\"{}\"}}", "[".repeat(500)).as_bytes()).is_ok());
+        assert_eq!(storable(br#"{"a":"x\u0000"}"#).unwrap_err().0, RejectReason::InvalidValue);
+        assert_eq!(storable(br#"{"a":"x\uD800y"}"#).unwrap_err().0, RejectReason::InvalidJson);
+        assert_eq!(storable(br#"{"a":"\udc00"}"#).unwrap_err().0, RejectReason::InvalidJson);
+        assert_eq!(storable(br#"{"a":1e999999}"#).unwrap_err().0, RejectReason::NonFinite);
+        assert_eq!(storable(br#"{"a":[1.5E-400]}"#).unwrap_err().0, RejectReason::NonFinite);
+        assert_eq!(
+            storable(format!("{{\"a\":{}}}", "9".repeat(65)).as_bytes()).unwrap_err().0,
+            RejectReason::InvalidValue
+        );
+        assert!(storable(br#"{"a":-1.25e+308,"b":0,"c":"1e999999"}"#).is_ok());
+        // Exponents past every integer type, and padded with zeros.
+        assert_eq!(storable(br#"{"a":1e4294967297}"#).unwrap_err().0, RejectReason::NonFinite);
+        assert_eq!(storable(br#"{"a":1E-99999999999999999999}"#).unwrap_err().0, RejectReason::NonFinite);
+        assert_eq!(storable(br#"{"a":1e0000309}"#).unwrap_err().0, RejectReason::NonFinite);
+        assert!(storable(br#"{"a":1e0000308,"b":2E-0308}"#).is_ok());
+        assert_eq!(storable(b"{\"a\":\"\xff\"}").unwrap_err().0, RejectReason::InvalidJson);
+        // A surrogate pair is one character; an escaped backslash before "u0000" is text.
+        assert!(storable(br#"{"a":"\ud83d\ude00 \\u0000 \"\u00e9"}"#).is_ok());
+    }
+}
