@@ -22,3 +22,5 @@ mod schemas;
 mod selection;
 mod trace_types;
 mod traces_api;
+mod undeliverable;
+mod wire;

@@ -65,10 +65,12 @@ impl IngestConfig {
         }
     }
 
-    /// The probe client of `undeliverable`: the same cluster and connection settings, no group.
+    /// The probe client of `undeliverable`: the same cluster and connection settings. It only
+    /// assigns partitions itself (librdkafka wants a group id for that) and never joins.
     pub(crate) fn probe_client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", format!("{}-probe", self.group_id))
             .set("client.id", format!("decision-views-{}-probe", self.instance_id));
         for (k, v) in &self.overrides {
             c.set(k, v);

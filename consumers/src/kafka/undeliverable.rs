@@ -97,6 +97,7 @@ impl Undeliverable {
         std::thread::Builder::new().name("ingest-probe".into()).spawn(move || {
             for r in rx {
                 let outcome = walk(&probe, &r.topic, r.partition, r.from);
+                tracing::debug!(topic = %r.topic, partition = r.partition, from = ?r.from, found = outcome.is_some(), "partition checked for undeliverable offsets");
                 if tx.send((r.topic, r.partition, outcome)).is_err() {
                     return;
                 }
@@ -141,6 +142,7 @@ impl Undeliverable {
     }
 }
 
+#[derive(Debug)]
 enum Probe {
     Delivered,
     Undeliverable(RDKafkaErrorCode),
@@ -177,7 +179,9 @@ fn walk(consumer: &BaseConsumer, topic: &str, partition: i32, from: Option<i64>)
     if first >= high {
         return None;
     }
-    let Probe::Undeliverable(code) = probe(consumer, topic, partition, first) else { return None };
+    let at_first = probe(consumer, topic, partition, first);
+    tracing::debug!(topic, partition, first, high, outcome = ?at_first, "probed");
+    let Probe::Undeliverable(code) = at_first else { return None };
     let mut end = first + 1;
     while end < high && end - first < MAX_WALK {
         match probe(consumer, topic, partition, end) {
