@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
+use super::extract::{self, ApiQuery};
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -164,13 +165,13 @@ pub fn page_param(raw: &HashMap<String, String>, name: &str, default: i64) -> Ap
 async fn dead_letters(
     State(state): State<AppState>,
     caller: Caller,
-    Query(raw): Query<HashMap<String, String>>,
+    ApiQuery(raw): ApiQuery,
 ) -> ApiResult<Json<DeadLetterPage>> {
     caller.require(Role::Admin)?;
     let limit = page_param(&raw, "limit", 50)?.min(200);
     let offset = page_param(&raw, "offset", 0)?;
-    let topic = raw.get("topic").filter(|s| !s.is_empty());
-    let reason = raw.get("reason").filter(|s| !s.is_empty());
+    let topic = extract::text(&raw, "topic")?;
+    let reason = extract::text(&raw, "reason")?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR reason = $3)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
         .bind(&caller.tenant_id)

@@ -8,6 +8,8 @@ pub mod data_version;
 /// Every documented dashboard type (the benchmark iterates over them).
 pub use dashboard::TYPES as DASHBOARD_TYPES;
 pub mod error;
+mod extract;
+pub mod guard;
 mod health;
 mod ingest;
 pub mod rate_limit;
@@ -43,15 +45,16 @@ pub struct AppState {
     pub namespace: Arc<str>,
 }
 
+/// Every route, with what protects them (`guard::protect`: JSON 404/405, the panic catcher)
+/// inside the latency metrics, so panics are measured.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(health::router())
         .merge(ingest::router())
         // Concurrent misses of one cached answer share one computation (see `coalesce`).
         .merge(dashboard::router().route_layer(middleware::from_fn(coalesce::scope)))
-        .merge(traces::router())
-        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
-        .with_state(state)
+        .merge(traces::router());
+    guard::protect(routes).layer(middleware::from_fn_with_state(state.clone(), track_latency)).with_state(state)
 }
 
 /// Request latency per route (and per dashboard type, the unit users care about).

@@ -23,7 +23,7 @@ mod why_not_ranked;
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use super::auth::{Caller, Role};
 use super::cache;
 use super::error::{ApiError, ApiResult};
+use super::extract::ApiQuery;
 use super::window::Window;
 use super::AppState;
 
@@ -102,7 +103,7 @@ async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(raw): Query<HashMap<String, String>>,
+    ApiQuery(raw): ApiQuery,
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;

@@ -1,0 +1,88 @@
+//! The safety nets around every request (SPEC 5.4, issue 10): a panic turned into a JSON 500,
+//! and JSON answers for unknown routes and wrong methods. Each ends in an [`ApiError`], so
+//! every refusal has the one error body and status mapping (`error.rs`).
+//!
+//! Each refusal is counted in `api_refused_total{reason}`: `panic`.
+
+use std::any::Any;
+
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use super::error::ApiError;
+
+/// Wraps `routes` (all of them: call it after the last route) in what every route gets: JSON
+/// 404 and 405 answers, and the panic catcher, so that a panic anywhere inside answers a JSON
+/// 500 on a connection that stays open.
+pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+pub fn count_refusal(reason: &'static str) {
+    metrics::counter!("api_refused_total", "reason" => reason).increment(1);
+}
+
+/// `CatchPanicLayer`'s response: a panic in a handler answers the generic JSON 500 (logged once
+/// with its message by `ApiError`), and hyper keeps the connection, which a panic unwinding
+/// through it would have dropped without a response.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    count_refusal("panic");
+    ApiError::Internal(anyhow::anyhow!("a handler panicked: {message}")).into_response()
+}
+
+/// The fallback route: 404 with a JSON body.
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no endpoint {method} {}", uri.path()))
+}
+
+/// A known path with another method: 405 with a JSON body (axum keeps the `Allow` header).
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not accept {method}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn panics_unknown_routes_and_wrong_methods_answer_json() {
+        use axum::body::Body;
+        use axum::http::Request;
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        async fn panics() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let app = protect(Router::new().route("/panic", get(panics)));
+        for (method, path, status, sentence) in [
+            (Method::GET, "/panic", 500, "internal error"),
+            (Method::GET, "/nope", 404, "no endpoint GET /nope"),
+            (Method::POST, "/panic", 405, "/panic does not accept POST"),
+        ] {
+            let req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), status, "{path}");
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
+            assert_eq!(body, serde_json::json!({ "error": sentence }), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_panic_answers_the_generic_json_500() {
+        let resp = panic_response(Box::new("boom"));
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["content-type"], "application/json");
+    }
+}
