@@ -1,14 +1,20 @@
 //! The one HTTP error type. Policy: client errors carry a human sentence saying what to fix;
 //! server errors are logged once here with their cause and answer a generic sentence, so no
 //! internal detail (SQL, hostnames) leaks to clients. Every error body is `{"error": "…"}`:
-//! extractor rejections (`extract`), unknown routes, wrong methods and panics (`guard`) are
-//! all turned into an `ApiError` and answered here.
+//! extractor rejections (`extract`), unknown routes, wrong methods, timeouts and panics
+//! (`guard`) are all turned into an `ApiError` and answered here.
+//!
+//! A request or query that ran past its time limit (`Timeout`) answers 504, not the 500 of a
+//! fault.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+
+/// PostgreSQL's `query_canceled`: raised when `statement_timeout` ends a query.
+const QUERY_CANCELED: &str = "57014";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,13 +36,23 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The request (or one of its queries) ran past its time limit.
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(e.into())
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(QUERY_CANCELED) => {
+                tracing::warn!(error = %db, "an API query ran past DV_API_STATEMENT_TIMEOUT_MS");
+                super::guard::count_refusal("statement_timeout");
+                ApiError::Timeout("a database query took longer than the server's limit; try a narrower request".into())
+            }
+            _ => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -86,6 +102,7 @@ impl IntoResponse for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let ApiError::Internal(e) = &self {

@@ -1,12 +1,16 @@
-//! The safety nets around every request (SPEC 5.4, issue 10): a panic turned into a JSON 500,
-//! and JSON answers for unknown routes and wrong methods. Each ends in an [`ApiError`], so
-//! every refusal has the one error body and status mapping (`error.rs`).
+//! The bounds and safety nets around every request (SPEC 5.4, issue 10): a request timeout, a
+//! panic turned into a JSON 500, and JSON answers for unknown routes and wrong methods. Each ends in an [`ApiError`], so every refusal has the
+//! one error body and status mapping (`error.rs`).
 //!
-//! Each refusal is counted in `api_refused_total{reason}`: `panic`.
+//! Each refusal is counted in `api_refused_total{reason}`: `request_timeout`,
+//! `statement_timeout` (counted where the database error is mapped) and `panic`.
 
 use std::any::Any;
+use std::time::Duration;
 
+use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -14,17 +18,31 @@ use tower_http::catch_panic::CatchPanicLayer;
 use super::error::ApiError;
 
 /// Wraps `routes` (all of them: call it after the last route) in what every route gets: JSON
-/// 404 and 405 answers, and the panic catcher, so that a panic anywhere inside answers a JSON
-/// 500 on a connection that stays open.
-pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+/// 404 and 405 answers, the request timeout, and outside it the panic catcher, so that a panic
+/// anywhere inside answers a JSON 500 on a connection that stays open.
+pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>, request_timeout: Duration) -> Router<S> {
     routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
 pub fn count_refusal(reason: &'static str) {
     metrics::counter!("api_refused_total", "reason" => reason).increment(1);
+}
+
+/// Middleware: a request that has not answered within `limit` gets 504 and its handler future
+/// is dropped (a query in flight is ended by the statement timeout, which is shorter).
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            count_refusal("request_timeout");
+            ApiError::Timeout(format!("the request took longer than the server's limit of {} ms", limit.as_millis()))
+                .into_response()
+        }
+    }
 }
 
 /// `CatchPanicLayer`'s response: a panic in a handler answers the generic JSON 500 (logged once
@@ -64,7 +82,7 @@ mod tests {
         async fn panics() -> &'static str {
             panic!("a bug in a handler")
         }
-        let app = protect(Router::new().route("/panic", get(panics)));
+        let app = protect(Router::new().route("/panic", get(panics)), Duration::from_secs(5));
         for (method, path, status, sentence) in [
             (Method::GET, "/panic", 500, "internal error"),
             (Method::GET, "/nope", 404, "no endpoint GET /nope"),

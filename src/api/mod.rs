@@ -13,11 +13,12 @@ pub mod guard;
 mod health;
 mod ingest;
 pub mod rate_limit;
+pub mod serve;
 mod traces;
 mod window;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -30,6 +31,7 @@ pub use ingest::Watermarks;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The API's own pool: its connections carry `statement_timeout` (ingest's do not).
     pub pool: PgPool,
     pub keys: auth::KeyCache,
     pub metrics: PrometheusHandle,
@@ -43,10 +45,12 @@ pub struct AppState {
     pub topics: Arc<Vec<String>>,
     /// The database name: namespaces the response cache.
     pub namespace: Arc<str>,
+    /// Longest a request may take before it answers 504.
+    pub request_timeout: Duration,
 }
 
-/// Every route, with what protects them (`guard::protect`: JSON 404/405, the panic catcher)
-/// inside the latency metrics, so panics are measured.
+/// Every route, with what bounds and protects them (`guard::protect`: JSON 404/405, the request
+/// timeout, the panic catcher) inside the latency metrics, so timeouts and panics are measured.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
@@ -54,7 +58,9 @@ pub fn router(state: AppState) -> Router {
         // Concurrent misses of one cached answer share one computation (see `coalesce`).
         .merge(dashboard::router().route_layer(middleware::from_fn(coalesce::scope)))
         .merge(traces::router());
-    guard::protect(routes).layer(middleware::from_fn_with_state(state.clone(), track_latency)).with_state(state)
+    guard::protect(routes, state.request_timeout)
+        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
+        .with_state(state)
 }
 
 /// Request latency per route (and per dashboard type, the unit users care about).

@@ -109,6 +109,7 @@ impl TestEnv {
         let mut s = Settings::from_env().expect("default settings are valid");
         s.database.url = Secret::new(self.db_url.clone());
         s.database.max_connections = 5;
+        s.database.api_max_connections = 5;
         // The real Redis (shared by the tests: keys are namespaced by each test's database).
         s.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
         s.kafka.brokers = self.servers.brokers.clone();
@@ -127,6 +128,7 @@ impl TestEnv {
         let mut v = vec![
             ("DV_DATABASE_URL".to_string(), self.db_url.clone()),
             ("DV_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
+            ("DV_API_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
             ("DV_REDIS_URL".into(), String::new()),
             ("DV_KAFKA_BROKERS".into(), self.servers.brokers.clone()),
             ("DV_KAFKA_GROUP_ID".into(), self.group_id.clone()),
