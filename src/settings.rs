@@ -92,6 +92,13 @@ pub struct ApiLimits {
     /// PostgreSQL `statement_timeout` of the API pool's connections; a query cut by it answers
     /// 504.
     pub statement_timeout: Duration,
+    /// Uncached dashboard computations and traces/dead-letters reads running at once in this
+    /// process; past it a request waits up to `queue_timeout`, then answers 503.
+    pub max_concurrent_computations: usize,
+    pub queue_timeout: Duration,
+    /// Largest `offset` of the paginated endpoints: deep pages cost a scan of every row
+    /// skipped, and no dashboard pages that far (filters narrow a search instead).
+    pub max_offset: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +144,7 @@ fn millis(name: &str, default: u64) -> anyhow::Result<Duration> {
     }
 }
 
-/// Default size of the API pool.
+/// Default size of the API pool (and so of the computation bound).
 const API_POOL_DEFAULT: u32 = 10;
 
 impl Settings {
@@ -192,7 +199,17 @@ impl Settings {
                 request_timeout: millis("DV_HTTP_REQUEST_TIMEOUT_MS", 10_000)?,
                 header_read_timeout: millis("DV_HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?,
             },
-            api: ApiLimits { statement_timeout: millis("DV_API_STATEMENT_TIMEOUT_MS", 5_000)? },
+            api: ApiLimits {
+                statement_timeout: millis("DV_API_STATEMENT_TIMEOUT_MS", 5_000)?,
+                // One computation holds at least one connection: more than the pool has only
+                // queue inside the pool, out of sight of the 503 that tells clients to back off.
+                max_concurrent_computations: parse(
+                    "DV_API_MAX_CONCURRENT_COMPUTATIONS",
+                    parse::<usize>("DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT as usize)?,
+                )?,
+                queue_timeout: millis("DV_API_QUEUE_TIMEOUT_MS", 500)?,
+                max_offset: parse("DV_API_MAX_OFFSET", 100_000)?,
+            },
             ingest: IngestLimits {
                 max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
                 retention_days: parse("DV_RETENTION_DAYS", 400)?,
@@ -213,11 +230,17 @@ impl Settings {
     /// would keep running in PostgreSQL for nobody.
     fn check_api_limits(&self) -> anyhow::Result<()> {
         let (api, http) = (&self.api, &self.http);
-        if self.database.api_max_connections == 0 {
-            anyhow::bail!("DV_API_DATABASE_MAX_CONNECTIONS must be at least 1");
+        if self.database.api_max_connections == 0 || api.max_concurrent_computations == 0 {
+            anyhow::bail!("DV_API_DATABASE_MAX_CONNECTIONS and DV_API_MAX_CONCURRENT_COMPUTATIONS must be at least 1");
         }
         if api.statement_timeout >= http.request_timeout {
             anyhow::bail!("DV_API_STATEMENT_TIMEOUT_MS must be below DV_HTTP_REQUEST_TIMEOUT_MS");
+        }
+        if api.queue_timeout >= http.request_timeout {
+            anyhow::bail!("DV_API_QUEUE_TIMEOUT_MS must be below DV_HTTP_REQUEST_TIMEOUT_MS");
+        }
+        if api.max_offset < 0 {
+            anyhow::bail!("DV_API_MAX_OFFSET must not be negative");
         }
         Ok(())
     }
@@ -253,11 +276,15 @@ mod tests {
     #[test]
     fn api_bounds_are_checked_against_the_request_timeout() {
         let mut s = Settings::from_env().expect("the defaults are valid");
-        assert!(s.api.statement_timeout < s.http.request_timeout);
+        assert!(s.api.statement_timeout < s.http.request_timeout && s.api.queue_timeout < s.http.request_timeout);
+        assert_eq!(s.api.max_concurrent_computations, s.database.api_max_connections as usize, "tied by default");
         s.api.statement_timeout = s.http.request_timeout;
         assert!(s.check_api_limits().unwrap_err().to_string().contains("DV_API_STATEMENT_TIMEOUT_MS"));
         let mut s = Settings::from_env().unwrap();
-        s.database.api_max_connections = 0;
+        s.api.queue_timeout = s.http.request_timeout * 2;
+        assert!(s.check_api_limits().unwrap_err().to_string().contains("DV_API_QUEUE_TIMEOUT_MS"));
+        let mut s = Settings::from_env().unwrap();
+        s.api.max_concurrent_computations = 0;
         assert!(s.check_api_limits().is_err());
     }
 }

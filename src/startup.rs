@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::cache::ResponseCache;
+use crate::api::guard::Computations;
 use crate::api::rate_limit::RateLimits;
 use crate::api::{self, AppState, Watermarks};
 use crate::settings::Settings;
@@ -80,6 +81,8 @@ impl Application {
                 limits: RateLimits::new(settings.http.reads),
                 topics: Arc::new(topics),
                 namespace: sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&pool).await?.into(),
+                computations: Computations::new(settings.api.max_concurrent_computations, settings.api.queue_timeout),
+                max_offset: settings.api.max_offset,
                 request_timeout: settings.http.request_timeout,
             };
             (Some(listener), Some(port), Some(state))

@@ -4,8 +4,9 @@
 //! extractor rejections (`extract`), unknown routes, wrong methods, timeouts and panics
 //! (`guard`) are all turned into an `ApiError` and answered here.
 //!
-//! A request or query that ran past its time limit (`Timeout`) answers 504, not the 500 of a
-//! fault.
+//! Overload is told apart from failure: a bound on this process's work that refuses a request
+//! (`Overloaded`: rate of computations, pool exhausted) answers 503 with `Retry-After`, a
+//! request or query that ran past its time limit (`Timeout`) 504, and only a fault 500.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -36,6 +37,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A bound on concurrent work refused the request; it may succeed after `Retry-After`.
+    #[error("the server is busy; retry after {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     /// The request (or one of its queries) ran past its time limit.
     #[error("{0}")]
     Timeout(String),
@@ -50,6 +54,11 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %db, "an API query ran past DV_API_STATEMENT_TIMEOUT_MS");
                 super::guard::count_refusal("statement_timeout");
                 ApiError::Timeout("a database query took longer than the server's limit; try a narrower request".into())
+            }
+            // Every connection of the API pool stayed busy for the acquire timeout: overload.
+            sqlx::Error::PoolTimedOut => {
+                super::guard::count_refusal("overloaded");
+                ApiError::Overloaded { retry_after_secs: 1 }
             }
             _ => ApiError::Internal(e.into()),
         }
@@ -101,7 +110,7 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -109,7 +118,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?e, "request failed");
         }
         let mut resp = (status, Json(json!({ "error": self.to_string() }))).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Overloaded { retry_after_secs } = self {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
         }
         resp

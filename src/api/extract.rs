@@ -59,6 +59,36 @@ pub fn text<'a>(raw: &'a HashMap<String, String>, name: &str) -> ApiResult<Optio
     }
 }
 
+/// `limit` and `offset` of a paginated endpoint: non-negative integers (400 otherwise); a
+/// `limit` above `max_limit` is capped (SPEC 5.3), an `offset` above `max_offset` is a 400:
+/// PostgreSQL reads and discards every row an offset skips, so deep pages are unbounded work.
+pub fn page(
+    raw: &HashMap<String, String>,
+    default_limit: i64,
+    max_limit: i64,
+    max_offset: i64,
+) -> ApiResult<(i64, i64)> {
+    let limit = non_negative(raw, "limit", default_limit)?.min(max_limit);
+    let offset = non_negative(raw, "offset", 0)?;
+    if offset > max_offset {
+        return Err(ApiError::BadRequest(format!(
+            "offset must be at most {max_offset}, got {offset}; narrow the filters to reach older entries"
+        )));
+    }
+    Ok((limit, offset))
+}
+
+fn non_negative(raw: &HashMap<String, String>, name: &str, default: i64) -> ApiResult<i64> {
+    match raw.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a non-negative integer, got {v:?}"))),
+    }
+}
+
 /// Whether any string or key of a JSON value holds NUL (jsonb refuses it).
 pub fn json_has_nul(value: &serde_json::Value) -> bool {
     use serde_json::Value;
@@ -84,6 +114,20 @@ mod tests {
         assert_eq!(text(&raw, "b").unwrap(), Some("x"));
         assert_eq!(text(&raw, "missing").unwrap(), None);
         assert!(matches!(text(&raw, "c"), Err(ApiError::BadRequest(m)) if m.contains("NUL")));
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let q = |pairs: &[(&str, &str)]| {
+            let raw: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            page(&raw, 50, 200, 100_000)
+        };
+        assert_eq!(q(&[]).unwrap(), (50, 0));
+        assert_eq!(q(&[("limit", "500"), ("offset", "100000")]).unwrap(), (200, 100_000));
+        for bad in [("offset", "100001"), ("offset", "9223372036854775807"), ("offset", "-1"), ("limit", "1.5")] {
+            assert!(matches!(q(&[bad]), Err(ApiError::BadRequest(_))), "{bad:?}");
+        }
+        assert!(matches!(q(&[("offset", "100001")]), Err(ApiError::BadRequest(m)) if m.contains("at most 100000")));
     }
 
     #[test]

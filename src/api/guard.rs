@@ -1,11 +1,13 @@
 //! The bounds and safety nets around every request (SPEC 5.4, issue 10): a request timeout, a
-//! panic turned into a JSON 500, and JSON answers for unknown routes and wrong methods. Each ends in an [`ApiError`], so every refusal has the
+//! bound on concurrent uncached computations, a panic turned into a JSON 500, and JSON answers
+//! for unknown routes and wrong methods. Each ends in an [`ApiError`], so every refusal has the
 //! one error body and status mapping (`error.rs`).
 //!
 //! Each refusal is counted in `api_refused_total{reason}`: `request_timeout`,
-//! `statement_timeout` (counted where the database error is mapped) and `panic`.
+//! `statement_timeout` (counted where the database error is mapped), `overloaded` and `panic`.
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -13,9 +15,14 @@ use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiResult};
+
+/// What a client is told to wait after an `Overloaded` answer: computations last milliseconds,
+/// so a second is enough for the queue to drain, and it is the smallest `Retry-After`.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
 /// Wraps `routes` (all of them: call it after the last route) in what every route gets: JSON
 /// 404 and 405 answers, the request timeout, and outside it the panic catcher, so that a panic
@@ -30,6 +37,41 @@ pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>, request_time
 
 pub fn count_refusal(reason: &'static str) {
     metrics::counter!("api_refused_total", "reason" => reason).increment(1);
+}
+
+/// Uncached computations running at once in this process (`DV_API_MAX_CONCURRENT_COMPUTATIONS`).
+/// A permit is held while a dashboard answer is computed (a cache miss; coalesced waiters and
+/// hits need none) and while a traces or dead-letters page is read. Without it, a burst of
+/// uncached requests queued inside the connection pool, each holding memory and its client,
+/// until the request timeout; with it the excess waits `queue_timeout` at most, then is told to
+/// retry (503 with `Retry-After`).
+#[derive(Clone)]
+pub struct Computations {
+    permits: Arc<Semaphore>,
+    queue_timeout: Duration,
+}
+
+impl Computations {
+    pub fn new(max: usize, queue_timeout: Duration) -> Self {
+        Computations { permits: Arc::new(Semaphore::new(max.max(1))), queue_timeout }
+    }
+
+    /// A permit, waiting up to the queue timeout for one; 503 past it. Drop it when done.
+    pub async fn admit(&self) -> ApiResult<OwnedSemaphorePermit> {
+        match tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Timed out, or closed (never: the semaphore is not closed while the state lives).
+            _ => {
+                count_refusal("overloaded");
+                Err(ApiError::Overloaded { retry_after_secs: OVERLOADED_RETRY_AFTER_SECS })
+            }
+        }
+    }
+
+    /// Permits free right now (tests wait on it).
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
 }
 
 /// Middleware: a request that has not answered within `limit` gets 504 and its handler future
@@ -71,6 +113,22 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn computations_past_the_bound_wait_then_are_refused() {
+        let c = Computations::new(1, Duration::from_millis(20));
+        let held = c.admit().await.expect("the first is admitted");
+        assert_eq!(c.available(), 0);
+        assert!(matches!(c.admit().await, Err(ApiError::Overloaded { retry_after_secs: 1 })));
+        // A permit freed while another request waits goes to it.
+        let waiter = tokio::spawn({
+            let c = c.clone();
+            async move { c.admit().await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(held);
+        assert!(waiter.await.unwrap());
+    }
 
     #[tokio::test]
     async fn panics_unknown_routes_and_wrong_methods_answer_json() {

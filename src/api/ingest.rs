@@ -13,7 +13,7 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use super::auth::{Caller, Role};
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::{self, ApiQuery};
 use super::AppState;
 
@@ -149,18 +149,6 @@ struct DeadLetterPage {
 
 type DeadLetterRow = (i64, String, i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, String, String, DateTime<Utc>);
 
-/// Parses a non-negative integer parameter; `cap` bounds it silently only where documented.
-pub fn page_param(raw: &HashMap<String, String>, name: &str, default: i64) -> ApiResult<i64> {
-    match raw.get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a non-negative integer, got {v:?}"))),
-    }
-}
-
 /// The caller's tenant's dead letters, newest first; filters `topic` and `reason`.
 async fn dead_letters(
     State(state): State<AppState>,
@@ -168,10 +156,10 @@ async fn dead_letters(
     ApiQuery(raw): ApiQuery,
 ) -> ApiResult<Json<DeadLetterPage>> {
     caller.require(Role::Admin)?;
-    let limit = page_param(&raw, "limit", 50)?.min(200);
-    let offset = page_param(&raw, "offset", 0)?;
+    let (limit, offset) = extract::page(&raw, 50, 200, state.max_offset)?;
     let topic = extract::text(&raw, "topic")?;
     let reason = extract::text(&raw, "reason")?;
+    let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR reason = $3)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
         .bind(&caller.tenant_id)

@@ -45,6 +45,10 @@ pub struct AppState {
     pub topics: Arc<Vec<String>>,
     /// The database name: namespaces the response cache.
     pub namespace: Arc<str>,
+    /// Bound on uncached computations running at once (see `guard`).
+    pub computations: guard::Computations,
+    /// Largest `offset` of the paginated endpoints.
+    pub max_offset: i64,
     /// Longest a request may take before it answers 504.
     pub request_timeout: Duration,
 }

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
-use super::ingest::page_param;
 use super::AppState;
 
 /// Traces per page: default and cap (values above the cap are capped, as documented).
@@ -37,10 +36,10 @@ struct TracePage {
 async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQuery) -> ApiResult<Json<TracePage>> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
-    let limit = page_param(&raw, "limit", DEFAULT_LIMIT)?.min(MAX_LIMIT);
-    let offset = page_param(&raw, "offset", 0)?;
+    let (limit, offset) = extract::page(&raw, DEFAULT_LIMIT, MAX_LIMIT, state.max_offset)?;
     let customer = extract::text(&raw, "customerId")?;
     let request = extract::text(&raw, "requestId")?;
+    let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR customer_id = $2) AND ($3::text IS NULL OR request_id = $3)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM decision_traces WHERE {filter}"))
         .bind(&caller.tenant_id)
@@ -75,6 +74,7 @@ async fn one(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath
     if id.contains('\0') {
         return Err(not_found());
     }
+    let _permit = state.computations.admit().await?;
     let body: Option<sqlx::types::Json<Value>> = sqlx::query_scalar(
         "SELECT body FROM decision_traces WHERE tenant_id = $1 AND id = $2 ORDER BY day DESC LIMIT 1",
     )

@@ -110,6 +110,7 @@ impl TestEnv {
         s.database.url = Secret::new(self.db_url.clone());
         s.database.max_connections = 5;
         s.database.api_max_connections = 5;
+        s.api.max_concurrent_computations = 5;
         // The real Redis (shared by the tests: keys are namespaced by each test's database).
         s.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
         s.kafka.brokers = self.servers.brokers.clone();

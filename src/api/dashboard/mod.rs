@@ -102,8 +102,8 @@ impl IntoResponse for Body {
     }
 }
 
-/// The read path: rate limit → validate → cache (per tenant) → compute → ETag / 304 and
-/// X-Data-As-Of.
+/// The read path: rate limit → validate → cache (per tenant) → compute (bounded) → ETag / 304
+/// and X-Data-As-Of.
 async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +117,8 @@ async fn dashboard_data(
     let entry = match state.cache.get(&key, &caller.tenant_id).await {
         Some(hit) => hit,
         None => {
+            // Only a computation takes a permit: hits and coalesced waiters cost no query.
+            let _permit = state.computations.admit().await?;
             // Freshness first: the answer is at least as fresh as the header says.
             let data_as_of = data_as_of(&state).await?;
             let body = compute(&state, &caller, request).await?;
