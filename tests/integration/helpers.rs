@@ -215,6 +215,11 @@ impl TestEnv {
     pub async fn api_key(&self, tenant: &str, role: Role) -> String {
         decision_views::keys::create_api_key(&self.pool, tenant, role, "test").await.expect("create key")
     }
+
+    /// A platform operator key (no tenant).
+    pub async fn platform_key(&self) -> String {
+        decision_views::keys::create_platform_key(&self.pool, "test").await.expect("create platform key")
+    }
 }
 
 /// Publishes to a test's topics from another thread.

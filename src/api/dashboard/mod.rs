@@ -153,7 +153,7 @@ async fn dashboard_data(
 
 /// The time up to which the views are complete: the oldest instant at which a partition was
 /// seen fully applied. None while some partition has never caught up.
-async fn data_as_of(state: &AppState) -> ApiResult<Option<String>> {
+pub(super) async fn data_as_of(state: &AppState) -> ApiResult<Option<String>> {
     let (never, oldest): (bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
         "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at)
            FROM consumer_offsets WHERE topic = ANY($1)",
