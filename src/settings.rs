@@ -217,8 +217,8 @@ impl Settings {
                 trace_retention_days: parse("DV_TRACE_RETENTION_DAYS", 30)?,
             },
         };
-        s.ingest_config().validate().map_err(anyhow::Error::msg)?;
         s.check_api_limits()?;
+        s.ingest_config().validate().map_err(anyhow::Error::msg)?;
         if s.ingest.retention_days < 1 || s.ingest.dedup_horizon_days < 1 || s.ingest.trace_retention_days < 1 {
             anyhow::bail!("DV_RETENTION_DAYS, DV_DEDUP_HORIZON_DAYS and DV_TRACE_RETENTION_DAYS must be at least 1");
         }
