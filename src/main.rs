@@ -32,11 +32,16 @@ enum Command {
     Migrate,
     /// Create an API key and print it (it is shown only this once).
     CreateApiKey {
-        #[arg(long)]
-        tenant: String,
+        /// The tenant whose data the key reads.
+        #[arg(long, required_unless_present = "platform", conflicts_with = "platform")]
+        tenant: Option<String>,
         /// viewer, editor or admin.
-        #[arg(long, default_value = "viewer")]
+        #[arg(long, default_value = "viewer", conflicts_with = "platform")]
         role: String,
+        /// A platform operator key: bound to no tenant, it reads only GET /api/v1/ingest/status
+        /// (partitions, offsets and lag of every tenant's topics), never tenant data.
+        #[arg(long)]
+        platform: bool,
         #[arg(long, default_value = "cli")]
         name: String,
     },
@@ -59,11 +64,18 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             return Ok(());
         }
-        Command::CreateApiKey { tenant, role, name } => {
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be viewer, editor or admin"))?;
+        Command::CreateApiKey { tenant, role, platform, name } => {
             let pool = connect(&settings).await?;
             decision_views::MIGRATOR.run(&pool).await?;
-            let key = decision_views::keys::create_api_key(&pool, &tenant, role, &name).await?;
+            let key = match tenant {
+                Some(tenant) if !platform => {
+                    let role =
+                        Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be viewer, editor or admin"))?;
+                    decision_views::keys::create_api_key(&pool, &tenant, role, &name).await?
+                }
+                // clap requires --tenant unless --platform, and refuses both.
+                _ => decision_views::keys::create_platform_key(&pool, &name).await?,
+            };
             println!("{key}");
             return Ok(());
         }

@@ -39,13 +39,19 @@ pub struct Settings {
     pub redis_url: Option<Secret>,
     pub kafka: KafkaSettings,
     pub http: HttpSettings,
+    pub api: ApiLimits,
     pub ingest: IngestLimits,
 }
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: Secret,
+    /// Pool of ingest, the janitor and migrations (no statement timeout: a batch's transaction
+    /// must not be cut short by a bound meant for reads).
     pub max_connections: u32,
+    /// Pool of the API's queries, a separate one even in `run` mode, so that only API queries
+    /// carry `statement_timeout`.
+    pub api_max_connections: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +80,26 @@ pub struct HttpSettings {
     pub cache_version_poll: Duration,
     /// Per-tenant limit of dashboard and traces reads.
     pub reads: Policy,
+    /// A request that has not answered by then gets 504 (its work is dropped).
+    pub request_timeout: Duration,
+    /// A connection that has not sent a whole request head this long after it opened or after
+    /// its previous response is closed (slow or idle clients cannot hold connections).
+    pub header_read_timeout: Duration,
+}
+
+/// Bounds on the work one API request may cause (SPEC 5.4, issue 10).
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// PostgreSQL `statement_timeout` of the API pool's connections; a query cut by it answers
+    /// 504.
+    pub statement_timeout: Duration,
+    /// Uncached dashboard computations and traces/dead-letters reads running at once in this
+    /// process; past it a request waits up to `queue_timeout`, then answers 503.
+    pub max_concurrent_computations: usize,
+    pub queue_timeout: Duration,
+    /// Largest `offset` of the paginated endpoints: deep pages cost a scan of every row
+    /// skipped, and no dashboard pages that far (filters narrow a search instead).
+    pub max_offset: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +142,17 @@ where
     }
 }
 
+/// A duration in milliseconds, at least 1 (a zero timeout would refuse every request).
+fn millis(name: &str, default: u64) -> anyhow::Result<Duration> {
+    match parse(name, default)? {
+        0 => anyhow::bail!("{name} must be at least 1"),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// Default size of the API pool (and so of the computation bound).
+const API_POOL_DEFAULT: u32 = 10;
+
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let topics = TopicKind::ALL
@@ -140,6 +177,7 @@ impl Settings {
                         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/decision_views".into()),
                 ),
                 max_connections: parse("DV_DATABASE_MAX_CONNECTIONS", 10)?,
+                api_max_connections: parse("DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT)?,
             },
             redis_url,
             kafka: KafkaSettings {
@@ -165,6 +203,19 @@ impl Settings {
                     burst: parse("DV_RATE_LIMIT_READS_BURST", READS.burst)?,
                     ..READS
                 },
+                request_timeout: millis("DV_HTTP_REQUEST_TIMEOUT_MS", 10_000)?,
+                header_read_timeout: millis("DV_HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?,
+            },
+            api: ApiLimits {
+                statement_timeout: millis("DV_API_STATEMENT_TIMEOUT_MS", 5_000)?,
+                // One computation holds at least one connection: more than the pool has only
+                // queue inside the pool, out of sight of the 503 that tells clients to back off.
+                max_concurrent_computations: parse(
+                    "DV_API_MAX_CONCURRENT_COMPUTATIONS",
+                    parse::<usize>("DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT as usize)?,
+                )?,
+                queue_timeout: millis("DV_API_QUEUE_TIMEOUT_MS", 500)?,
+                max_offset: parse("DV_API_MAX_OFFSET", 100_000)?,
             },
             ingest: IngestLimits {
                 max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
@@ -176,6 +227,7 @@ impl Settings {
                 max_segments_per_customer: parse("DV_MAX_SEGMENTS_PER_CUSTOMER", 100)?,
             },
         };
+        s.check_api_limits()?;
         s.ingest_config().validate().map_err(anyhow::Error::msg)?;
         let i = &s.ingest;
         if [i.retention_days, i.dedup_horizon_days, i.trace_retention_days, i.dead_letter_retention_days]
@@ -190,6 +242,26 @@ impl Settings {
             anyhow::bail!("DV_MAX_CANDIDATES_PER_TRACE must be at least 1");
         }
         Ok(s)
+    }
+
+    /// Cross-field rules of the API bounds. The statement timeout must end a slow query before
+    /// the request timeout drops its request: a dropped request does not stop its query, which
+    /// would keep running in PostgreSQL for nobody.
+    fn check_api_limits(&self) -> anyhow::Result<()> {
+        let (api, http) = (&self.api, &self.http);
+        if self.database.api_max_connections == 0 || api.max_concurrent_computations == 0 {
+            anyhow::bail!("DV_API_DATABASE_MAX_CONNECTIONS and DV_API_MAX_CONCURRENT_COMPUTATIONS must be at least 1");
+        }
+        if api.statement_timeout >= http.request_timeout {
+            anyhow::bail!("DV_API_STATEMENT_TIMEOUT_MS must be below DV_HTTP_REQUEST_TIMEOUT_MS");
+        }
+        if api.queue_timeout >= http.request_timeout {
+            anyhow::bail!("DV_API_QUEUE_TIMEOUT_MS must be below DV_HTTP_REQUEST_TIMEOUT_MS");
+        }
+        if api.max_offset < 0 {
+            anyhow::bail!("DV_API_MAX_OFFSET must not be negative");
+        }
+        Ok(())
     }
 
     pub fn ingest_config(&self) -> IngestConfig {
@@ -216,5 +288,25 @@ impl Settings {
             trace_retention_days: self.ingest.trace_retention_days,
             max_segments: self.ingest.max_segments_per_customer,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_bounds_are_checked_against_the_request_timeout() {
+        let mut s = Settings::from_env().expect("the defaults are valid");
+        assert!(s.api.statement_timeout < s.http.request_timeout && s.api.queue_timeout < s.http.request_timeout);
+        assert_eq!(s.api.max_concurrent_computations, s.database.api_max_connections as usize, "tied by default");
+        s.api.statement_timeout = s.http.request_timeout;
+        assert!(s.check_api_limits().unwrap_err().to_string().contains("DV_API_STATEMENT_TIMEOUT_MS"));
+        let mut s = Settings::from_env().unwrap();
+        s.api.queue_timeout = s.http.request_timeout * 2;
+        assert!(s.check_api_limits().unwrap_err().to_string().contains("DV_API_QUEUE_TIMEOUT_MS"));
+        let mut s = Settings::from_env().unwrap();
+        s.api.max_concurrent_computations = 0;
+        assert!(s.check_api_limits().is_err());
     }
 }

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::cache::ResponseCache;
+use crate::api::guard::Computations;
 use crate::api::rate_limit::RateLimits;
 use crate::api::{self, AppState, Watermarks};
 use crate::settings::Settings;
@@ -31,12 +34,28 @@ pub struct Application {
     shutdown: CancellationToken,
 }
 
+/// The pool of ingest, the janitor and migrations: no statement timeout (a batch's transaction
+/// takes as long as it takes; ingest has its own bounds).
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
         .connect(settings.database.url.expose())
         .await?)
+}
+
+/// The API's pool, separate even when ingest runs in the same process: each connection starts
+/// with `statement_timeout` (a startup parameter, so no extra round trip and no session that
+/// misses it). Waiting for a connection is bounded by the request timeout (which also ends the
+/// request). Connections open on demand.
+pub fn connect_api(settings: &Settings) -> anyhow::Result<PgPool> {
+    let timeout_ms = settings.api.statement_timeout.as_millis().to_string();
+    let options = PgConnectOptions::from_str(settings.database.url.expose())?
+        .options([("statement_timeout", timeout_ms.as_str())]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.database.api_max_connections)
+        .acquire_timeout(settings.http.request_timeout)
+        .connect_lazy_with(options))
 }
 
 impl Application {
@@ -51,8 +70,9 @@ impl Application {
             let port = listener.local_addr()?.port();
             let topics: Vec<String> = settings.kafka.topics.values().cloned().collect();
             let redis = settings.redis_url.as_ref().map(|u| u.expose());
+            let api_pool = connect_api(&settings)?;
             let state = AppState {
-                pool: pool.clone(),
+                pool: api_pool.clone(),
                 keys: Default::default(),
                 metrics: crate::telemetry::metrics_handle(),
                 watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics.clone())?),
@@ -61,6 +81,9 @@ impl Application {
                 limits: RateLimits::new(settings.http.reads),
                 topics: Arc::new(topics),
                 namespace: sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&pool).await?.into(),
+                computations: Computations::new(settings.api.max_concurrent_computations, settings.api.queue_timeout),
+                max_offset: settings.api.max_offset,
+                request_timeout: settings.http.request_timeout,
             };
             (Some(listener), Some(port), Some(state))
         };
@@ -95,13 +118,10 @@ impl Application {
                 tasks.spawn(state.data_version.clone().follow(self.pool.clone(), poll, shutdown.clone()));
             }
             let app = api::router(state);
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-                    .map_err(anyhow::Error::from)
-            });
+            let http = &self.settings.http;
+            // Requests in flight end within the request timeout; a second more for the answers.
+            let drain = http.request_timeout + std::time::Duration::from_secs(1);
+            tasks.spawn(api::serve::serve(listener, app, http.header_read_timeout, drain, shutdown.clone()));
         }
         if self.mode != Mode::Api {
             let config = self.settings.ingest_config();

@@ -1,6 +1,14 @@
 //! `X-API-Key` + `X-Tenant-Id` authentication (SPEC 5.4). Keys are looked up by their SHA-256;
-//! a validated key is cached in-process for a short while so that a dashboard poll costs no
-//! database round trip (revoking a key takes effect within that TTL).
+//! a key's answer is cached in-process for a short while so that a dashboard poll costs no
+//! database round trip (revoking a key takes effect within [`KNOWN_TTL`]), and so does an
+//! unknown key's, more briefly ([`UNKNOWN_TTL`]), so that a client retrying a wrong key, or a
+//! flood of one, costs no query per request.
+//!
+//! Two kinds of key: a tenant's, with a role (`viewer` < `editor` < `admin`), which reads that
+//! tenant's data ([`Caller`]); and a platform operator's (`create-api-key --platform`), bound
+//! to no tenant, which reads only the ingest status, whatever `X-Tenant-Id` says or without
+//! one ([`StatusCaller`]). A platform key is refused (403) by every tenant endpoint: operators
+//! see lag and partitions, never a tenant's answers, traces or dead-letter payloads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +22,7 @@ use sqlx::PgPool;
 use super::error::ApiError;
 use super::AppState;
 
+/// A tenant key's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Viewer,
@@ -39,7 +48,17 @@ impl Role {
     }
 }
 
-/// The authenticated caller: a tenant and a role.
+/// `api_keys.role` of a platform operator key (its `tenant_id` is NULL).
+pub const PLATFORM_ROLE: &str = "platform";
+
+/// What a key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    Tenant { tenant_id: String, role: Role },
+    Platform,
+}
+
+/// The authenticated caller of a tenant endpoint: a tenant and a role.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant_id: String,
@@ -59,55 +78,155 @@ impl Caller {
     }
 }
 
+/// The caller of `GET /api/v1/ingest/status`: a platform key, or a tenant key as on any
+/// tenant endpoint.
+#[derive(Debug, Clone)]
+pub enum StatusCaller {
+    Platform,
+    Tenant(Caller),
+}
+
 pub fn hash_key(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
-const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
-/// Bound on cached keys: past it the cache is cleared (keys are few; this only stops a flood
-/// of random keys from growing memory).
-const KEY_CACHE_MAX: usize = 10_000;
+/// How long a known key's kind is reused: a revoked key works at most this much longer.
+const KNOWN_TTL: Duration = Duration::from_secs(30);
+/// How long an unknown key is answered 401 without a lookup: a key created meanwhile works
+/// after at most this long; short, since only a client that tried it before its creation waits.
+const UNKNOWN_TTL: Duration = Duration::from_secs(5);
+/// Bound on each map: past it the map is cleared. Known keys are few; the unknown map has its
+/// own bound so that a flood of random keys can only clear itself, never the known keys.
+const CACHE_MAX: usize = 10_000;
 
-/// Known keys: hash → (tenant, role, when looked up). Unknown keys are not cached.
+/// Key hash → its kind (None: unknown) and when it was looked up.
 #[derive(Clone, Default)]
-pub struct KeyCache(Arc<RwLock<HashMap<Vec<u8>, (String, Role, Instant)>>>);
+pub struct KeyCache {
+    known: Arc<RwLock<HashMap<Vec<u8>, (KeyKind, Instant)>>>,
+    unknown: Arc<RwLock<HashMap<Vec<u8>, Instant>>>,
+}
 
 impl KeyCache {
-    async fn lookup(&self, pool: &PgPool, key: &str) -> Result<Option<(String, Role)>, ApiError> {
+    async fn lookup(&self, pool: &PgPool, key: &str) -> Result<Option<KeyKind>, ApiError> {
         let hash = hash_key(key);
-        if let Some((t, r, at)) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(&hash) {
-            if at.elapsed() < KEY_CACHE_TTL {
-                return Ok(Some((t.clone(), *r)));
+        if let Some(cached) = self.cached(&hash) {
+            return Ok(cached);
+        }
+        let row: Option<(Option<String>, String)> =
+            sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
+                .bind(&hash)
+                .fetch_optional(pool)
+                .await?;
+        let kind = match row {
+            None => None,
+            Some((None, role)) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
+            Some((Some(tenant_id), role)) => {
+                let role =
+                    Role::parse(&role).ok_or_else(|| anyhow::anyhow!("api_keys holds an unknown role {role:?}"))?;
+                Some(KeyKind::Tenant { tenant_id, role })
+            }
+            Some((tenant, role)) => {
+                return Err(anyhow::anyhow!("api_keys holds role {role:?} with tenant {tenant:?}").into());
+            }
+        };
+        self.remember(hash, kind.clone());
+        Ok(kind)
+    }
+
+    /// The cached answer for a key hash: `Some(None)` for a recently unknown key.
+    fn cached(&self, hash: &[u8]) -> Option<Option<KeyKind>> {
+        if let Some((kind, at)) = self.known.read().unwrap_or_else(|p| p.into_inner()).get(hash) {
+            if at.elapsed() < KNOWN_TTL {
+                return Some(Some(kind.clone()));
             }
         }
-        let row: Option<(String, String)> = sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
-            .bind(&hash)
-            .fetch_optional(pool)
-            .await?;
-        let Some((tenant, role)) = row else { return Ok(None) };
-        let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("api_keys holds an unknown role {role:?}"))?;
-        let mut cache = self.0.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= KEY_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(hash, (tenant.clone(), role, Instant::now()));
-        Ok(Some((tenant, role)))
+        let unknown = self.unknown.read().unwrap_or_else(|p| p.into_inner());
+        unknown.get(hash).filter(|at| at.elapsed() < UNKNOWN_TTL).map(|_| None)
     }
+
+    fn remember(&self, hash: Vec<u8>, kind: Option<KeyKind>) {
+        match kind {
+            Some(kind) => {
+                let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+                if known.len() >= CACHE_MAX {
+                    known.clear();
+                }
+                known.insert(hash, (kind, Instant::now()));
+            }
+            None => {
+                let mut unknown = self.unknown.write().unwrap_or_else(|p| p.into_inner());
+                if unknown.len() >= CACHE_MAX {
+                    unknown.clear();
+                }
+                unknown.insert(hash, Instant::now());
+            }
+        }
+    }
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+async fn key_kind(parts: &Parts, state: &AppState) -> Result<KeyKind, ApiError> {
+    let key = header(parts, "x-api-key").ok_or(ApiError::Unauthorized)?;
+    state.keys.lookup(&state.pool, key).await?.ok_or(ApiError::Unauthorized)
+}
+
+/// A tenant key matching `X-Tenant-Id`.
+fn tenant_caller(parts: &Parts, key_tenant: String, role: Role) -> Result<Caller, ApiError> {
+    let tenant = header(parts, "x-tenant-id")
+        .ok_or_else(|| ApiError::BadRequest("the X-Tenant-Id header is required".into()))?;
+    if key_tenant != tenant {
+        return Err(ApiError::Forbidden("this API key does not belong to the tenant in X-Tenant-Id".into()));
+    }
+    Ok(Caller { tenant_id: key_tenant, role })
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header =
-            |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-        let key = header("x-api-key").ok_or(ApiError::Unauthorized)?;
-        let (key_tenant, role) = state.keys.lookup(&state.pool, key).await?.ok_or(ApiError::Unauthorized)?;
-        let tenant =
-            header("x-tenant-id").ok_or_else(|| ApiError::BadRequest("the X-Tenant-Id header is required".into()))?;
-        if key_tenant != tenant {
-            return Err(ApiError::Forbidden("this API key does not belong to the tenant in X-Tenant-Id".into()));
+        match key_kind(parts, state).await? {
+            KeyKind::Tenant { tenant_id, role } => tenant_caller(parts, tenant_id, role),
+            KeyKind::Platform => Err(ApiError::Forbidden(
+                "a platform key reads only GET /api/v1/ingest/status; tenant data needs a key of the tenant".into(),
+            )),
         }
-        Ok(Caller { tenant_id: key_tenant, role })
+    }
+}
+
+impl FromRequestParts<AppState> for StatusCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match key_kind(parts, state).await? {
+            KeyKind::Tenant { tenant_id, role } => Ok(StatusCaller::Tenant(tenant_caller(parts, tenant_id, role)?)),
+            KeyKind::Platform => Ok(StatusCaller::Platform),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_remembered_briefly_and_apart_from_known_ones() {
+        let cache = KeyCache::default();
+        assert_eq!(cache.cached(b"a"), None, "never looked up");
+        cache.remember(b"a".to_vec(), None);
+        assert_eq!(cache.cached(b"a"), Some(None), "unknown, without a lookup");
+        let acme = KeyKind::Tenant { tenant_id: "acme".into(), role: Role::Admin };
+        cache.remember(b"k".to_vec(), Some(acme.clone()));
+        // A flood of unknown keys clears only the unknown map.
+        for i in 0..=CACHE_MAX {
+            cache.remember(format!("x{i}").into_bytes(), None);
+        }
+        assert_eq!(cache.cached(b"k"), Some(Some(acme)));
+        assert!(cache.unknown.read().unwrap().len() <= CACHE_MAX);
+        // Expired entries are looked up again.
+        cache.unknown.write().unwrap().insert(b"old".to_vec(), Instant::now() - UNKNOWN_TTL);
+        assert_eq!(cache.cached(b"old"), None);
     }
 }

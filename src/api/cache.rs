@@ -55,12 +55,12 @@ pub enum ResponseCache {
 
 /// The cache key of a request: the deployment's namespace (its database: two deployments may
 /// share a Redis), the views' data version (see `data_version`: a commit changes every key),
-/// the tenant and every query parameter, canonically ordered.
-pub fn key(namespace: &str, version: i64, tenant: &str, params: &HashMap<String, String>) -> String {
-    let canonical: BTreeMap<&String, &String> = params.iter().collect();
+/// the tenant and the request's canonical inputs (what its type reads, built by
+/// `dashboard::request`; a map, so ordered by name).
+pub fn key(namespace: &str, version: i64, tenant: &str, canonical: &BTreeMap<&str, String>) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&(namespace, version, tenant, canonical)).unwrap_or_default());
-    format!("dv:resp:v1:{}", hex::encode(&h.finalize()[..16]))
+    format!("dv:resp:v2:{}", hex::encode(&h.finalize()[..16]))
 }
 
 /// A strong validator of a body.
@@ -214,10 +214,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_differ_by_tenant_and_ignore_parameter_order() {
-        let a = HashMap::from([("type".to_string(), "summary".to_string()), ("days".into(), "7".into())]);
-        let b = HashMap::from([("days".to_string(), "7".to_string()), ("type".into(), "summary".into())]);
+    fn keys_differ_by_namespace_version_tenant_and_inputs() {
+        let a = BTreeMap::from([("type", "summary".to_string()), ("days", "7".into())]);
+        let b = BTreeMap::from([("days", "7".to_string()), ("type", "summary".into())]);
         assert_eq!(key("db", 7, "t1", &a), key("db", 7, "t1", &b));
+        assert_ne!(key("db", 7, "t1", &a), key("db", 7, "t1", &BTreeMap::from([("type", "summary".to_string())])));
         assert_ne!(key("db", 7, "t1", &a), key("db", 7, "t2", &a));
         assert_ne!(key("db", 7, "t1", &a), key("db2", 7, "t1", &a));
         assert_ne!(key("db", 7, "t1", &a), key("db", 8, "t1", &a));

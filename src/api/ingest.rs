@@ -1,9 +1,17 @@
-//! Operator endpoints (admin): `GET /api/v1/ingest/status` and `GET /api/v1/dead-letters`.
+//! Operator endpoints: `GET /api/v1/ingest/status` (platform key: every partition; tenant
+//! admin: its own dead letters and freshness) and `GET /api/v1/dead-letters` (tenant admin).
+//!
+//! What a tenant admin may see of ingest without learning about other tenants: the partitions
+//! are shared by every tenant (their offsets, lag and event-time watermarks tell how much the
+//! others publish and when), so a tenant sees only its own dead-letter counts and `dataAsOf`,
+//! the time up to which the views are complete, which every dashboard answer already carries
+//! in `X-Data-As-Of`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
@@ -12,9 +20,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
 
-use super::auth::{Caller, Role};
-use super::error::{ApiError, ApiResult};
+use super::auth::{Caller, Role, StatusCaller};
+use super::error::ApiResult;
+use super::extract::{self, ApiQuery};
 use super::AppState;
+
+/// The whole broker round of one status request (metadata and watermarks of every topic):
+/// past it the remaining partitions show without a high watermark, instead of the request
+/// waiting a timeout per topic on a broker that is down.
+const BROKER_BUDGET: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/ingest/status", get(status)).route("/api/v1/dead-letters", get(dead_letters))
@@ -37,15 +51,20 @@ impl Watermarks {
         Ok(Self { consumer, topics })
     }
 
-    /// (topic, partition) → high watermark; an unreachable broker gives an empty map.
+    /// (topic, partition) → high watermark; an unreachable broker gives an empty map. Bounded
+    /// by [`BROKER_BUDGET`] in all.
     fn fetch(&self) -> BTreeMap<(String, i32), i64> {
-        let timeout = Duration::from_secs(2);
+        let deadline = Instant::now() + BROKER_BUDGET;
+        let left = || deadline.saturating_duration_since(Instant::now());
         let mut out = BTreeMap::new();
         for topic in &self.topics {
-            let Ok(md) = self.consumer.fetch_metadata(Some(topic), timeout) else { continue };
+            let Ok(md) = self.consumer.fetch_metadata(Some(topic), left()) else { continue };
             for t in md.topics() {
                 for p in t.partitions() {
-                    if let Ok((_, high)) = self.consumer.fetch_watermarks(topic, p.id(), timeout) {
+                    if left().is_zero() {
+                        return out;
+                    }
+                    if let Ok((_, high)) = self.consumer.fetch_watermarks(topic, p.id(), left()) {
                         out.insert((topic.clone(), p.id()), high);
                     }
                 }
@@ -70,17 +89,47 @@ struct PartitionStatus {
     event_time_watermark: Option<DateTime<Utc>>,
 }
 
+/// What a platform key sees.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Status {
+struct PlatformStatus {
     partitions: Vec<PartitionStatus>,
-    /// Dead letters of the caller's tenant per topic (all time).
+    /// Dead letters of every tenant per topic (all time).
     dead_letters: BTreeMap<String, i64>,
     broker_reachable: bool,
+    /// As `X-Data-As-Of`: the time up to which the views are complete (null until every
+    /// partition has caught up once).
+    data_as_of: Option<String>,
 }
 
-async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Status>> {
+/// What a tenant admin sees.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantStatus {
+    tenant_id: String,
+    /// Dead letters of the tenant per topic (all time).
+    dead_letters: BTreeMap<String, i64>,
+    /// As `X-Data-As-Of` (see [`PlatformStatus::data_as_of`]).
+    data_as_of: Option<String>,
+}
+
+async fn status(State(state): State<AppState>, caller: StatusCaller) -> ApiResult<Response> {
+    let data_as_of = super::dashboard::data_as_of(&state).await?;
+    let caller = match caller {
+        StatusCaller::Platform => return Ok(platform_status(&state, data_as_of).await?.into_response()),
+        StatusCaller::Tenant(caller) => caller,
+    };
     caller.require(Role::Admin)?;
+    let dl: Vec<(String, i64)> =
+        sqlx::query_as("SELECT topic, sum(count)::int8 FROM dead_letter_counts WHERE tenant_id = $1 GROUP BY topic")
+            .bind(&caller.tenant_id)
+            .fetch_all(&state.pool)
+            .await?;
+    let status = TenantStatus { tenant_id: caller.tenant_id, dead_letters: dl.into_iter().collect(), data_as_of };
+    Ok(Json(status).into_response())
+}
+
+async fn platform_status(state: &AppState, data_as_of: Option<String>) -> ApiResult<Json<PlatformStatus>> {
     let wm = state.watermarks.clone();
     let highs = tokio::task::spawn_blocking(move || wm.fetch()).await.map_err(anyhow::Error::from)?;
     let topics = state.watermarks.topics.clone();
@@ -114,11 +163,15 @@ async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         })
         .collect();
     let dl: Vec<(String, i64)> =
-        sqlx::query_as("SELECT topic, sum(count)::int8 FROM dead_letter_counts WHERE tenant_id = $1 GROUP BY topic")
-            .bind(&caller.tenant_id)
+        sqlx::query_as("SELECT topic, sum(count)::int8 FROM dead_letter_counts GROUP BY topic")
             .fetch_all(&state.pool)
             .await?;
-    Ok(Json(Status { broker_reachable: !highs.is_empty(), partitions, dead_letters: dl.into_iter().collect() }))
+    Ok(Json(PlatformStatus {
+        broker_reachable: !highs.is_empty(),
+        partitions,
+        dead_letters: dl.into_iter().collect(),
+        data_as_of,
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -148,29 +201,17 @@ struct DeadLetterPage {
 
 type DeadLetterRow = (i64, String, i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, String, String, DateTime<Utc>);
 
-/// Parses a non-negative integer parameter; `cap` bounds it silently only where documented.
-pub fn page_param(raw: &HashMap<String, String>, name: &str, default: i64) -> ApiResult<i64> {
-    match raw.get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a non-negative integer, got {v:?}"))),
-    }
-}
-
 /// The caller's tenant's dead letters, newest first; filters `topic` and `reason`.
 async fn dead_letters(
     State(state): State<AppState>,
     caller: Caller,
-    Query(raw): Query<HashMap<String, String>>,
+    ApiQuery(raw): ApiQuery,
 ) -> ApiResult<Json<DeadLetterPage>> {
     caller.require(Role::Admin)?;
-    let limit = page_param(&raw, "limit", 50)?.min(200);
-    let offset = page_param(&raw, "offset", 0)?;
-    let topic = raw.get("topic").filter(|s| !s.is_empty());
-    let reason = raw.get("reason").filter(|s| !s.is_empty());
+    let (limit, offset) = extract::page(&raw, 50, 200, state.max_offset)?;
+    let topic = extract::text(&raw, "topic")?;
+    let reason = extract::text(&raw, "reason")?;
+    let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR reason = $3)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
         .bind(&caller.tenant_id)

@@ -8,14 +8,17 @@ pub mod data_version;
 /// Every documented dashboard type (the benchmark iterates over them).
 pub use dashboard::TYPES as DASHBOARD_TYPES;
 pub mod error;
+mod extract;
+pub mod guard;
 mod health;
 mod ingest;
 pub mod rate_limit;
+pub mod serve;
 mod traces;
 mod window;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -28,6 +31,7 @@ pub use ingest::Watermarks;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The API's own pool: its connections carry `statement_timeout` (ingest's do not).
     pub pool: PgPool,
     pub keys: auth::KeyCache,
     pub metrics: PrometheusHandle,
@@ -41,15 +45,24 @@ pub struct AppState {
     pub topics: Arc<Vec<String>>,
     /// The database name: namespaces the response cache.
     pub namespace: Arc<str>,
+    /// Bound on uncached computations running at once (see `guard`).
+    pub computations: guard::Computations,
+    /// Largest `offset` of the paginated endpoints.
+    pub max_offset: i64,
+    /// Longest a request may take before it answers 504.
+    pub request_timeout: Duration,
 }
 
+/// Every route, with what bounds and protects them (`guard::protect`: JSON 404/405, the request
+/// timeout, the panic catcher) inside the latency metrics, so timeouts and panics are measured.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(health::router())
         .merge(ingest::router())
         // Concurrent misses of one cached answer share one computation (see `coalesce`).
         .merge(dashboard::router().route_layer(middleware::from_fn(coalesce::scope)))
-        .merge(traces::router())
+        .merge(traces::router());
+    guard::protect(routes, state.request_timeout)
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)
 }

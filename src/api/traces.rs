@@ -1,9 +1,7 @@
 //! The decision-traces endpoints (seed `002_…`, SPEC 5.3) and the tenant settings they depend
 //! on (`GET`/`PUT /api/v1/settings`).
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -11,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
-use super::ingest::page_param;
+use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 
 /// Traces per page: default and cap (values above the cap are capped, as documented).
@@ -35,17 +33,13 @@ struct TracePage {
 }
 
 /// Stored traces of the tenant, newest first; filters `customerId`, `requestId`.
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(raw): Query<HashMap<String, String>>,
-) -> ApiResult<Json<TracePage>> {
+async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQuery) -> ApiResult<Json<TracePage>> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
-    let limit = page_param(&raw, "limit", DEFAULT_LIMIT)?.min(MAX_LIMIT);
-    let offset = page_param(&raw, "offset", 0)?;
-    let customer = raw.get("customerId").filter(|s| !s.is_empty());
-    let request = raw.get("requestId").filter(|s| !s.is_empty());
+    let (limit, offset) = extract::page(&raw, DEFAULT_LIMIT, MAX_LIMIT, state.max_offset)?;
+    let customer = extract::text(&raw, "customerId")?;
+    let request = extract::text(&raw, "requestId")?;
+    let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR customer_id = $2) AND ($3::text IS NULL OR request_id = $3)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM decision_traces WHERE {filter}"))
         .bind(&caller.tenant_id)
@@ -72,9 +66,15 @@ async fn list(
 }
 
 /// The whole stored trace; 404 when absent or another tenant's.
-async fn one(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn one(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
+    let not_found = || ApiError::NotFound(format!("decision trace {id:?} not found"));
+    // Ingest never stores an id with NUL (and PostgreSQL text cannot compare one).
+    if id.contains('\0') {
+        return Err(not_found());
+    }
+    let _permit = state.computations.admit().await?;
     let body: Option<sqlx::types::Json<Value>> = sqlx::query_scalar(
         "SELECT body FROM decision_traces WHERE tenant_id = $1 AND id = $2 ORDER BY day DESC LIMIT 1",
     )
@@ -82,7 +82,7 @@ async fn one(State(state): State<AppState>, caller: Caller, Path(id): Path<Strin
     .bind(&id)
     .fetch_optional(&state.pool)
     .await?;
-    body.map(|b| Json(b.0)).ok_or_else(|| ApiError::NotFound(format!("decision trace {id:?} not found")))
+    body.map(|b| Json(b.0)).ok_or_else(not_found)
 }
 
 /// The tenant settings of SPEC 2.3, with their defaults.
@@ -130,10 +130,14 @@ async fn get_settings(State(state): State<AppState>, caller: Caller) -> ApiResul
 async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
-    Json(patch): Json<Value>,
+    ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult<Json<TenantSettings>> {
     caller.require(Role::Admin)?;
     let patch = patch.as_object().ok_or_else(|| ApiError::BadRequest("the body must be a JSON object".into()))?;
+    // Stored as jsonb, which cannot hold NUL: refuse it here rather than fail the write.
+    if patch.iter().any(|(k, v)| k.contains('\0') || extract::json_has_nul(v)) {
+        return Err(ApiError::BadRequest("the body must not contain a NUL character (\\u0000)".into()));
+    }
     let (mut data, _) = load_settings(&state, &caller.tenant_id).await?;
     for (k, v) in patch {
         match (k.as_str(), v) {

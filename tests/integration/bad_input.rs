@@ -110,6 +110,9 @@ async fn each_kind_of_bad_input_is_dead_lettered_and_the_rest_applied() {
     assert_eq!(status, 200);
     let dl_total: i64 = status_body["deadLetters"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
     assert_eq!(dl_total, attributed as i64);
+    // Partitions are shared by every tenant: only a platform key sees them.
+    let (status, status_body) = app.get("/api/v1/ingest/status", &env.platform_key().await, "").await;
+    assert_eq!(status, 200);
     let p = status_body["partitions"].as_array().unwrap();
     assert!(p.iter().any(|p| p["lag"] == 0 && p["committedOffset"].as_i64() > Some(0)), "{status_body}");
 

@@ -74,6 +74,8 @@ async fn app_with_one_offer(cache_ttl: Duration) -> (TestApp, String) {
     let env = TestEnv::new().await;
     let mut settings = env.settings();
     settings.http.cache_ttl = cache_ttl;
+    // Every request of a burst admitted (the bound on computations is `api_hardening`'s).
+    settings.api.max_concurrent_computations = CONCURRENT;
     let app = spawn_app_with_settings(env, settings).await;
     app.env
         .publish(TopicKind::Catalog, &catalog("acme", "offer", "o1", "upsert", Some(1), json!({"status": "active"})));

@@ -109,6 +109,8 @@ impl TestEnv {
         let mut s = Settings::from_env().expect("default settings are valid");
         s.database.url = Secret::new(self.db_url.clone());
         s.database.max_connections = 5;
+        s.database.api_max_connections = 5;
+        s.api.max_concurrent_computations = 5;
         // The real Redis (shared by the tests: keys are namespaced by each test's database).
         s.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
         s.kafka.brokers = self.servers.brokers.clone();
@@ -127,6 +129,7 @@ impl TestEnv {
         let mut v = vec![
             ("DV_DATABASE_URL".to_string(), self.db_url.clone()),
             ("DV_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
+            ("DV_API_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
             ("DV_REDIS_URL".into(), String::new()),
             ("DV_KAFKA_BROKERS".into(), self.servers.brokers.clone()),
             ("DV_KAFKA_GROUP_ID".into(), self.group_id.clone()),
@@ -211,6 +214,11 @@ impl TestEnv {
 
     pub async fn api_key(&self, tenant: &str, role: Role) -> String {
         decision_views::keys::create_api_key(&self.pool, tenant, role, "test").await.expect("create key")
+    }
+
+    /// A platform operator key (no tenant).
+    pub async fn platform_key(&self) -> String {
+        decision_views::keys::create_platform_key(&self.pool, "test").await.expect("create platform key")
     }
 }
 

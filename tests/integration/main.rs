@@ -2,6 +2,7 @@
 //! local services (`scripts/services.sh up`): PostgreSQL, Redis and the Kafka-protocol broker.
 
 mod anomaly;
+mod api_hardening;
 mod auth;
 mod bad_input;
 mod coalescing;

@@ -1,5 +1,6 @@
 //! `GET /api/v1/dashboard-data?type=…`: one module per type, each with a rows query and a pure
-//! `to_response(rows, params)`. This module parses the common parameters and dispatches.
+//! `to_response(rows, params)`. This module dispatches; `request` says what each type reads
+//! (and so what keys its cache entries).
 
 mod acceptance_rate;
 mod anomaly;
@@ -15,6 +16,7 @@ mod model_metrics_trend;
 mod offer_performance;
 pub(crate) mod offer_performance_grouped;
 mod policy_impact;
+mod request;
 mod revenue_trend;
 mod score_distribution;
 mod selection_frequency;
@@ -23,7 +25,7 @@ mod why_not_ranked;
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,8 +37,10 @@ use sqlx::PgPool;
 use super::auth::{Caller, Role};
 use super::cache;
 use super::error::{ApiError, ApiResult};
+use super::extract::ApiQuery;
 use super::window::Window;
 use super::AppState;
+use request::DashboardRequest;
 
 /// Every documented type (seed `000_…`), in the documented order.
 pub const TYPES: [&str; 18] = [
@@ -69,7 +73,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/dashboard-data", get(dashboard_data))
 }
 
-/// Query parameters shared by the types; each type reads what it accepts.
+/// A type's parameters: only those it declares in `request::SPECS` (non-empty, NUL-free), and
+/// the window.
 pub struct Params {
     pub raw: HashMap<String, String>,
     pub window: Window,
@@ -97,22 +102,26 @@ impl IntoResponse for Body {
     }
 }
 
-/// The read path: rate limit → cache (per tenant) → compute → ETag / 304 and X-Data-As-Of.
+/// The read path: rate limit → validate → cache (per tenant) → compute (bounded) → ETag / 304
+/// and X-Data-As-Of.
 async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(raw): Query<HashMap<String, String>>,
+    ApiQuery(raw): ApiQuery,
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
-    let key = cache::key(&state.namespace, state.data_version.current(), &caller.tenant_id, &raw);
+    let request = DashboardRequest::parse(&raw)?;
+    let key = request.cache_key(&state.namespace, state.data_version.current(), &caller.tenant_id);
     let entry = match state.cache.get(&key, &caller.tenant_id).await {
         Some(hit) => hit,
         None => {
+            // Only a computation takes a permit: hits and coalesced waiters cost no query.
+            let _permit = state.computations.admit().await?;
             // Freshness first: the answer is at least as fresh as the header says.
             let data_as_of = data_as_of(&state).await?;
-            let body = compute(&state, &caller, raw).await?;
+            let body = compute(&state, &caller, request).await?;
             let entry = cache::Entry {
                 tenant: caller.tenant_id.clone(),
                 etag: cache::etag(&body.0),
@@ -144,7 +153,7 @@ async fn dashboard_data(
 
 /// The time up to which the views are complete: the oldest instant at which a partition was
 /// seen fully applied. None while some partition has never caught up.
-async fn data_as_of(state: &AppState) -> ApiResult<Option<String>> {
+pub(super) async fn data_as_of(state: &AppState) -> ApiResult<Option<String>> {
     let (never, oldest): (bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
         "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at)
            FROM consumer_offsets WHERE topic = ANY($1)",
@@ -155,17 +164,11 @@ async fn data_as_of(state: &AppState) -> ApiResult<Option<String>> {
     Ok(if never { None } else { oldest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) })
 }
 
-async fn compute(state: &AppState, caller: &Caller, raw: HashMap<String, String>) -> ApiResult<Body> {
-    let t = raw.get("type").map(String::as_str).unwrap_or("summary");
-    if !TYPES.contains(&t) {
-        return Err(ApiError::BadRequest(format!("unknown type {t:?}; valid types are: {}", TYPES.join(", "))));
-    }
-    let window = Window::parse(raw.get("days").map(String::as_str), raw.get("asOf").map(String::as_str))?;
-    let t = t.to_owned();
-    let p = Params { raw, window };
+async fn compute(state: &AppState, caller: &Caller, request: DashboardRequest) -> ApiResult<Body> {
+    let p = request.params;
     let tenant = caller.tenant_id.as_str();
     let pool = &state.pool;
-    let body = match t.as_str() {
+    let body = match request.spec.name {
         "summary" => summary::handle(pool, tenant).await?,
         "funnel" => funnel::handle(pool, tenant).await?,
         "acceptance_rate" => acceptance_rate::handle(pool, tenant, &p).await?,
