@@ -6,9 +6,10 @@
 //!
 //! Two kinds of key: a tenant's, with a role (`viewer` < `editor` < `admin`), which reads that
 //! tenant's data ([`Caller`]); and a platform operator's (`create-api-key --platform`), bound
-//! to no tenant, which reads only the ingest status, whatever `X-Tenant-Id` says or without
-//! one ([`StatusCaller`]). A platform key is refused (403) by every tenant endpoint: operators
-//! see lag and partitions, never a tenant's answers, traces or dead-letter payloads.
+//! to no tenant, which reads only the ingest status and the dead letters attributed to no
+//! tenant, whatever `X-Tenant-Id` says or without one ([`StatusCaller`]). A platform key is
+//! refused (403) by every tenant endpoint: operators see lag and partitions, never a tenant's
+//! answers, traces or dead-letter payloads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -190,7 +191,7 @@ impl FromRequestParts<AppState> for Caller {
         match key_kind(parts, state).await? {
             KeyKind::Tenant { tenant_id, role } => tenant_caller(parts, tenant_id, role),
             KeyKind::Platform => Err(ApiError::Forbidden(
-                "a platform key reads only GET /api/v1/ingest/status; tenant data needs a key of the tenant".into(),
+                "a platform key reads only GET /api/v1/ingest/status and the unattributed dead letters; tenant data needs a key of the tenant".into(),
             )),
         }
     }

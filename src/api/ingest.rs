@@ -20,7 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
 
-use super::auth::{Caller, Role, StatusCaller};
+use super::auth::{Role, StatusCaller};
 use super::error::ApiResult;
 use super::extract::{self, ApiQuery};
 use super::AppState;
@@ -181,10 +181,17 @@ struct DeadLetterOut {
     topic: String,
     partition: i32,
     offset: i64,
+    /// The last offset of the dead letter: `offset` for one message, later for a range the
+    /// Kafka client could not deliver.
+    last_offset: i64,
     key: Option<String>,
+    /// The payload; a `too_large` one's first 64 KiB.
     payload: Option<String>,
     /// `utf8` or `base64` (payloads that are not valid UTF-8).
     payload_encoding: &'static str,
+    /// Size and SHA-256 (hex) of the whole payload, as received.
+    payload_size: Option<i64>,
+    payload_sha256: Option<String>,
     reason: String,
     detail: String,
     received_at: DateTime<Utc>,
@@ -199,31 +206,55 @@ struct DeadLetterPage {
     offset: i64,
 }
 
-type DeadLetterRow = (i64, String, i32, i64, Option<Vec<u8>>, Option<Vec<u8>>, String, String, DateTime<Utc>);
+#[derive(sqlx::FromRow)]
+struct DeadLetterRow {
+    id: i64,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    last_offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    payload_size: Option<i64>,
+    payload_sha256: Option<Vec<u8>>,
+    reason: String,
+    detail: String,
+    received_at: DateTime<Utc>,
+}
 
-/// The caller's tenant's dead letters, newest first; filters `topic` and `reason`.
+/// Dead letters newest first, filters `topic` and `reason`: a tenant admin's are its tenant's;
+/// a platform key's are those attributed to no tenant (a message key naming another tenant
+/// than its payload, offsets the Kafka client could not deliver, unreadable payloads without
+/// a readable key), whose bytes may belong to any tenant.
 async fn dead_letters(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: StatusCaller,
     ApiQuery(raw): ApiQuery,
 ) -> ApiResult<Json<DeadLetterPage>> {
-    caller.require(Role::Admin)?;
+    let tenant = match &caller {
+        StatusCaller::Platform => "",
+        StatusCaller::Tenant(c) => {
+            c.require(Role::Admin)?;
+            c.tenant_id.as_str()
+        }
+    };
     let (limit, offset) = extract::page(&raw, 50, 200, state.max_offset)?;
     let topic = extract::text(&raw, "topic")?;
     let reason = extract::text(&raw, "reason")?;
     let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR reason = $3)";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
-        .bind(&caller.tenant_id)
+        .bind(tenant)
         .bind(topic)
         .bind(reason)
         .fetch_one(&state.pool)
         .await?;
     let rows: Vec<DeadLetterRow> = sqlx::query_as(&format!(
-        "SELECT id, topic, partition, \"offset\", key, payload, reason, detail, received_at
+        "SELECT id, topic, partition, \"offset\", last_offset, key, payload, payload_size, payload_sha256,
+                reason, detail, received_at
            FROM dead_letters WHERE {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"
     ))
-    .bind(&caller.tenant_id)
+    .bind(tenant)
     .bind(topic)
     .bind(reason)
     .bind(limit)
@@ -233,16 +264,30 @@ async fn dead_letters(
     let b64 = base64::engine::general_purpose::STANDARD;
     let dead_letters = rows
         .into_iter()
-        .map(|(id, topic, partition, offset, key, payload, reason, detail, received_at)| {
-            let (payload, payload_encoding) = match payload {
+        .map(|r| {
+            let (payload, payload_encoding) = match r.payload {
                 None => (None, "utf8"),
                 Some(bytes) => match String::from_utf8(bytes) {
                     Ok(s) => (Some(s), "utf8"),
                     Err(e) => (Some(b64.encode(e.into_bytes())), "base64"),
                 },
             };
-            let key = key.map(|k| String::from_utf8(k).unwrap_or_else(|e| b64.encode(e.into_bytes())));
-            DeadLetterOut { id, topic, partition, offset, key, payload, payload_encoding, reason, detail, received_at }
+            let key = r.key.map(|k| String::from_utf8(k).unwrap_or_else(|e| b64.encode(e.into_bytes())));
+            DeadLetterOut {
+                id: r.id,
+                topic: r.topic,
+                partition: r.partition,
+                offset: r.offset,
+                last_offset: r.last_offset,
+                key,
+                payload,
+                payload_encoding,
+                payload_size: r.payload_size,
+                payload_sha256: r.payload_sha256.map(hex::encode),
+                reason: r.reason,
+                detail: r.detail,
+                received_at: r.received_at,
+            }
         })
         .collect();
     Ok(Json(DeadLetterPage { dead_letters, total, limit, offset }))

@@ -246,12 +246,14 @@ async fn offset_past_the_maximum_is_a_400() {
 async fn ingest_status_shows_partitions_to_platform_keys_only() {
     let app = spawn_app().await;
     let env = &app.env;
-    // One dead letter of acme, two of globex (invalid JSON, attributed by the message key).
+    // One dead letter of acme, two of globex (invalid JSON, attributed by the message key),
+    // and one of no tenant (no key to attribute it by).
     for (tenant, n) in [("acme", 1), ("globex", 2)] {
         for i in 0..n {
             env.publish_raw(TopicKind::Interactions, &format!("{tenant}:c{i}"), b"{not json");
         }
     }
+    env.publish_raw(TopicKind::Interactions, "", b"{nobody's");
     env.publish(TopicKind::Catalog, &catalog("acme", "offer", "o1", "upsert", Some(1), json!({"status": "active"})));
     env.wait_caught_up(Duration::from_secs(60)).await;
     let platform = env.platform_key().await;
@@ -264,7 +266,7 @@ async fn ingest_status_shows_partitions_to_platform_keys_only() {
         let expected: usize = env.topics.keys().map(|k| crate::helpers::partitions(*k) as usize).sum();
         assert_eq!(partitions.len(), expected, "every partition of every topic: {body}");
         assert!(partitions.iter().all(|p| p["lag"] == 0), "{body}");
-        assert_eq!(body["deadLetters"], json!({ env.topic(TopicKind::Interactions): 3 }), "all tenants");
+        assert_eq!(body["deadLetters"], json!({ env.topic(TopicKind::Interactions): 4 }), "all tenants");
         assert_eq!(body["brokerReachable"], true);
     }
 
@@ -276,8 +278,15 @@ async fn ingest_status_shows_partitions_to_platform_keys_only() {
     assert_eq!(body["deadLetters"], json!({ env.topic(TopicKind::Interactions): 1 }), "only acme's");
     assert_eq!(body["tenantId"], "acme");
 
-    // A platform key reads no tenant data; a tenant viewer no status.
-    for path in ["/api/v1/dashboard-data?type=summary", "/api/v1/dead-letters", "/api/v1/decision-traces"] {
+    // A platform key reads the dead letters of no tenant, and no tenant data; a tenant viewer
+    // no status.
+    let (status, body) = app.get("/api/v1/dead-letters", &platform, "acme").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1, "only the unattributed one: {body}");
+    assert_eq!(body["deadLetters"][0]["payload"], "{nobody's");
+    let (_, body) = app.get("/api/v1/dead-letters", &admin, "acme").await;
+    assert_eq!(body["total"], 1, "only acme's own: {body}");
+    for path in ["/api/v1/dashboard-data?type=summary", "/api/v1/decision-traces"] {
         let (status, body) = app.get(path, &platform, "acme").await;
         assert_eq!(status, 403, "{path}: {body}");
     }
