@@ -158,8 +158,8 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -
 /// charged to the event that tips it over), which is deterministic for a given order.
 ///
 /// `any_error`: also isolate on errors that are not data errors ([`Failure::Other`] that
-/// repeated). When every event is then refused on its own, the fault cannot be the data: the
-/// error is returned and nothing is dead-lettered.
+/// repeated). When every event of several is then refused on its own, the fault cannot be the
+/// data: the error is returned and nothing is dead-lettered.
 #[tracing::instrument(name = "apply_batch_isolating", skip_all, fields(messages = batch.messages()))]
 pub async fn apply_batch_isolating(
     pool: &PgPool,
@@ -200,8 +200,11 @@ pub async fn apply_batch_isolating(
             }
         }
     }
+    // Several events each refused alone, none for a data reason: the fault is the service's
+    // (a broken deployment, a bug), not the data's; dead-lettering would empty the batch into
+    // dead letters. (One event alone cannot tell; it is taken for the data's fault.)
     let all_other = refused.iter().all(|(_, e)| classify(e) == Failure::Other);
-    if !refused.is_empty() && refused.len() == entries.len() && all_other {
+    if entries.len() > 1 && refused.len() == entries.len() && all_other {
         let (_, e) = refused.swap_remove(0);
         tracing::error!(error = %e, "every event of the batch is refused on its own: not a data error");
         return Err(e.into());
