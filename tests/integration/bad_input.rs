@@ -119,4 +119,18 @@ async fn each_kind_of_bad_input_is_dead_lettered_and_the_rest_applied() {
     // Counted in the metrics too.
     let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ingest_dead_letters_total"), "metrics expose dead letters");
+
+    // Retention: dead letters older than DV_DEAD_LETTER_RETENTION_DAYS go, the rest stay, and
+    // the all-time counts stay too.
+    sqlx::query("UPDATE dead_letters SET received_at = now() - interval '31 days' WHERE reason = 'negative_value'")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let deleted = consumers::janitor::purge_dead_letters(&env.pool, chrono::Duration::days(30)).await.unwrap();
+    assert_eq!(deleted, 3);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(left, bad.len() as i64 - 3);
+    let counted: i64 =
+        sqlx::query_scalar("SELECT sum(count)::int8 FROM dead_letter_counts").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(counted, bad.len() as i64);
 }

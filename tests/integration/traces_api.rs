@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp, TestEnv};
 use crate::model::{catalog, ts};
+use crate::processes::IngestProcess;
 
 fn trace(tenant: &str, i: usize) -> Value {
     json!({"id": format!("{tenant}-tr{i:03}"), "tenantId": tenant, "customerId": format!("c{}", i % 10),
@@ -147,11 +148,30 @@ async fn traces_api_pages_filters_and_samples_deterministically() {
     let (_, s) = app.get("/api/v1/settings", &acme, "acme").await;
     assert_eq!(s["decisionTraceSampleRate"], 0.25);
 
-    // A replay of the same topics into a fresh database decides the same sample.
-    let replay = spawn_app_with(app.env.replay().await, Mode::All).await;
+    // A replay of the same topics into a fresh database decides the same sample, given the same
+    // settings. Settings apply at processing time and sit in another topic than the traces, so
+    // a replay reading both at once may meet a trace before its tenant's settings: the replay
+    // gets them first (through the API, as an operator would before a rebuild), then ingests.
+    let replay = spawn_app_with(app.env.replay().await, Mode::Api).await;
+    for (tenant, rate) in [("half", 0.5), ("none", 0.0)] {
+        let admin = replay.env.api_key(tenant, Role::Admin).await;
+        let status = replay
+            .client
+            .put(format!("{}/api/v1/settings", replay.address))
+            .header("X-API-Key", admin)
+            .header("X-Tenant-Id", tenant)
+            .json(&json!({"decisionTraceSampleRate": rate}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let ingest = IngestProcess::start(&replay.env);
     replay.env.wait_caught_up(Duration::from_secs(90)).await;
     let half2 = replay.env.api_key("half", Role::Viewer).await;
     assert_eq!(stored_ids(&replay, &half2, "half").await, halved);
     let none2 = replay.env.api_key("none", Role::Viewer).await;
     assert!(stored_ids(&replay, &none2, "none").await.is_empty());
+    assert!(ingest.terminate().success());
 }
