@@ -52,12 +52,12 @@ impl From<sqlx::Error> for ApiError {
         match &e {
             sqlx::Error::Database(db) if db.code().as_deref() == Some(QUERY_CANCELED) => {
                 tracing::warn!(error = %db, "an API query ran past DV_API_STATEMENT_TIMEOUT_MS");
-                super::guard::count_refusal("statement_timeout");
+                count_refusal("statement_timeout");
                 ApiError::Timeout("a database query took longer than the server's limit; try a narrower request".into())
             }
             // Every connection of the API pool stayed busy for the acquire timeout: overload.
             sqlx::Error::PoolTimedOut => {
-                super::guard::count_refusal("overloaded");
+                count_refusal("overloaded");
                 ApiError::Overloaded { retry_after_secs: 1 }
             }
             _ => ApiError::Internal(e.into()),
@@ -126,3 +126,9 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Counts a request the API refused to serve in full (`api_refused_total{reason}`): overload,
+/// timeouts. Here, next to the errors they answer with, so that every layer can count.
+pub fn count_refusal(reason: &'static str) {
+    metrics::counter!("api_refused_total", "reason" => reason).increment(1);
+}

@@ -18,7 +18,7 @@ use axum::Router;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{count_refusal, ApiError, ApiResult};
 
 /// What a client is told to wait after an `Overloaded` answer: computations last milliseconds,
 /// so a second is enough for the queue to drain, and it is the smallest `Retry-After`.
@@ -33,10 +33,6 @@ pub fn protect<S: Clone + Send + Sync + 'static>(routes: Router<S>, request_time
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(CatchPanicLayer::custom(panic_response))
-}
-
-pub fn count_refusal(reason: &'static str) {
-    metrics::counter!("api_refused_total", "reason" => reason).increment(1);
 }
 
 /// Uncached computations running at once in this process (`DV_API_MAX_CONCURRENT_COMPUTATIONS`).
