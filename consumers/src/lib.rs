@@ -5,6 +5,7 @@
 //! - [`fold`]: a batch of fresh events → a [`fold::Delta`] (pure).
 //! - [`apply`]: the delta, dedup keys, dead letters and offsets in one PostgreSQL transaction.
 //! - [`kafka`]: the consumer thread and the committer around them.
+//! - [`units`]: how the views store money and durations (imported by all, importing none).
 
 pub mod apply;
 pub mod batch;
@@ -13,3 +14,4 @@ pub mod events;
 pub mod fold;
 pub mod janitor;
 pub mod kafka;
+pub mod units;

@@ -103,7 +103,7 @@ async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
         .await
         .unwrap();
     assert_eq!(hists.len(), 1);
-    let h = consumers::fold::latency::deserialize(&hists[0]).unwrap();
+    let h = consumers::units::latency::deserialize(&hists[0]).unwrap();
     assert_eq!((h.len(), h.max(), h.value_at_quantile(0.5)), (2_000, 499, 249), "merged by both writers exactly");
     assert!(b.terminate().success());
 }

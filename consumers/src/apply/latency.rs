@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
-use crate::fold::latency;
+use crate::units::latency;
 
 /// Merges the batch's histograms into the stored ones, one (tenant, day) at a time in key
 /// order, under the row lock.

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::{Postgres, Transaction};
 
 use crate::events::Event;
-use crate::fold::money::Micros;
 use crate::fold::{suppression_lifted, Delta, InteractionCounts, Memberships};
+use crate::units::money::Micros;
 
 /// Stored memberships of the customers whose events are in the batch (one query per batch).
 pub(super) async fn load_memberships(

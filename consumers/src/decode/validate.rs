@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::{DecodeLimits, Invalid, RejectReason, MAX_ID_BYTES};
 use crate::events::{DataError, DecisionTrace, Event};
-use crate::fold::money;
+use crate::units::money;
 
 /// The free-form parts of a trace still have a shape (SPEC 2.1): `pipeline` an array of stage
 /// objects, `result` an object. They are kept unparsed, so the shape is checked here.
@@ -141,10 +141,10 @@ pub(super) fn validate(event: &Event, limits: &DecodeLimits, now: DateTime<Utc>)
                 }
             }
             // Durations beyond an hour are not latencies; they would also blow the histogram range.
-            if e.total_duration_ms > crate::fold::MAX_DURATION_MS as f64 {
+            if e.total_duration_ms > crate::units::MAX_DURATION_MS as f64 {
                 return Err((
                     RejectReason::InvalidValue,
-                    format!("totalDurationMs {} exceeds {} ms", e.total_duration_ms, crate::fold::MAX_DURATION_MS),
+                    format!("totalDurationMs {} exceeds {} ms", e.total_duration_ms, crate::units::MAX_DURATION_MS),
                 ));
             }
         }

@@ -32,7 +32,7 @@ pub struct CatalogFields {
     pub status: Option<String>,
     pub priority: Option<i64>,
     pub category_id: Option<String>,
-    /// Offer budget, in micro-units (see `fold::money`).
+    /// Offer budget, in micro-units (see `units::money`).
     pub budget_allocated_micros: Option<i64>,
     /// A creative's offer.
     pub offer_id: Option<String>,
@@ -65,7 +65,7 @@ impl CatalogChange {
                 None => None,
                 Some(v) if v < 0.0 => return Err(DataError::Negative("data.budget.allocated must be >= 0".into())),
                 Some(v) => Some(
-                    crate::fold::money::micros(v)
+                    crate::units::money::micros(v)
                         .map_err(|e| DataError::Invalid(format!("data.budget.allocated: {e}")))?,
                 ),
             },

@@ -6,8 +6,6 @@
 //! batch seen so far. Every map is a `BTreeMap` so the apply step writes rows in a stable key
 //! order (concurrent ingest processes then never deadlock).
 
-pub mod latency;
-pub mod money;
 pub mod selection;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,9 +15,7 @@ use chrono::NaiveDate;
 use crate::events::{
     utc_day, CatalogChange, Event, Interaction, MembershipOp, ModelMetric, Outcome, Suppression, SuppressionOp,
 };
-
-/// Largest accepted `totalDurationMs` (one hour); the latency histograms cover 1 ms ..= this.
-pub const MAX_DURATION_MS: u64 = 3_600_000;
+use crate::units::{latency, money};
 
 /// Per-day interaction counters (one row of `interaction_daily` / `interaction_segment_daily`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::anomaly::{candidate, proportion, rank, revenue, Candidate};
 use super::{name_or_id, names, Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{iso_midnight, parse_days, Window};
-use consumers::fold::money::Micros;
+use consumers::units::money::Micros;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct AnomalyCandidates {

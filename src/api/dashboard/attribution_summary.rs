@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::{Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::round;
-use consumers::fold::money::{to_money, Micros};
+use consumers::units::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

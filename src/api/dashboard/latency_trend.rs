@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use super::{Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
-use consumers::fold::latency::{self, Latency};
+use consumers::units::latency::{self, Latency};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

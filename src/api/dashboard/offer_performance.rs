@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
-use consumers::fold::money::{to_money, Micros};
+use consumers::units::money::{to_money, Micros};
 
 /// How many offers the answer lists.
 pub const TOP: usize = 20;

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::percent_string;
-use consumers::fold::money::{to_money, Micros};
+use consumers::units::money::{to_money, Micros};
 
 pub const UNCATEGORIZED: &str = "uncategorized";
 

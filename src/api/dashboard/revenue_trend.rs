@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use super::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
-use consumers::fold::money::{to_money, Micros};
+use consumers::units::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
