@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use super::consumer::Shared;
+use super::progress::Shared;
 use crate::apply::{apply_batch, apply_batch_isolating, Applied, ApplyError, ApplyOptions, Failure};
 use crate::batch::Batch;
 
@@ -25,9 +25,7 @@ pub(super) async fn run_committer(
 ) {
     while let Some(batch) = rx.recv().await {
         commit_one(&pool, &options, &shared, &batch).await;
-        let mut p = shared.lock();
-        p.done += 1;
-        shared.changed.notify_all();
+        shared.finished_one();
     }
 }
 

@@ -9,10 +9,12 @@
 //! Two stages so decoding the next batch overlaps the commit of the previous one; the channel
 //! holds one batch, so a slow database slows polling instead of growing memory.
 
+mod builder;
 mod committer;
 mod config;
 mod consumer;
 mod pipeline;
+mod progress;
 mod undeliverable;
 mod watchdog;
 

@@ -6,7 +6,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::committer::run_committer;
 use super::config::IngestConfig;
-use super::consumer::{run_consumer_thread, Shared};
+use super::consumer::run_consumer_thread;
+use super::progress::Shared;
 use crate::apply::ApplyOptions;
 
 /// Runs ingest until `shutdown` is cancelled: the batch in flight is committed before it

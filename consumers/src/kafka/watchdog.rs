@@ -6,81 +6,118 @@
 //! leaving (tansu 0.6.0 answers SyncGroup in its "formed" state with the stored assignment and
 //! ignores the leader's new one), and then the dead member's partitions stay orphaned for good.
 //! A healthy Apache Kafka never triggers this; the check costs one metadata request, one
-//! watermark request per partition and one query, every `ORPHAN_CHECK_EVERY`.
+//! watermark request per stale unowned partition and one query, every [`ORPHAN_CHECK_EVERY`].
 //!
 //! It only acts when PostgreSQL answered (an outage stalls every commit and must not cause
-//! rebalance storms) and at most once per `orphan_after`.
+//! rebalance storms) and at most once per `orphan_after`. The decision is pure ([`stale_unowned`]
+//! then [`orphans`]); the consumer thread does the requests.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use chrono::{DateTime, Utc};
 
-use super::consumer::IngestContext;
-use crate::apply::load_offsets;
+use super::builder::PartitionKey;
+use crate::apply::StoredOffset;
 
 pub(super) const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(5);
 
+/// When to check, and when the last rejoin was.
 pub(super) struct Watchdog {
     last_check: Instant,
     last_rejoin: Option<Instant>,
     started: Instant,
     /// A partition counts as orphaned when nothing was committed for it for this long.
-    orphan_after: Duration,
+    pub orphan_after: Duration,
 }
 
 impl Watchdog {
-    pub fn new(orphan_after: Duration) -> Self {
-        let now = Instant::now();
+    pub fn new(orphan_after: Duration, now: Instant) -> Self {
         Self { last_check: now, last_rejoin: None, started: now, orphan_after }
     }
 
-    /// Runs the check when due; returns true when the caller should rejoin the group.
-    pub fn due_and_orphans(&mut self, consumer: &BaseConsumer<IngestContext>) -> bool {
-        if self.last_check.elapsed() < ORPHAN_CHECK_EVERY || self.started.elapsed() < self.orphan_after {
+    /// Whether a check is due now (and if so, it counts as done).
+    pub fn due(&mut self, now: Instant) -> bool {
+        let since = |t: Instant| now.saturating_duration_since(t);
+        if since(self.last_check) < ORPHAN_CHECK_EVERY || since(self.started) < self.orphan_after {
             return false;
         }
-        self.last_check = Instant::now();
-        if self.last_rejoin.is_some_and(|t| t.elapsed() < self.orphan_after) {
-            return false;
-        }
-        let orphans = orphaned(consumer, self.orphan_after);
-        if orphans.is_empty() {
-            return false;
-        }
-        tracing::warn!(?orphans, "partitions with waiting messages have no active consumer; rejoining the group");
-        metrics::counter!("ingest_orphan_rejoins_total").increment(1);
-        self.last_rejoin = Some(Instant::now());
-        true
+        self.last_check = now;
+        self.last_rejoin.is_none_or(|t| since(t) >= self.orphan_after)
+    }
+
+    pub fn rejoined(&mut self, now: Instant) {
+        self.last_rejoin = Some(now);
     }
 }
 
-fn orphaned(consumer: &BaseConsumer<IngestContext>, orphan_after: Duration) -> Vec<(String, i32)> {
-    let ctx = consumer.context();
-    let timeout = Duration::from_secs(2);
-    let topics = ctx.config().topic_names();
-    // PostgreSQL first: without an answer there is nothing to conclude.
-    let Ok(stored) = ctx.runtime().block_on(load_offsets(ctx.pool(), &topics)) else { return Vec::new() };
-    // One metadata request for every topic; a broker that does not answer ends the check.
-    let Ok(md) = consumer.fetch_metadata(None, timeout) else { return Vec::new() };
-    let mine: HashSet<(String, i32)> = ctx.assigned();
-    let stale_before = chrono::Utc::now() - chrono::Duration::from_std(orphan_after).unwrap_or(chrono::Duration::MAX);
-    let mut out = Vec::new();
-    for t in md.topics().iter().filter(|t| topics.iter().any(|n| n == t.name())) {
-        for p in t.partitions() {
-            let key = (t.name().to_owned(), p.id());
-            // Only partitions nobody here owns and nobody committed lately are worth a
-            // watermark request: in a healthy group that is none of them.
-            let stale = stored.get(&key).is_none_or(|s| s.last_commit_at < stale_before);
-            if mine.contains(&key) || !stale {
-                continue;
-            }
-            let Ok((_, high)) = consumer.fetch_watermarks(&key.0, key.1, timeout) else { return Vec::new() };
-            let committed = stored.get(&key).map_or(0, |s| s.next_offset);
-            if high > committed {
-                out.push(key);
-            }
+/// The partitions worth a watermark request: owned by no one here, and without a commit since
+/// `stale_before` (in a healthy group: none).
+pub(super) fn stale_unowned(
+    partitions: &[PartitionKey],
+    stored: &BTreeMap<PartitionKey, StoredOffset>,
+    owned: &HashSet<PartitionKey>,
+    stale_before: DateTime<Utc>,
+) -> Vec<PartitionKey> {
+    partitions
+        .iter()
+        .filter(|key| !owned.contains(*key))
+        .filter(|key| stored.get(*key).is_none_or(|s| s.last_commit_at < stale_before))
+        .cloned()
+        .collect()
+}
+
+/// Of the stale unowned partitions with their high watermarks, those with messages waiting.
+pub(super) fn orphans(
+    watermarks: &[(PartitionKey, i64)],
+    stored: &BTreeMap<PartitionKey, StoredOffset>,
+) -> Vec<PartitionKey> {
+    watermarks
+        .iter()
+        .filter(|(key, high)| *high > stored.get(key).map_or(0, |s| s.next_offset))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: i32) -> PartitionKey {
+        ("t".to_owned(), p)
+    }
+
+    fn stored(next_offset: i64, committed_ago_secs: i64) -> StoredOffset {
+        StoredOffset {
+            next_offset,
+            event_time_watermark: None,
+            last_commit_at: Utc::now() - chrono::Duration::seconds(committed_ago_secs),
         }
     }
-    out
+
+    #[test]
+    fn orphans_are_unowned_stale_and_have_messages_waiting() {
+        let partitions = [key(0), key(1), key(2), key(3)];
+        let stored = BTreeMap::from([(key(0), stored(10, 100)), (key(1), stored(10, 1)), (key(2), stored(10, 100))]);
+        let owned = HashSet::from([key(0)]);
+        let stale_before = Utc::now() - chrono::Duration::seconds(30);
+        // 0 is ours, 1 committed lately: neither is worth a request; 2 and 3 (never committed) are.
+        let candidates = stale_unowned(&partitions, &stored, &owned, stale_before);
+        assert_eq!(candidates, [key(2), key(3)]);
+        // 2 has nothing past its stored offset; 3 has messages and no row.
+        assert_eq!(orphans(&[(key(2), 10), (key(3), 4)], &stored), [key(3)]);
+        assert!(orphans(&[(key(3), 0)], &stored).is_empty(), "an empty partition is no orphan");
+    }
+
+    #[test]
+    fn checks_start_after_orphan_after_and_a_rejoin_waits_as_long() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(Duration::from_secs(30), t0);
+        assert!(!w.due(t0 + Duration::from_secs(10)), "too early after start");
+        assert!(w.due(t0 + Duration::from_secs(31)));
+        assert!(!w.due(t0 + Duration::from_secs(33)), "checked 2 s ago");
+        w.rejoined(t0 + Duration::from_secs(36));
+        assert!(!w.due(t0 + Duration::from_secs(40)), "rejoined 4 s ago");
+        assert!(w.due(t0 + Duration::from_secs(70)));
+    }
 }

@@ -1,0 +1,106 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn config(max_messages: usize) -> IngestConfig {
+    IngestConfig {
+        brokers: String::new(),
+        group_id: "g".into(),
+        instance_id: "i".into(),
+        topics: BTreeMap::from([("interactions".to_owned(), TopicKind::Interactions)]),
+        batch_max_messages: max_messages,
+        batch_max_bytes: 1 << 20,
+        batch_max_weight: 1 << 20,
+        batch_max_wait: Duration::from_millis(100),
+        session_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(5),
+        orphan_after: Duration::from_secs(30),
+        decode: DecodeLimits::default(),
+        trace_retention_days: 30,
+        overrides: BTreeMap::new(),
+        max_segments: 100,
+    }
+}
+
+fn payload(id: usize) -> String {
+    serde_json::json!({"id": format!("e{id}"), "tenantId": "acme", "customerId": "c1", "offerId": "o1",
+        "channelId": "web", "outcome": "impression", "occurredAt": Utc::now().to_rfc3339()})
+    .to_string()
+}
+
+fn received<'a>(topic: &'a str, partition: i32, offset: i64, payload: &'a str) -> Received<'a> {
+    Received { topic, partition, offset, key: Some(b"acme:c1"), payload: Some(payload.as_bytes()) }
+}
+
+fn owning(b: &mut Builder, partitions: &[(i32, Option<i64>)]) {
+    b.assign(partitions.iter().map(|(p, c)| (("interactions".to_owned(), *p), *c)).collect(), Instant::now());
+}
+
+#[test]
+fn only_owned_partitions_of_known_topics_from_their_stored_offset_are_taken() {
+    let mut b = Builder::new(&config(100));
+    owning(&mut b, &[(0, Some(10)), (1, None)]);
+    let p = payload(1);
+    let now = Instant::now();
+    b.push(received("interactions", 2, 0, &p), now, Utc::now()); // not owned
+    b.push(received("other-topic", 0, 10, &p), now, Utc::now()); // unknown topic
+    b.push(received("interactions", 0, 9, &p), now, Utc::now()); // applied already
+    assert!(b.take(1).is_none(), "nothing was taken");
+    b.push(received("interactions", 0, 10, &p), now, Utc::now());
+    b.push(received("interactions", 1, 0, &p), now, Utc::now());
+    let batch = b.take(7).expect("a batch");
+    assert_eq!(batch.generation, 7);
+    assert_eq!(batch.entries.len(), 2);
+    let pos = &batch.positions[&("interactions".to_owned(), 0)];
+    assert_eq!((pos.expected, pos.next), (Some(10), 11));
+    assert_eq!(batch.positions[&("interactions".to_owned(), 1)].expected, None);
+    // The next batch of each partition starts where this one ended.
+    assert_eq!(b.owned()[&("interactions".to_owned(), 0)], Some(11));
+    assert_eq!(b.owned()[&("interactions".to_owned(), 1)], Some(1));
+}
+
+#[test]
+fn a_batch_is_full_at_its_bound_and_due_after_its_wait() {
+    let mut b = Builder::new(&config(2));
+    owning(&mut b, &[(0, None)]);
+    let t0 = Instant::now();
+    assert_eq!(b.due_in(t0), None, "an empty batch is never due");
+    let (p1, p2) = (payload(1), payload(2));
+    assert!(!b.push(received("interactions", 0, 0, &p1), t0, Utc::now()));
+    assert_eq!(b.due_in(t0 + Duration::from_millis(30)), Some(Duration::from_millis(70)));
+    assert_eq!(b.due_in(t0 + Duration::from_secs(1)), Some(Duration::ZERO));
+    assert!(b.push(received("interactions", 0, 1, &p2), t0, Utc::now()), "full at 2 messages");
+}
+
+#[test]
+fn an_undeliverable_range_is_dead_lettered_where_the_partition_stopped_only() {
+    let mut b = Builder::new(&config(100));
+    owning(&mut b, &[(0, Some(5))]);
+    let p = payload(1);
+    let now = Instant::now();
+    b.push(received("interactions", 0, 5, &p), now, Utc::now());
+    let found = |first, end| Found { topic: "interactions".into(), partition: 0, first, end, error: "codec".into() };
+    assert!(!b.skip_undeliverable(&found(7, 9), now), "the partition stopped at 6, not 7");
+    assert!(b.skip_undeliverable(&found(6, 9), now));
+    let batch = b.take(1).unwrap();
+    let d = &batch.dead_letters[0];
+    assert_eq!(
+        (d.offset, d.last_offset, d.rejection.reason, d.rejection.tenant_id.clone()),
+        (6, 8, RejectReason::Undeliverable, None)
+    );
+    assert_eq!(batch.positions[&("interactions".to_owned(), 0)].next, 9, "the offsets move past the range");
+    let idle = b.idle_partitions(now);
+    assert_eq!(idle, [("interactions".to_owned(), 0, Some(9), Duration::ZERO)]);
+}
+
+#[test]
+fn resync_resumes_every_owned_partition_from_the_stored_offsets() {
+    let mut b = Builder::new(&config(100));
+    owning(&mut b, &[(0, Some(5)), (1, Some(3))]);
+    let p = payload(1);
+    b.push(received("interactions", 0, 5, &p), Instant::now(), Utc::now());
+    b.resync(&HashMap::from([(("interactions".to_owned(), 0), 4)]));
+    assert!(b.take(1).is_none(), "the batch of the fenced generation is dropped");
+    assert_eq!(b.owned()[&("interactions".to_owned(), 0)], Some(4));
+    assert_eq!(b.owned()[&("interactions".to_owned(), 1)], None);
+}
