@@ -111,7 +111,7 @@ impl Application {
         let shutdown = self.shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
         if let (Some(listener), Some(state)) = (self.listener, self.state) {
-            if !matches!(state.cache, api::cache::ResponseCache::Off) {
+            if !state.cache.is_off() {
                 // Read once before serving, so the first keys are already current.
                 state.data_version.refresh(&self.pool).await?;
                 let poll = self.settings.http.cache_version_poll;

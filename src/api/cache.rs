@@ -10,18 +10,28 @@
 //! by [`REDIS_TIMEOUT`], and after a failure Redis is skipped for [`REDIS_BACKOFF`] (the
 //! connection manager reconnects on the next command after that).
 //!
-//! Concurrent misses of one key in one process share one computation (`coalesce`).
+//! Concurrent misses of one key in one process share one computation ([`single_flight`]): the
+//! first computes and stores the answer, the others wait for it and answer with it, with their
+//! own ETag / 304; an error is shared the same way (status and sentence) and not cached. If the
+//! computing request's client goes away, one of the waiting requests computes instead.
+//!
+//! [`single_flight`]: super::single_flight
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::coalesce::{self, Flights, Lookup};
+use super::error::{ApiError, ApiResult, SharedError};
+use super::single_flight::{Flown, SingleFlight};
 
 /// One cached answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -30,6 +40,31 @@ pub struct Entry {
     pub etag: String,
     pub data_as_of: Option<String>,
     pub body: String,
+}
+
+impl Entry {
+    /// The HTTP answer: the body, or 304 when `If-None-Match` names its ETag (or `*`); with
+    /// `ETag`, `X-Data-As-Of` (the time up to which the views were complete) and `X-Cache`.
+    pub fn respond(self, request: &HeaderMap, lookup: Lookup) -> Response {
+        let not_modified = request
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == self.etag || t.trim() == "*"));
+        let mut resp = if not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            ([(header::CONTENT_TYPE, "application/json")], self.body).into_response()
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.etag) {
+            h.insert(header::ETAG, v);
+        }
+        if let Some(v) = self.data_as_of.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            h.insert("x-data-as-of", v);
+        }
+        h.insert("x-cache", HeaderValue::from_static(lookup.as_str()));
+        resp
+    }
 }
 
 /// Bound on in-process entries: past it the map is cleared (entries are seconds-lived anyway).
@@ -44,12 +79,41 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a Redis failure, requests skip the cache this long instead of each paying a timeout.
 const REDIS_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The store, and the keys being computed in this process (`flights`: none when off, see
-/// `coalesce`).
+/// How an answer was obtained (the `X-Cache` header and `api_cache_lookups_total{result}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// From the cache.
+    Hit,
+    /// Computed by this request.
+    Miss,
+    /// Computed by a concurrent identical request.
+    Coalesced,
+}
+
+impl Lookup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lookup::Hit => "hit",
+            Lookup::Miss => "miss",
+            Lookup::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// The answer of a computation, as the requests sharing it get it.
+type Shared = Result<Entry, SharedError>;
+
+/// The store, and the keys being computed in this process.
 #[derive(Clone)]
-pub enum ResponseCache {
-    Redis { conn: ConnectionManager, ttl: Duration, health: Arc<Health>, flights: Arc<Flights> },
-    Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration, flights: Arc<Flights> },
+pub struct ResponseCache {
+    store: Store,
+    flights: Arc<SingleFlight<String, Shared>>,
+}
+
+#[derive(Clone)]
+enum Store {
+    Redis { conn: ConnectionManager, ttl: Duration, health: Arc<Health> },
+    Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration },
     Off,
 }
 
@@ -70,11 +134,77 @@ pub fn etag(body: &[u8]) -> String {
 
 impl ResponseCache {
     pub async fn connect(redis_url: Option<&str>, ttl: Duration) -> ResponseCache {
+        ResponseCache { store: Store::connect(redis_url, ttl).await, flights: Arc::default() }
+    }
+
+    /// `DV_CACHE_TTL_MS=0`: every request computes.
+    pub fn is_off(&self) -> bool {
+        matches!(self.store, Store::Off)
+    }
+
+    /// The tenant's answer under `key`: from the cache, computed by this call, or by a
+    /// concurrent identical call in this process (single flight; not when the cache is off, so
+    /// that every request then reads PostgreSQL). A computed entry is stored before the calls
+    /// waiting for it get it, so that one arriving in between finds it cached.
+    pub async fn get_or_compute<F, Fut>(&self, key: &str, tenant: &str, compute: F) -> ApiResult<(Entry, Lookup)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Entry>>,
+    {
+        let (answer, lookup) = self.fetch(key, tenant, compute).await;
+        metrics::counter!("api_cache_lookups_total", "result" => lookup.as_str()).increment(1);
+        answer.map(|entry| (entry, lookup))
+    }
+
+    async fn fetch<F, Fut>(&self, key: &str, tenant: &str, compute: F) -> (ApiResult<Entry>, Lookup)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Entry>>,
+    {
+        if self.is_off() {
+            return (compute().await, Lookup::Miss);
+        }
+        let key = key.to_owned();
+        let (store, key_ref) = (&self.store, &key);
+        let mut job = move || async move {
+            let computed = compute().await;
+            if let Ok(entry) = &computed {
+                store.put(key_ref, entry).await;
+            }
+            computed
+        };
+        let share = |r: &ApiResult<Entry>| match r {
+            Ok(entry) => Ok(entry.clone()),
+            Err(e) => Err(e.share()),
+        };
+        loop {
+            let seen = self.flights.completed();
+            if let Some(hit) = self.store.lookup(&key, tenant).await {
+                return (Ok(hit), Lookup::Hit);
+            }
+            match self.flights.run(&key, seen, job, share).await {
+                Flown::Led(computed) => return (computed, Lookup::Miss),
+                Flown::Followed(Ok(entry)) => {
+                    // The key includes the tenant; checked again as everywhere (defense in depth).
+                    let entry = Some(entry).filter(|e| e.tenant == tenant);
+                    let answer =
+                        entry.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a shared answer of another tenant")));
+                    return (answer, Lookup::Coalesced);
+                }
+                Flown::Followed(Err(shared)) => return (Err(ApiError::Shared(shared)), Lookup::Coalesced),
+                Flown::Stale(back) => job = back,
+            }
+        }
+    }
+}
+
+impl Store {
+    async fn connect(redis_url: Option<&str>, ttl: Duration) -> Store {
         if ttl.is_zero() {
-            return ResponseCache::Off;
+            return Store::Off;
         }
         let Some(url) = redis_url else {
-            return ResponseCache::Local { map: Default::default(), ttl, flights: Default::default() };
+            return Store::Local { map: Default::default(), ttl };
         };
         // One connection attempt per command (no retry loop inside the request path).
         let config = ConnectionManagerConfig::new()
@@ -86,44 +216,24 @@ impl ResponseCache {
             Err(e) => Err(e),
         };
         match conn {
-            Ok(conn) => {
-                ResponseCache::Redis { conn, ttl, health: Arc::new(Health::new()), flights: Default::default() }
-            }
+            Ok(conn) => Store::Redis { conn, ttl, health: Arc::new(Health::new()) },
             Err(e) => {
                 // Start anyway (the API must answer without Redis), with the local cache.
                 tracing::warn!(error = %e, "Redis unreachable at start-up; using the in-process cache");
-                ResponseCache::Local { map: Default::default(), ttl, flights: Default::default() }
+                Store::Local { map: Default::default(), ttl }
             }
         }
     }
 
-    /// The tenant's entry under `key`. Inside a request (`coalesce::scope`) a miss either
-    /// leads (`None`: the caller computes and `put`s) or waits for the request that leads the
-    /// key and answers with its entry.
-    pub async fn get(&self, key: &str, tenant: &str) -> Option<Entry> {
-        let lookup = || self.lookup(key, tenant);
-        let (result, entry) = match self {
-            ResponseCache::Redis { flights, .. } | ResponseCache::Local { flights, .. } if coalesce::in_request() => {
-                flights.get(key, tenant, lookup).await
-            }
-            _ => match lookup().await {
-                Some(hit) => (Lookup::Hit, Some(hit)),
-                None => (Lookup::Miss, None),
-            },
-        };
-        result.count();
-        entry
-    }
-
-    /// One read of the store.
+    /// One read of the store: the tenant's entry under `key`.
     async fn lookup(&self, key: &str, tenant: &str) -> Option<Entry> {
         let entry = match self {
-            ResponseCache::Off => None,
-            ResponseCache::Local { map, ttl, .. } => {
+            Store::Off => None,
+            Store::Local { map, ttl } => {
                 let map = map.lock().unwrap_or_else(|p| p.into_inner());
                 map.get(key).filter(|(at, _)| at.elapsed() < *ttl).map(|(_, e)| e.clone())
             }
-            ResponseCache::Redis { conn, health, .. } => {
+            Store::Redis { conn, health, .. } => {
                 let mut conn = conn.clone();
                 let mut get = redis::cmd("GET");
                 get.arg(key);
@@ -141,24 +251,17 @@ impl ResponseCache {
         entry.filter(|e| e.tenant == tenant)
     }
 
-    /// Stores the entry, then hands it to the requests waiting on this one's computation (after
-    /// the write, so that a request arriving in between finds it cached).
-    pub async fn put(&self, key: &str, entry: &Entry) {
-        self.store(key, entry).await;
-        coalesce::finish(key, entry);
-    }
-
-    async fn store(&self, key: &str, entry: &Entry) {
+    async fn put(&self, key: &str, entry: &Entry) {
         match self {
-            ResponseCache::Off => {}
-            ResponseCache::Local { map, .. } => {
+            Store::Off => {}
+            Store::Local { map, .. } => {
                 let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
                 if map.len() >= LOCAL_MAX {
                     map.clear();
                 }
                 map.insert(key.to_owned(), (Instant::now(), entry.clone()));
             }
-            ResponseCache::Redis { conn, ttl, health, .. } => {
+            Store::Redis { conn, ttl, health } => {
                 let mut conn = conn.clone();
                 let Ok(bytes) = serde_json::to_vec(entry) else { return };
                 let ms = ttl.as_millis().max(1) as u64;
@@ -226,12 +329,33 @@ mod tests {
 
     #[tokio::test]
     async fn local_entries_are_per_tenant_and_expire() {
-        let cache = ResponseCache::connect(None, Duration::from_millis(50)).await;
+        let store = Store::connect(None, Duration::from_millis(50)).await;
         let e = Entry { tenant: "t1".into(), etag: "\"x\"".into(), data_as_of: None, body: "{}".into() };
-        cache.put("k", &e).await;
-        assert_eq!(cache.get("k", "t1").await, Some(e));
-        assert_eq!(cache.get("k", "t2").await, None);
+        store.put("k", &e).await;
+        assert_eq!(store.lookup("k", "t1").await, Some(e));
+        assert_eq!(store.lookup("k", "t2").await, None);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get("k", "t1").await, None);
+        assert_eq!(store.lookup("k", "t1").await, None);
+    }
+
+    fn entry(body: &str) -> Entry {
+        Entry { tenant: "t".into(), etag: etag(body.as_bytes()), data_as_of: None, body: body.into() }
+    }
+
+    #[tokio::test]
+    async fn a_computed_answer_is_stored_an_error_is_not() {
+        let cache = ResponseCache::connect(None, Duration::from_secs(60)).await;
+        let failed = cache.get_or_compute("k", "t", || async { Err(ApiError::Unavailable("down".into())) }).await;
+        assert!(matches!(failed, Err(ApiError::Unavailable(_))));
+        let (e, lookup) = cache.get_or_compute("k", "t", || async { Ok(entry("a")) }).await.unwrap();
+        assert_eq!((e.body.as_str(), lookup), ("a", Lookup::Miss));
+        let (e, lookup) = cache.get_or_compute("k", "t", || async { Ok(entry("b")) }).await.unwrap();
+        assert_eq!((e.body.as_str(), lookup), ("a", Lookup::Hit));
+        // Off: every call computes.
+        let off = ResponseCache::connect(None, Duration::ZERO).await;
+        for body in ["x", "y"] {
+            let (e, lookup) = off.get_or_compute("k", "t", || async { Ok(entry(body)) }).await.unwrap();
+            assert_eq!((e.body.as_str(), lookup), (body, Lookup::Miss));
+        }
     }
 }

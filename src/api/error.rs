@@ -45,6 +45,52 @@ pub enum ApiError {
     Timeout(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// Another request's error, answered to the requests that waited for its computation
+    /// (single flight): the same status, sentence and `Retry-After`, logged once, by it.
+    #[error("{}", .0.message)]
+    Shared(SharedError),
+}
+
+/// What requests sharing a failed computation answer with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedError {
+    status: StatusCode,
+    message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Shared(s) => s.status,
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after_secs } | ApiError::Overloaded { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            ApiError::Shared(s) => s.retry_after_secs,
+            _ => None,
+        }
+    }
+
+    /// The answer to give the requests that shared this one's computation.
+    pub fn share(&self) -> SharedError {
+        SharedError { status: self.status(), message: self.to_string(), retry_after_secs: self.retry_after_secs() }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -101,25 +147,12 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = ?e, "request failed");
         }
-        let mut resp = (status, Json(json!({ "error": self.to_string() }))).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Overloaded { retry_after_secs } = self {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        let mut resp = (self.status(), Json(json!({ "error": self.to_string() }))).into_response();
+        if let Some(secs) = self.retry_after_secs() {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         resp
     }

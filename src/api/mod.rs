@@ -2,7 +2,6 @@
 
 pub mod auth;
 pub mod cache;
-mod coalesce;
 mod dashboard;
 pub mod data_version;
 /// Every documented dashboard type (the benchmark iterates over them).
@@ -14,6 +13,7 @@ mod health;
 mod ingest;
 pub mod rate_limit;
 pub mod serve;
+mod single_flight;
 mod traces;
 mod window;
 
@@ -59,8 +59,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(ingest::router())
-        // Concurrent misses of one cached answer share one computation (see `coalesce`).
-        .merge(dashboard::router().route_layer(middleware::from_fn(coalesce::scope)))
+        .merge(dashboard::router())
         .merge(traces::router());
     guard::protect(routes, state.request_timeout)
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))

@@ -1,5 +1,5 @@
 //! Request coalescing: concurrent identical misses in one API process share one computation
-//! (`src/api/coalesce.rs`), and only while the response cache is on.
+//! (`ResponseCache::get_or_compute` over `api/single_flight.rs`), and only while the response cache is on.
 //!
 //! The test holds `catalog_entities` (the only table a `summary` computation reads) under an
 //! exclusive lock while the requests arrive, so every one of them misses while the first is

@@ -26,7 +26,7 @@ mod why_not_ranked;
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -102,8 +102,8 @@ impl IntoResponse for Body {
     }
 }
 
-/// The read path: rate limit → validate → cache (per tenant) → compute (bounded) → ETag / 304
-/// and X-Data-As-Of.
+/// The read path: rate limit → validate → cache (per tenant; concurrent misses share one
+/// computation) → compute (bounded) → ETag / 304, X-Data-As-Of and X-Cache.
 async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,41 +114,21 @@ async fn dashboard_data(
     state.limits.check_read(&caller.tenant_id)?;
     let request = DashboardRequest::parse(&raw)?;
     let key = request.cache_key(&state.namespace, state.data_version.current(), &caller.tenant_id);
-    let entry = match state.cache.get(&key, &caller.tenant_id).await {
-        Some(hit) => hit,
-        None => {
-            // Only a computation takes a permit: hits and coalesced waiters cost no query.
-            let _permit = state.computations.admit().await?;
-            // Freshness first: the answer is at least as fresh as the header says.
-            let data_as_of = data_as_of(&state).await?;
-            let body = compute(&state, &caller, request).await?;
-            let entry = cache::Entry {
-                tenant: caller.tenant_id.clone(),
-                etag: cache::etag(&body.0),
-                data_as_of,
-                body: String::from_utf8(body.0).map_err(anyhow::Error::from)?,
-            };
-            state.cache.put(&key, &entry).await;
-            entry
-        }
+    let compute = || async {
+        // Only a computation takes a permit: hits and coalesced waiters cost no query.
+        let _permit = state.computations.admit().await?;
+        // Freshness first: the answer is at least as fresh as the header says.
+        let data_as_of = data_as_of(&state).await?;
+        let body = compute(&state, &caller, request).await?;
+        Ok(cache::Entry {
+            tenant: caller.tenant_id.clone(),
+            etag: cache::etag(&body.0),
+            data_as_of,
+            body: String::from_utf8(body.0).map_err(anyhow::Error::from)?,
+        })
     };
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == entry.etag || t.trim() == "*"));
-    let mut resp = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ([(header::CONTENT_TYPE, "application/json")], entry.body).into_response()
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&entry.etag) {
-        h.insert(header::ETAG, v);
-    }
-    if let Some(v) = entry.data_as_of.and_then(|t| HeaderValue::from_str(&t).ok()) {
-        h.insert("x-data-as-of", v);
-    }
-    Ok(resp)
+    let (entry, lookup) = state.cache.get_or_compute(&key, &caller.tenant_id, compute).await?;
+    Ok(entry.respond(&headers, lookup))
 }
 
 /// The time up to which the views are complete: the oldest instant at which a partition was
