@@ -15,13 +15,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::error::ApiError;
-use super::AppState;
 
 /// A tenant key's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,7 +168,7 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-async fn key_kind(parts: &Parts, state: &AppState) -> Result<KeyKind, ApiError> {
+async fn key_kind(parts: &Parts, state: &AuthState) -> Result<KeyKind, ApiError> {
     let key = header(parts, "x-api-key").ok_or(ApiError::Unauthorized)?;
     state.keys.lookup(&state.pool, key).await?.ok_or(ApiError::Unauthorized)
 }
@@ -184,10 +183,21 @@ fn tenant_caller(parts: &Parts, key_tenant: String, role: Role) -> Result<Caller
     Ok(Caller { tenant_id: key_tenant, role })
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// What authentication needs of the application's state.
+#[derive(Clone)]
+pub struct AuthState {
+    pub pool: PgPool,
+    pub keys: KeyCache,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AuthState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = &AuthState::from_ref(state);
         match key_kind(parts, state).await? {
             KeyKind::Tenant { tenant_id, role } => tenant_caller(parts, tenant_id, role),
             KeyKind::Platform => Err(ApiError::Forbidden(
@@ -197,10 +207,14 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-impl FromRequestParts<AppState> for StatusCaller {
+impl<S: Send + Sync> FromRequestParts<S> for StatusCaller
+where
+    AuthState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = &AuthState::from_ref(state);
         match key_kind(parts, state).await? {
             KeyKind::Tenant { tenant_id, role } => Ok(StatusCaller::Tenant(tenant_caller(parts, tenant_id, role)?)),
             KeyKind::Platform => Ok(StatusCaller::Platform),

@@ -48,3 +48,17 @@ impl DataVersion {
         }
     }
 }
+
+/// The time up to which the views are complete (`X-Data-As-Of`, the status's `dataAsOf`): the
+/// oldest instant at which one of `topics`' partitions was seen fully applied. None while some
+/// partition has never caught up.
+pub async fn data_as_of(pool: &PgPool, topics: &[String]) -> Result<Option<String>, sqlx::Error> {
+    let (never, oldest): (bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at)
+           FROM consumer_offsets WHERE topic = ANY($1)",
+    )
+    .bind(topics)
+    .fetch_one(pool)
+    .await?;
+    Ok(if never { None } else { oldest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) })
+}

@@ -8,7 +8,6 @@
 //! in `X-Data-As-Of`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -16,62 +15,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use super::auth::{Role, StatusCaller};
 use super::error::ApiResult;
 use super::extract::{self, ApiQuery};
-use super::AppState;
-
-/// The whole broker round of one status request (metadata and watermarks of every topic):
-/// past it the remaining partitions show without a high watermark, instead of the request
-/// waiting a timeout per topic on a broker that is down.
-const BROKER_BUDGET: Duration = Duration::from_secs(2);
+use super::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/ingest/status", get(status)).route("/api/v1/dead-letters", get(dead_letters))
-}
-
-/// A group-less client that asks the broker for partitions and high watermarks. The API may
-/// run in a process without ingest, and lag must show even when ingest is dead.
-pub struct Watermarks {
-    consumer: BaseConsumer,
-    topics: Vec<String>,
-}
-
-impl Watermarks {
-    pub fn new(brokers: &str, topics: Vec<String>) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", "decision-views-status")
-            .set("enable.auto.commit", "false")
-            .create()?;
-        Ok(Self { consumer, topics })
-    }
-
-    /// (topic, partition) → high watermark; an unreachable broker gives an empty map. Bounded
-    /// by [`BROKER_BUDGET`] in all.
-    fn fetch(&self) -> BTreeMap<(String, i32), i64> {
-        let deadline = Instant::now() + BROKER_BUDGET;
-        let left = || deadline.saturating_duration_since(Instant::now());
-        let mut out = BTreeMap::new();
-        for topic in &self.topics {
-            let Ok(md) = self.consumer.fetch_metadata(Some(topic), left()) else { continue };
-            for t in md.topics() {
-                for p in t.partitions() {
-                    if left().is_zero() {
-                        return out;
-                    }
-                    if let Ok((_, high)) = self.consumer.fetch_watermarks(topic, p.id(), left()) {
-                        out.insert((topic.clone(), p.id()), high);
-                    }
-                }
-            }
-        }
-        out
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -114,7 +66,7 @@ struct TenantStatus {
 }
 
 async fn status(State(state): State<AppState>, caller: StatusCaller) -> ApiResult<Response> {
-    let data_as_of = super::dashboard::data_as_of(&state).await?;
+    let data_as_of = super::data_version::data_as_of(&state.pool, &state.topics).await?;
     let caller = match caller {
         StatusCaller::Platform => return Ok(platform_status(&state, data_as_of).await?.into_response()),
         StatusCaller::Tenant(caller) => caller,

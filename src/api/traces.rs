@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
-use super::AppState;
+use super::state::AppState;
 
 /// Traces per page: default and cap (values above the cap are capped, as documented).
 const DEFAULT_LIMIT: i64 = 50;

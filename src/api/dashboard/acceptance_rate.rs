@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{fetch_window, name_or_id, names, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
+use super::read::{fetch_window, name_or_id, names, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{rate, Period, Window};
 

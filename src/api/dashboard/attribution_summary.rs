@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{Body, Params};
+use super::read::{Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::round;
 use consumers::units::money::{to_money, Micros};

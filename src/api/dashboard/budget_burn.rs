@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::Body;
+use super::read::Body;
 use crate::api::error::ApiResult;
 use crate::api::window::percent_string;
 use consumers::units::money::{to_money, Micros};

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{Body, Params};
+use super::read::{Body, Params};
 use crate::api::error::ApiResult;
 
 #[derive(Debug, Serialize, PartialEq)]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::Body;
+use super::read::Body;
 use crate::api::error::ApiResult;
 
 #[derive(Debug, Serialize, PartialEq)]

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{Body, Params};
+use super::read::{Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 use consumers::units::latency::{self, Latency};

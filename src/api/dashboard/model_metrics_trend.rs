@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use super::{Body, Params};
+use super::read::{Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, round};
 

@@ -11,15 +11,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::offer_performance::TOP;
-use super::{
+use super::read::{
     fetch_window, interaction_source, names, rollup_source, segment_bind, segment_scope, Body, Grain, Params,
-    SegmentScope,
+    SegmentScope, UNCATEGORIZED,
 };
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::percent_string;
 use consumers::units::money::{to_money, Micros};
-
-pub const UNCATEGORIZED: &str = "uncategorized";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {

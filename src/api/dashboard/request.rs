@@ -3,58 +3,22 @@
 //! alone, canonically: a parameter the type does not read (a dashboard's `_=<timestamp>`
 //! cache-buster, `days` given to `summary`) neither fails the request nor changes its key, so
 //! it cannot bypass the cache. A type sees only its declared parameters ([`Params`]), so it
-//! cannot read one the key leaves out; a unit test checks each module's reads against [`SPECS`].
+//! cannot read one the key leaves out (reading an undeclared one is a debug assertion).
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDate, Utc};
 
-use super::{Params, TYPES};
+use super::kind::DashboardType;
+use super::read::Params;
 use crate::api::cache;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::text;
 use crate::api::window::Window;
 
-/// One dashboard type's inputs.
-#[derive(Debug)]
-pub struct TypeSpec {
-    pub name: &'static str,
-    /// Reads the window (`days`, `asOf`): its key holds the days and the resolved date.
-    pub window: bool,
-    /// The other parameters it reads.
-    pub params: &'static [&'static str],
-}
-
-const fn spec(name: &'static str, window: bool, params: &'static [&'static str]) -> TypeSpec {
-    TypeSpec { name, window, params }
-}
-
-/// Every type of [`TYPES`], in the same order.
-pub const SPECS: [TypeSpec; 18] = [
-    spec("summary", false, &[]),
-    spec("acceptance_rate", true, &["segmentId"]),
-    spec("offer_performance", true, &["segmentId"]),
-    spec("channel_effectiveness", true, &["segmentId"]),
-    spec("budget_burn", false, &[]),
-    spec("funnel", false, &[]),
-    spec("attribution_summary", true, &[]),
-    spec("daily_trend", true, &["segmentId"]),
-    spec("model_metrics_trend", true, &["modelId"]),
-    spec("latency_trend", true, &[]),
-    spec("offer_performance_grouped", true, &["groupBy", "segmentId"]),
-    spec("revenue_trend", true, &["segmentId"]),
-    // Suppressions active now: `days` is ignored (SPEC 5.1).
-    spec("policy_impact", false, &[]),
-    spec("score_distribution", true, &["groupBy", "filterId"]),
-    spec("degraded_scoring", true, &[]),
-    spec("selection_frequency", true, &["segmentId", "channelId", "decisionFlowId", "categoryId"]),
-    spec("anomaly_candidates", true, &["baselineDays"]),
-    spec("why_not_ranked", true, &["offerId", "segmentId"]),
-];
-
 /// A validated dashboard request.
 pub struct DashboardRequest {
-    pub spec: &'static TypeSpec,
+    pub kind: DashboardType,
     pub params: Params,
 }
 
@@ -65,19 +29,16 @@ impl DashboardRequest {
 
     /// [`DashboardRequest::parse`] on a given current date (UTC).
     pub fn parse_on(raw: &HashMap<String, String>, now: NaiveDate) -> ApiResult<Self> {
-        let name = text(raw, "type")?.unwrap_or("summary");
-        let spec = SPECS.iter().find(|s| s.name == name).ok_or_else(|| {
-            ApiError::BadRequest(format!("unknown type {name:?}; valid types are: {}", TYPES.join(", ")))
-        })?;
+        let kind: DashboardType = text(raw, "type")?.unwrap_or("summary").parse().map_err(ApiError::BadRequest)?;
         // Checked for every type (a bad `days` is a 400 whatever the type), before the cache.
         let window = Window::parse_on(raw.get("days").map(String::as_str), raw.get("asOf").map(String::as_str), now)?;
         let mut read = HashMap::new();
-        for name in spec.params {
+        for name in kind.params() {
             if let Some(v) = text(raw, name)? {
                 read.insert((*name).to_owned(), v.to_owned());
             }
         }
-        Ok(DashboardRequest { spec, params: Params { raw: read, window } })
+        Ok(DashboardRequest { kind, params: Params::new(kind, read, window) })
     }
 
     /// The cache key: the type, its window (days and resolved date, so that `asOf` equal to
@@ -85,12 +46,12 @@ impl DashboardRequest {
     /// parameters it reads, in name order.
     pub fn cache_key(&self, namespace: &str, version: i64, tenant: &str) -> String {
         let mut canonical: BTreeMap<&str, String> = BTreeMap::new();
-        canonical.insert("type", self.spec.name.to_owned());
-        if self.spec.window {
+        canonical.insert("type", self.kind.name().to_owned());
+        if self.kind.reads_window() {
             canonical.insert("days", self.params.window.days.to_string());
             canonical.insert("asOf", self.params.window.today.to_string());
         }
-        for (k, v) in &self.params.raw {
+        for (k, v) in self.params.read() {
             canonical.insert(k.as_str(), v.clone());
         }
         cache::key(namespace, version, tenant, &canonical)
@@ -108,12 +69,6 @@ mod tests {
     fn key(query: &[(&str, &str)]) -> ApiResult<String> {
         let raw = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Ok(DashboardRequest::parse_on(&raw, now())?.cache_key("db", 1, "t"))
-    }
-
-    #[test]
-    fn specs_list_every_type_in_order() {
-        let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
-        assert_eq!(names, TYPES);
     }
 
     #[test]
@@ -146,52 +101,12 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let r = DashboardRequest::parse_on(&raw, now()).unwrap();
-        assert_eq!((r.params.get("offerId"), r.params.get("channelId")), (Some("o1"), None));
+        let read: Vec<(&String, &String)> = r.params.read().collect();
+        assert_eq!(read, [(&"offerId".to_owned(), &"o1".to_owned())], "channelId is not why_not_ranked's");
         assert!(key(&[("type", "nope")]).is_err());
         assert!(key(&[("type", "why_not_ranked"), ("offerId", "o\0")]).is_err());
         assert!(key(&[("type", "daily_trend"), ("asOf", "+99999-01-01")]).is_err());
         // A NUL in a parameter the type does not read is ignored like the rest of it.
         assert!(key(&[("type", "daily_trend"), ("offerId", "o\0")]).is_ok());
-    }
-
-    /// Each type module's source reads exactly the parameters its spec declares: a parameter
-    /// read but not declared would be invisible to it (and absent from the key).
-    #[test]
-    fn each_module_reads_what_its_spec_declares() {
-        let sources: [(&str, &str); 18] = [
-            ("summary", include_str!("summary.rs")),
-            ("acceptance_rate", include_str!("acceptance_rate.rs")),
-            ("offer_performance", include_str!("offer_performance.rs")),
-            ("channel_effectiveness", include_str!("channel_effectiveness.rs")),
-            ("budget_burn", include_str!("budget_burn.rs")),
-            ("funnel", include_str!("funnel.rs")),
-            ("attribution_summary", include_str!("attribution_summary.rs")),
-            ("daily_trend", include_str!("daily_trend.rs")),
-            ("model_metrics_trend", include_str!("model_metrics_trend.rs")),
-            ("latency_trend", include_str!("latency_trend.rs")),
-            ("offer_performance_grouped", include_str!("offer_performance_grouped.rs")),
-            ("revenue_trend", include_str!("revenue_trend.rs")),
-            ("policy_impact", include_str!("policy_impact.rs")),
-            ("score_distribution", include_str!("score_distribution.rs")),
-            ("degraded_scoring", include_str!("degraded_scoring.rs")),
-            ("selection_frequency", include_str!("selection_frequency.rs")),
-            ("anomaly_candidates", include_str!("anomaly_candidates.rs")),
-            ("why_not_ranked", include_str!("why_not_ranked.rs")),
-        ];
-        for (spec, (name, src)) in SPECS.iter().zip(sources) {
-            assert_eq!(spec.name, name);
-            let mut reads: Vec<&str> = src.split("p.get(\"").skip(1).filter_map(|s| s.split('"').next()).collect();
-            // `segment_scope` (mod.rs) reads segmentId for the type.
-            if src.contains("segment_scope(") {
-                reads.push("segmentId");
-            }
-            reads.sort_unstable();
-            reads.dedup();
-            let mut declared = spec.params.to_vec();
-            declared.sort_unstable();
-            assert_eq!(reads, declared, "{name}");
-            let window = src.contains("p.window") || src.contains("fetch_window(");
-            assert_eq!(window, spec.window, "{name} window");
-        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{name_or_id, names, Body, Params};
+use super::read::{name_or_id, names, Body, Params, UNCATEGORIZED};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::round;
 
@@ -99,12 +99,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                 .await?;
                 let category: std::collections::HashMap<String, String> =
                     categories.into_iter().filter_map(|(o, c)| c.map(|c| (o, c))).collect();
-                merge(by_offer, |offer| {
-                    category
-                        .get(offer)
-                        .cloned()
-                        .unwrap_or_else(|| super::offer_performance_grouped::UNCATEGORIZED.into())
-                })
+                merge(by_offer, |offer| category.get(offer).cloned().unwrap_or_else(|| UNCATEGORIZED.into()))
             } else {
                 by_offer
             }

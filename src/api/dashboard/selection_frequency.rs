@@ -8,7 +8,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
 use crate::api::window::{rate, round, Period, Window};
 

@@ -8,11 +8,13 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::anomaly::{candidate, proportion, rank, revenue, Candidate};
-use super::{name_or_id, names, Body, Params};
+mod stats;
+
+use super::read::{name_or_id, names, Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{iso_midnight, parse_days, Window};
 use consumers::units::money::Micros;
+use stats::{candidate, proportion, rank, revenue, Candidate};
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct AnomalyCandidates {

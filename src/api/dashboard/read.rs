@@ -1,0 +1,180 @@
+//! The toolkit the type modules read with: their parameters ([`Params`]), the JSON body they
+//! answer ([`Body`]), the segment scope, catalog names, and the window binds of the interaction
+//! counters. Below the types (they import it); it imports none of them.
+
+use std::collections::HashMap;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::kind::DashboardType;
+use crate::api::error::ApiResult;
+use crate::api::window::Window;
+
+/// A type's parameters: only those it declares ([`DashboardType::params`]; non-empty, NUL-free),
+/// and the window.
+pub struct Params {
+    kind: DashboardType,
+    raw: HashMap<String, String>,
+    pub window: Window,
+}
+
+impl Params {
+    pub fn new(kind: DashboardType, raw: HashMap<String, String>, window: Window) -> Params {
+        Params { kind, raw, window }
+    }
+
+    /// A declared parameter's value. Reading an undeclared one is a bug (it would be missing
+    /// from the cache key): a debug assertion, and `None`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        debug_assert!(self.kind.params().contains(&name), "{} does not declare {name}", self.kind.name());
+        self.raw.get(name).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    /// The declared parameters given (the cache key's inputs).
+    pub fn read(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.raw.iter()
+    }
+}
+
+/// A serialized JSON answer. Types serialize their typed response structs straight to bytes:
+/// fields keep their documented order, and the bytes are what caching and ETags work on.
+pub struct Body(pub Vec<u8>);
+
+impl Body {
+    pub fn json(value: &impl Serialize) -> ApiResult<Body> {
+        Ok(Body(serde_json::to_vec(value)?))
+    }
+}
+
+impl IntoResponse for Body {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
+    }
+}
+
+/// The category of offers without one in the catalog (grouping and filtering by category).
+pub const UNCATEGORIZED: &str = "uncategorized";
+
+/// How a `segmentId` parameter scopes a read.
+pub enum SegmentScope {
+    /// No segmentId: all customers.
+    All,
+    /// Only customers in this (materialized) segment.
+    Segment(String),
+    /// The answer is this warning body (SPEC 4), status 200.
+    Warning(Body),
+}
+
+/// Resolves `segmentId`: unknown → "does not exist"; known from the catalog but without any
+/// processed membership event → "has not been materialized yet".
+pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<SegmentScope> {
+    let Some(id) = p.get("segmentId") else { return Ok(SegmentScope::All) };
+    let (materialized, in_catalog): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM segments_materialized WHERE tenant_id = $1 AND segment_id = $2),
+                EXISTS (SELECT 1 FROM catalog_entities WHERE tenant_id = $1 AND entity = 'segment'
+                                                       AND entity_id = $2 AND NOT deleted)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    Ok(if materialized {
+        SegmentScope::Segment(id.to_owned())
+    } else if in_catalog {
+        SegmentScope::Warning(Body::json(
+            &json!({ "data": [], "warning": format!("segment '{id}' has not been materialized yet") }),
+        )?)
+    } else {
+        SegmentScope::Warning(Body::json(&json!({ "data": [], "warning": format!("segment '{id}' does not exist") }))?)
+    })
+}
+
+/// Names of catalog entities of one kind (SPEC 4: an id absent from the catalog shows its id).
+pub async fn names(pool: &PgPool, tenant: &str, entity: &str, ids: &[String]) -> ApiResult<HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT entity_id, name FROM catalog_entities
+          WHERE tenant_id = $1 AND entity = $2 AND entity_id = ANY($3) AND NOT deleted AND name IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(entity)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub fn name_or_id(names: &HashMap<String, String>, id: &str) -> String {
+    names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+}
+
+/// The interaction counters at (day, offer, channel) grain, for reads that group by both offer
+/// and channel: all customers, or one segment's. Returns the `FROM …
+/// WHERE` part with `$1` tenant, `$2`/`$3` first/last day and `$4` segment (NULL for all).
+pub fn interaction_source(scope: &SegmentScope) -> &'static str {
+    match scope {
+        SegmentScope::Segment(_) => {
+            "FROM interaction_segment_daily WHERE tenant_id = $1 AND segment_id = $4 AND day BETWEEN $2 AND $3"
+        }
+        _ => "FROM interaction_daily WHERE tenant_id = $1 AND $4::text IS NULL AND day BETWEEN $2 AND $3",
+    }
+}
+
+/// The grain of an interaction rollup (migration `interaction_rollups`).
+#[derive(Debug, Clone, Copy)]
+pub enum Grain {
+    Day,
+    Offer,
+    Channel,
+}
+
+/// Like [`interaction_source`], from the smallest rollup that holds `grain`: a 90-day read then
+/// touches 90 rows per day, offer or channel, not every (day, offer, channel). Segment `''`
+/// holds all customers, so `$4` NULL reads it.
+pub fn rollup_source(grain: Grain) -> &'static str {
+    match grain {
+        Grain::Day => {
+            "FROM interaction_rollup_day WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
+        }
+        Grain::Offer => {
+            "FROM interaction_rollup_offer WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
+        }
+        Grain::Channel => {
+            "FROM interaction_rollup_channel WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
+        }
+    }
+}
+
+/// Runs a window read over the interaction counters: binds `$1` tenant, `$2`/`$3` the
+/// window's first and last day and `$4` the segment (NULL for all customers).
+pub async fn fetch_window<T>(
+    pool: &PgPool,
+    sql: &str,
+    tenant: &str,
+    p: &Params,
+    scope: &SegmentScope,
+) -> ApiResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sql)
+        .bind(tenant)
+        .bind(p.window.since())
+        .bind(p.window.today)
+        .bind(segment_bind(scope))
+        .fetch_all(pool)
+        .await?)
+}
+
+pub fn segment_bind(scope: &SegmentScope) -> Option<&str> {
+    match scope {
+        SegmentScope::Segment(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
