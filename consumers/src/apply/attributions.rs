@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
+use crate::fold::keys::ConversionDay;
+
 /// Predecessor of a conversion's first date.
 pub fn no_previous_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date")
@@ -28,12 +30,13 @@ pub fn add_day(days: &mut BTreeSet<NaiveDate>, day: NaiveDate, out: &mut BTreeMa
 /// `pairs`: (tenant, conversion, day) of the batch's fresh attribution events.
 pub(super) async fn apply(
     tx: &mut Transaction<'_, Postgres>,
-    pairs: &BTreeSet<(String, String, NaiveDate)>,
+    pairs: &BTreeSet<ConversionDay>,
 ) -> Result<(), sqlx::Error> {
     if pairs.is_empty() {
         return Ok(());
     }
-    let conversions: BTreeSet<(&str, &str)> = pairs.iter().map(|(t, c, _)| (t.as_str(), c.as_str())).collect();
+    let conversions: BTreeSet<(&str, &str)> =
+        pairs.iter().map(|p| (p.tenant.as_str(), p.conversion.as_str())).collect();
     let (ct, cc): (Vec<&str>, Vec<&str>) = conversions.iter().copied().unzip();
     let stored: Vec<(String, String, NaiveDate)> = sqlx::query_as(
         "SELECT d.tenant_id, d.conversion_id, d.day
@@ -50,7 +53,7 @@ pub(super) async fn apply(
     }
     let mut deltas: BTreeMap<(String, NaiveDate, NaiveDate), i64> = BTreeMap::new();
     let (mut nt, mut nc, mut nd) = (vec![], vec![], vec![]);
-    for (t, c, d) in pairs {
+    for ConversionDay { tenant: t, conversion: c, day: d } in pairs {
         let set = days.entry((t.clone(), c.clone())).or_default();
         if set.contains(d) {
             continue;

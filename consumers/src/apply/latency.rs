@@ -1,17 +1,17 @@
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
+use crate::fold::keys::DayKey;
 use crate::units::latency;
 
 /// Merges the batch's histograms into the stored ones, one (tenant, day) at a time in key
 /// order, under the row lock.
 pub(super) async fn apply(
     tx: &mut Transaction<'_, Postgres>,
-    values: &BTreeMap<(String, NaiveDate), Vec<u64>>,
+    values: &BTreeMap<DayKey, Vec<u64>>,
 ) -> Result<(), sqlx::Error> {
-    for ((tenant, day), ms) in values {
+    for (DayKey { tenant, day }, ms) in values {
         sqlx::query(
             "INSERT INTO trace_latency_daily (tenant_id, day, hist) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )

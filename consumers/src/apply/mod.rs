@@ -8,14 +8,13 @@
 
 pub mod attributions;
 mod catalog;
+mod counters;
 mod dead_letters;
 mod dedup;
 mod latency;
 mod offsets;
 pub mod raw_traces;
-mod rollups;
-mod scores;
-mod selection;
+mod upsert;
 mod views;
 
 use std::collections::BTreeMap;
@@ -251,13 +250,11 @@ async fn apply_entries(
     let mut memberships = views::load_memberships(tx, &events).await?;
     let delta = fold(&events, &mut memberships, options.max_segments);
 
+    counters::apply(tx, &delta).await?;
     views::apply(tx, &delta).await?;
-    rollups::apply(tx, &delta).await?;
     catalog::apply(tx, &delta.catalog).await?;
     attributions::apply(tx, &delta.conversion_days).await?;
     latency::apply(tx, &delta.latency).await?;
-    selection::apply(tx, &delta).await?;
-    scores::apply(tx, &delta).await?;
     let traces: Vec<(&DecisionTrace, &[u8])> = fresh
         .iter()
         .filter_map(|e| if let Event::Trace(t) = &e.event { Some((&**t, &*e.origin.payload)) } else { None })

@@ -1,7 +1,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::events::{Interaction, SegmentMembership};
+use crate::events::{Interaction, Outcome, SegmentMembership};
 
 fn interaction(id: &str, customer: &str, outcome: Outcome, revenue: f64) -> Event {
     Event::Interaction(Interaction {
@@ -30,6 +30,14 @@ fn membership(customer: &str, segment: &str, op: MembershipOp) -> Event {
     })
 }
 
+fn ikey(day: chrono::NaiveDate) -> InteractionKey {
+    InteractionKey { tenant: "t".into(), day, offer: "o".into(), channel: "c".into() }
+}
+
+fn rkey(segment: &str, day: chrono::NaiveDate, dim: &str) -> RollupKey {
+    RollupKey { tenant: "t".into(), segment: segment.into(), day, dim: dim.into() }
+}
+
 #[test]
 fn segment_counters_use_memberships_at_processing_time() {
     let events = [
@@ -43,11 +51,17 @@ fn segment_counters_use_memberships_at_processing_time() {
     let refs: Vec<&Event> = events.iter().collect();
     let d = fold(&refs, &mut m, 100);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
-    let all = d.interactions[&("t".into(), day, "o".into(), "c".into())];
+    let all = d.interactions[&ikey(day)];
     assert_eq!((all.impressions, all.accepts, all.revenue_micros), (2, 1, 10_500_000));
-    let seg = d.segment_interactions[&("t".into(), "vip".into(), day, "o".into(), "c".into())];
+    let seg = d.segment_interactions[&SegmentInteractionKey {
+        tenant: "t".into(),
+        segment: "vip".into(),
+        day,
+        offer: "o".into(),
+        channel: "c".into(),
+    }];
     assert_eq!((seg.impressions, seg.accepts), (0, 1));
-    assert!(!d.memberships[&("t".into(), "vip".into(), "alice".into())]);
+    assert!(!d.memberships[&MembershipKey { tenant: "t".into(), segment: "vip".into(), customer: "alice".into() }]);
 }
 
 #[test]
@@ -88,19 +102,19 @@ fn rollups_sum_the_base_counters_per_scope() {
         })
     };
     let all_base = sum(&mut d.interactions.values().copied());
-    assert_eq!(d.rollup_day[&("t".into(), "".into(), day)], all_base);
-    assert_eq!(sum(&mut d.rollup_offer.iter().filter(|(k, _)| k.1.is_empty()).map(|(_, c)| *c)), all_base);
-    assert_eq!(sum(&mut d.rollup_channel.iter().filter(|(k, _)| k.1.is_empty()).map(|(_, c)| *c)), all_base);
-    let o2 = d.rollup_offer[&("t".into(), "".into(), day, "o2".into())];
+    assert_eq!(d.rollup_day[&RollupDayKey { tenant: "t".into(), segment: "".into(), day }], all_base);
+    assert_eq!(sum(&mut d.rollup_offer.iter().filter(|(k, _)| k.segment.is_empty()).map(|(_, c)| *c)), all_base);
+    assert_eq!(sum(&mut d.rollup_channel.iter().filter(|(k, _)| k.segment.is_empty()).map(|(_, c)| *c)), all_base);
+    let o2 = d.rollup_offer[&rkey("", day, "o2")];
     assert_eq!((o2.converts, o2.revenue_micros), (1, 2_000_000));
-    let c = d.rollup_channel[&("t".into(), "".into(), day, "c".into())];
+    let c = d.rollup_channel[&rkey("", day, "c")];
     assert_eq!((c.impressions, c.accepts), (2, 1));
     // Only alice is in "vip".
     let vip_base = sum(&mut d.segment_interactions.values().copied());
     assert_eq!((vip_base.impressions, vip_base.accepts), (1, 1));
-    assert_eq!(d.rollup_day[&("t".into(), "vip".into(), day)], vip_base);
-    assert_eq!(d.rollup_offer[&("t".into(), "vip".into(), day, "o".into())], vip_base);
-    assert_eq!(d.rollup_channel[&("t".into(), "vip".into(), day, "c".into())], vip_base);
+    assert_eq!(d.rollup_day[&RollupDayKey { tenant: "t".into(), segment: "vip".into(), day }], vip_base);
+    assert_eq!(d.rollup_offer[&rkey("vip", day, "o")], vip_base);
+    assert_eq!(d.rollup_channel[&rkey("vip", day, "c")], vip_base);
     assert_eq!(d.rollup_offer.len(), 3);
 }
 
@@ -114,13 +128,13 @@ fn a_customer_counts_in_at_most_the_capped_number_of_segments() {
     let refs: Vec<&Event> = events.iter().collect();
     let d = fold(&refs, &mut m, 2);
     // The first two segments in id order; two events each left out of two segments.
-    let scoped: std::collections::BTreeSet<&str> = d.segment_interactions.keys().map(|k| k.1.as_str()).collect();
+    let scoped: std::collections::BTreeSet<&str> = d.segment_interactions.keys().map(|k| k.segment.as_str()).collect();
     assert_eq!(scoped, ["s1", "s2"].into());
     assert_eq!(d.segment_scopes_capped, 4);
     // The memberships themselves are all kept: only the fan-out of events is bounded.
     assert_eq!(d.memberships.len(), 4);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
-    assert_eq!(d.interactions[&("t".into(), day, "o".into(), "c".into())].impressions, 1);
+    assert_eq!(d.interactions[&ikey(day)].impressions, 1);
 }
 
 #[test]
@@ -132,5 +146,5 @@ fn money_sums_beyond_i64_are_exact() {
     let refs: Vec<&Event> = events.iter().collect();
     let d = fold(&refs, &mut m, 100);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 24).unwrap();
-    assert_eq!(d.interactions[&("t".into(), day, "o".into(), "c".into())].revenue_micros, 10_000_000_000_000_000_000);
+    assert_eq!(d.interactions[&ikey(day)].revenue_micros, 10_000_000_000_000_000_000);
 }

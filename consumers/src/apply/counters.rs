@@ -1,0 +1,293 @@
+//! The counter views: each declared by its table, key and counter columns (the SQL types of
+//! migrations `views`, `interaction_rollups`, `selection`, `why_not_ranked`,
+//! `score_distribution`, `offer_spend`, `attributions`, `model_metrics`), and written from its
+//! delta map with the one upsert of [`super::upsert`].
+
+use std::collections::BTreeMap;
+
+use sqlx::{Postgres, Transaction};
+
+use super::upsert::Kind::{Date, Int, Money, Text};
+use super::upsert::{Kind, Row, Table};
+use crate::fold::keys::{
+    BeatenByKey, DayKey, DimKey, EntityKey, InteractionKey, RollupDayKey, RollupKey, SegmentBeatenByKey,
+    SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, SelectionKey, TraceKey,
+};
+use crate::fold::selection::{ScoreCounts, SelectionCounts};
+use crate::fold::{Delta, InteractionCounts, TraceCounts};
+
+const INTERACTIONS: &[(&str, Kind)] = &[
+    ("impressions", Int),
+    ("clicks", Int),
+    ("accepts", Int),
+    ("converts", Int),
+    ("rejects", Int),
+    ("dismisses", Int),
+    ("revenue_micros", Money),
+    ("cost_micros", Money),
+];
+const TRACES: &[(&str, Kind)] = &[("traces", Int), ("degraded", Int)];
+const SELECTION: &[(&str, Kind)] = &[
+    ("eligible", Int),
+    ("scored", Int),
+    ("selected", Int),
+    ("rank_sum", Int),
+    ("rank_n", Int),
+    ("r1", Int),
+    ("r2", Int),
+    ("r3", Int),
+    ("r4", Int),
+    ("r5", Int),
+    ("r6", Int),
+    ("r7", Int),
+    ("r8", Int),
+    ("r9", Int),
+    ("r10", Int),
+    ("miss_qualification", Int),
+    ("miss_contact", Int),
+    ("miss_too_low", Int),
+    ("miss_not_ranked", Int),
+    ("score_sum_micros", Int),
+    ("score_n", Int),
+];
+const SCORES: &[(&str, Kind)] = &[
+    ("b0", Int),
+    ("b1", Int),
+    ("b2", Int),
+    ("b3", Int),
+    ("b4", Int),
+    ("b5", Int),
+    ("b6", Int),
+    ("b7", Int),
+    ("b8", Int),
+    ("b9", Int),
+    ("score_sum_micros", Int),
+    ("n", Int),
+];
+
+const T: (&str, Kind) = ("tenant_id", Text);
+const SEG: (&str, Kind) = ("segment_id", Text);
+const DAY: (&str, Kind) = ("day", Date);
+const OFFER: (&str, Kind) = ("offer_id", Text);
+const CHANNEL: (&str, Kind) = ("channel_id", Text);
+const FLOW: (&str, Kind) = ("decision_flow_id", Text);
+
+static INTERACTION_DAILY: Table =
+    Table { name: "interaction_daily", keys: &[T, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
+static INTERACTION_SEGMENT_DAILY: Table =
+    Table { name: "interaction_segment_daily", keys: &[T, SEG, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
+static ROLLUP_DAY: Table = Table { name: "interaction_rollup_day", keys: &[T, SEG, DAY], counters: INTERACTIONS };
+static ROLLUP_OFFER: Table =
+    Table { name: "interaction_rollup_offer", keys: &[T, SEG, DAY, OFFER], counters: INTERACTIONS };
+static ROLLUP_CHANNEL: Table =
+    Table { name: "interaction_rollup_channel", keys: &[T, SEG, DAY, CHANNEL], counters: INTERACTIONS };
+static OFFER_SPEND: Table = Table { name: "offer_spend", keys: &[T, OFFER], counters: &[("cost_micros", Money)] };
+static ATTRIBUTION_DAILY: Table = Table {
+    name: "attribution_daily",
+    keys: &[T, DAY, ("model", Text)],
+    counters: &[("events", Int), ("value_micros", Money)],
+};
+static MODEL_EVAL_DAILY: Table = Table {
+    name: "model_eval_daily",
+    keys: &[T, DAY, ("model_id", Text)],
+    counters: &[("auc_micros", Int), ("evals", Int)],
+};
+static TRACE_DAILY: Table = Table { name: "trace_daily", keys: &[T, DAY, CHANNEL, FLOW], counters: TRACES };
+static TRACE_SEGMENT_DAILY: Table =
+    Table { name: "trace_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW], counters: TRACES };
+static SELECTION_DAILY: Table = Table { name: "selection_daily", keys: &[T, DAY, OFFER], counters: SELECTION };
+static SELECTION_DIMS_DAILY: Table =
+    Table { name: "selection_dims_daily", keys: &[T, DAY, CHANNEL, FLOW, OFFER], counters: SELECTION };
+static SELECTION_SEGMENT_DAILY: Table =
+    Table { name: "selection_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW, OFFER], counters: SELECTION };
+static BEATEN_BY_DAILY: Table =
+    Table { name: "beaten_by_daily", keys: &[T, DAY, OFFER, ("winner_id", Text)], counters: &[("count", Int)] };
+static BEATEN_BY_SEGMENT_DAILY: Table = Table {
+    name: "beaten_by_segment_daily",
+    keys: &[T, SEG, DAY, OFFER, ("winner_id", Text)],
+    counters: &[("count", Int)],
+};
+static SCORE_DAILY: Table = Table { name: "score_daily", keys: &[T, DAY], counters: SCORES };
+static SCORE_CHANNEL_DAILY: Table = Table { name: "score_channel_daily", keys: &[T, DAY, CHANNEL], counters: SCORES };
+static SCORE_OFFER_DAILY: Table = Table { name: "score_offer_daily", keys: &[T, DAY, OFFER], counters: SCORES };
+
+/// Every counter view of the delta, one statement each.
+pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    upsert(tx, &INTERACTION_DAILY, &d.interactions).await?;
+    upsert(tx, &INTERACTION_SEGMENT_DAILY, &d.segment_interactions).await?;
+    upsert(tx, &ROLLUP_DAY, &d.rollup_day).await?;
+    upsert(tx, &ROLLUP_OFFER, &d.rollup_offer).await?;
+    upsert(tx, &ROLLUP_CHANNEL, &d.rollup_channel).await?;
+    upsert(tx, &OFFER_SPEND, &d.offer_spend).await?;
+    upsert(tx, &ATTRIBUTION_DAILY, &d.attributions).await?;
+    upsert(tx, &MODEL_EVAL_DAILY, &d.model_evals).await?;
+    upsert(tx, &TRACE_DAILY, &d.traces).await?;
+    upsert(tx, &TRACE_SEGMENT_DAILY, &d.segment_traces).await?;
+    upsert(tx, &SELECTION_DAILY, &d.selection).await?;
+    upsert(tx, &SELECTION_DIMS_DAILY, &d.selection_dims).await?;
+    upsert(tx, &SELECTION_SEGMENT_DAILY, &d.selection_segments).await?;
+    upsert(tx, &BEATEN_BY_DAILY, &d.beaten_by).await?;
+    upsert(tx, &BEATEN_BY_SEGMENT_DAILY, &d.beaten_by_segments).await?;
+    upsert(tx, &SCORE_DAILY, &d.scores).await?;
+    upsert(tx, &SCORE_CHANNEL_DAILY, &d.channel_scores).await?;
+    upsert(tx, &SCORE_OFFER_DAILY, &d.offer_scores).await
+}
+
+/// One view from one delta map (in key order).
+async fn upsert<K: Columns, C: Columns>(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &'static Table,
+    delta: &BTreeMap<K, C>,
+) -> Result<(), sqlx::Error> {
+    let mut rows = table.rows();
+    for (k, c) in delta {
+        c.write(k.write(rows.row())).end();
+    }
+    rows.upsert(tx).await
+}
+
+/// Writes its values into a row, in its table's column order.
+trait Columns {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a>;
+}
+
+impl Columns for DayKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).date(self.day)
+    }
+}
+
+impl Columns for DimKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).date(self.day).text(&self.dim)
+    }
+}
+
+impl Columns for EntityKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).text(&self.id)
+    }
+}
+
+impl Columns for InteractionKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).date(self.day).text(&self.offer).text(&self.channel)
+    }
+}
+
+impl Columns for SegmentInteractionKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).text(&self.segment).date(self.day).text(&self.offer).text(&self.channel)
+    }
+}
+
+impl Columns for RollupDayKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).text(&self.segment).date(self.day)
+    }
+}
+
+impl Columns for RollupKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).text(&self.segment).date(self.day).text(&self.dim)
+    }
+}
+
+impl Columns for TraceKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).date(self.day).text(&self.channel).text(&self.flow)
+    }
+}
+
+impl Columns for SegmentTraceKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).text(&self.segment).date(self.day).text(&self.channel).text(&self.flow)
+    }
+}
+
+impl Columns for SelectionKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).date(self.day).text(&self.channel).text(&self.flow).text(&self.offer)
+    }
+}
+
+impl Columns for SegmentSelectionKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        let row = row.text(&self.tenant).text(&self.segment).date(self.day);
+        row.text(&self.channel).text(&self.flow).text(&self.offer)
+    }
+}
+
+impl Columns for BeatenByKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).date(self.day).text(&self.offer).text(&self.winner)
+    }
+}
+
+impl Columns for SegmentBeatenByKey {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.text(&self.tenant).text(&self.segment).date(self.day).text(&self.offer).text(&self.winner)
+    }
+}
+
+impl Columns for InteractionCounts {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        let row = row.int(self.impressions).int(self.clicks).int(self.accepts).int(self.converts);
+        row.int(self.rejects).int(self.dismisses).money(self.revenue_micros).money(self.cost_micros)
+    }
+}
+
+impl Columns for TraceCounts {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.int(self.traces).int(self.degraded)
+    }
+}
+
+impl Columns for SelectionCounts {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        let mut row = row.int(self.eligible).int(self.scored).int(self.selected).int(self.rank_sum).int(self.rank_n);
+        for r in self.ranks {
+            row = row.int(r);
+        }
+        let row = row.int(self.miss_qualification).int(self.miss_contact).int(self.miss_too_low);
+        row.int(self.miss_not_ranked).int(self.score_sum_micros).int(self.score_n)
+    }
+}
+
+impl Columns for ScoreCounts {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        let mut row = row;
+        for b in self.buckets {
+            row = row.int(b);
+        }
+        row.int(self.sum_micros).int(self.n)
+    }
+}
+
+/// A single count (`beaten_by`).
+impl Columns for i64 {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.int(*self)
+    }
+}
+
+/// A money sum (`offer_spend`).
+impl Columns for i128 {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.money(*self)
+    }
+}
+
+/// (count, money): `attribution_daily`.
+impl Columns for (i64, i128) {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.int(self.0).money(self.1)
+    }
+}
+
+/// (count, count): `model_eval_daily`.
+impl Columns for (i64, i64) {
+    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
+        row.int(self.0).int(self.1)
+    }
+}
