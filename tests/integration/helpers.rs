@@ -247,7 +247,7 @@ impl Publisher {
 /// A new database named dv_test_<unix seconds>_<random>, migrated: (the random suffix, its
 /// URL, a pool). PostgreSQL keeps no creation time; the one in the name lets
 /// `scripts/test.sh` drop only databases old enough to be left over from an earlier run.
-async fn fresh_database(server: &str) -> (String, String, PgPool) {
+pub async fn fresh_database(server: &str) -> (String, String, PgPool) {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     let db_name = format!("dv_test_{created}_{suffix}");
