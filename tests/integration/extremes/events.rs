@@ -68,6 +68,8 @@ pub enum Mut {
     Numbers(&'static str, usize, (Num, Why)),
     Importances(usize, (Num, Why)),
     Expiry((Exp, Why)),
+    /// Padded (an unknown string field) to exactly this many bytes, when it is shorter.
+    SizeTo(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +199,7 @@ impl EventSpec {
             doc.set("expiresAt", json!(stamp(ctx.now + Duration::days(1), Off::Z)), OK);
         }
         let (mut who, mut when, mut off, mut key) = (Who::Main, When::MinutesAgo(1), Off::Z, KeyKind::Natural);
-        let mut id_is_tenant = false;
+        let (mut id_is_tenant, mut size_to) = (false, None);
         for m in &self.muts {
             match m {
                 Mut::Id(k) => _ = doc.set("id", json!(k.render(&base)), k.why()),
@@ -229,6 +231,7 @@ impl EventSpec {
                     doc.set("expiresAt", json!(stamp(ctx.now + Duration::days(1), Off::Z)), OK);
                 }
                 Mut::Expiry((Exp::Lit(t), why)) => _ = doc.set("expiresAt", json!(t), why),
+                Mut::SizeTo(n) => size_to = Some(*n),
             }
         }
         let tenant = match who {
@@ -242,6 +245,12 @@ impl EventSpec {
         }
         doc.set(time_field(self.kind), json!(stamp(when.at(ctx.now), off)), when.why());
         let customer = doc.str("customerId").map(str::to_owned);
+        if let Some(target) = size_to {
+            // ASCII added inside a string adds exactly its length to the payload.
+            doc.set("x_pad", json!(""), OK);
+            let missing = target.saturating_sub(doc.render().0.len());
+            doc.set("x_pad", json!("p".repeat(missing)), OK);
+        }
         let (payload, proxy) = doc.render();
         let mut why = doc.why();
         why.extend(key.why());
