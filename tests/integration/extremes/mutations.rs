@@ -7,7 +7,7 @@ use proptest::sample::select;
 use proptest::strategy::Union;
 use serde_json::{json, Value};
 
-use super::events::{Arr, EventSpec, Mut, Offers, Who, MAX_EVENT_BYTES};
+use super::events::{Arr, EventSpec, Mut, Offers, Who, MAX_CANDIDATES, MAX_EVENT_BYTES};
 use super::numbers::*;
 use super::values::*;
 
@@ -54,6 +54,17 @@ pub fn arr() -> impl Strategy<Value = Arr> {
     let offers = vec![Offers::Dup, Offers::Distinct, Offers::Long(256), Offers::Long(257)];
     (select(&[1usize, 0, 2, 999, 1_000, 1_001][..]), select(offers), select(SCORES), select(RANKS))
         .prop_map(|(n, offers, score, rank)| Arr { n, offers, score, rank })
+}
+
+/// A trace array one entry below the candidate cap, at it, or one past it (each case has one,
+/// so that every run reaches the cap); valid entries mostly, so that the cap is what decides.
+pub fn long_array() -> impl Strategy<Value = Mut> {
+    let arrays = &["scoringResults", "selectedOffers", "qualificationResults", "contactPolicyResults"][..];
+    let counts = vec![MAX_CANDIDATES - 1, MAX_CANDIDATES, MAX_CANDIDATES + 1];
+    let score = prop_oneof![3 => Just((Num::F(0.5), OK)), 1 => select(SCORES)];
+    let rank = prop_oneof![3 => Just((Num::I(1), OK)), 1 => select(RANKS)];
+    (select(arrays), select(counts), select(vec![Offers::Dup, Offers::Distinct]), score, rank)
+        .prop_map(|(path, n, offers, score, rank)| Mut::Array(path, Arr { n, offers, score, rank }))
 }
 
 fn trace_mut() -> BoxedStrategy<Mut> {

@@ -11,7 +11,7 @@ use proptest::sample::{select, Index};
 use serde_json::json;
 
 use super::events::{Arr, Ctx, EventSpec, Msg, Mut, Offers};
-use super::mutations::{any_event, catalog_mut, event};
+use super::mutations::{any_event, catalog_mut, event, long_array};
 use super::numbers::{Num, Why, AMOUNTS, OK, RANKS, SCORES};
 use super::values::{IdKind, ID_KINDS, TENANT_KINDS};
 
@@ -62,6 +62,8 @@ pub struct CaseSpec {
     pub sums: Sums,
     /// One event of each of the seven topics.
     pub base: Vec<EventSpec>,
+    /// A trace array at the candidate cap.
+    pub long: Mut,
     pub random: Vec<EventSpec>,
     /// Where the messages are split into two batches (the second continues the offsets).
     pub split: Index,
@@ -92,18 +94,20 @@ pub fn case() -> impl Strategy<Value = CaseSpec> {
     (
         vec(any_event(), 0..16),
         TopicKind::ALL.map(event).to_vec(),
+        long_array(),
         proptest::option::of(vec(catalog_mut("tenant_settings"), 0..4)),
         crowd(),
         sums(),
         select(TENANT_KINDS),
         any::<Index>(),
     )
-        .prop_map(|(random, base, settings, crowd, sums, tenant, split)| CaseSpec {
+        .prop_map(|(random, base, long, settings, crowd, sums, tenant, split)| CaseSpec {
             tenant,
             settings,
             crowd,
             sums,
             base,
+            long,
             random,
             split,
         })
@@ -130,7 +134,7 @@ fn set(path: &'static str, v: &str) -> Mut {
 
 impl CaseSpec {
     /// The messages in processing order: settings, the crowd's memberships then its events,
-    /// the seven base events, the random ones, the sums.
+    /// the seven base events, the long array, the random ones, the sums.
     pub fn render(&self, ctx: &Ctx) -> Vec<Msg> {
         let mut specs = Vec::new();
         if let Some(muts) = &self.settings {
@@ -154,7 +158,9 @@ impl CaseSpec {
             specs
                 .push(spec(TopicKind::DecisionTraces, vec![set("customerId", CROWD), set("channelId", CROWD_CHANNEL)]));
         }
-        specs.extend(self.base.iter().chain(&self.random).cloned());
+        specs.extend(self.base.iter().cloned());
+        specs.push(spec(TopicKind::DecisionTraces, vec![self.long.clone()]));
+        specs.extend(self.random.iter().cloned());
         for _ in 0..self.sums.interactions {
             let muts = vec![
                 set("customerId", "big"),
