@@ -12,7 +12,8 @@ pub const MAX_DEPTH: usize = 64;
 /// trace's `pipeline` and `result`, all skipped by serde, a trace then stored whole as jsonb):
 /// nesting deeper than [`MAX_DEPTH`], NUL (`\u0000`: text and jsonb refuse it), lone UTF-16
 /// surrogate escapes and bytes that are not UTF-8 (not Unicode text), numbers past numeric's
-/// range (exponent beyond ±[`MAX_EXPONENT`]) or longer than [`MAX_NUMBER_CHARS`]. One pass
+/// range (exponent beyond [`MAX_EXPONENT`] or below -[`MIN_EXPONENT`]) or longer than
+/// [`MAX_NUMBER_CHARS`]. One pass
 /// over the bytes; anything else that is not JSON is left to serde to report.
 pub(super) fn storable(payload: &[u8]) -> Result<(), Invalid> {
     if std::str::from_utf8(payload).is_err() {
@@ -68,10 +69,15 @@ pub(super) fn storable(payload: &[u8]) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Longest number literal, and largest decimal exponent: a double's range (serde's typed
-/// fields already call a larger number non-finite), far inside PostgreSQL numeric's.
+/// Longest number literal.
 const MAX_NUMBER_CHARS: usize = 64;
+/// Largest positive decimal exponent: a double's range (serde's typed fields already call a
+/// larger number non-finite), far inside PostgreSQL numeric's (10^131071).
 const MAX_EXPONENT: u32 = 308;
+/// Largest negative one: below a double's smallest subnormal (4.9e-324, which Java writes for
+/// `Double.MIN_VALUE`), so every finite double a producer writes passes; typed fields read
+/// what is smaller as 0. Far inside numeric's range (10^-16383).
+const MIN_EXPONENT: u32 = 1000;
 
 fn number(literal: &[u8]) -> Result<(), Invalid> {
     if literal.len() > MAX_NUMBER_CHARS {
@@ -81,13 +87,16 @@ fn number(literal: &[u8]) -> Result<(), Invalid> {
     // The exponent's digits, leading zeros dropped: compared as text, so an exponent beyond any
     // integer type (`1e99999999999`, which jsonb's numeric refuses) is caught too.
     let digits = &literal[e + 1..];
-    let digits = digits.strip_prefix(b"-").or(digits.strip_prefix(b"+")).unwrap_or(digits);
+    let (limit, digits) = match digits.strip_prefix(b"-") {
+        Some(d) => (MIN_EXPONENT, d),
+        None => (MAX_EXPONENT, digits.strip_prefix(b"+").unwrap_or(digits)),
+    };
     let significant = &digits[digits.iter().take_while(|b| **b == b'0').count()..];
-    let limit = MAX_EXPONENT.to_string();
+    let limit = limit.to_string();
     let beyond =
         significant.len() > limit.len() || (significant.len() == limit.len() && significant > limit.as_bytes());
     if beyond {
-        return Err((RejectReason::NonFinite, format!("exponent beyond ±{MAX_EXPONENT}")));
+        return Err((RejectReason::NonFinite, format!("exponent beyond {MAX_EXPONENT} or below -{MIN_EXPONENT}")));
     }
     Ok(())
 }
@@ -107,7 +116,9 @@ mod tests {
         assert_eq!(storable(br#"{"a":"x\uD800y"}"#).unwrap_err().0, RejectReason::InvalidJson);
         assert_eq!(storable(br#"{"a":"\udc00"}"#).unwrap_err().0, RejectReason::InvalidJson);
         assert_eq!(storable(br#"{"a":1e999999}"#).unwrap_err().0, RejectReason::NonFinite);
-        assert_eq!(storable(br#"{"a":[1.5E-400]}"#).unwrap_err().0, RejectReason::NonFinite);
+        assert_eq!(storable(br#"{"a":[1.5E-1001]}"#).unwrap_err().0, RejectReason::NonFinite);
+        // Tiny doubles are finite: Java writes Double.MIN_VALUE as 4.9E-324.
+        assert!(storable(br#"{"a":4.9E-324,"b":[1.5E-400],"c":1e-1000}"#).is_ok());
         assert_eq!(
             storable(format!("{{\"a\":{}}}", "9".repeat(65)).as_bytes()).unwrap_err().0,
             RejectReason::InvalidValue
