@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
+use super::upsert::Kind::{Date, Int, Text};
+use super::upsert::Table;
 use crate::fold::keys::ConversionDay;
 
 /// Predecessor of a conversion's first date.
@@ -76,24 +78,19 @@ pub(super) async fn apply(
     .bind(&nd)
     .execute(&mut **tx)
     .await?;
-    let changed: Vec<_> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();
-    let t: Vec<&str> = changed.iter().map(|((t, _, _), _)| t.as_str()).collect();
-    let d: Vec<NaiveDate> = changed.iter().map(|((_, d, _), _)| *d).collect();
-    let p: Vec<NaiveDate> = changed.iter().map(|((_, _, p), _)| *p).collect();
-    let n: Vec<i64> = changed.iter().map(|(_, n)| *n).collect();
-    sqlx::query(
-        "INSERT INTO attribution_first_days AS f (tenant_id, day, prev_day, conversions)
-         SELECT * FROM unnest($1::text[], $2::date[], $3::date[], $4::int8[])
-         ON CONFLICT (tenant_id, day, prev_day) DO UPDATE SET conversions = f.conversions + EXCLUDED.conversions",
-    )
-    .bind(&t)
-    .bind(&d)
-    .bind(&p)
-    .bind(&n)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let mut rows = ATTRIBUTION_FIRST_DAYS.rows();
+    for ((tenant, day, prev), n) in deltas.iter().filter(|(_, n)| **n != 0) {
+        rows.row().text(tenant).date(*day).date(*prev).int(*n).end();
+    }
+    rows.upsert(tx).await
 }
+
+/// Conversions per (first date in a window, the date before it): see migration `attributions`.
+static ATTRIBUTION_FIRST_DAYS: Table = Table {
+    name: "attribution_first_days",
+    keys: &[("tenant_id", Text), ("day", Date), ("prev_day", Date)],
+    counters: &[("conversions", Int)],
+};
 
 #[cfg(test)]
 mod tests {

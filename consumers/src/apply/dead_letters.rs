@@ -1,5 +1,7 @@
 use sqlx::{Postgres, Transaction};
 
+use super::upsert::Kind::{Int, Text};
+use super::upsert::Table;
 use crate::batch::DeadLetter;
 
 /// Writes the batch's dead letters and bumps the per-topic counters, in the batch transaction:
@@ -44,26 +46,19 @@ pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLette
     for ((t, topic), reason) in tenants.iter().zip(&topics).zip(&reasons) {
         *counts.entry((t, topic, reason)).or_default() += 1;
     }
-    let (mut ct, mut cto, mut cr, mut cn) = (vec![], vec![], vec![], vec![]);
+    let mut rows = DEAD_LETTER_COUNTS.rows();
     for ((t, topic, reason), n) in counts {
-        ct.push(t);
-        cto.push(topic);
-        cr.push(reason);
-        cn.push(n);
+        rows.row().text(t).text(topic).text(reason).int(n).end();
     }
-    sqlx::query(
-        "INSERT INTO dead_letter_counts (tenant_id, topic, reason, count)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
-         ON CONFLICT (tenant_id, topic, reason) DO UPDATE SET count = dead_letter_counts.count + EXCLUDED.count",
-    )
-    .bind(&ct)
-    .bind(&cto)
-    .bind(&cr)
-    .bind(&cn)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    rows.upsert(tx).await
 }
+
+/// Dead letters per (tenant, topic, reason), all time: what the status endpoint counts.
+static DEAD_LETTER_COUNTS: Table = Table {
+    name: "dead_letter_counts",
+    keys: &[("tenant_id", Text), ("topic", Text), ("reason", Text)],
+    counters: &[("count", Int)],
+};
 
 /// Longest detail kept: serde quotes the offending value, which may be a megabyte.
 const DETAIL_MAX_CHARS: usize = 1_000;

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Postgres, Transaction};
 
+use super::upsert::Kind::{Int, Text};
+use super::upsert::Table;
 use crate::events::Event;
 use crate::fold::{suppression_lifted, Delta, Memberships};
 
@@ -155,25 +157,19 @@ pub(crate) async fn add_suppression_counts(
     tx: &mut Transaction<'_, Postgres>,
     counts: &BTreeMap<(String, String), i64>,
 ) -> Result<(), sqlx::Error> {
-    let changed: Vec<_> = counts.iter().filter(|(_, n)| **n != 0).collect();
-    if changed.is_empty() {
-        return Ok(());
+    let mut rows = SUPPRESSION_ACTIVE_COUNTS.rows();
+    for ((tenant, policy_type), n) in counts.iter().filter(|(_, n)| **n != 0) {
+        rows.row().text(tenant).text(policy_type).int(*n).end();
     }
-    let t: Vec<&str> = changed.iter().map(|((t, _), _)| t.as_str()).collect();
-    let p: Vec<&str> = changed.iter().map(|((_, p), _)| p.as_str()).collect();
-    let n: Vec<i64> = changed.iter().map(|(_, n)| **n).collect();
-    sqlx::query(
-        "INSERT INTO suppression_active_counts AS c (tenant_id, policy_type, active)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-         ON CONFLICT (tenant_id, policy_type) DO UPDATE SET active = c.active + EXCLUDED.active",
-    )
-    .bind(&t)
-    .bind(&p)
-    .bind(&n)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    rows.upsert(tx).await
 }
+
+/// Suppressions active now per policy type (migration `suppression_counts`).
+static SUPPRESSION_ACTIVE_COUNTS: Table = Table {
+    name: "suppression_active_counts",
+    keys: &[("tenant_id", Text), ("policy_type", Text)],
+    counters: &[("active", Int)],
+};
 
 /// The latest evaluation per model: only a later one replaces the stored one (late events do
 /// not go back in time).
