@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC 7's figures from one run (see README "Benchmarks" and BENCHMARKS.md):
+# the performance bar's figures (docs/guarantees.md 7) from one run (see README "Benchmarks" and BENCHMARKS.md):
 #   scripts/bench.sh                  the standard configuration (about 13 minutes here)
 #   DV_BENCH_QUICK=1 scripts/bench.sh a smoke run (about 2 minutes)
 # Makes PostgreSQL, Redis and the tansu binary ready (the bench starts its own tansu on the

@@ -7,7 +7,7 @@ use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
 /// jemalloc instead of glibc malloc: ingest allocates decoded batches on the consumer thread
 /// and frees them on the committer's. Peak RSS ingesting 5 KB traces was 466 MiB with glibc and
 /// 226 MiB with jemalloc and a 1 s decay (`DV_BENCH_STAGES=ingest cargo bench --bench standard`,
-/// BENCHMARKS.md "Memory"; SPEC 7 bars 300 MB).
+/// BENCHMARKS.md "Memory"; docs/guarantees.md 7 bars 300 MB).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -35,7 +35,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database: DatabaseSettings,
-    /// `None`: the response cache is in-process (SPEC 6).
+    /// `None`: the response cache is in-process (docs/guarantees.md 6).
     pub redis_url: Option<Secret>,
     pub kafka: KafkaSettings,
     pub http: HttpSettings,
@@ -87,7 +87,7 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
 }
 
-/// Bounds on the work one API request may cause (SPEC 5.4, issue 10).
+/// Bounds on the work one API request may cause (docs/api.md 5.4, issue 10).
 #[derive(Debug, Clone)]
 pub struct ApiLimits {
     /// PostgreSQL `statement_timeout` of the API pool's connections; a query cut by it answers
@@ -109,7 +109,7 @@ pub struct IngestLimits {
     pub dedup_horizon_days: i64,
     pub trace_retention_days: i64,
     pub dead_letter_retention_days: i64,
-    /// Entries per trace array (SPEC 2.8: bounded fan-out).
+    /// Entries per trace array (docs/events.md 2.8: bounded fan-out).
     pub max_candidates_per_trace: usize,
     /// Segments an event is counted in, per customer.
     pub max_segments_per_customer: usize,

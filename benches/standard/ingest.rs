@@ -1,6 +1,6 @@
 //! Ingest throughput end to end (broker → committed views) with the release binary as a child
 //! process, next to a bare rdkafka consumer reading the same topic in the same run: the ratio
-//! is the figure (SPEC 7). Also samples the child's RSS as the committed offsets grow.
+//! is the figure (docs/guarantees.md 7). Also samples the child's RSS as the committed offsets grow.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! `cargo bench --bench standard`: every figure of SPEC 7 from one run on this machine, each
+//! `cargo bench --bench standard`: every figure of docs/guarantees.md 7 from one run on this machine, each
 //! next to its bar, printed as the Markdown table BENCHMARKS.md carries.
 //!
 //! Stages (each with its own databases and topics; the broker is a private tansu on the memory
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Traces of the standard workload's stream over its 90 days (SPEC 7's large size).
+/// Traces of the standard workload's stream over its 90 days (docs/guarantees.md 7's large size).
 pub const STANDARD_TRACES: u64 = 1_000_000;
 
 /// 1. Ingest from the broker. One generator run gives both topics' payloads.

@@ -1,4 +1,4 @@
-//! The raw baseline of SPEC 7: the same dashboard answers computed by SQL over raw event tables
+//! The raw baseline of docs/guarantees.md 7: the same dashboard answers computed by SQL over raw event tables
 //! in the same PostgreSQL, what a team without pre-aggregated views would run.
 //!
 //! Why it is fair: every event is stored once, as received (traces keep their full JSON as
@@ -81,7 +81,7 @@ macro_rules! sql {
     (rate $n:literal, $d:literal, $f:literal) => {
         concat!("CASE WHEN ", $d, " = 0 THEN 0 ELSE trunc(", $n, "::float8 / ", $d, " * ", $f, " + 0.5) / ", $f, " END")
     };
-    // `ratio × 100` with one decimal as text, "0.0" for a zero denominator (SPEC 4).
+    // `ratio × 100` with one decimal as text, "0.0" for a zero denominator (docs/dashboard-types.md 4).
     (pct $n:literal, $d:literal) => {
         concat!("CASE WHEN ", $d, " = 0 THEN '0.0' ELSE to_char(", sql!(pct_value $n, $d), ", 'FM9999990.0') END")
     };
@@ -92,7 +92,7 @@ macro_rules! sql {
     (round $x:literal, $f:literal) => {
         concat!("trunc(", $x, " * ", $f, " + sign(", $x, ") * 0.5) / ", $f)
     };
-    // The catalog name of an entity, else its id (SPEC 4). `id` must be qualified:
+    // The catalog name of an entity, else its id (docs/dashboard-types.md 4). `id` must be qualified:
     // catalog_entities has an `offer_id` column of its own.
     (name $entity:literal, $id:literal) => {
         concat!("COALESCE((SELECT name FROM catalog_entities c WHERE ", sql!(catalog $entity, $id), "), ", $id, ")")

@@ -1,4 +1,4 @@
-//! The bench's output: SPEC 7's rows with pass/fail, then the detail tables, in Markdown.
+//! The bench's output: docs/guarantees.md 7's rows with pass/fail, then the detail tables, in Markdown.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -43,7 +43,7 @@ impl Report {
 
     pub fn markdown(&self, cfg: &Config) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "## SPEC 7 figures (run took {:.0} s)\n", self.elapsed.as_secs_f64());
+        let _ = writeln!(s, "## docs/guarantees.md 7 figures (run took {:.0} s)\n", self.elapsed.as_secs_f64());
         let _ = writeln!(s, "| figure | bar | measured | verdict |\n|---|---|---|---|");
         if let Some(t) = self.ingest_of(TopicKind::DecisionTraces) {
             let ratio = t.ingest_per_s / t.raw_consume_per_s;

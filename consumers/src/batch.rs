@@ -34,7 +34,7 @@ pub struct Message<'a> {
 
 /// Where a decoded event came from. Kept until the batch commits because the database may
 /// still refuse the event (a value no decoder rule foresaw): it is then dead-lettered with its
-/// exact bytes, like any other bad input (SPEC 2.8). The payload also is what the traces API
+/// exact bytes, like any other bad input (docs/events.md 2.8). The payload also is what the traces API
 /// stores for a trace, so a trace's bytes are held once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin {
@@ -52,11 +52,11 @@ pub struct Entry {
     pub origin: Origin,
 }
 
-/// Longest payload prefix a dead letter keeps (SPEC 2.8: a `too_large` message keeps the first
+/// Longest payload prefix a dead letter keeps (docs/events.md 2.8: a `too_large` message keeps the first
 /// 64 KiB, its size and a SHA-256 of the whole payload).
 pub const DEAD_LETTER_PAYLOAD_MAX: usize = 64 * 1024;
 
-/// A message that was not applied (SPEC 2.8), with everything needed to replay it by hand.
+/// A message that was not applied (docs/events.md 2.8), with everything needed to replay it by hand.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub topic: String,

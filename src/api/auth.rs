@@ -1,4 +1,4 @@
-//! `X-API-Key` + `X-Tenant-Id` authentication (SPEC 5.4). Keys are looked up by their SHA-256;
+//! `X-API-Key` + `X-Tenant-Id` authentication (docs/api.md 5.4). Keys are looked up by their SHA-256;
 //! a key's answer is cached in-process for a short while so that a dashboard poll costs no
 //! database round trip (revoking a key takes effect within [`KNOWN_TTL`]), and so does an
 //! unknown key's, more briefly ([`UNKNOWN_TTL`]), so that a client retrying a wrong key, or a

@@ -1,5 +1,5 @@
 //! The response cache: shared by API replicas through Redis, in-process when Redis is not
-//! configured (SPEC 6). Keys include the views' data version, so a commit invalidates every
+//! configured (docs/guarantees.md 6). Keys include the views' data version, so a commit invalidates every
 //! entry; entries also expire after `DV_CACHE_TTL_MS`, the bound for what changes without a
 //! commit (the clock: today's window, expiries).
 //!

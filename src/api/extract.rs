@@ -59,16 +59,16 @@ pub fn text<'a>(raw: &'a HashMap<String, String>, name: &str) -> ApiResult<Optio
     }
 }
 
+/// Entries per page of the paginated endpoints (decision traces, dead letters): the default
+/// `limit`, and its cap (a larger one is capped, docs/api.md 5.3).
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
 /// `limit` and `offset` of a paginated endpoint: non-negative integers (400 otherwise); a
-/// `limit` above `max_limit` is capped (SPEC 5.3), an `offset` above `max_offset` is a 400:
-/// PostgreSQL reads and discards every row an offset skips, so deep pages are unbounded work.
-pub fn page(
-    raw: &HashMap<String, String>,
-    default_limit: i64,
-    max_limit: i64,
-    max_offset: i64,
-) -> ApiResult<(i64, i64)> {
-    let limit = non_negative(raw, "limit", default_limit)?.min(max_limit);
+/// `limit` above [`MAX_LIMIT`] is capped, an `offset` above `max_offset` is a 400: PostgreSQL
+/// reads and discards every row an offset skips, so deep pages are unbounded work.
+pub fn page(raw: &HashMap<String, String>, max_offset: i64) -> ApiResult<(i64, i64)> {
+    let limit = non_negative(raw, "limit", DEFAULT_LIMIT)?.min(MAX_LIMIT);
     let offset = non_negative(raw, "offset", 0)?;
     if offset > max_offset {
         return Err(ApiError::BadRequest(format!(
@@ -120,7 +120,7 @@ mod tests {
     fn pages_are_bounded() {
         let q = |pairs: &[(&str, &str)]| {
             let raw: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            page(&raw, 50, 200, 100_000)
+            page(&raw, 100_000)
         };
         assert_eq!(q(&[]).unwrap(), (50, 0));
         assert_eq!(q(&[("limit", "500"), ("offset", "100000")]).unwrap(), (200, 100_000));

@@ -1,4 +1,4 @@
-//! The bounds and safety nets around every request (SPEC 5.4, issue 10): a request timeout, a
+//! The bounds and safety nets around every request (docs/api.md 5.4, issue 10): a request timeout, a
 //! bound on concurrent uncached computations, a panic turned into a JSON 500, and JSON answers
 //! for unknown routes and wrong methods. Each ends in an [`ApiError`], so every refusal has the
 //! one error body and status mapping (`error.rs`).

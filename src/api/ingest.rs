@@ -190,7 +190,7 @@ async fn dead_letters(
             c.tenant_id.as_str()
         }
     };
-    let (limit, offset) = extract::page(&raw, 50, 200, state.max_offset)?;
+    let (limit, offset) = extract::page(&raw, state.max_offset)?;
     let topic = extract::text(&raw, "topic")?;
     let reason = extract::text(&raw, "reason")?;
     let _permit = state.computations.admit().await?;

@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod serve;
 mod single_flight;
 mod state;
+mod tenant_settings;
 mod traces;
 mod watermarks;
 mod window;
@@ -37,7 +38,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(ingest::router())
         .merge(dashboard::router())
-        .merge(traces::router());
+        .merge(traces::router())
+        .merge(tenant_settings::router());
     guard::protect(routes, state.request_timeout)
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)

@@ -1,4 +1,4 @@
-//! Per-tenant rate limits (SPEC 5.4), as data: one entry per endpoint class. Limits are per API
+//! Per-tenant rate limits (docs/api.md 5.4), as data: one entry per endpoint class. Limits are per API
 //! process (governor keeps its state in memory): N replicas allow N times the rate.
 
 use std::num::NonZeroU32;

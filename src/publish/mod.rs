@@ -1,4 +1,4 @@
-//! `decision-views publish`: a seeded synthetic workload (SPEC 7's standard workload by
+//! `decision-views publish`: a seeded synthetic workload (docs/guarantees.md 7's standard workload by
 //! default: 10 tenants, 200 offers, 6 channels, 5 flows, 20 segments, 1M customers, 90 days of
 //! event time in stream order) published with an idempotent producer, at a given rate or as
 //! fast as possible, with progress on stderr.

@@ -265,7 +265,7 @@ impl Workload {
         }
     }
 
-    /// A conversion credited by two attribution models (SPEC 2.6).
+    /// A conversion credited by two attribution models (docs/events.md 2.6).
     #[allow(clippy::too_many_arguments)]
     fn attributions(
         &mut self,
@@ -290,7 +290,7 @@ impl Workload {
     }
 
     /// A contact-policy suppression of one of the trace's offers, expiring after two weeks;
-    /// one in five is lifted a day later (SPEC 2.5).
+    /// one in five is lifted a day later (docs/events.md 2.5).
     fn suppression(
         &mut self,
         out: &mut Vec<Generated>,
@@ -320,7 +320,7 @@ impl Workload {
         }
     }
 
-    /// A model evaluation (SPEC 2.7): three models, AUC drifting around 0.8.
+    /// A model evaluation (docs/events.md 2.7): three models, AUC drifting around 0.8.
     fn model_metric(&mut self, out: &mut Vec<Generated>, tenant: &str, at: DateTime<Utc>) {
         let m = self.rng.random_range(0..3);
         let auc = ((0.75 + self.rng.random::<f64>() * 0.1) * 1000.0).round() / 1000.0;

@@ -1,6 +1,6 @@
 //! anomaly_candidates: planted shifts (one offer's acceptance rate, one offer's revenue, the
 //! degraded rate) come out with the right severities; stable offers and channels do not. The
-//! whole list is compared with an independent implementation of SPEC 5.2 over the events.
+//! whole list is compared with an independent implementation of docs/dashboard-types.md 5.2 over the events.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +21,7 @@ struct Ev {
     revenue: f64,
 }
 
-/// SPEC 5.2, written out again: (baseline, current, deltaPct, z) → severity.
+/// docs/dashboard-types.md 5.2, written out again: (baseline, current, deltaPct, z) → severity.
 fn severity(d: Option<f64>, z: Option<f64>) -> Option<&'static str> {
     let class = |v: f64, a: f64, b: f64, c: f64| {
         if v >= c {

@@ -1,4 +1,4 @@
-//! The API's bounds (issue 10, SPEC 5.4): bad input answers a JSON 4xx and the connection
+//! The API's bounds (issue 10, docs/api.md 5.4): bad input answers a JSON 4xx and the connection
 //! serves the next request; slow requests and queries answer 504; past the computation bound
 //! 503 with `Retry-After`; unknown parameters neither fail nor bypass the cache; `offset` is
 //! bounded; the ingest status shows partitions to platform keys only; unknown keys are cached.

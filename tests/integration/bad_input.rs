@@ -1,4 +1,4 @@
-//! Bad input (SPEC 2.8): every kind lands in the dead-letter table with its reason and raw
+//! Bad input (docs/events.md 2.8): every kind lands in the dead-letter table with its reason and raw
 //! bytes, the rest of its batch is applied, and the consumer keeps running.
 
 use std::time::Duration;

@@ -127,7 +127,7 @@ pub async fn seeded() -> Fixture {
         &catalog("globex", "offer", "off_a", "upsert", Some(1), json!({"name": "G", "status": "active"})),
     );
 
-    // Segment memberships first (memberships at processing time count, SPEC 2.4).
+    // Segment memberships first (memberships at processing time count, docs/events.md 2.4).
     let customers = ["c1", "c2", "c3", "c4", "c5", "c6"];
     for (i, c) in ["c1", "c2", "c3"].iter().enumerate() {
         env.publish(TopicKind::SegmentMembership, &membership("acme", &format!("m{i}"), "seg_vip", c, "add"));

@@ -148,7 +148,7 @@ impl TestEnv {
         v
     }
 
-    /// Publishes one event with the SPEC 2 key (`tenantId:customerId`, else `tenantId`).
+    /// Publishes one event with the docs/events.md key (`tenantId:customerId`, else `tenantId`).
     pub fn publish(&self, kind: TopicKind, event: &Value) {
         let tenant = event["tenantId"].as_str().unwrap_or("");
         let key = match event["customerId"].as_str() {

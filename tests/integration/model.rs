@@ -1,5 +1,5 @@
 //! Test-side event builders and the expected values computed from them, straight from the
-//! SPEC's definitions (never from the program's output).
+//! the definitions of docs/dashboard-types.md (never from the program's output).
 
 use std::collections::BTreeMap;
 

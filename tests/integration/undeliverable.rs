@@ -1,4 +1,4 @@
-//! Offsets the Kafka client cannot deliver (SPEC 2.8): a zstd-compressed batch, which this
+//! Offsets the Kafka client cannot deliver (docs/events.md 2.8): a zstd-compressed batch, which this
 //! build of librdkafka cannot decompress, sits in every partition between good events. Each is
 //! dead-lettered as one `undeliverable` range with its exact offsets, every good event before
 //! and after it is applied exactly once, and the partition moves on.

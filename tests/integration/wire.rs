@@ -1,6 +1,6 @@
 //! A minimal Kafka producer speaking the wire protocol itself (Produce v3, record batch v2), for
 //! what the project's own librdkafka build cannot write: a zstd-compressed batch, which this
-//! build cannot read either (SPEC 2.8's undeliverable class). One request per batch, to the one
+//! build cannot read either (docs/events.md 2.8's undeliverable class). One request per batch, to the one
 //! broker of the test servers.
 
 use std::io::{Read, Write};

@@ -1,4 +1,4 @@
-//! Catalog changes: resolved against the stored versions (SPEC 2.3) and written as final
+//! Catalog changes: resolved against the stored versions (docs/events.md 2.3) and written as final
 //! states, one row per entity.
 
 use std::collections::{BTreeMap, BTreeSet};

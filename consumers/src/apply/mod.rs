@@ -1,6 +1,6 @@
 //! Apply: one batch → one PostgreSQL transaction holding the offsets (compare-and-set), the
 //! dedup keys, the dead letters and the view deltas. Either all of it commits or none of it,
-//! so a crash at any point leaves the views and the offsets consistent (SPEC 3).
+//! so a crash at any point leaves the views and the offsets consistent (docs/guarantees.md 3).
 //!
 //! Lock order inside the transaction: offsets (sorted by topic, partition) first, which
 //! serializes two writers of the same partition before they touch anything else; then every
@@ -119,7 +119,7 @@ pub struct ApplyOptions {
     pub owner: String,
     /// Raw traces older than this many days are not stored (their partition would be dropped).
     pub trace_retention_days: i64,
-    /// Segments a customer's events are counted in at most (SPEC 2.8: bounded fan-out); the
+    /// Segments a customer's events are counted in at most (docs/events.md 2.8: bounded fan-out); the
     /// first ones in segment id order.
     pub max_segments: usize,
 }

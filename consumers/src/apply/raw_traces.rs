@@ -1,4 +1,4 @@
-//! Raw trace storage (SPEC 3 "Raw traces"): sampled per tenant settings with a deterministic
+//! Raw trace storage (docs/guarantees.md 3 "Raw traces"): sampled per tenant settings with a deterministic
 //! hash of (tenantId, id), so a replay decides the same; into the partition of the trace's date.
 
 use std::collections::{BTreeSet, HashMap};
@@ -32,7 +32,7 @@ pub fn sampled(tenant: &str, id: &str, rate: f64) -> bool {
     (sample_hash(tenant, id) as f64 / u64::MAX as f64) < rate
 }
 
-/// Tenant trace settings: (enabled, sample rate), with the SPEC defaults (true, 1.0).
+/// Tenant trace settings: (enabled, sample rate), with the defaults of docs/events.md 2.3 (true, 1.0).
 pub async fn trace_settings(
     tx: &mut Transaction<'_, Postgres>,
     tenants: &[&str],

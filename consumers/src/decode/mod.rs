@@ -1,4 +1,4 @@
-//! Bytes → validated [`Event`], or a [`Rejection`] saying why (SPEC 2.8).
+//! Bytes → validated [`Event`], or a [`Rejection`] saying why (docs/events.md 2.8).
 //!
 //! Decoding is the hot path of ingest, so it parses straight into the typed structs (free-form
 //! parts stay unparsed `RawValue`s) and classifies failures only on the error path. Three
@@ -79,15 +79,15 @@ impl Rejection {
     }
 }
 
-/// Limits of SPEC 2.8, from the settings.
+/// Limits of docs/events.md 2.8, from the settings.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
     pub max_event_bytes: usize,
-    /// How far in the future an event time may be (SPEC: 1 hour).
+    /// How far in the future an event time may be (docs/events.md 2.8: 1 hour).
     pub max_future: Duration,
-    /// The retention horizon (SPEC: 400 days): older event times are rejected.
+    /// The retention horizon (docs/guarantees.md 3: 400 days): older event times are rejected.
     pub retention: Duration,
-    /// Most entries in each of a trace's four arrays (SPEC 2.8: what one event may contribute
+    /// Most entries in each of a trace's four arrays (docs/events.md 2.8: what one event may contribute
     /// is bounded). Each distinct offer of them becomes ~3 view rows, each entry is visited.
     pub max_candidates: usize,
 }
@@ -109,7 +109,7 @@ impl Default for DecodeLimits {
 pub const MAX_ID_BYTES: usize = 256;
 
 /// Decodes one Kafka message: the payload as [`decode`] does, then the key. A message key
-/// (`tenantId:customerId` or `tenantId`, SPEC 2) that names another tenant than the payload is
+/// (`tenantId:customerId` or `tenantId`, docs/events.md) that names another tenant than the payload is
 /// refused: a misconfigured producer of one tenant must not write into another's views. A
 /// message that cannot be decoded is attributed to the tenant its key names.
 pub fn decode_message(

@@ -1,4 +1,4 @@
-//! Field checks after parsing (SPEC 2.8), and the documented range of every value that reaches
+//! Field checks after parsing (docs/events.md 2.8), and the documented range of every value that reaches
 //! a column or a counter.
 
 use chrono::{DateTime, Datelike, Utc};
@@ -7,7 +7,7 @@ use super::{DecodeLimits, Invalid, RejectReason, MAX_ID_BYTES};
 use crate::events::{DataError, DecisionTrace, Event};
 use crate::units::money;
 
-/// The free-form parts of a trace still have a shape (SPEC 2.1): `pipeline` an array of stage
+/// The free-form parts of a trace still have a shape (docs/events.md 2.1): `pipeline` an array of stage
 /// objects, `result` an object. They are kept unparsed, so the shape is checked here.
 fn free_form_shapes(e: &DecisionTrace) -> Result<(), Invalid> {
     let wrong = |m: &str| (RejectReason::WrongType, m.to_owned());
@@ -32,7 +32,7 @@ pub const MAX_RANK: i64 = 100_000;
 
 /// Largest accepted |score|. Scores are summed in micro-units (`bigint`) per (day, offer[,
 /// dimension]): at this bound a row holds 9.2 × 10^9 scored entries, 106,000 a second on one
-/// offer all day, twice SPEC 7's whole trace rate. Scores are probabilities, margins or
+/// offer all day, twice docs/guarantees.md 7's whole trace rate. Scores are probabilities, margins or
 /// expected values; one beyond ±1,000 is a producer bug.
 pub const MAX_SCORE: f64 = 1_000.0;
 
@@ -46,7 +46,7 @@ fn timestamp(field: &str, t: DateTime<Utc>) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// What one trace contributes is bounded (SPEC 2.8): each array at most `max` entries.
+/// What one trace contributes is bounded (docs/events.md 2.8): each array at most `max` entries.
 fn candidates(e: &DecisionTrace, max: usize) -> Result<(), Invalid> {
     let arrays = [
         ("qualificationResults", e.qualification_results.len()),

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// `catalog`: a change to one catalog entity (SPEC 2.3). `id` names the entity; `version`
+/// `catalog`: a change to one catalog entity (docs/events.md 2.3). `id` names the entity; `version`
 /// orders and de-duplicates its changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,7 +38,7 @@ pub struct CatalogFields {
     pub offer_id: Option<String>,
 }
 
-/// Why a catalog change's `data` is bad input (SPEC 2.8).
+/// Why a catalog change's `data` is bad input (docs/events.md 2.8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataError {
     WrongType(String),
@@ -49,7 +49,7 @@ pub enum DataError {
 const OFFER_STATUSES: [&str; 4] = ["active", "inactive", "draft", "archived"];
 
 impl CatalogChange {
-    /// Extracts the typed fields and checks the entity's data contract (SPEC 2.3). Absent
+    /// Extracts the typed fields and checks the entity's data contract (docs/events.md 2.3). Absent
     /// fields are `None`; a field of the wrong type or out of range is an error naming it.
     pub fn fields(&self) -> Result<CatalogFields, DataError> {
         if self.version.is_some_and(|v| v < 0) {

@@ -1,4 +1,4 @@
-//! Typed event contracts of the seven topics (SPEC section 2).
+//! Typed event contracts of the seven topics (docs/events.md).
 //!
 //! The serde types here and the JSON Schemas in `schemas/` describe the same contract; the
 //! `schemas` integration test validates the examples against both so they cannot drift.

@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// `segment-membership` (SPEC 2.4).
+/// `segment-membership` (docs/events.md 2.4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentMembership {
@@ -21,7 +21,7 @@ pub enum MembershipOp {
     Remove,
 }
 
-/// `suppressions` (SPEC 2.5).
+/// `suppressions` (docs/events.md 2.5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Suppression {
@@ -48,7 +48,7 @@ pub enum SuppressionOp {
     Lift,
 }
 
-/// `attributions` (SPEC 2.6).
+/// `attributions` (docs/events.md 2.6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attribution {
@@ -64,7 +64,7 @@ pub struct Attribution {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// `model-metrics` (SPEC 2.7).
+/// `model-metrics` (docs/events.md 2.7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelMetric {

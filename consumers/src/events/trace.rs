@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// `decision-traces`: one per recommend request (SPEC 2.1).
+/// `decision-traces`: one per recommend request (docs/events.md 2.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionTrace {

@@ -2,7 +2,7 @@
 //!
 //! Pure and synchronous, so it is unit-tested without a database. Events are folded in
 //! processing order; segment-scoped counters use the customer's memberships *at that point*
-//! (SPEC 2.4): the memberships read from PostgreSQL, updated by the membership events of the
+//! (docs/events.md 2.4): the memberships read from PostgreSQL, updated by the membership events of the
 //! batch seen so far.
 
 mod delta;
@@ -19,7 +19,7 @@ use crate::events::{utc_day, Event, Interaction, MembershipOp, Suppression, Supp
 use crate::units::{latency, money};
 
 /// Upper bound of the delta entries one event adds outside segment scopes: what the consumer
-/// bounds a batch by (SPEC 2.8), so that a batch of large traces closes before its delta grows
+/// bounds a batch by (docs/events.md 2.8), so that a batch of large traces closes before its delta grows
 /// without limit. Segment scopes multiply it by at most 1 + the segment cap.
 pub fn weight(e: &Event) -> usize {
     match e {
@@ -211,7 +211,7 @@ fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) 
     d.latency.entry(DayKey { tenant: t.clone(), day }).or_default().push(latency::millis(e.total_duration_ms));
 }
 
-/// Whether a catalog change applies over a stored version (SPEC 2.3): a change whose version
+/// Whether a catalog change applies over a stored version (docs/events.md 2.3): a change whose version
 /// is not greater than the stored one is ignored; without a version, arrival order wins.
 pub fn catalog_change_applies(stored: Option<i64>, incoming: Option<i64>) -> bool {
     match (stored, incoming) {

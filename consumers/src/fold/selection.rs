@@ -1,4 +1,4 @@
-//! Per-trace candidate statistics (SPEC 5.1 selection_frequency): an offer is a candidate of a
+//! Per-trace candidate statistics (docs/dashboard-types.md 5.1 selection_frequency): an offer is a candidate of a
 //! trace when it appears in any of its four arrays.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ pub struct SelectionCounts {
     pub rank_n: i64,
     /// Ranks 1..=10 (ranks beyond 10 are not tracked, as the contract says).
     pub ranks: [i64; 10],
-    /// Misses by the first rule that holds (SPEC 5.1 why_not_ranked).
+    /// Misses by the first rule that holds (docs/dashboard-types.md 5.1 why_not_ranked).
     pub miss_qualification: i64,
     pub miss_contact: i64,
     pub miss_too_low: i64,
@@ -92,7 +92,7 @@ pub fn candidates(t: &DecisionTrace) -> (BTreeMap<&str, SelectionCounts>, Option
     (m, winner)
 }
 
-/// Score buckets of scoringResults entries (SPEC 5.1 score_distribution).
+/// Score buckets of scoringResults entries (docs/dashboard-types.md 5.1 score_distribution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScoreCounts {
     pub buckets: [i64; 10],

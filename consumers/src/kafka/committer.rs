@@ -1,7 +1,7 @@
 //! The committer: applies batches in order, one transaction each. Transient database errors
 //! are retried as they are (safe: the offsets are a compare-and-set); a batch the database
 //! refuses for a data reason is applied again isolating the events responsible, which become
-//! dead letters, so that no input can stop ingest (SPEC 2.8). Stale batches are skipped.
+//! dead letters, so that no input can stop ingest (docs/events.md 2.8). Stale batches are skipped.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -98,7 +98,7 @@ impl IngestConfig {
             .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
             // librdkafka prefetches up to 64 MiB per partition by default, which alone would
-            // blow the memory bar (SPEC 7: ≤ 300 MB) with a few partitions of 5 KB traces;
+            // blow the memory bar (docs/guarantees.md 7: ≤ 300 MB) with a few partitions of 5 KB traces;
             // one batch in flight plus 8 MiB per partition keeps the pipeline fed.
             .set("queued.max.messages.kbytes", "8192")
             .set("fetch.max.bytes", "16777216")

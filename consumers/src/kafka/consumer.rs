@@ -250,7 +250,7 @@ impl ConsumerLoop {
         if full {
             // A full batch waits here for the committer rather than in the channel, so at most
             // two batches are in memory (one committing, this one): with a third queued, peak
-            // RSS ingesting 5 KB traces passed 300 MB (SPEC 7's bar).
+            // RSS ingesting 5 KB traces passed 300 MB (docs/guarantees.md 7's bar).
             while !self.ctx().shutdown.is_cancelled() && !self.ctx().shared.wait_drained(Duration::from_secs(1)) {}
             self.ctx().flush();
         } else if due && self.ctx().shared.idle() {

@@ -11,7 +11,7 @@ use super::progress::Shared;
 use crate::apply::ApplyOptions;
 
 /// Runs ingest until `shutdown` is cancelled: the batch in flight is committed before it
-/// returns (graceful shutdown, SPEC 6).
+/// returns (graceful shutdown, docs/guarantees.md 6).
 pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let shared = Arc::new(Shared::default());

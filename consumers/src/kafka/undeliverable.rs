@@ -1,4 +1,4 @@
-//! Offsets the Kafka client cannot deliver (SPEC 2.8): a batch it cannot decompress (a codec
+//! Offsets the Kafka client cannot deliver (docs/events.md 2.8): a batch it cannot decompress (a codec
 //! this build lacks, corrupt data) or cannot parse. librdkafka then reports a consumer error and
 //! fetches the same offset again, forever: the partition stops while every other one flows, and
 //! the error names neither the partition nor the offset.

@@ -3,7 +3,7 @@
 //!
 //! One amount is an `i64` of micro-units (at most [`MAX_AMOUNT`] units, 10^18 micros). Sums are
 //! [`Micros`], an `i128` that PostgreSQL stores as `numeric`: no sum of amounts can overflow
-//! (SPEC 2.8), however many events a row or a window adds up.
+//! (docs/events.md 2.8), however many events a row or a window adds up.
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -21,7 +21,7 @@ pub fn micros(value: f64) -> Result<i64, String> {
     Ok((value * 1e6).round() as i64)
 }
 
-/// Micro-units to a value with 2 decimals (SPEC 4: money has 2 decimals).
+/// Micro-units to a value with 2 decimals (docs/dashboard-types.md 4: money has 2 decimals).
 pub fn to_money(micros: impl Into<i128>) -> f64 {
     let micros = micros.into();
     // Round half away from zero on the exact integer, then scale: no float accumulation.

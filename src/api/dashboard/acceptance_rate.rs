@@ -1,11 +1,12 @@
-//! `acceptance_rate`: per offer with ≥1 interaction in the window (SPEC 5.1).
+//! `acceptance_rate`: per offer with ≥1 interaction in the window (docs/dashboard-types.md 5.1).
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::rate;
 use super::read::{fetch_window, name_or_id, names, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
-use crate::api::window::{rate, Period, Window};
+use crate::api::window::{Period, Window};
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct AcceptanceRate {

@@ -1,13 +1,13 @@
 //! `attribution_summary`: per attribution model in the window, and distinct conversions
-//! (SPEC 5.1). The distinct count reads O(days × predecessors) rows (see migration
+//! (docs/dashboard-types.md 5.1). The distinct count reads O(days × predecessors) rows (see migration
 //! `attributions`), never one row per conversion.
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::round;
 use super::read::{Body, Params};
 use crate::api::error::ApiResult;
-use crate::api::window::round;
 use consumers::units::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]

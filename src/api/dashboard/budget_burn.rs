@@ -1,13 +1,13 @@
-//! `budget_burn`: per offer with a budget, allocated vs all-time spend (SPEC 5.1).
+//! `budget_burn`: per offer with a budget, allocated vs all-time spend (docs/dashboard-types.md 5.1).
 
 use std::cmp::Ordering;
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::percent_string;
 use super::read::Body;
 use crate::api::error::ApiResult;
-use crate::api::window::percent_string;
 use consumers::units::money::{to_money, Micros};
 
 #[derive(Debug, Serialize, PartialEq)]

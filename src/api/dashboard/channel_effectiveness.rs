@@ -1,12 +1,12 @@
 //! `channel_effectiveness`: per channel with activity in the window or active in the catalog
-//! (SPEC 5.1).
+//! (docs/dashboard-types.md 5.1).
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::percent_string;
 use super::read::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
-use crate::api::window::percent_string;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ChannelEffectiveness {

@@ -1,4 +1,4 @@
-//! `daily_trend`: impressions and conversions per date, dense and oldest first (SPEC 5.1).
+//! `daily_trend`: impressions and conversions per date, dense and oldest first (docs/dashboard-types.md 5.1).
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! `degraded_scoring`: traces with degraded scoring in the window, out of all (SPEC 5.1).
+//! `degraded_scoring`: traces with degraded scoring in the window, out of all (docs/dashboard-types.md 5.1).
 
 use serde::Serialize;
 use sqlx::PgPool;

@@ -1,4 +1,4 @@
-//! `funnel`: Total Offers → Active Offers → With Creatives → Creatives (SPEC 5.1).
+//! `funnel`: Total Offers → Active Offers → With Creatives → Creatives (docs/dashboard-types.md 5.1).
 
 use serde::Serialize;
 use sqlx::PgPool;

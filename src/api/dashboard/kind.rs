@@ -1,4 +1,4 @@
-//! The 18 documented dashboard types (seed `000_…`, docs/dashboard-types.md) and what each
+//! The 18 documented dashboard types (docs/dashboard-types.md, docs/dashboard-types.md) and what each
 //! reads: an enum, so that the dispatch is an exhaustive `match` and a new type cannot be
 //! half-added.
 
@@ -87,7 +87,7 @@ impl DashboardType {
     }
 
     /// Whether it reads the window (`days`, `asOf`). Catalog counts and the suppressions
-    /// active now do not (`days` is ignored, SPEC 5.1).
+    /// active now do not (`days` is ignored, docs/dashboard-types.md 5.1).
     pub fn reads_window(self) -> bool {
         !matches!(self, Summary | BudgetBurn | Funnel | PolicyImpact)
     }

@@ -1,5 +1,5 @@
 //! `latency_trend`: p50/p99 of totalDurationMs per date from the daily HdrHistograms, and the
-//! extension field `overall` over the whole window (SPEC 5.1).
+//! extension field `overall` over the whole window (docs/dashboard-types.md 5.1).
 
 use std::collections::HashMap;
 

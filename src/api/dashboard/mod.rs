@@ -10,6 +10,7 @@ mod budget_burn;
 mod channel_effectiveness;
 mod daily_trend;
 mod degraded_scoring;
+mod format;
 mod funnel;
 mod kind;
 mod latency_trend;

@@ -1,13 +1,14 @@
-//! `model_metrics_trend`: AUC per date and the latest feature importance (SPEC 5.1).
+//! `model_metrics_trend`: AUC per date and the latest feature importance (docs/dashboard-types.md 5.1).
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::PgPool;
 
+use super::format::round;
 use super::read::{Body, Params};
 use crate::api::error::ApiResult;
-use crate::api::window::{day_name, round};
+use crate::api::window::day_name;
 
 /// At most this many features are listed.
 pub const TOP_FEATURES: usize = 20;

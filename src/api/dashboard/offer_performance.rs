@@ -1,12 +1,12 @@
 //! `offer_performance`: the 20 first active catalog offers by conversions, then impressions
-//! (SPEC 5.1), with priority, creative count, and the window's counters.
+//! (docs/dashboard-types.md 5.1), with priority, creative count, and the window's counters.
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::percent_string;
 use super::read::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
-use crate::api::window::percent_string;
 use consumers::units::money::{to_money, Micros};
 
 /// How many offers the answer lists.
@@ -80,7 +80,7 @@ pub fn offer_row(
     }
 }
 
-/// Conversions desc, impressions desc, then id: the SPEC order with its tie rule.
+/// Conversions desc, impressions desc, then id: docs/dashboard-types.md 5.1's order with its tie rule.
 pub fn rank(rows: &mut [OfferRow]) {
     rows.sort_by(|a, b| {
         b.conversions

@@ -1,4 +1,4 @@
-//! `offer_performance_grouped`: offer performance per channel, category or segment (SPEC 5.1).
+//! `offer_performance_grouped`: offer performance per channel, category or segment (docs/dashboard-types.md 5.1).
 //!
 //! Groups are the dimension values with activity in the window (segments: active, materialized
 //! ones), ordered by their impressions; each group lists its offers with activity (any
@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::percent_string;
 use super::offer_performance::TOP;
 use super::read::{
     fetch_window, interaction_source, names, rollup_source, segment_bind, segment_scope, Body, Grain, Params,
     SegmentScope, UNCATEGORIZED,
 };
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::window::percent_string;
 use consumers::units::money::{to_money, Micros};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! `policy_impact`: suppressions active now, per policy type (SPEC 5.1; `days` is ignored).
+//! `policy_impact`: suppressions active now, per policy type (docs/dashboard-types.md 5.1; `days` is ignored).
 //!
 //! The read touches one counter row per policy type plus the expired suppressions the janitor
 //! has not swept yet (partial index), never the history of suppressions.

@@ -65,7 +65,7 @@ pub enum SegmentScope {
     All,
     /// Only customers in this (materialized) segment.
     Segment(String),
-    /// The answer is this warning body (SPEC 4), status 200.
+    /// The answer is this warning body (docs/dashboard-types.md 4), status 200.
     Warning(Body),
 }
 
@@ -93,7 +93,7 @@ pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult
     })
 }
 
-/// Names of catalog entities of one kind (SPEC 4: an id absent from the catalog shows its id).
+/// Names of catalog entities of one kind (docs/dashboard-types.md 4: an id absent from the catalog shows its id).
 pub async fn names(pool: &PgPool, tenant: &str, entity: &str, ids: &[String]) -> ApiResult<HashMap<String, String>> {
     if ids.is_empty() {
         return Ok(HashMap::new());

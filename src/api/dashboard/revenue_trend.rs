@@ -1,4 +1,4 @@
-//! `revenue_trend`: revenue per date, dense and oldest first (SPEC 5.1).
+//! `revenue_trend`: revenue per date, dense and oldest first (docs/dashboard-types.md 5.1).
 
 use std::collections::HashMap;
 

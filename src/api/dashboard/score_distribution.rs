@@ -1,14 +1,14 @@
 //! `score_distribution`: every scoringResults entry of the window's traces in ten score
-//! buckets, with optional per-dimension figures (SPEC 5.1).
+//! buckets, with optional per-dimension figures (docs/dashboard-types.md 5.1).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::round;
 use super::read::{name_or_id, names, Body, Params, UNCATEGORIZED};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::window::round;
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,5 @@
 //! `selection_frequency`: per offer, how often it was eligible, scored and selected in the
-//! window's traces, with rank figures (SPEC 5.1). Every trace counts (no sample cap).
+//! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
 //! The read picks the smallest table that covers the filters (see migration `selection`):
 //! none → per (day, offer); channel/flow → per (day, channel, flow, offer); segment → per
@@ -8,9 +8,10 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::ApiResult;
-use crate::api::window::{rate, round, Period, Window};
+use crate::api::window::{Period, Window};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -1,4 +1,4 @@
-//! `summary`: catalog counts now (SPEC 5.1).
+//! `summary`: catalog counts now (docs/dashboard-types.md 5.1).
 
 use serde::Serialize;
 use sqlx::PgPool;

@@ -1,12 +1,13 @@
 //! `why_not_ranked`: for one offer, how often it was eligible but not selected, and why
-//! (SPEC 5.1). Every trace of the window counts: `sampleCap` is null.
+//! (docs/dashboard-types.md 5.1). Every trace of the window counts: `sampleCap` is null.
 
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::window::{rate, round, Period, Window};
+use crate::api::window::{Period, Window};
 
 /// beatenBy lists this many winners.
 pub const TOP_BEATEN_BY: usize = 5;

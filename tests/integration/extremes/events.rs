@@ -132,7 +132,7 @@ fn time_field(kind: TopicKind) -> &'static str {
     }
 }
 
-/// A catalog change of `entity` with the data fields SPEC 2.3 names for it.
+/// A catalog change of `entity` with the data fields docs/events.md 2.3 names for it.
 fn catalog_base(entity: &str) -> Value {
     let data = match entity {
         "offer" => example(TopicKind::Catalog)["data"].clone(),

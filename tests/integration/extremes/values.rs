@@ -157,7 +157,7 @@ pub const EXPIRIES: &[(Exp, Why)] = &[
     (Exp::Lit("+10000-01-01T00:00:00Z"), UNWRITABLE_YEAR),
 ];
 
-/// The message key. SPEC 2: `tenantId:customerId` where a customer exists, else `tenantId`.
+/// The message key. docs/events.md: `tenantId:customerId` where a customer exists, else `tenantId`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum KeyKind {
     Natural,

@@ -130,7 +130,7 @@ fn json_type(v: &Value) -> u8 {
     }
 }
 
-/// The message key a producer sends (SPEC 2: `tenantId:customerId`, or `tenantId`), naming the
+/// The message key a producer sends (docs/events.md: `tenantId:customerId`, or `tenantId`), naming the
 /// event's own tenant (a key naming another is `tenant_mismatch`, a case of its own).
 fn key_of(e: &Value) -> Vec<u8> {
     let tenant = e["tenantId"].as_str().unwrap_or("acme");

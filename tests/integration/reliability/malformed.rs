@@ -17,7 +17,7 @@ use crate::model;
 
 type Key = (NaiveDate, String, String);
 
-/// interaction_daily's counters of tenant acme from interaction JSON (SPEC 2.2), the way
+/// interaction_daily's counters of tenant acme from interaction JSON (docs/events.md 2.2), the way
 /// `crash::expected_counters` computes them from the typed model.
 fn expected_counters(events: &[Value]) -> BTreeMap<Key, [i64; 8]> {
     let mut m: BTreeMap<Key, [i64; 8]> = BTreeMap::new();

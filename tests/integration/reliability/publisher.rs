@@ -1,6 +1,6 @@
 //! A publisher that knows what the broker acknowledged: the product's producer settings
 //! (idempotent; overridable) plus delivery reports, which carry each message's partition and
-//! offset. A message whose delivery failed is sent again (an at-least-once producer, as SPEC 3
+//! offset. A message whose delivery failed is sent again (an at-least-once producer, as docs/guarantees.md 3
 //! expects; dedup absorbs the copies), so every event of the test's list ends up in the log at
 //! least once and the expected values can be computed from that list.
 

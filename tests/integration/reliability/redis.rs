@@ -32,7 +32,7 @@ async fn add_offers(app: &TestApp, next: &mut usize, n: usize) {
     app.env.wait_caught_up(Duration::from_secs(60)).await;
 }
 
-/// The funnel of `offers` active offers without creatives (SPEC 5.1), from what was published.
+/// The funnel of `offers` active offers without creatives (docs/dashboard-types.md 5.1), from what was published.
 fn funnel(offers: usize) -> Value {
     json!({"stages": [{"label": "Total Offers", "count": offers}, {"label": "Active Offers", "count": offers},
                       {"label": "With Creatives", "count": 0}, {"label": "Creatives", "count": 0}]})

@@ -1,5 +1,5 @@
 //! `anomaly_candidates`: core metrics of the current window against the `baselineDays` dates
-//! before it (SPEC 5.2). Stateless: nothing fires. Reads the interaction rollups per (day,
+//! before it (docs/dashboard-types.md 5.2). Stateless: nothing fires. Reads the interaction rollups per (day,
 //! offer) and per (day, channel) and the trace counters per day of both windows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

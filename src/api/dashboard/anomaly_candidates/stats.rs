@@ -1,10 +1,10 @@
-//! The statistics of `anomaly_candidates` (SPEC 5.2), pure: proportions by a two-proportion z
+//! The statistics of `anomaly_candidates` (docs/dashboard-types.md 5.2), pure: proportions by a two-proportion z
 //! test, revenue by the standard error of the daily mean, severity as the larger of the z
 //! class and the percent class. Classification uses unrounded values.
 
 use serde::Serialize;
 
-use crate::api::window::round;
+use crate::api::dashboard::format::round;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
