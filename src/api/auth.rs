@@ -106,26 +106,32 @@ pub struct KeyCache {
     unknown: Arc<RwLock<HashMap<Vec<u8>, Instant>>>,
 }
 
+/// A stored API key: a tenant's with a role, or a platform key (no tenant).
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    tenant_id: Option<String>,
+    role: String,
+}
+
 impl KeyCache {
     async fn lookup(&self, pool: &PgPool, key: &str) -> Result<Option<KeyKind>, ApiError> {
         let hash = hash_key(key);
         if let Some(cached) = self.cached(&hash) {
             return Ok(cached);
         }
-        let row: Option<(Option<String>, String)> =
-            sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
-                .bind(&hash)
-                .fetch_optional(pool)
-                .await?;
+        let row: Option<KeyRow> = sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?;
         let kind = match row {
             None => None,
-            Some((None, role)) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
-            Some((Some(tenant_id), role)) => {
+            Some(KeyRow { tenant_id: None, role }) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
+            Some(KeyRow { tenant_id: Some(tenant_id), role }) => {
                 let role =
                     Role::parse(&role).ok_or_else(|| anyhow::anyhow!("api_keys holds an unknown role {role:?}"))?;
                 Some(KeyKind::Tenant { tenant_id, role })
             }
-            Some((tenant, role)) => {
+            Some(KeyRow { tenant_id: tenant, role }) => {
                 return Err(anyhow::anyhow!("api_keys holds role {role:?} with tenant {tenant:?}").into());
             }
         };
