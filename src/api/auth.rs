@@ -99,11 +99,14 @@ const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 /// own bound so that a flood of random keys can only clear itself, never the known keys.
 const CACHE_MAX: usize = 10_000;
 
+/// Key hash → `V`, shared by the clones of a [`KeyCache`].
+type ByHash<V> = Arc<RwLock<HashMap<Vec<u8>, V>>>;
+
 /// Key hash → its kind (None: unknown) and when it was looked up.
 #[derive(Clone, Default)]
 pub struct KeyCache {
-    known: Arc<RwLock<HashMap<Vec<u8>, (KeyKind, Instant)>>>,
-    unknown: Arc<RwLock<HashMap<Vec<u8>, Instant>>>,
+    known: ByHash<(KeyKind, Instant)>,
+    unknown: ByHash<Instant>,
 }
 
 /// A stored API key: a tenant's with a role, or a platform key (no tenant).
