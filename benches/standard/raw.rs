@@ -404,8 +404,11 @@ pub fn queries() -> Vec<RawQuery> {
 /// Bytes per COPY message: large enough to amortize round trips, small enough to stream.
 const CHUNK: usize = 4 << 20;
 
+/// Whether an event goes in a table.
+type Belongs = fn(&Event) -> bool;
+
 /// The tables COPY fills besides `raw.traces`, with the events that go in each.
-const TABLES: [(&str, fn(&Event) -> bool); 5] = [
+const TABLES: [(&str, Belongs); 5] = [
     (
         "raw.interactions (tenant_id, id, customer_id, offer_id, channel_id, creative_id, decision_trace_id, outcome, \
          revenue, cost, occurred_at)",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Read cost per dashboard type for a 90-day window (see BENCHMARKS.md): creates a scratch
-# database, applies the migrations, fills the views to SPEC 7's shape, prints a markdown table
+# database, applies the migrations, fills the views to the performance bar's shape (docs/guarantees.md 7), prints a markdown table
 # of access path, rows read, buffers and time per query, and drops the database.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

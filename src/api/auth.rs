@@ -99,11 +99,21 @@ const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 /// own bound so that a flood of random keys can only clear itself, never the known keys.
 const CACHE_MAX: usize = 10_000;
 
+/// Key hash → `V`, shared by the clones of a [`KeyCache`].
+type ByHash<V> = Arc<RwLock<HashMap<Vec<u8>, V>>>;
+
 /// Key hash → its kind (None: unknown) and when it was looked up.
 #[derive(Clone, Default)]
 pub struct KeyCache {
-    known: Arc<RwLock<HashMap<Vec<u8>, (KeyKind, Instant)>>>,
-    unknown: Arc<RwLock<HashMap<Vec<u8>, Instant>>>,
+    known: ByHash<(KeyKind, Instant)>,
+    unknown: ByHash<Instant>,
+}
+
+/// A stored API key: a tenant's with a role, or a platform key (no tenant).
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    tenant_id: Option<String>,
+    role: String,
 }
 
 impl KeyCache {
@@ -112,20 +122,19 @@ impl KeyCache {
         if let Some(cached) = self.cached(&hash) {
             return Ok(cached);
         }
-        let row: Option<(Option<String>, String)> =
-            sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
-                .bind(&hash)
-                .fetch_optional(pool)
-                .await?;
+        let row: Option<KeyRow> = sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?;
         let kind = match row {
             None => None,
-            Some((None, role)) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
-            Some((Some(tenant_id), role)) => {
+            Some(KeyRow { tenant_id: None, role }) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
+            Some(KeyRow { tenant_id: Some(tenant_id), role }) => {
                 let role =
                     Role::parse(&role).ok_or_else(|| anyhow::anyhow!("api_keys holds an unknown role {role:?}"))?;
                 Some(KeyKind::Tenant { tenant_id, role })
             }
-            Some((tenant, role)) => {
+            Some(KeyRow { tenant_id: tenant, role }) => {
                 return Err(anyhow::anyhow!("api_keys holds role {role:?} with tenant {tenant:?}").into());
             }
         };

@@ -49,12 +49,21 @@ impl DataVersion {
     }
 }
 
+/// When the topics' partitions last caught up.
+#[derive(sqlx::FromRow)]
+struct CaughtUp {
+    /// Some partition has never caught up.
+    never: bool,
+    /// The oldest of the partitions' last catch-ups.
+    oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// The time up to which the views are complete (`X-Data-As-Of`, the status's `dataAsOf`): the
 /// oldest instant at which one of `topics`' partitions was seen fully applied. None while some
 /// partition has never caught up.
 pub async fn data_as_of(pool: &PgPool, topics: &[String]) -> Result<Option<String>, sqlx::Error> {
-    let (never, oldest): (bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
-        "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at)
+    let CaughtUp { never, oldest } = sqlx::query_as(
+        "SELECT bool_or(caught_up_at IS NULL) IS TRUE AS never, min(caught_up_at) AS oldest
            FROM consumer_offsets WHERE topic = ANY($1)",
     )
     .bind(topics)

@@ -72,28 +72,64 @@ async fn status(State(state): State<AppState>, caller: StatusCaller) -> ApiResul
         StatusCaller::Tenant(caller) => caller,
     };
     caller.require(Role::Admin)?;
-    let dl: Vec<(String, i64)> =
-        sqlx::query_as("SELECT topic, sum(count)::int8 FROM dead_letter_counts WHERE tenant_id = $1 GROUP BY topic")
-            .bind(&caller.tenant_id)
-            .fetch_all(&state.pool)
-            .await?;
-    let status = TenantStatus { tenant_id: caller.tenant_id, dead_letters: dl.into_iter().collect(), data_as_of };
+    let dl: Vec<TopicCount> = sqlx::query_as(
+        "SELECT topic, sum(count)::int8 AS count FROM dead_letter_counts WHERE tenant_id = $1 GROUP BY topic",
+    )
+    .bind(&caller.tenant_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let status = TenantStatus { tenant_id: caller.tenant_id, dead_letters: by_topic(dl), data_as_of };
     Ok(Json(status).into_response())
 }
 
+/// Dead letters of one topic.
+#[derive(sqlx::FromRow)]
+struct TopicCount {
+    topic: String,
+    count: i64,
+}
+
+fn by_topic(rows: Vec<TopicCount>) -> BTreeMap<String, i64> {
+    rows.into_iter().map(|r| (r.topic, r.count)).collect()
+}
+
+/// A partition's stored progress (`consumer_offsets`).
+#[derive(sqlx::FromRow)]
+struct OffsetRow {
+    topic: String,
+    partition: i32,
+    /// Next offset to apply.
+    next_offset: i64,
+    last_commit_at: DateTime<Utc>,
+    event_time_watermark: Option<DateTime<Utc>>,
+}
+
+/// The broker's watermarks, the stored offsets and the dead-letter counts do not depend on each
+/// other: read together (the broker's answer can take its whole budget).
 async fn platform_status(state: &AppState, data_as_of: Option<String>) -> ApiResult<Json<PlatformStatus>> {
     let wm = state.watermarks.clone();
-    let highs = tokio::task::spawn_blocking(move || wm.fetch()).await.map_err(anyhow::Error::from)?;
-    let topics = state.watermarks.topics.clone();
-    let rows: Vec<(String, i32, i64, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT topic, partition, next_offset, last_commit_at, event_time_watermark
-           FROM consumer_offsets WHERE topic = ANY($1)",
-    )
-    .bind(&topics)
-    .fetch_all(&state.pool)
-    .await?;
-    let stored: HashMap<(String, i32), (i64, DateTime<Utc>, Option<DateTime<Utc>>)> =
-        rows.into_iter().map(|(t, p, o, c, w)| ((t, p), (o, c, w))).collect();
+    let highs =
+        async { ApiResult::Ok(tokio::task::spawn_blocking(move || wm.fetch()).await.map_err(anyhow::Error::from)?) };
+    let rows = async {
+        let rows: Vec<OffsetRow> = sqlx::query_as(
+            "SELECT topic, partition, next_offset, last_commit_at, event_time_watermark
+               FROM consumer_offsets WHERE topic = ANY($1)",
+        )
+        .bind(&state.watermarks.topics)
+        .fetch_all(&state.pool)
+        .await?;
+        ApiResult::Ok(rows)
+    };
+    let dl = async {
+        let dl: Vec<TopicCount> =
+            sqlx::query_as("SELECT topic, sum(count)::int8 AS count FROM dead_letter_counts GROUP BY topic")
+                .fetch_all(&state.pool)
+                .await?;
+        ApiResult::Ok(dl)
+    };
+    let (highs, rows, dl) = tokio::try_join!(highs, rows, dl)?;
+    let stored: HashMap<(String, i32), OffsetRow> =
+        rows.into_iter().map(|r| ((r.topic.clone(), r.partition), r)).collect();
     let mut keys: Vec<(String, i32)> = highs.keys().cloned().chain(stored.keys().cloned()).collect();
     keys.sort();
     keys.dedup();
@@ -102,28 +138,19 @@ async fn platform_status(state: &AppState, data_as_of: Option<String>) -> ApiRes
         .map(|key| {
             let s = stored.get(&key);
             let high = highs.get(&key).copied();
-            let committed = s.map(|s| s.0);
+            let committed = s.map(|s| s.next_offset);
             PartitionStatus {
                 lag: high.map(|h| (h - committed.unwrap_or(0)).max(0)),
                 topic: key.0,
                 partition: key.1,
                 committed_offset: committed,
                 high_watermark: high,
-                last_commit_at: s.map(|s| s.1),
-                event_time_watermark: s.and_then(|s| s.2),
+                last_commit_at: s.map(|s| s.last_commit_at),
+                event_time_watermark: s.and_then(|s| s.event_time_watermark),
             }
         })
         .collect();
-    let dl: Vec<(String, i64)> =
-        sqlx::query_as("SELECT topic, sum(count)::int8 FROM dead_letter_counts GROUP BY topic")
-            .fetch_all(&state.pool)
-            .await?;
-    Ok(Json(PlatformStatus {
-        broker_reachable: !highs.is_empty(),
-        partitions,
-        dead_letters: dl.into_iter().collect(),
-        data_as_of,
-    }))
+    Ok(Json(PlatformStatus { broker_reachable: !highs.is_empty(), partitions, dead_letters: by_topic(dl), data_as_of }))
 }
 
 #[derive(Debug, Serialize)]
@@ -195,24 +222,22 @@ async fn dead_letters(
     let reason = extract::text(&raw, "reason")?;
     let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR reason = $3)";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
-        .bind(tenant)
-        .bind(topic)
-        .bind(reason)
-        .fetch_one(&state.pool)
-        .await?;
-    let rows: Vec<DeadLetterRow> = sqlx::query_as(&format!(
+    // The count and the page do not depend on each other: read together.
+    let total_sql = format!("SELECT count(*) FROM dead_letters WHERE {filter}");
+    let total = sqlx::query_scalar::<_, i64>(&total_sql).bind(tenant).bind(topic).bind(reason).fetch_one(&state.pool);
+    let page_sql = format!(
         "SELECT id, topic, partition, \"offset\", last_offset, key, payload, payload_size, payload_sha256,
                 reason, detail, received_at
            FROM dead_letters WHERE {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"
-    ))
-    .bind(tenant)
-    .bind(topic)
-    .bind(reason)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
+    );
+    let rows = sqlx::query_as::<_, DeadLetterRow>(&page_sql)
+        .bind(tenant)
+        .bind(topic)
+        .bind(reason)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&state.pool);
+    let (total, rows) = tokio::try_join!(total, rows)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let dead_letters = rows
         .into_iter()

@@ -156,6 +156,8 @@ mod tests {
     use super::*;
 
     type Flights = Arc<SingleFlight<&'static str, Result<u32, String>>>;
+    /// What a call of the fixture ended as (a stale call's computation dropped).
+    type Outcome = Flown<Result<u32, String>, Result<u32, String>, ()>;
 
     struct Fixture {
         flights: Flights,
@@ -169,7 +171,7 @@ mod tests {
         }
 
         /// A call that computes `Ok(n)` (or `Err` when `fail`) once the gate opens.
-        fn call(&self, fail: bool) -> tokio::task::JoinHandle<Flown<Result<u32, String>, Result<u32, String>, ()>> {
+        fn call(&self, fail: bool) -> tokio::task::JoinHandle<Outcome> {
             let (flights, gate, computations) = (self.flights.clone(), self.gate.clone(), self.computations.clone());
             tokio::spawn(async move {
                 let seen = flights.completed();

@@ -34,27 +34,29 @@ async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQ
     let request = extract::text(&raw, "requestId")?;
     let _permit = state.computations.admit().await?;
     let filter = "tenant_id = $1 AND ($2::text IS NULL OR customer_id = $2) AND ($3::text IS NULL OR request_id = $3)";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM decision_traces WHERE {filter}"))
+    // The count and the page do not depend on each other: read together.
+    let total_sql = format!("SELECT count(*) FROM decision_traces WHERE {filter}");
+    let total = sqlx::query_scalar::<_, i64>(&total_sql)
         .bind(&caller.tenant_id)
         .bind(customer)
         .bind(request)
-        .fetch_one(&state.pool)
-        .await?;
-    let traces: Vec<sqlx::types::Json<Value>> = sqlx::query_scalar(&format!(
+        .fetch_one(&state.pool);
+    let page_sql = format!(
         "SELECT jsonb_build_object('id', id, 'customerId', customer_id, 'requestId', request_id,
                                    'decisionFlowKey', body->'decisionFlowKey', 'pipeline', body->'pipeline',
                                    'result', body->'result', 'totalDurationMs', body->'totalDurationMs',
                                    'createdAt', body->'createdAt')
            FROM decision_traces WHERE {filter}
           ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-    ))
-    .bind(&caller.tenant_id)
-    .bind(customer)
-    .bind(request)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
+    );
+    let traces = sqlx::query_scalar::<_, sqlx::types::Json<Value>>(&page_sql)
+        .bind(&caller.tenant_id)
+        .bind(customer)
+        .bind(request)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&state.pool);
+    let (total, traces) = tokio::try_join!(total, traces)?;
     Ok(Json(TracePage { traces: traces.into_iter().map(|j| j.0).collect(), total, limit, offset }))
 }
 

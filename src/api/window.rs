@@ -1,4 +1,4 @@
-//! Windows and the common rules of SPEC 4: `days` 1..365 (default 7), `asOf`, dense daily
+//! Windows and the common rules of docs/dashboard-types.md 4: `days` 1..365 (default 7), `asOf`, dense daily
 //! series, date names.
 //!
 //! `asOf` is range-checked: from [`EARLIEST_AS_OF`] to [`AS_OF_MAX_AHEAD_DAYS`] after today (UTC).

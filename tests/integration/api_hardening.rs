@@ -20,6 +20,9 @@ use crate::helpers::{spawn_app, spawn_app_with_settings, TestApp, TestEnv};
 use crate::model::catalog;
 use conn::Conn;
 
+/// Request headers, as [`Conn::send`] takes them.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 /// An app whose views hold acme's one active offer (committed, and the data version read, so
 /// that cache keys stay put), with settings adjusted by `adjust`; and a viewer key of acme.
 async fn app_with(adjust: impl FnOnce(&mut Settings)) -> (TestApp, String) {
@@ -194,7 +197,7 @@ async fn every_error_body_is_json() {
     let auth = [("x-api-key", admin.as_str()), ("x-tenant-id", "acme")];
     let json_type = [auth[0], auth[1], ("content-type", "application/json")];
     let mut conn = Conn::open(&app.address).await;
-    let cases: [(Method, &str, &[(&str, &str)], &[u8], u16); 8] = [
+    let cases: [(Method, &str, Headers, &[u8], u16); 8] = [
         (Method::PUT, "/api/v1/settings", &json_type, b"not json", 400),
         (Method::PUT, "/api/v1/settings", &json_type, b"{\"decisionTraceEnabled\": tru", 400),
         (Method::PUT, "/api/v1/settings", &auth, b"{}", 415),

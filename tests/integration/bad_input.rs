@@ -16,6 +16,15 @@ fn interaction(id: &str, outcome: &str) -> Value {
            "outcome": outcome, "revenue": 1.5, "occurredAt": ts(Utc::now() - chrono::Duration::minutes(1))})
 }
 
+/// What the test checks of a dead letter.
+#[derive(Debug, sqlx::FromRow)]
+struct DeadLetter {
+    topic: String,
+    payload: Option<Vec<u8>>,
+    reason: String,
+    tenant_id: String,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_of_bad_input_is_dead_lettered_and_the_rest_applied() {
     let app = spawn_app().await;
@@ -64,20 +73,19 @@ async fn each_kind_of_bad_input_is_dead_lettered_and_the_rest_applied() {
     env.wait_caught_up(Duration::from_secs(60)).await;
 
     // Every bad message is in the table with its reason and its exact bytes.
-    let rows: Vec<(String, i64, Option<Vec<u8>>, String, String)> = sqlx::query_as(
-        "SELECT topic, \"offset\", payload, reason, tenant_id FROM dead_letters ORDER BY topic, \"offset\"",
-    )
-    .fetch_all(&env.pool)
-    .await
-    .unwrap();
+    let rows: Vec<DeadLetter> =
+        sqlx::query_as("SELECT topic, payload, reason, tenant_id FROM dead_letters ORDER BY topic, \"offset\"")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
     assert_eq!(rows.len(), bad.len(), "one dead letter per bad message: {rows:?}");
     for (topic, payload, reason) in &bad {
         // A too-large payload is kept as its first 64 KiB (with its size and SHA-256).
         let kept = if *reason == "too_large" { &payload[..64 * 1024] } else { payload.as_slice() };
-        let found = rows.iter().find(|r| r.2.as_deref() == Some(kept) && r.0 == env.topic(*topic));
+        let found = rows.iter().find(|r| r.payload.as_deref() == Some(kept) && r.topic == env.topic(*topic));
         let found = found.unwrap_or_else(|| panic!("no dead letter for a {reason} message"));
-        assert_eq!(found.3, *reason);
-        assert_eq!(found.4, "acme", "attributed to its tenant");
+        assert_eq!(found.reason, *reason);
+        assert_eq!(found.tenant_id, "acme", "attributed to its tenant");
     }
 
     // The good events of the same batches were applied.

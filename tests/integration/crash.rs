@@ -27,16 +27,47 @@ pub fn expected_counters(events: &[model::Interaction]) -> BTreeMap<Key, [i64; 8
     m
 }
 
+/// A row of `interaction_daily` (money in micro-units).
+#[derive(sqlx::FromRow)]
+struct CounterRow {
+    day: NaiveDate,
+    offer_id: String,
+    channel_id: String,
+    impressions: i64,
+    clicks: i64,
+    accepts: i64,
+    converts: i64,
+    rejects: i64,
+    dismisses: i64,
+    revenue_micros: i64,
+    cost_micros: i64,
+}
+
 pub async fn stored_counters(env: &TestEnv, tenant: &str) -> BTreeMap<Key, [i64; 8]> {
-    let rows: Vec<(NaiveDate, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<CounterRow> = sqlx::query_as(
         "SELECT day, offer_id, channel_id, impressions, clicks, accepts, converts, rejects, dismisses,
-                revenue_micros::int8, cost_micros::int8 FROM interaction_daily WHERE tenant_id = $1",
+                revenue_micros::int8 AS revenue_micros, cost_micros::int8 AS cost_micros
+           FROM interaction_daily WHERE tenant_id = $1",
     )
     .bind(tenant)
     .fetch_all(&env.pool)
     .await
     .unwrap();
-    rows.into_iter().map(|r| ((r.0, r.1, r.2), [r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10])).collect()
+    rows.into_iter()
+        .map(|r| {
+            let counters = [
+                r.impressions,
+                r.clicks,
+                r.accepts,
+                r.converts,
+                r.rejects,
+                r.dismisses,
+                r.revenue_micros,
+                r.cost_micros,
+            ];
+            ((r.day, r.offer_id, r.channel_id), counters)
+        })
+        .collect()
 }
 
 /// Σ next_offset over all partitions: grows whenever any batch commits.

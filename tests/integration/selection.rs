@@ -13,6 +13,9 @@ use crate::helpers::spawn_app;
 use crate::model::{at, catalog, in_window, membership, round, ts};
 use crate::processes::Lcg;
 
+/// A filter parameter of a request (None: not given).
+type Param = Option<&'static str>;
+
 struct Trace {
     json: Value,
     channel: String,
@@ -121,7 +124,7 @@ async fn selection_frequency_is_exact_for_every_filter() {
     env.publish(TopicKind::DecisionTraces, &traces[7].json); // a resent duplicate
     env.wait_caught_up(Duration::from_secs(90)).await;
 
-    let filters: [(&str, Option<&str>, Option<&str>, Option<&str>, Option<&str>); 7] = [
+    let filters: [(&str, Param, Param, Param, Param); 7] = [
         ("none", None, None, None, None),
         ("channel", Some("ch1"), None, None, None),
         ("flow", None, Some("df0"), None, None),

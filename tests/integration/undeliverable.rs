@@ -18,6 +18,17 @@ fn interaction(id: &str) -> Value {
            "outcome": "impression", "occurredAt": ts(Utc::now() - chrono::Duration::minutes(1))})
 }
 
+/// What the test checks of a dead letter.
+#[derive(Debug, sqlx::FromRow)]
+struct DeadLetter {
+    partition: i32,
+    offset: i64,
+    last_offset: i64,
+    reason: String,
+    tenant_id: String,
+    payload: Option<Vec<u8>>,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_batch_is_dead_lettered_as_a_range_and_its_partition_moves_on() {
     let app = spawn_app().await;
@@ -52,15 +63,15 @@ async fn an_undecodable_batch_is_dead_lettered_as_a_range_and_its_partition_move
     .await
     .unwrap();
     assert_eq!(impressions, 80, "every good event applied once, none of the undeliverable ones");
-    let rows: Vec<(i32, i64, i64, String, String, Option<Vec<u8>>)> = sqlx::query_as(
+    let rows: Vec<DeadLetter> = sqlx::query_as(
         "SELECT partition, \"offset\", last_offset, reason, tenant_id, payload FROM dead_letters ORDER BY partition",
     )
     .fetch_all(&env.pool)
     .await
     .unwrap();
     let want: Vec<(i32, i64, i64)> = zstd_offsets.iter().map(|(p, o)| (*p, *o, o + per_batch - 1)).collect();
-    let got: Vec<(i32, i64, i64)> = rows.iter().map(|r| (r.0, r.1, r.2)).collect();
+    let got: Vec<(i32, i64, i64)> = rows.iter().map(|r| (r.partition, r.offset, r.last_offset)).collect();
     assert_eq!(got, want, "one range per partition, exactly the batch's offsets: {rows:?}");
-    assert!(rows.iter().all(|r| r.3 == "undeliverable" && r.4.is_empty() && r.5.is_none()));
+    assert!(rows.iter().all(|r| r.reason == "undeliverable" && r.tenant_id.is_empty() && r.payload.is_none()));
     app.stop().await.expect("clean shutdown");
 }

@@ -68,11 +68,21 @@ pub(super) async fn compare_and_set(
     Ok(Cas::Advanced)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A partition's progress as stored with the views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredOffset {
     pub next_offset: i64,
     pub event_time_watermark: Option<DateTime<Utc>>,
     pub last_commit_at: DateTime<Utc>,
+}
+
+/// A partition's row of `consumer_offsets`.
+#[derive(sqlx::FromRow)]
+struct OffsetRow {
+    topic: String,
+    partition: i32,
+    #[sqlx(flatten)]
+    stored: StoredOffset,
 }
 
 /// Stored offsets of the given topics, the position a consumer resumes from on assignment.
@@ -80,19 +90,14 @@ pub async fn load_offsets(
     pool: &PgPool,
     topics: &[String],
 ) -> Result<BTreeMap<(String, i32), StoredOffset>, sqlx::Error> {
-    let rows: Vec<(String, i32, i64, Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<OffsetRow> = sqlx::query_as(
         "SELECT topic, partition, next_offset, event_time_watermark, last_commit_at
            FROM consumer_offsets WHERE topic = ANY($1)",
     )
     .bind(topics)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, p, next_offset, event_time_watermark, last_commit_at)| {
-            ((t, p), StoredOffset { next_offset, event_time_watermark, last_commit_at })
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| ((r.topic, r.partition), r.stored)).collect())
 }
 
 /// Records that these partitions were fully applied now: the stored next offset has reached

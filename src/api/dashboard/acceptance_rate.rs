@@ -31,8 +31,16 @@ pub struct OfferRate {
     pub acceptance_rate: f64,
 }
 
-/// (offer, impressions, positive, negative) summed over the window.
-pub type Row = (String, i64, i64, i64);
+/// One offer's counters summed over the window.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub offer_id: String,
+    pub impressions: i64,
+    /// accept + convert.
+    pub positive: i64,
+    /// reject + dismiss.
+    pub negative: i64,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
@@ -40,12 +48,13 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         return Ok(w);
     }
     let sql = format!(
-        "SELECT offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(rejects + dismisses)::int8
+        "SELECT offer_id, sum(impressions)::int8 AS impressions, sum(accepts + converts)::int8 AS positive,
+                sum(rejects + dismisses)::int8 AS negative
          {} GROUP BY offer_id",
         rollup_source(Grain::Offer)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, &names, &p.window))
 }
@@ -53,7 +62,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 pub fn to_response(rows: Vec<Row>, names: &std::collections::HashMap<String, String>, w: &Window) -> AcceptanceRate {
     let mut data: Vec<OfferRate> = rows
         .into_iter()
-        .map(|(offer_id, impressions, positive, negative)| OfferRate {
+        .map(|Row { offer_id, impressions, positive, negative }| OfferRate {
             offer_name: name_or_id(names, &offer_id),
             offer_id,
             impressions,
@@ -74,7 +83,13 @@ mod tests {
     fn sorted_by_impressions_then_id_with_names() {
         let w = Window::parse(Some("7"), Some("2026-03-29")).unwrap();
         let names = [("b".to_string(), "Offer B".to_string())].into_iter().collect();
-        let r = to_response(vec![("a".into(), 10, 1, 0), ("c".into(), 20, 0, 2), ("b".into(), 10, 3, 1)], &names, &w);
+        let row = |offer_id: &str, impressions, positive, negative| Row {
+            offer_id: offer_id.into(),
+            impressions,
+            positive,
+            negative,
+        };
+        let r = to_response(vec![row("a", 10, 1, 0), row("c", 20, 0, 2), row("b", 10, 3, 1)], &names, &w);
         let order: Vec<&str> = r.data.iter().map(|o| o.offer_id.as_str()).collect();
         assert_eq!(order, ["c", "a", "b"]);
         assert_eq!(r.data[2].offer_name, "Offer B");

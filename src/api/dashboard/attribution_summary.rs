@@ -30,36 +30,43 @@ pub struct ModelRow {
     pub avg_value: f64,
 }
 
-/// (model, events, value micros).
-pub type Row = (String, i64, Micros);
+/// One attribution model's events in the window.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub model: String,
+    /// Attribution events of the model.
+    pub events: i64,
+    /// Σ attributed value, in micro-units.
+    pub value_micros: Micros,
+}
 
+/// The per-model rows and the distinct conversions do not depend on each other: read together.
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let (since, today) = (p.window.since(), p.window.today);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT model, sum(events)::int8, sum(value_micros) FROM attribution_daily
+    let rows = sqlx::query_as::<_, Row>(
+        "SELECT model, sum(events)::int8 AS events, sum(value_micros) AS value_micros FROM attribution_daily
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY model",
     )
     .bind(tenant)
     .bind(since)
     .bind(today)
-    .fetch_all(pool)
-    .await?;
-    let distinct: i64 = sqlx::query_scalar(
+    .fetch_all(pool);
+    let distinct = sqlx::query_scalar::<_, i64>(
         "SELECT COALESCE(sum(conversions), 0)::int8 FROM attribution_first_days
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND prev_day < $2",
     )
     .bind(tenant)
     .bind(since)
     .bind(today)
-    .fetch_one(pool)
-    .await?;
+    .fetch_one(pool);
+    let (rows, distinct) = tokio::try_join!(rows, distinct)?;
     Body::json(&to_response(rows, distinct))
 }
 
 pub fn to_response(rows: Vec<Row>, total_conversions: i64) -> AttributionSummary {
     let mut data: Vec<ModelRow> = rows
         .into_iter()
-        .map(|(model, n, value)| ModelRow {
+        .map(|Row { model, events: n, value_micros: value }| ModelRow {
             model,
             conversions: n,
             total_value: to_money(value.0),

@@ -30,12 +30,22 @@ pub struct BurnRow {
     pub burn_rate: String,
 }
 
-/// (offer, name, allocated micros, spent micros).
-pub type Row = (String, Option<String>, i64, Micros);
+/// One offer with a budget.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub offer_id: String,
+    /// Catalog name (null: show the id).
+    pub name: Option<String>,
+    /// `budget.allocated`, in micro-units.
+    pub allocated_micros: i64,
+    /// Σ cost of all the offer's interactions, all time, in micro-units.
+    pub spent_micros: Micros,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT o.entity_id, o.name, o.budget_allocated_micros, COALESCE(s.cost_micros, 0)
+        "SELECT o.entity_id AS offer_id, o.name, o.budget_allocated_micros AS allocated_micros,
+                COALESCE(s.cost_micros, 0) AS spent_micros
            FROM catalog_entities o
            LEFT JOIN offer_spend s ON s.tenant_id = o.tenant_id AND s.offer_id = o.entity_id
           WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.budget_allocated_micros > 0",
@@ -52,7 +62,7 @@ pub fn to_response(mut rows: Vec<Row>) -> BudgetBurn {
     rows.sort_by(|a, b| {
         let by_ratio = by_burn_rate(a, b);
         if by_ratio == Ordering::Equal {
-            a.0.cmp(&b.0)
+            a.offer_id.cmp(&b.offer_id)
         } else {
             by_ratio
         }
@@ -60,7 +70,7 @@ pub fn to_response(mut rows: Vec<Row>) -> BudgetBurn {
     BudgetBurn {
         data: rows
             .into_iter()
-            .map(|(id, name, allocated, spent)| BurnRow {
+            .map(|Row { offer_id: id, name, allocated_micros: allocated, spent_micros: spent }| BurnRow {
                 offer_name: name.unwrap_or_else(|| id.clone()),
                 offer_id: id,
                 allocated: to_money(allocated),
@@ -75,9 +85,11 @@ pub fn to_response(mut rows: Vec<Row>) -> BudgetBurn {
 /// spent / allocated, descending: exact on the cross products while they fit i128 (spent is a
 /// numeric sum: astronomically large ones fall back to comparing the ratios as doubles).
 fn by_burn_rate(a: &Row, b: &Row) -> Ordering {
-    match (b.3 .0.checked_mul(i128::from(a.2)), a.3 .0.checked_mul(i128::from(b.2))) {
+    let (a_spent, b_spent) = (a.spent_micros.0, b.spent_micros.0);
+    let (a_allocated, b_allocated) = (a.allocated_micros, b.allocated_micros);
+    match (b_spent.checked_mul(i128::from(a_allocated)), a_spent.checked_mul(i128::from(b_allocated))) {
         (Some(x), Some(y)) => x.cmp(&y),
-        _ => (b.3 .0 as f64 / b.2 as f64).total_cmp(&(a.3 .0 as f64 / a.2 as f64)),
+        _ => (b_spent as f64 / b_allocated as f64).total_cmp(&(a_spent as f64 / a_allocated as f64)),
     }
 }
 
@@ -87,10 +99,16 @@ mod tests {
 
     #[test]
     fn ordered_by_exact_burn_rate_then_id() {
+        let row = |id: &str, name: Option<&str>, allocated_micros, spent| Row {
+            offer_id: id.into(),
+            name: name.map(Into::into),
+            allocated_micros,
+            spent_micros: Micros(spent),
+        };
         let r = to_response(vec![
-            ("a".into(), None, 10_000_000, Micros(5_000_000)),
-            ("b".into(), Some("B".into()), 3_000_000, Micros(4_000_000)),
-            ("c".into(), None, 20_000_000, Micros(10_000_000)),
+            row("a", None, 10_000_000, 5_000_000),
+            row("b", Some("B"), 3_000_000, 4_000_000),
+            row("c", None, 20_000_000, 10_000_000),
         ]);
         let got: Vec<(&str, f64, &str)> =
             r.data.iter().map(|x| (x.offer_id.as_str(), x.remaining, x.burn_rate.as_str())).collect();

@@ -24,8 +24,16 @@ pub struct ChannelRow {
     pub effectiveness: String,
 }
 
-/// (channel, name, impressions, conversions).
-pub type Row = (String, Option<String>, i64, i64);
+/// One channel's counters over the window (0 for an active channel without activity).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub channel_id: String,
+    /// Catalog name (null: show the id).
+    pub name: Option<String>,
+    pub impressions: i64,
+    /// accept + convert.
+    pub conversions: i64,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
@@ -39,7 +47,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
          active AS (
              SELECT entity_id AS channel_id FROM catalog_entities
               WHERE tenant_id = $1 AND entity = 'channel' AND NOT deleted AND status = 'active')
-         SELECT k.channel_id, c.name, COALESCE(s.imp, 0), COALESCE(s.conv, 0)
+         SELECT k.channel_id, c.name, COALESCE(s.imp, 0) AS impressions, COALESCE(s.conv, 0) AS conversions
            FROM (SELECT channel_id FROM stats UNION SELECT channel_id FROM active) k
            LEFT JOIN stats s USING (channel_id)
            LEFT JOIN catalog_entities c
@@ -53,7 +61,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 pub fn to_response(rows: Vec<Row>) -> ChannelEffectiveness {
     let mut data: Vec<ChannelRow> = rows
         .into_iter()
-        .map(|(id, name, imp, conv)| ChannelRow {
+        .map(|Row { channel_id: id, name, impressions: imp, conversions: conv }| ChannelRow {
             channel_name: name.unwrap_or_else(|| id.clone()),
             channel_id: id,
             impressions: imp,
@@ -71,11 +79,13 @@ mod tests {
 
     #[test]
     fn sorted_with_names_and_percent() {
-        let r = to_response(vec![
-            ("b".into(), None, 10, 1),
-            ("a".into(), Some("A".into()), 10, 0),
-            ("c".into(), None, 0, 0),
-        ]);
+        let row = |id: &str, name: Option<&str>, impressions, conversions| Row {
+            channel_id: id.into(),
+            name: name.map(Into::into),
+            impressions,
+            conversions,
+        };
+        let r = to_response(vec![row("b", None, 10, 1), row("a", Some("A"), 10, 0), row("c", None, 0, 0)]);
         let got: Vec<(&str, &str, &str)> =
             r.data.iter().map(|c| (c.channel_id.as_str(), c.channel_name.as_str(), c.effectiveness.as_str())).collect();
         assert_eq!(got, [("a", "A", "0.0"), ("b", "b", "10.0"), ("c", "c", "0.0")]);

@@ -25,8 +25,14 @@ pub struct Point {
     pub conversions: i64,
 }
 
-/// (day, impressions, conversions).
-pub type Row = (NaiveDate, i64, i64);
+/// One day's counters.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub day: NaiveDate,
+    pub impressions: i64,
+    /// accept + convert.
+    pub conversions: i64,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
@@ -34,7 +40,8 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         return Ok(w);
     }
     let sql = format!(
-        "SELECT day, sum(impressions)::int8, sum(accepts + converts)::int8 {} GROUP BY day",
+        "SELECT day, sum(impressions)::int8 AS impressions, sum(accepts + converts)::int8 AS conversions
+         {} GROUP BY day",
         rollup_source(Grain::Day)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
@@ -42,7 +49,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 }
 
 pub fn to_response(rows: &[Row], w: &Window) -> DailyTrend {
-    let by_day: HashMap<NaiveDate, (i64, i64)> = rows.iter().map(|(d, i, c)| (*d, (*i, *c))).collect();
+    let by_day: HashMap<NaiveDate, (i64, i64)> = rows.iter().map(|r| (r.day, (r.impressions, r.conversions))).collect();
     DailyTrend {
         data: w
             .dates()
@@ -61,7 +68,8 @@ mod tests {
     #[test]
     fn dense_and_oldest_first() {
         let w = Window::parse(Some("3"), Some("2026-03-26")).unwrap();
-        let r = to_response(&[(NaiveDate::from_ymd_opt(2026, 3, 25).unwrap(), 5, 1)], &w);
+        let day = NaiveDate::from_ymd_opt(2026, 3, 25).unwrap();
+        let r = to_response(&[Row { day, impressions: 5, conversions: 1 }], &w);
         let got: Vec<(&str, i64)> = r.data.iter().map(|p| (p.name.as_str(), p.impressions)).collect();
         assert_eq!(got, [("Mar 24", 0), ("Mar 25", 5), ("Mar 26", 0)]);
     }

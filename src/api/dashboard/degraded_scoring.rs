@@ -15,10 +15,19 @@ pub struct DegradedScoring {
     pub has_data: bool,
 }
 
+/// The window's trace counters.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    /// Traces with degraded scoring.
+    pub degraded: i64,
+    /// All traces.
+    pub traces: i64,
+}
+
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
-    let (degraded, total): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(degraded), 0)::int8, COALESCE(sum(traces), 0)::int8 FROM trace_daily
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3",
+    let Row { degraded, traces: total } = sqlx::query_as(
+        "SELECT COALESCE(sum(degraded), 0)::int8 AS degraded, COALESCE(sum(traces), 0)::int8 AS traces
+           FROM trace_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3",
     )
     .bind(tenant)
     .bind(p.window.since())

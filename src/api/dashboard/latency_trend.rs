@@ -40,8 +40,16 @@ pub struct Overall {
     pub max: u64,
 }
 
+/// One day's latency histogram.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub day: NaiveDate,
+    /// totalDurationMs of the day's traces: a serialized HdrHistogram (`units::latency`).
+    pub hist: Vec<u8>,
+}
+
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
-    let rows: Vec<(NaiveDate, Vec<u8>)> =
+    let rows: Vec<Row> =
         sqlx::query_as("SELECT day, hist FROM trace_latency_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3")
             .bind(tenant)
             .bind(p.window.since())
@@ -49,8 +57,8 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
             .fetch_all(pool)
             .await?;
     let mut by_day = HashMap::new();
-    for (day, bytes) in rows {
-        by_day.insert(day, latency::deserialize(&bytes).map_err(anyhow::Error::msg)?);
+    for Row { day, hist } in rows {
+        by_day.insert(day, latency::deserialize(&hist).map_err(anyhow::Error::msg)?);
     }
     Body::json(&to_response(&by_day, &p.window))
 }

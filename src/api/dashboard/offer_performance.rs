@@ -34,8 +34,22 @@ pub struct OfferRow {
     pub conversion_rate: String,
 }
 
-/// (offer, name, priority, creatives, impressions, conversions, revenue micros).
-pub type Row = (String, Option<String>, Option<i64>, i64, i64, i64, Micros);
+/// One active catalog offer and its counters over the window (0 without activity).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub offer_id: String,
+    /// Catalog name (null: show the id).
+    pub name: Option<String>,
+    /// Catalog priority (null: 0).
+    pub priority: Option<i64>,
+    /// Creatives of the offer in the catalog now.
+    pub creatives: i64,
+    pub impressions: i64,
+    /// accept + convert.
+    pub conversions: i64,
+    /// Σ revenue, in micro-units.
+    pub revenue_micros: Micros,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
@@ -47,10 +61,12 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
              SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
                     sum(revenue_micros) AS rev
              {} GROUP BY offer_id)
-         SELECT o.entity_id, o.name, o.priority,
+         SELECT o.entity_id AS offer_id, o.name, o.priority,
                 (SELECT count(*) FROM catalog_entities c
-                  WHERE c.tenant_id = $1 AND c.entity = 'creative' AND NOT c.deleted AND c.offer_id = o.entity_id),
-                COALESCE(s.imp, 0), COALESCE(s.conv, 0), COALESCE(s.rev, 0)
+                  WHERE c.tenant_id = $1 AND c.entity = 'creative' AND NOT c.deleted AND c.offer_id = o.entity_id)
+                  AS creatives,
+                COALESCE(s.imp, 0) AS impressions, COALESCE(s.conv, 0) AS conversions,
+                COALESCE(s.rev, 0) AS revenue_micros
            FROM catalog_entities o LEFT JOIN stats s ON s.offer_id = o.entity_id
           WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'",
         rollup_source(Grain::Offer)
@@ -59,24 +75,16 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     Body::json(&to_response(rows))
 }
 
-pub fn offer_row(
-    offer_id: String,
-    name: Option<String>,
-    priority: i64,
-    creatives: i64,
-    imp: i64,
-    conv: i64,
-    rev: Micros,
-) -> OfferRow {
+fn offer_row(r: Row) -> OfferRow {
     OfferRow {
-        name: name.unwrap_or_else(|| offer_id.clone()),
-        offer_id,
-        priority,
-        creative_count: creatives,
-        impressions: imp,
-        conversions: conv,
-        revenue: to_money(rev.0),
-        conversion_rate: percent_string(conv, imp),
+        name: r.name.unwrap_or_else(|| r.offer_id.clone()),
+        offer_id: r.offer_id,
+        priority: r.priority.unwrap_or(0),
+        creative_count: r.creatives,
+        impressions: r.impressions,
+        conversions: r.conversions,
+        revenue: to_money(r.revenue_micros.0),
+        conversion_rate: percent_string(r.conversions, r.impressions),
     }
 }
 
@@ -91,12 +99,7 @@ pub fn rank(rows: &mut [OfferRow]) {
 }
 
 pub fn to_response(rows: Vec<Row>) -> OfferPerformance {
-    let mut data: Vec<OfferRow> = rows
-        .into_iter()
-        .map(|(id, name, priority, creatives, imp, conv, rev)| {
-            offer_row(id, name, priority.unwrap_or(0), creatives, imp, conv, rev)
-        })
-        .collect();
+    let mut data: Vec<OfferRow> = rows.into_iter().map(offer_row).collect();
     rank(&mut data);
     data.truncate(TOP);
     OfferPerformance { data }
@@ -108,8 +111,17 @@ mod tests {
 
     #[test]
     fn top_20_by_conversions_then_impressions_then_id() {
-        let rows: Vec<Row> =
-            (0..25).map(|i| (format!("o{i:02}"), None, Some(1), 0, 100 - i, i % 3, Micros(1_005_000))).collect();
+        let rows: Vec<Row> = (0..25)
+            .map(|i| Row {
+                offer_id: format!("o{i:02}"),
+                name: None,
+                priority: Some(1),
+                creatives: 0,
+                impressions: 100 - i,
+                conversions: i % 3,
+                revenue_micros: Micros(1_005_000),
+            })
+            .collect();
         let r = to_response(rows);
         assert_eq!(r.data.len(), 20);
         // Two conversions (i % 3 == 2), and of those the most impressions (100 − i): i = 2.

@@ -77,8 +77,18 @@ pub struct GroupOffer {
     pub segment_name: Option<String>,
 }
 
-/// (group id, offer, impressions, conversions, revenue micros).
-pub type Row = (String, String, i64, i64, Micros);
+/// One offer's counters within one group over the window.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    /// The channel, category or segment id.
+    pub group_id: String,
+    pub offer_id: String,
+    pub impressions: i64,
+    /// accept + convert.
+    pub conversions: i64,
+    /// Σ revenue, in micro-units.
+    pub revenue_micros: Micros,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let group_by = GroupBy::parse(p.get("groupBy"))?;
@@ -90,7 +100,8 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let rows: Vec<Row> = match group_by {
         GroupBy::Channel => {
             let sql = format!(
-                "SELECT channel_id, offer_id, sum(impressions)::int8, sum(accepts + converts)::int8, sum(revenue_micros)
+                "SELECT channel_id AS group_id, offer_id, sum(impressions)::int8 AS impressions,
+                        sum(accepts + converts)::int8 AS conversions, sum(revenue_micros) AS revenue_micros
                  {} GROUP BY channel_id, offer_id",
                 interaction_source(&scope)
             );
@@ -102,7 +113,8 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                      SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
                             sum(revenue_micros) AS rev
                      {} GROUP BY offer_id)
-                 SELECT COALESCE(o.category_id, '{UNCATEGORIZED}'), s.offer_id, s.imp, s.conv, s.rev
+                 SELECT COALESCE(o.category_id, '{UNCATEGORIZED}') AS group_id, s.offer_id, s.imp AS impressions,
+                        s.conv AS conversions, s.rev AS revenue_micros
                    FROM stats s
                    LEFT JOIN catalog_entities o
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
@@ -114,8 +126,8 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         // rollup, segment ids > '' skips the all-customers rows as an index range.
         GroupBy::Segment => {
             sqlx::query_as(
-                "SELECT d.segment_id, d.offer_id, sum(d.impressions)::int8, sum(d.accepts + d.converts)::int8,
-                        sum(d.revenue_micros)
+                "SELECT d.segment_id AS group_id, d.offer_id, sum(d.impressions)::int8 AS impressions,
+                        sum(d.accepts + d.converts)::int8 AS conversions, sum(d.revenue_micros) AS revenue_micros
                    FROM interaction_rollup_offer d
                    JOIN segments_materialized m ON m.tenant_id = d.tenant_id AND m.segment_id = d.segment_id
                    JOIN catalog_entities c ON c.tenant_id = d.tenant_id AND c.entity = 'segment'
@@ -132,15 +144,15 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
             .await?
         }
     };
-    let group_ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let offer_ids: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let group_ids: Vec<String> = rows.iter().map(|r| r.group_id.clone()).collect();
+    let offer_ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let entity = match group_by {
         GroupBy::Channel => "channel",
         GroupBy::Category => "category",
         GroupBy::Segment => "segment",
     };
-    let group_names = names(pool, tenant, entity, &group_ids).await?;
-    let offer_names = names(pool, tenant, "offer", &offer_ids).await?;
+    let (group_names, offer_names) =
+        tokio::try_join!(names(pool, tenant, entity, &group_ids), names(pool, tenant, "offer", &offer_ids))?;
     Body::json(&to_response(group_by, rows, &group_names, &offer_names))
 }
 
@@ -150,18 +162,18 @@ pub fn to_response(
     group_names: &HashMap<String, String>,
     offer_names: &HashMap<String, String>,
 ) -> Grouped {
-    let mut by_group: BTreeMap<String, Vec<(String, i64, i64, Micros)>> = BTreeMap::new();
-    for (g, o, imp, conv, rev) in rows {
-        by_group.entry(g).or_default().push((o, imp, conv, rev));
+    let mut by_group: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for r in rows {
+        by_group.entry(r.group_id.clone()).or_default().push(r);
     }
     let mut groups: Vec<(i64, Group)> = by_group
         .into_iter()
         .map(|(gid, offers)| {
-            let total: i64 = offers.iter().map(|o| o.1).sum();
+            let total: i64 = offers.iter().map(|o| o.impressions).sum();
             let gname = group_names.get(&gid).cloned().unwrap_or_else(|| gid.clone());
             let mut offers: Vec<GroupOffer> = offers
                 .into_iter()
-                .map(|(oid, imp, conv, rev)| GroupOffer {
+                .map(|Row { offer_id: oid, impressions: imp, conversions: conv, revenue_micros: rev, .. }| GroupOffer {
                     name: offer_names.get(&oid).cloned().unwrap_or_else(|| oid.clone()),
                     offer_id: oid,
                     impressions: imp,
@@ -192,11 +204,15 @@ mod tests {
 
     #[test]
     fn groups_by_impressions_and_offers_by_conversions() {
-        let rows: Vec<Row> = vec![
-            ("ch1".into(), "o1".into(), 10, 1, Micros(0)),
-            ("ch1".into(), "o2".into(), 5, 2, Micros(0)),
-            ("ch2".into(), "o1".into(), 30, 0, Micros(2_500_000)),
-        ];
+        let row = |group_id: &str, offer_id: &str, impressions, conversions, revenue| Row {
+            group_id: group_id.into(),
+            offer_id: offer_id.into(),
+            impressions,
+            conversions,
+            revenue_micros: Micros(revenue),
+        };
+        let rows: Vec<Row> =
+            vec![row("ch1", "o1", 10, 1, 0), row("ch1", "o2", 5, 2, 0), row("ch2", "o1", 30, 0, 2_500_000)];
         let names = HashMap::from([("ch2".to_string(), "Email".to_string())]);
         let r = to_response(GroupBy::Channel, rows, &names, &HashMap::new());
         assert_eq!(r.groups[0].group_name, "Email");

@@ -24,9 +24,17 @@ pub struct PolicyCount {
     pub count: i64,
 }
 
+/// One policy type's suppressions active now.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub policy_type: String,
+    /// Counted active, less those expired and not yet swept.
+    pub active: i64,
+}
+
 pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.policy_type, (c.active - COALESCE(x.expired, 0))::int8
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.policy_type, (c.active - COALESCE(x.expired, 0))::int8 AS active
            FROM suppression_active_counts c
            LEFT JOIN (SELECT policy_type, count(*) AS expired FROM suppressions
                        WHERE tenant_id = $1 AND counted AND expires_at <= now()
@@ -39,11 +47,11 @@ pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
     Body::json(&to_response(rows))
 }
 
-pub fn to_response(rows: Vec<(String, i64)>) -> PolicyImpact {
+pub fn to_response(rows: Vec<Row>) -> PolicyImpact {
     let mut data: Vec<PolicyCount> = rows
         .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(policy_type, count)| PolicyCount { policy_type, count })
+        .filter(|r| r.active > 0)
+        .map(|Row { policy_type, active: count }| PolicyCount { policy_type, count })
         .collect();
     data.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.policy_type.cmp(&b.policy_type)));
     PolicyImpact { total_active: data.iter().map(|d| d.count).sum(), data }
@@ -55,8 +63,8 @@ mod tests {
 
     #[test]
     fn sorted_and_totalled_without_empty_types() {
-        let r =
-            to_response(vec![("cooldown".into(), 12), ("frequency_cap".into(), 45), ("x".into(), 0), ("a".into(), 12)]);
+        let row = |policy_type: &str, active| Row { policy_type: policy_type.into(), active };
+        let r = to_response(vec![row("cooldown", 12), row("frequency_cap", 45), row("x", 0), row("a", 12)]);
         let got: Vec<(&str, i64)> = r.data.iter().map(|d| (d.policy_type.as_str(), d.count)).collect();
         assert_eq!(got, [("frequency_cap", 45), ("a", 12), ("cooldown", 12)]);
         assert_eq!(r.total_active, 69);

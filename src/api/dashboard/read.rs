@@ -69,14 +69,24 @@ pub enum SegmentScope {
     Warning(Body),
 }
 
+/// What is known of a segment id.
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    /// At least one membership event of it was processed.
+    materialized: bool,
+    /// The catalog has it (not deleted).
+    in_catalog: bool,
+}
+
 /// Resolves `segmentId`: unknown → "does not exist"; known from the catalog but without any
 /// processed membership event → "has not been materialized yet".
 pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<SegmentScope> {
     let Some(id) = p.get("segmentId") else { return Ok(SegmentScope::All) };
-    let (materialized, in_catalog): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM segments_materialized WHERE tenant_id = $1 AND segment_id = $2),
+    let SegmentRow { materialized, in_catalog } = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM segments_materialized WHERE tenant_id = $1 AND segment_id = $2)
+                  AS materialized,
                 EXISTS (SELECT 1 FROM catalog_entities WHERE tenant_id = $1 AND entity = 'segment'
-                                                       AND entity_id = $2 AND NOT deleted)",
+                                                       AND entity_id = $2 AND NOT deleted) AS in_catalog",
     )
     .bind(tenant)
     .bind(id)
@@ -93,12 +103,19 @@ pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult
     })
 }
 
+/// A catalog entity's name.
+#[derive(sqlx::FromRow)]
+struct NameRow {
+    entity_id: String,
+    name: String,
+}
+
 /// Names of catalog entities of one kind (docs/dashboard-types.md 4: an id absent from the catalog shows its id).
 pub async fn names(pool: &PgPool, tenant: &str, entity: &str, ids: &[String]) -> ApiResult<HashMap<String, String>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, String)> = sqlx::query_as(
+    let rows: Vec<NameRow> = sqlx::query_as(
         "SELECT entity_id, name FROM catalog_entities
           WHERE tenant_id = $1 AND entity = $2 AND entity_id = ANY($3) AND NOT deleted AND name IS NOT NULL",
     )
@@ -107,7 +124,7 @@ pub async fn names(pool: &PgPool, tenant: &str, entity: &str, ids: &[String]) ->
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows.into_iter().map(|r| (r.entity_id, r.name)).collect())
 }
 
 pub fn name_or_id(names: &HashMap<String, String>, id: &str) -> String {

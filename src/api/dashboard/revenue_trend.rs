@@ -26,22 +26,27 @@ pub struct Point {
     pub revenue: f64,
 }
 
-/// (day, revenue micros).
-pub type Row = (NaiveDate, Micros);
+/// One day's revenue (a row exists only for a day with an interaction).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub day: NaiveDate,
+    /// Σ revenue, in micro-units.
+    pub revenue_micros: Micros,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
     }
-    let sql = format!("SELECT day, sum(revenue_micros) {} GROUP BY day", rollup_source(Grain::Day));
+    let sql = format!("SELECT day, sum(revenue_micros) AS revenue_micros {} GROUP BY day", rollup_source(Grain::Day));
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(&rows, &p.window))
 }
 
 /// A counter row exists only when an interaction happened, so any row means real data.
 pub fn to_response(rows: &[Row], w: &Window) -> RevenueTrend {
-    let by_day: HashMap<NaiveDate, i128> = rows.iter().map(|(d, m)| (*d, m.0)).collect();
+    let by_day: HashMap<NaiveDate, i128> = rows.iter().map(|r| (r.day, r.revenue_micros.0)).collect();
     RevenueTrend {
         data: w
             .dates()

@@ -39,13 +39,48 @@ pub struct DimensionBucket {
     pub avg_score: f64,
 }
 
+/// The score counters of a `score_*daily` table summed over the window, as [`Row`] names them.
 const SUMS: &str =
-    "ARRAY[sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6), sum(b7), sum(b8), sum(b9)]::int8[],
-    sum(score_sum_micros)::int8, sum(n)::int8";
+    "ARRAY[sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6), sum(b7), sum(b8), sum(b9)]::int8[] AS buckets,
+    sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n";
 
-/// (dimension value or "", buckets, score sum micros, count).
-pub type Row = (String, Vec<i64>, i64, i64);
+/// The scores of one dimension value, or of all (`key` "").
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// The dimension value (channel, offer or category id); "" for all.
+    pub key: String,
+    /// Counts of the ten score buckets, 0.0-0.1 first.
+    pub buckets: Vec<i64>,
+    /// Σ score, in micro-units.
+    pub score_sum_micros: i64,
+    /// Scores counted.
+    pub n: i64,
+}
 
+impl Row {
+    fn empty(key: String) -> Row {
+        Row { key, buckets: vec![0; 10], score_sum_micros: 0, n: 0 }
+    }
+}
+
+/// [`Row`] of every score of the window: an aggregate without GROUP BY, so null sums when the
+/// window has none.
+#[derive(sqlx::FromRow)]
+struct AllRow {
+    buckets: Vec<Option<i64>>,
+    score_sum_micros: Option<i64>,
+    n: Option<i64>,
+}
+
+/// An offer's category in the catalog (null: uncategorized).
+#[derive(sqlx::FromRow)]
+struct OfferCategory {
+    offer_id: String,
+    category_id: Option<String>,
+}
+
+/// The per-dimension rows and the totals of all scores do not depend on each other: read
+/// together (with `filterId`, the totals are the filtered value's row instead).
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let group_by: Option<&'static str> = match p.get("groupBy") {
         None => None,
@@ -62,85 +97,87 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     if filter.is_some() && group_by.is_none() {
         return Err(ApiError::BadRequest("filterId needs groupBy (channel, offer or category)".into()));
     }
-    let (since, today) = (p.window.since(), p.window.today);
-    // Per dimension value: channel → per channel; offer and category → per offer (categories
-    // from the catalog now).
-    let per_dim: Vec<Row> = match group_by {
-        Some("channel") => {
-            sqlx::query_as(&format!(
-                "SELECT channel_id, {SUMS} FROM score_channel_daily
-                  WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY channel_id"
-            ))
-            .bind(tenant)
-            .bind(since)
-            .bind(today)
-            .fetch_all(pool)
-            .await?
+    let all = async {
+        if filter.is_some() {
+            return Ok(None);
         }
-        Some(_) => {
-            let by_offer: Vec<Row> = sqlx::query_as(&format!(
-                "SELECT offer_id, {SUMS} FROM score_offer_daily
-                  WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY offer_id"
-            ))
-            .bind(tenant)
-            .bind(since)
-            .bind(today)
-            .fetch_all(pool)
-            .await?;
-            if group_by == Some("category") {
-                let ids: Vec<String> = by_offer.iter().map(|r| r.0.clone()).collect();
-                let categories: Vec<(String, Option<String>)> = sqlx::query_as(
-                    "SELECT entity_id, category_id FROM catalog_entities
-                      WHERE tenant_id = $1 AND entity = 'offer' AND entity_id = ANY($2) AND NOT deleted",
-                )
+        let all: AllRow =
+            sqlx::query_as(&format!("SELECT {SUMS} FROM score_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3"))
                 .bind(tenant)
-                .bind(&ids)
-                .fetch_all(pool)
+                .bind(p.window.since())
+                .bind(p.window.today)
+                .fetch_one(pool)
                 .await?;
-                let category: std::collections::HashMap<String, String> =
-                    categories.into_iter().filter_map(|(o, c)| c.map(|c| (o, c))).collect();
-                merge(by_offer, |offer| category.get(offer).cloned().unwrap_or_else(|| UNCATEGORIZED.into()))
-            } else {
-                by_offer
-            }
-        }
-        None => Vec::new(),
+        Ok::<_, ApiError>(Some(Row {
+            key: String::new(),
+            buckets: all.buckets.into_iter().map(Option::unwrap_or_default).collect(),
+            score_sum_micros: all.score_sum_micros.unwrap_or(0),
+            n: all.n.unwrap_or(0),
+        }))
     };
-    let totals: Row = match filter {
-        Some(f) => per_dim.iter().find(|r| r.0 == f).cloned().unwrap_or_else(|| (f.to_owned(), vec![0; 10], 0, 0)),
-        None => sqlx::query_as(&format!(
-            "SELECT '', {SUMS} FROM score_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3"
-        ))
-        .bind(tenant)
-        .bind(since)
-        .bind(today)
-        .fetch_one(pool)
-        .await
-        .map(|(k, b, s, n): (String, Vec<Option<i64>>, Option<i64>, Option<i64>)| {
-            (k, b.into_iter().map(Option::unwrap_or_default).collect(), s.unwrap_or(0), n.unwrap_or(0))
-        })?,
+    let (per_dim, all) = tokio::try_join!(per_dimension(pool, tenant, p, group_by), all)?;
+    let totals: Row = match all {
+        Some(all) => all,
+        // filterId given: the filtered value's row.
+        None => {
+            let f = filter.unwrap_or_default();
+            per_dim.iter().find(|r| r.key == f).cloned().unwrap_or_else(|| Row::empty(f.to_owned()))
+        }
     };
     let entity = match group_by {
         Some("channel") => "channel",
         Some("category") => "category",
         _ => "offer",
     };
-    let ids: Vec<String> = per_dim.iter().map(|r| r.0.clone()).collect();
+    let ids: Vec<String> = per_dim.iter().map(|r| r.key.clone()).collect();
     let dim_names = names(pool, tenant, entity, &ids).await?;
     Body::json(&to_response(totals, per_dim, group_by, &dim_names))
+}
+
+/// Per dimension value: channel → per channel; offer and category → per offer (categories
+/// from the catalog now); none without groupBy.
+async fn per_dimension(pool: &PgPool, tenant: &str, p: &Params, group_by: Option<&str>) -> ApiResult<Vec<Row>> {
+    let sql = match group_by {
+        None => return Ok(Vec::new()),
+        Some("channel") => format!(
+            "SELECT channel_id AS key, {SUMS} FROM score_channel_daily
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY channel_id"
+        ),
+        Some(_) => format!(
+            "SELECT offer_id AS key, {SUMS} FROM score_offer_daily
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY offer_id"
+        ),
+    };
+    let rows: Vec<Row> =
+        sqlx::query_as(&sql).bind(tenant).bind(p.window.since()).bind(p.window.today).fetch_all(pool).await?;
+    if group_by != Some("category") {
+        return Ok(rows);
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+    let categories: Vec<OfferCategory> = sqlx::query_as(
+        "SELECT entity_id AS offer_id, category_id FROM catalog_entities
+          WHERE tenant_id = $1 AND entity = 'offer' AND entity_id = ANY($2) AND NOT deleted",
+    )
+    .bind(tenant)
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    let category: std::collections::HashMap<String, String> =
+        categories.into_iter().filter_map(|c| c.category_id.map(|id| (c.offer_id, id))).collect();
+    Ok(merge(rows, |offer| category.get(offer).cloned().unwrap_or_else(|| UNCATEGORIZED.into())))
 }
 
 /// Sums rows whose keys map to the same group.
 fn merge(rows: Vec<Row>, group: impl Fn(&str) -> String) -> Vec<Row> {
     let mut out: BTreeMap<String, Row> = BTreeMap::new();
-    for (k, b, s, n) in rows {
-        let g = group(&k);
-        let e = out.entry(g.clone()).or_insert_with(|| (g, vec![0; 10], 0, 0));
-        for (a, x) in e.1.iter_mut().zip(b) {
+    for r in rows {
+        let g = group(&r.key);
+        let e = out.entry(g.clone()).or_insert_with(|| Row::empty(g));
+        for (a, x) in e.buckets.iter_mut().zip(r.buckets) {
             *a += x;
         }
-        e.2 += s;
-        e.3 += n;
+        e.score_sum_micros += r.score_sum_micros;
+        e.n += r.n;
     }
     out.into_values().collect()
 }
@@ -154,14 +191,14 @@ pub fn to_response(
     let data: Vec<Bucket> = (0..10)
         .map(|i| Bucket {
             name: format!("{:.1}-{:.1}", i as f64 / 10.0, (i + 1) as f64 / 10.0),
-            count: totals.1.get(i).copied().unwrap_or(0),
+            count: totals.buckets.get(i).copied().unwrap_or(0),
         })
         .collect();
     let total_scores = data.iter().map(|b| b.count).sum();
     let mut dimension_buckets: Vec<DimensionBucket> = per_dim
         .into_iter()
-        .filter(|r| r.3 > 0)
-        .map(|(id, _, sum, n)| DimensionBucket {
+        .filter(|r| r.n > 0)
+        .map(|Row { key: id, score_sum_micros: sum, n, .. }| DimensionBucket {
             dim_name: name_or_id(dim_names, &id),
             name: id,
             count: n,

@@ -39,12 +39,27 @@ pub struct OfferSelection {
     pub rank_distribution: [i64; 10],
 }
 
-/// (offer, eligible, scored, selected, rank sum, rank count, ranks 1..10).
-pub type Row = (String, i64, i64, i64, i64, i64, Vec<i64>);
+/// One offer's selection counters over the window's matching traces.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub offer_id: String,
+    /// Traces where the offer was eligible.
+    pub eligible: i64,
+    /// Traces that scored it (a scoringResults entry).
+    pub scored: i64,
+    /// Traces that selected it.
+    pub selected: i64,
+    /// Σ of its scoringResults ranks, and how many there were.
+    pub rank_sum: i64,
+    pub rank_n: i64,
+    /// Counts of ranks 1..10.
+    pub ranks: Vec<i64>,
+}
 
-const SUMS: &str =
-    "sum(eligible)::int8, sum(scored)::int8, sum(selected)::int8, sum(rank_sum)::int8, sum(rank_n)::int8,
-    ARRAY[sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8), sum(r9), sum(r10)]::int8[]";
+/// The counters of a `selection_*daily` table summed over the window, as [`Row`] names them.
+const SUMS: &str = "sum(eligible)::int8 AS eligible, sum(scored)::int8 AS scored, sum(selected)::int8 AS selected,
+    sum(rank_sum)::int8 AS rank_sum, sum(rank_n)::int8 AS rank_n,
+    ARRAY[sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8), sum(r9), sum(r10)]::int8[] AS ranks";
 
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
@@ -79,7 +94,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
           GROUP BY offer_id",
         dims(table)
     );
-    let rows: Vec<Row> = sqlx::query_as(&sql)
+    let rows = sqlx::query_as::<_, Row>(&sql)
         .bind(tenant)
         .bind(p.window.since())
         .bind(p.window.today)
@@ -87,23 +102,23 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         .bind(channel)
         .bind(flow)
         .bind(category)
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(pool);
     let traces_sql = format!(
         "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces_table}
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}",
         dims(if segment.is_some() { "segment" } else { traces_table })
     );
-    let total_traces: i64 = sqlx::query_scalar(&traces_sql)
+    let total_traces = sqlx::query_scalar::<_, i64>(&traces_sql)
         .bind(tenant)
         .bind(p.window.since())
         .bind(p.window.today)
         .bind(&segment)
         .bind(channel)
         .bind(flow)
-        .fetch_one(pool)
-        .await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        .fetch_one(pool);
+    // The offers' counters and the traces' count do not depend on each other; the names do.
+    let (rows, total_traces) = tokio::try_join!(rows, total_traces)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, total_traces, &names, &p.window))
 }
@@ -116,8 +131,8 @@ pub fn to_response(
 ) -> SelectionFrequency {
     let mut data: Vec<OfferSelection> = rows
         .into_iter()
-        .filter(|r| r.1 > 0)
-        .map(|(offer_id, eligible, scored, selected, rank_sum, rank_n, ranks)| {
+        .filter(|r| r.eligible > 0)
+        .map(|Row { offer_id, eligible, scored, selected, rank_sum, rank_n, ranks }| {
             let mut rank_distribution = [0; 10];
             for (slot, v) in rank_distribution.iter_mut().zip(ranks) {
                 *slot = v;

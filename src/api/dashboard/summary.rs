@@ -23,12 +23,17 @@ pub struct Summary {
     pub pending_approvals: i64,
 }
 
-/// (entity, status, count) of the tenant's live catalog entities.
-pub type Row = (String, Option<String>, i64);
+/// How many of the tenant's live catalog entities of one kind have one status.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub entity: String,
+    pub status: Option<String>,
+    pub count: i64,
+}
 
 pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT entity, status, count(*) FROM catalog_entities
+        "SELECT entity, status, count(*) AS count FROM catalog_entities
           WHERE tenant_id = $1 AND NOT deleted
             AND entity IN ('offer', 'channel', 'experiment', 'journey', 'trigger', 'approval')
           GROUP BY entity, status",
@@ -41,7 +46,10 @@ pub async fn handle(pool: &PgPool, tenant: &str) -> ApiResult<Body> {
 
 pub fn to_response(rows: &[Row]) -> Summary {
     let count = |entity: &str, status: Option<&str>| -> i64 {
-        rows.iter().filter(|(e, s, _)| e == entity && (status.is_none() || s.as_deref() == status)).map(|r| r.2).sum()
+        rows.iter()
+            .filter(|r| r.entity == entity && (status.is_none() || r.status.as_deref() == status))
+            .map(|r| r.count)
+            .sum()
     };
     Summary {
         active_offers: count("offer", Some("active")),
@@ -59,13 +67,18 @@ mod tests {
 
     #[test]
     fn counts_by_status() {
+        let row = |entity: &str, status: Option<&str>, count| Row {
+            entity: entity.into(),
+            status: status.map(Into::into),
+            count,
+        };
         let rows: Vec<Row> = vec![
-            ("offer".into(), Some("active".into()), 3),
-            ("offer".into(), Some("draft".into()), 2),
-            ("journey".into(), None, 1),
-            ("journey".into(), Some("active".into()), 2),
-            ("experiment".into(), Some("running".into()), 1),
-            ("approval".into(), Some("approved".into()), 4),
+            row("offer", Some("active"), 3),
+            row("offer", Some("draft"), 2),
+            row("journey", None, 1),
+            row("journey", Some("active"), 2),
+            row("experiment", Some("running"), 1),
+            row("approval", Some("approved"), 4),
         ];
         let s = to_response(&rows);
         assert_eq!((s.active_offers, s.total_journeys, s.active_experiments, s.pending_approvals), (3, 3, 1, 0));

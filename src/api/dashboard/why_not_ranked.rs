@@ -53,10 +53,35 @@ pub struct Beaten {
     pub count: i64,
 }
 
-/// eligible, selected, misses (qualification, contact, too low, not ranked), score sum micros,
-/// score count, ranks 1..10.
-pub type Row = (i64, i64, i64, i64, i64, i64, i64, i64, Vec<i64>);
+/// The offer's selection counters over the window's traces (of the segment, if given).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    /// Traces where it was eligible, and that selected it.
+    pub eligible: i64,
+    pub selected: i64,
+    /// Misses (eligible, not selected) by reason: filtered by qualification, by contact
+    /// policy, scored lower than the winner, never scored.
+    pub miss_qualification: i64,
+    pub miss_contact: i64,
+    pub miss_too_low: i64,
+    pub miss_not_ranked: i64,
+    /// Σ of its scores, in micro-units, and how many there were.
+    pub score_sum_micros: i64,
+    pub score_n: i64,
+    /// Counts of ranks 1..10.
+    pub ranks: Vec<i64>,
+}
 
+/// A winner of decisions the offer lost on score.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Winner {
+    pub winner_id: String,
+    /// Decisions it won over the offer.
+    pub count: i64,
+}
+
+/// The offer's counters, its winners and the traces' count do not depend on each other: read
+/// together (the names depend on the winners).
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let offer =
         p.get("offerId").ok_or_else(|| ApiError::BadRequest("offerId is required for why_not_ranked".into()))?;
@@ -70,44 +95,48 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         None => ("selection_daily", "beaten_by_daily", "trace_daily", "$4::text IS NULL"),
     };
     let w = &p.window;
-    let row: Row = sqlx::query_as(&format!(
-        "SELECT COALESCE(sum(eligible), 0)::int8, COALESCE(sum(selected), 0)::int8,
-                COALESCE(sum(miss_qualification), 0)::int8, COALESCE(sum(miss_contact), 0)::int8,
-                COALESCE(sum(miss_too_low), 0)::int8, COALESCE(sum(miss_not_ranked), 0)::int8,
-                COALESCE(sum(score_sum_micros), 0)::int8, COALESCE(sum(score_n), 0)::int8,
+    let row_sql = format!(
+        "SELECT COALESCE(sum(eligible), 0)::int8 AS eligible, COALESCE(sum(selected), 0)::int8 AS selected,
+                COALESCE(sum(miss_qualification), 0)::int8 AS miss_qualification,
+                COALESCE(sum(miss_contact), 0)::int8 AS miss_contact,
+                COALESCE(sum(miss_too_low), 0)::int8 AS miss_too_low,
+                COALESCE(sum(miss_not_ranked), 0)::int8 AS miss_not_ranked,
+                COALESCE(sum(score_sum_micros), 0)::int8 AS score_sum_micros,
+                COALESCE(sum(score_n), 0)::int8 AS score_n,
                 ARRAY[COALESCE(sum(r1), 0), COALESCE(sum(r2), 0), COALESCE(sum(r3), 0), COALESCE(sum(r4), 0),
                       COALESCE(sum(r5), 0), COALESCE(sum(r6), 0), COALESCE(sum(r7), 0), COALESCE(sum(r8), 0),
-                      COALESCE(sum(r9), 0), COALESCE(sum(r10), 0)]::int8[]
+                      COALESCE(sum(r9), 0), COALESCE(sum(r10), 0)]::int8[] AS ranks
            FROM {table} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg} AND offer_id = $5"
-    ))
-    .bind(tenant)
-    .bind(w.since())
-    .bind(w.today)
-    .bind(&segment)
-    .bind(offer)
-    .fetch_one(pool)
-    .await?;
-    let winners: Vec<(String, i64)> = sqlx::query_as(&format!(
-        "SELECT winner_id, sum(count)::int8 FROM {beaten}
+    );
+    let row = sqlx::query_as::<_, Row>(&row_sql)
+        .bind(tenant)
+        .bind(w.since())
+        .bind(w.today)
+        .bind(&segment)
+        .bind(offer)
+        .fetch_one(pool);
+    let winners_sql = format!(
+        "SELECT winner_id, sum(count)::int8 AS count FROM {beaten}
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg} AND offer_id = $5 GROUP BY winner_id"
-    ))
-    .bind(tenant)
-    .bind(w.since())
-    .bind(w.today)
-    .bind(&segment)
-    .bind(offer)
-    .fetch_all(pool)
-    .await?;
-    let sample_size: i64 = sqlx::query_scalar(&format!(
+    );
+    let winners = sqlx::query_as::<_, Winner>(&winners_sql)
+        .bind(tenant)
+        .bind(w.since())
+        .bind(w.today)
+        .bind(&segment)
+        .bind(offer)
+        .fetch_all(pool);
+    let sample_sql = format!(
         "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg}"
-    ))
-    .bind(tenant)
-    .bind(w.since())
-    .bind(w.today)
-    .bind(&segment)
-    .fetch_one(pool)
-    .await?;
-    let mut ids: Vec<String> = winners.iter().map(|x| x.0.clone()).collect();
+    );
+    let sample_size = sqlx::query_scalar::<_, i64>(&sample_sql)
+        .bind(tenant)
+        .bind(w.since())
+        .bind(w.today)
+        .bind(&segment)
+        .fetch_one(pool);
+    let (row, winners, sample_size) = tokio::try_join!(row, winners, sample_size)?;
+    let mut ids: Vec<String> = winners.iter().map(|x| x.winner_id.clone()).collect();
     ids.push(offer.to_owned());
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(offer, row, winners, sample_size, &names, w))
@@ -116,13 +145,23 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 pub fn to_response(
     offer: &str,
     row: Row,
-    mut winners: Vec<(String, i64)>,
+    mut winners: Vec<Winner>,
     sample_size: i64,
     names: &std::collections::HashMap<String, String>,
     w: &Window,
 ) -> WhyNotRanked {
-    let (eligible, selected, qualification, contact, too_low, not_ranked, score_sum, score_n, ranks) = row;
-    winners.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let Row {
+        eligible,
+        selected,
+        miss_qualification: qualification,
+        miss_contact: contact,
+        miss_too_low: too_low,
+        miss_not_ranked: not_ranked,
+        score_sum_micros: score_sum,
+        score_n,
+        ranks,
+    } = row;
+    winners.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.winner_id.cmp(&b.winner_id)));
     winners.truncate(TOP_BEATEN_BY);
     let mut rank_distribution = [0; 10];
     for (slot, v) in rank_distribution.iter_mut().zip(ranks) {
@@ -140,7 +179,11 @@ pub fn to_response(
             filtered_by_qualification: qualification,
             beaten_by: winners
                 .into_iter()
-                .map(|(id, count)| Beaten { offer_name: name_or_id(names, &id), offer_id: id, count })
+                .map(|Winner { winner_id: id, count }| Beaten {
+                    offer_name: name_or_id(names, &id),
+                    offer_id: id,
+                    count,
+                })
                 .collect(),
             not_ranked,
         },

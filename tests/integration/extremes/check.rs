@@ -67,6 +67,15 @@ pub async fn verdicts(pool: &PgPool, msgs: &[Msg], at: &[(Arc<str>, i64)], batch
     Ok(())
 }
 
+/// The columns of a catalog entity's row that a change sets.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+struct CatalogRow {
+    version: Option<i64>,
+    deleted: bool,
+    priority: Option<i64>,
+    budget_allocated_micros: Option<i64>,
+}
+
 /// Whether the message's event is in the database: its dedup key, or for a catalog change
 /// its entity row (whose columns must then hold the change's values exactly).
 async fn stored(pool: &PgPool, m: &Msg, event: Option<&Event>) -> Result<bool, String> {
@@ -81,7 +90,7 @@ async fn stored(pool: &PgPool, m: &Msg, event: Option<&Event>) -> Result<bool, S
         .await
         .map_err(db);
     }
-    let row: Option<(Option<i64>, bool, Option<i64>, Option<i64>)> = sqlx::query_as(
+    let row: Option<CatalogRow> = sqlx::query_as(
         "SELECT version, deleted, priority, budget_allocated_micros FROM catalog_entities
           WHERE tenant_id = $1 AND entity = $2 AND entity_id = $3",
     )
@@ -94,7 +103,12 @@ async fn stored(pool: &PgPool, m: &Msg, event: Option<&Event>) -> Result<bool, S
     if let (Some(row), Some(Event::Catalog(c))) = (row, event) {
         let deleted = c.op == CatalogOp::Delete;
         let f = if deleted { Default::default() } else { c.fields().map_err(|e| format!("{e:?}"))? };
-        let want = (c.version, deleted, f.priority, f.budget_allocated_micros);
+        let want = CatalogRow {
+            version: c.version,
+            deleted,
+            priority: f.priority,
+            budget_allocated_micros: f.budget_allocated_micros,
+        };
         if row != want {
             return Err(format!("catalog row {row:?}, the change says {want:?}: {}", show(m)));
         }

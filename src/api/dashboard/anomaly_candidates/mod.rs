@@ -30,43 +30,70 @@ pub struct Period {
     pub since: String,
 }
 
-/// (day, offer, impressions, positive, revenue micros), from the per-offer rollup.
-pub type OfferRow = (NaiveDate, String, i64, i64, Micros);
-/// (day, channel, impressions, positive), from the per-channel rollup.
-pub type ChannelRow = (NaiveDate, String, i64, i64);
-/// (day, degraded, traces).
-pub type TraceRow = (NaiveDate, i64, i64);
+/// One (day, offer) of the per-offer rollup, all customers.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OfferRow {
+    pub day: NaiveDate,
+    pub offer_id: String,
+    pub impressions: i64,
+    /// accept + convert.
+    pub positive: i64,
+    /// In micro-units.
+    pub revenue_micros: Micros,
+}
 
+/// One (day, channel) of the per-channel rollup, all customers.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ChannelRow {
+    pub day: NaiveDate,
+    pub channel_id: String,
+    pub impressions: i64,
+    /// accept + convert.
+    pub positive: i64,
+}
+
+/// One day's trace counters.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TraceRow {
+    pub day: NaiveDate,
+    /// Traces with degraded scoring, of `traces`.
+    pub degraded: i64,
+    pub traces: i64,
+}
+
+/// The three window reads do not depend on each other, nor do the two name lookups: each
+/// pair runs together.
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let baseline_days = parse_days("baselineDays", p.get("baselineDays"), p.window.days)?;
     let first = p.window.since() - chrono::Duration::days(baseline_days);
     // All customers (segment_id ''); the overall counts are the sum of the per-offer rows.
-    let (tenant, first, today) = (tenant, first, p.window.today);
-    let offers: Vec<OfferRow> = window_rows(
-        pool,
-        "SELECT day, offer_id, impressions, accepts + converts, revenue_micros FROM interaction_rollup_offer
-          WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
-        (tenant, first, today),
-    )
-    .await?;
-    let channels: Vec<ChannelRow> = window_rows(
-        pool,
-        "SELECT day, channel_id, impressions, accepts + converts FROM interaction_rollup_channel
-          WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
-        (tenant, first, today),
-    )
-    .await?;
-    let traces: Vec<TraceRow> = window_rows(
-        pool,
-        "SELECT day, sum(degraded)::int8, sum(traces)::int8 FROM trace_daily
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY day",
-        (tenant, first, today),
-    )
-    .await?;
-    let offer_ids: Vec<String> = offers.iter().map(|r| r.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let channel_ids: Vec<String> = channels.iter().map(|r| r.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let offer_names = names(pool, tenant, "offer", &offer_ids).await?;
-    let channel_names = names(pool, tenant, "channel", &channel_ids).await?;
+    let both = (tenant, first, p.window.today);
+    let (offers, channels, traces) = tokio::try_join!(
+        window_rows::<OfferRow>(
+            pool,
+            "SELECT day, offer_id, impressions, accepts + converts AS positive, revenue_micros
+               FROM interaction_rollup_offer WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
+            both,
+        ),
+        window_rows::<ChannelRow>(
+            pool,
+            "SELECT day, channel_id, impressions, accepts + converts AS positive
+               FROM interaction_rollup_channel WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
+            both,
+        ),
+        window_rows::<TraceRow>(
+            pool,
+            "SELECT day, sum(degraded)::int8 AS degraded, sum(traces)::int8 AS traces FROM trace_daily
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY day",
+            both,
+        ),
+    )?;
+    let offer_ids: Vec<String> =
+        offers.iter().map(|r| r.offer_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let channel_ids: Vec<String> =
+        channels.iter().map(|r| r.channel_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let (offer_names, channel_names) =
+        tokio::try_join!(names(pool, tenant, "offer", &offer_ids), names(pool, tenant, "channel", &channel_ids))?;
     let rows = Rows { offers: &offers, channels: &channels, traces: &traces };
     Body::json(&to_response(rows, &p.window, baseline_days, &offer_names, &channel_names))
 }
@@ -90,8 +117,26 @@ pub struct Rows<'a> {
     pub traces: &'a [TraceRow],
 }
 
-/// Trials and successes of the two windows: (x1, n1, x0, n0).
-type Counts = (i64, i64, i64, i64);
+/// Successes and trials of the current window (`x1`, `n1`) and of the baseline (`x0`, `n0`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    x1: i64,
+    n1: i64,
+    x0: i64,
+    n0: i64,
+}
+
+impl Counts {
+    fn add(&mut self, current: bool, x: i64, n: i64) {
+        if current {
+            self.x1 += x;
+            self.n1 += n;
+        } else {
+            self.x0 += x;
+            self.n0 += n;
+        }
+    }
+}
 
 pub fn to_response(
     rows: Rows<'_>,
@@ -101,35 +146,26 @@ pub fn to_response(
     channel_names: &HashMap<String, String>,
 ) -> AnomalyCandidates {
     let since = w.since();
-    let current = |d: &NaiveDate| *d >= since;
-    let add = |c: &mut Counts, cur: bool, x: i64, n: i64| {
-        if cur {
-            c.0 += x;
-            c.1 += n;
-        } else {
-            c.2 += x;
-            c.3 += n;
-        }
-    };
-    let mut overall: Counts = (0, 0, 0, 0);
+    let current = |d: NaiveDate| d >= since;
+    let mut overall = Counts::default();
     let mut by_offer: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut by_channel: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut revenue_by_offer_day: BTreeMap<&str, BTreeMap<NaiveDate, i128>> = BTreeMap::new();
-    for (day, offer, imp, pos, rev) in rows.offers {
-        let cur = current(day);
-        add(&mut overall, cur, *pos, *imp);
-        add(by_offer.entry(offer).or_default(), cur, *pos, *imp);
-        *revenue_by_offer_day.entry(offer).or_default().entry(*day).or_default() += rev.0;
+    for r in rows.offers {
+        let cur = current(r.day);
+        overall.add(cur, r.positive, r.impressions);
+        by_offer.entry(&r.offer_id).or_default().add(cur, r.positive, r.impressions);
+        *revenue_by_offer_day.entry(&r.offer_id).or_default().entry(r.day).or_default() += r.revenue_micros.0;
     }
-    for (day, channel, imp, pos) in rows.channels {
-        add(by_channel.entry(channel).or_default(), current(day), *pos, *imp);
+    for r in rows.channels {
+        by_channel.entry(&r.channel_id).or_default().add(current(r.day), r.positive, r.impressions);
     }
-    let mut degraded: Counts = (0, 0, 0, 0);
-    for (day, deg, n) in rows.traces {
-        add(&mut degraded, current(day), *deg, *n);
+    let mut degraded = Counts::default();
+    for r in rows.traces {
+        degraded.add(current(r.day), r.degraded, r.traces);
     }
 
-    let test = |c: &Counts| proportion(c.0, c.1, c.2, c.3);
+    let test = |c: &Counts| proportion(c.x1, c.n1, c.x0, c.n0);
     let mut out: Vec<Candidate> = Vec::new();
     out.extend(candidate("acceptance_rate", "overall", None, test(&overall)));
     for (offer, c) in &by_offer {
