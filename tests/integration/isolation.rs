@@ -17,39 +17,46 @@ use sqlx::PgPool;
 use crate::helpers::{fresh_database, Servers};
 use crate::model::ts;
 
-fn options() -> ApplyOptions {
+pub fn options() -> ApplyOptions {
     ApplyOptions { owner: "test".into(), trace_retention_days: 30, max_segments: 100 }
 }
 
 /// A batch of interactions of `offers` at offsets 0.. of one partition.
 fn batch(offers: &[&str]) -> Batch {
+    let events: Vec<(String, &str)> = offers.iter().enumerate().map(|(i, o)| (format!("e{i}"), *o)).collect();
+    batch_at(&events, 0, None)
+}
+
+/// A batch of interactions (event id, offer) at offsets `first`.. of one partition, whose
+/// stored next offset is `expected` (`None`: no row yet).
+pub fn batch_at(events: &[(String, &str)], first: i64, expected: Option<i64>) -> Batch {
     let topic: Arc<str> = Arc::from("interactions");
     let mut b = Batch::default();
-    for (i, offer) in offers.iter().enumerate() {
-        let e = json!({"id": format!("e{i}"), "tenantId": "acme", "customerId": "c1", "offerId": offer,
+    for (i, (id, offer)) in events.iter().enumerate() {
+        let e = json!({"id": id, "tenantId": "acme", "customerId": "c1", "offerId": offer,
                        "channelId": "web", "outcome": "impression", "occurredAt": ts(Utc::now())});
         let payload = e.to_string();
         let msg = Message {
             topic: &topic,
             partition: 0,
-            offset: i as i64,
+            offset: first + i as i64,
             key: Some(b"acme:c1"),
             payload: Some(payload.as_bytes()),
         };
-        b.add(TopicKind::Interactions, msg, None, &DecodeLimits::default(), Utc::now());
+        b.add(TopicKind::Interactions, msg, expected, &DecodeLimits::default(), Utc::now());
     }
     assert!(b.dead_letters.is_empty());
     b
 }
 
-async fn impressions_by_offer(pool: &PgPool) -> Vec<(String, i64)> {
+pub async fn impressions_by_offer(pool: &PgPool) -> Vec<(String, i64)> {
     sqlx::query_as("SELECT offer_id, sum(impressions)::int8 FROM interaction_daily GROUP BY 1 ORDER BY 1")
         .fetch_all(pool)
         .await
         .unwrap()
 }
 
-async fn stored_next_offset(pool: &PgPool) -> Option<i64> {
+pub async fn stored_next_offset(pool: &PgPool) -> Option<i64> {
     sqlx::query_scalar("SELECT next_offset FROM consumer_offsets").fetch_optional(pool).await.unwrap()
 }
 

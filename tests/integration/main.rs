@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod coalescing;
 mod crash;
+mod exactly_once;
 mod extremes;
 mod fixture;
 mod helpers;
