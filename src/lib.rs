@@ -4,15 +4,19 @@
 //! - [`startup`]: builds the application (ingest, API or both) and runs it until stopped.
 //! - [`api`]: the axum routes.
 //! - [`keys`]: API key creation.
+//! - [`narrative`]: decision narratives and their providers; [`store`]: the byte cache (Redis or
+//!   in-process) that the response cache and the narratives keep entries in.
 //! - [`publish`]: the synthetic workload publisher.
 //!
 //! Ingest itself (decode, fold, apply) lives in the `consumers` crate.
 
 pub mod api;
 pub mod keys;
+pub mod narrative;
 pub mod publish;
 pub mod settings;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 
 /// The migrations of this build, embedded: applied at start-up and by `decision-views migrate`.

@@ -11,7 +11,7 @@ use consumers::decode::DecodeLimits;
 use consumers::events::TopicKind;
 use consumers::kafka::IngestConfig;
 
-use crate::api::rate_limit::{Policy, READS};
+use crate::api::rate_limit::{Policy, NARRATIVE, READS, SHAP};
 
 /// A value that must not end up in logs (connection strings may carry passwords).
 #[derive(Clone)]
@@ -41,6 +41,21 @@ pub struct Settings {
     pub http: HttpSettings,
     pub api: ApiLimits,
     pub ingest: IngestLimits,
+    pub llm: LlmSettings,
+}
+
+/// The narrative provider (docs/api.md 5.3): the built-in template writer unless `url` names an
+/// OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// Base URL of an OpenAI-compatible API (`…/v1`); `/chat/completions` is appended.
+    pub url: Option<String>,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    /// A provider call that has not answered by then fails (502).
+    pub timeout: Duration,
+    /// How long a narrative stays cached (Redis, else in-process).
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -78,8 +93,10 @@ pub struct HttpSettings {
     pub cache_ttl: Duration,
     /// How often the API reads the views' data version (a commit invalidates cached answers).
     pub cache_version_poll: Duration,
-    /// Per-tenant limit of dashboard and traces reads.
+    /// Per-tenant limits of dashboard and traces reads, SHAP computations and narratives.
     pub reads: Policy,
+    pub shap: Policy,
+    pub narrative: Policy,
     /// A request that has not answered by then gets 504 (its work is dropped).
     pub request_timeout: Duration,
     /// A connection that has not sent a whole request head this long after it opened or after
@@ -150,6 +167,14 @@ fn millis(name: &str, default: u64) -> anyhow::Result<Duration> {
     }
 }
 
+/// A per-minute rate limit (burst = the rate), at least 1.
+fn per_minute(name: &str, default: Policy) -> anyhow::Result<Policy> {
+    match parse(name, default.rate)? {
+        0 => anyhow::bail!("{name} must be at least 1"),
+        rate => Ok(Policy { rate, burst: rate, ..default }),
+    }
+}
+
 /// Default size of the API pool (and so of the computation bound).
 const API_POOL_DEFAULT: u32 = 10;
 
@@ -199,10 +224,12 @@ impl Settings {
                 cache_ttl: Duration::from_millis(parse("DV_CACHE_TTL_MS", 2_000)?),
                 cache_version_poll: Duration::from_millis(parse("DV_CACHE_VERSION_POLL_MS", 100)?.max(1)),
                 reads: Policy {
-                    per_second: parse("DV_RATE_LIMIT_READS_PER_SEC", READS.per_second)?,
+                    rate: parse("DV_RATE_LIMIT_READS_PER_SEC", READS.rate)?,
                     burst: parse("DV_RATE_LIMIT_READS_BURST", READS.burst)?,
                     ..READS
                 },
+                shap: per_minute("DV_RATE_LIMIT_SHAP_PER_MIN", SHAP)?,
+                narrative: per_minute("DV_RATE_LIMIT_NARRATIVE_PER_MIN", NARRATIVE)?,
                 request_timeout: millis("DV_HTTP_REQUEST_TIMEOUT_MS", 10_000)?,
                 header_read_timeout: millis("DV_HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?,
             },
@@ -225,6 +252,13 @@ impl Settings {
                 dead_letter_retention_days: parse("DV_DEAD_LETTER_RETENTION_DAYS", 30)?,
                 max_candidates_per_trace: parse("DV_MAX_CANDIDATES_PER_TRACE", 1_000)?,
                 max_segments_per_customer: parse("DV_MAX_SEGMENTS_PER_CUSTOMER", 100)?,
+            },
+            llm: LlmSettings {
+                url: var("DV_LLM_URL"),
+                model: var("DV_LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+                api_key: var("DV_LLM_API_KEY").map(Secret::new),
+                timeout: millis("DV_LLM_TIMEOUT_MS", 30_000)?,
+                cache_ttl: Duration::from_secs(parse("DV_NARRATIVE_CACHE_TTL_SECS", 7 * 24 * 3600)?),
             },
         };
         s.check_api_limits()?;

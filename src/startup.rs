@@ -13,7 +13,10 @@ use crate::api::cache::ResponseCache;
 use crate::api::guard::Computations;
 use crate::api::rate_limit::RateLimits;
 use crate::api::{self, AppState, Watermarks};
-use crate::settings::Settings;
+use crate::narrative::openai::OpenAi;
+use crate::narrative::{Narrator, Provider, Template};
+use crate::settings::{LlmSettings, Settings};
+use crate::store::Store;
 
 /// What this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +74,14 @@ impl Application {
             let topics: Vec<String> = settings.kafka.topics.values().cloned().collect();
             let redis = settings.redis_url.as_ref().map(|u| u.expose());
             let api_pool = connect_api(&settings)?;
+            let namespace: Arc<str> =
+                sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&pool).await?.into();
+            let narrator = Narrator::new(
+                narrative_provider(&settings.llm)?,
+                Store::connect(redis).await,
+                settings.llm.cache_ttl,
+                namespace.clone(),
+            );
             let state = AppState {
                 pool: api_pool.clone(),
                 keys: Default::default(),
@@ -78,12 +89,13 @@ impl Application {
                 watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics.clone())?),
                 cache: ResponseCache::connect(redis, settings.http.cache_ttl).await,
                 data_version: Default::default(),
-                limits: RateLimits::new(settings.http.reads),
+                limits: RateLimits::new(settings.http.reads, settings.http.shap, settings.http.narrative),
                 topics: Arc::new(topics),
-                namespace: sqlx::query_scalar::<_, String>("SELECT current_database()").fetch_one(&pool).await?.into(),
+                namespace,
                 computations: Computations::new(settings.api.max_concurrent_computations, settings.api.queue_timeout),
                 max_offset: settings.api.max_offset,
                 request_timeout: settings.http.request_timeout,
+                narrator,
             };
             (Some(listener), Some(port), Some(state))
         };
@@ -148,6 +160,15 @@ impl Application {
         }
         result
     }
+}
+
+/// The narrative provider: an OpenAI-compatible model when `DV_LLM_URL` is set, else the
+/// built-in template writer.
+fn narrative_provider(llm: &LlmSettings) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(match &llm.url {
+        Some(url) => Arc::new(OpenAi::new(url, &llm.model, llm.api_key.clone(), llm.timeout)?),
+        None => Arc::new(Template),
+    })
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

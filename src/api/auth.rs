@@ -54,8 +54,16 @@ pub const PLATFORM_ROLE: &str = "platform";
 /// What a key is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
-    Tenant { tenant_id: String, role: Role },
+    Tenant { tenant_id: String, role: Role, key: KeyIdentity },
     Platform,
+}
+
+/// Which key asked, for the audit log: its name and an id that is a prefix of its SHA-256
+/// (the key itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyIdentity {
+    pub id: String,
+    pub name: String,
 }
 
 /// The authenticated caller of a tenant endpoint: a tenant and a role.
@@ -63,6 +71,7 @@ pub enum KeyKind {
 pub struct Caller {
     pub tenant_id: String,
     pub role: Role,
+    pub key: KeyIdentity,
 }
 
 impl Caller {
@@ -114,6 +123,7 @@ pub struct KeyCache {
 struct KeyRow {
     tenant_id: Option<String>,
     role: String,
+    name: String,
 }
 
 impl KeyCache {
@@ -122,19 +132,20 @@ impl KeyCache {
         if let Some(cached) = self.cached(&hash) {
             return Ok(cached);
         }
-        let row: Option<KeyRow> = sqlx::query_as("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
+        let row: Option<KeyRow> = sqlx::query_as("SELECT tenant_id, role, name FROM api_keys WHERE key_hash = $1")
             .bind(&hash)
             .fetch_optional(pool)
             .await?;
         let kind = match row {
             None => None,
-            Some(KeyRow { tenant_id: None, role }) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
-            Some(KeyRow { tenant_id: Some(tenant_id), role }) => {
+            Some(KeyRow { tenant_id: None, role, .. }) if role == PLATFORM_ROLE => Some(KeyKind::Platform),
+            Some(KeyRow { tenant_id: Some(tenant_id), role, name }) => {
                 let role =
                     Role::parse(&role).ok_or_else(|| anyhow::anyhow!("api_keys holds an unknown role {role:?}"))?;
-                Some(KeyKind::Tenant { tenant_id, role })
+                let key = KeyIdentity { id: hex::encode(&hash[..8]), name };
+                Some(KeyKind::Tenant { tenant_id, role, key })
             }
-            Some(KeyRow { tenant_id: tenant, role }) => {
+            Some(KeyRow { tenant_id: tenant, role, .. }) => {
                 return Err(anyhow::anyhow!("api_keys holds role {role:?} with tenant {tenant:?}").into());
             }
         };
@@ -183,13 +194,13 @@ async fn key_kind(parts: &Parts, state: &AuthState) -> Result<KeyKind, ApiError>
 }
 
 /// A tenant key matching `X-Tenant-Id`.
-fn tenant_caller(parts: &Parts, key_tenant: String, role: Role) -> Result<Caller, ApiError> {
+fn tenant_caller(parts: &Parts, key_tenant: String, role: Role, key: KeyIdentity) -> Result<Caller, ApiError> {
     let tenant = header(parts, "x-tenant-id")
         .ok_or_else(|| ApiError::BadRequest("the X-Tenant-Id header is required".into()))?;
     if key_tenant != tenant {
         return Err(ApiError::Forbidden("this API key does not belong to the tenant in X-Tenant-Id".into()));
     }
-    Ok(Caller { tenant_id: key_tenant, role })
+    Ok(Caller { tenant_id: key_tenant, role, key })
 }
 
 /// What authentication needs of the application's state.
@@ -208,7 +219,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = &AuthState::from_ref(state);
         match key_kind(parts, state).await? {
-            KeyKind::Tenant { tenant_id, role } => tenant_caller(parts, tenant_id, role),
+            KeyKind::Tenant { tenant_id, role, key } => tenant_caller(parts, tenant_id, role, key),
             KeyKind::Platform => Err(ApiError::Forbidden(
                 "a platform key reads only GET /api/v1/ingest/status and the unattributed dead letters; tenant data needs a key of the tenant".into(),
             )),
@@ -225,7 +236,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = &AuthState::from_ref(state);
         match key_kind(parts, state).await? {
-            KeyKind::Tenant { tenant_id, role } => Ok(StatusCaller::Tenant(tenant_caller(parts, tenant_id, role)?)),
+            KeyKind::Tenant { tenant_id, role, key } => {
+                Ok(StatusCaller::Tenant(tenant_caller(parts, tenant_id, role, key)?))
+            }
             KeyKind::Platform => Ok(StatusCaller::Platform),
         }
     }
@@ -241,7 +254,8 @@ mod tests {
         assert_eq!(cache.cached(b"a"), None, "never looked up");
         cache.remember(b"a".to_vec(), None);
         assert_eq!(cache.cached(b"a"), Some(None), "unknown, without a lookup");
-        let acme = KeyKind::Tenant { tenant_id: "acme".into(), role: Role::Admin };
+        let key = KeyIdentity { id: "0123456789abcdef".into(), name: "k".into() };
+        let acme = KeyKind::Tenant { tenant_id: "acme".into(), role: Role::Admin, key };
         cache.remember(b"k".to_vec(), Some(acme.clone()));
         // A flood of unknown keys clears only the unknown map.
         for i in 0..=CACHE_MAX {

@@ -5,10 +5,8 @@
 //!
 //! Tenant isolation is structural: the key is a hash of (tenant, canonical query), where the
 //! tenant is the one the API key authenticated, and every entry also carries its tenant and is
-//! ignored when it does not match the caller (defense in depth). A Redis failure is a miss:
-//! the API keeps answering, uncached, and without waiting on Redis: every command is bounded
-//! by [`REDIS_TIMEOUT`], and after a failure Redis is skipped for [`REDIS_BACKOFF`] (the
-//! connection manager reconnects on the next command after that).
+//! ignored when it does not match the caller (defense in depth). A Redis failure is a miss
+//! (see [`Store`]): the API keeps answering, uncached, without waiting on Redis.
 //!
 //! Concurrent misses of one key in one process share one computation ([`single_flight`]): the
 //! first computes and stores the answer, the others wait for it and answer with it, with their
@@ -17,21 +15,20 @@
 //!
 //! [`single_flight`]: super::single_flight
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use std::future::Future;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult, SharedError};
 use super::single_flight::{Flown, SingleFlight};
+use crate::store::Store;
 
 /// One cached answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -67,18 +64,6 @@ impl Entry {
     }
 }
 
-/// Bound on in-process entries: past it the map is cleared (entries are seconds-lived anyway).
-const LOCAL_MAX: usize = 10_000;
-
-/// Longest a request waits on Redis (connect or command). A cache answers in about a
-/// millisecond; past this, answering uncached is faster than waiting. (The connection
-/// manager's defaults have no timeouts and retry a lost connection with backoff for about five
-/// minutes, during which every request waited: seen with Redis killed under the API.)
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
-
-/// After a Redis failure, requests skip the cache this long instead of each paying a timeout.
-const REDIS_BACKOFF: Duration = Duration::from_secs(1);
-
 /// How an answer was obtained (the `X-Cache` header and `api_cache_lookups_total{result}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
@@ -103,18 +88,12 @@ impl Lookup {
 /// The answer of a computation, as the requests sharing it get it.
 type Shared = Result<Entry, SharedError>;
 
-/// The store, and the keys being computed in this process.
+/// The store, how long an entry lives, and the keys being computed in this process.
 #[derive(Clone)]
 pub struct ResponseCache {
     store: Store,
+    ttl: Duration,
     flights: Arc<SingleFlight<String, Shared>>,
-}
-
-#[derive(Clone)]
-enum Store {
-    Redis { conn: ConnectionManager, ttl: Duration, health: Arc<Health> },
-    Local { map: Arc<Mutex<HashMap<String, (Instant, Entry)>>>, ttl: Duration },
-    Off,
 }
 
 /// The cache key of a request: the deployment's namespace (its database: two deployments may
@@ -133,8 +112,10 @@ pub fn etag(body: &[u8]) -> String {
 }
 
 impl ResponseCache {
+    /// `ttl` 0: no cache (every request computes).
     pub async fn connect(redis_url: Option<&str>, ttl: Duration) -> ResponseCache {
-        ResponseCache { store: Store::connect(redis_url, ttl).await, flights: Arc::default() }
+        let store = if ttl.is_zero() { Store::Off } else { Store::connect(redis_url).await };
+        ResponseCache { store, ttl, flights: Arc::default() }
     }
 
     /// `DV_CACHE_TTL_MS=0`: every request computes.
@@ -165,11 +146,11 @@ impl ResponseCache {
             return (compute().await, Lookup::Miss);
         }
         let key = key.to_owned();
-        let (store, key_ref) = (&self.store, &key);
+        let key_ref = &key;
         let mut job = move || async move {
             let computed = compute().await;
             if let Ok(entry) = &computed {
-                store.put(key_ref, entry).await;
+                self.put(key_ref, entry).await;
             }
             computed
         };
@@ -179,7 +160,7 @@ impl ResponseCache {
         };
         loop {
             let seen = self.flights.completed();
-            if let Some(hit) = self.store.lookup(&key, tenant).await {
+            if let Some(hit) = self.lookup(&key, tenant).await {
                 return (Ok(hit), Lookup::Hit);
             }
             match self.flights.run(&key, seen, job, share).await {
@@ -198,117 +179,16 @@ impl ResponseCache {
     }
 }
 
-impl Store {
-    async fn connect(redis_url: Option<&str>, ttl: Duration) -> Store {
-        if ttl.is_zero() {
-            return Store::Off;
-        }
-        let Some(url) = redis_url else {
-            return Store::Local { map: Default::default(), ttl };
-        };
-        // One connection attempt per command (no retry loop inside the request path).
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(REDIS_TIMEOUT)
-            .set_response_timeout(REDIS_TIMEOUT);
-        let conn = match redis::Client::open(url) {
-            Ok(client) => ConnectionManager::new_with_config(client, config).await,
-            Err(e) => Err(e),
-        };
-        match conn {
-            Ok(conn) => Store::Redis { conn, ttl, health: Arc::new(Health::new()) },
-            Err(e) => {
-                // Start anyway (the API must answer without Redis), with the local cache.
-                tracing::warn!(error = %e, "Redis unreachable at start-up; using the in-process cache");
-                Store::Local { map: Default::default(), ttl }
-            }
-        }
-    }
-
-    /// One read of the store: the tenant's entry under `key`.
+impl ResponseCache {
+    /// The tenant's entry under `key` (an entry of another tenant is ignored: defense in depth).
     async fn lookup(&self, key: &str, tenant: &str) -> Option<Entry> {
-        let entry = match self {
-            Store::Off => None,
-            Store::Local { map, ttl } => {
-                let map = map.lock().unwrap_or_else(|p| p.into_inner());
-                map.get(key).filter(|(at, _)| at.elapsed() < *ttl).map(|(_, e)| e.clone())
-            }
-            Store::Redis { conn, health, .. } => {
-                let mut conn = conn.clone();
-                let mut get = redis::cmd("GET");
-                get.arg(key);
-                match health.bounded(get.query_async::<Option<Vec<u8>>>(&mut conn)).await {
-                    Some(Ok(v)) => v.and_then(|bytes| serde_json::from_slice(&bytes).ok()),
-                    Some(Err(e)) => {
-                        health.failed();
-                        tracing::warn!(error = %e, "response cache read failed; answering uncached");
-                        None
-                    }
-                    None => None,
-                }
-            }
-        };
-        entry.filter(|e| e.tenant == tenant)
+        let bytes = self.store.get(key).await?;
+        serde_json::from_slice::<Entry>(&bytes).ok().filter(|e| e.tenant == tenant)
     }
 
     async fn put(&self, key: &str, entry: &Entry) {
-        match self {
-            Store::Off => {}
-            Store::Local { map, .. } => {
-                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-                if map.len() >= LOCAL_MAX {
-                    map.clear();
-                }
-                map.insert(key.to_owned(), (Instant::now(), entry.clone()));
-            }
-            Store::Redis { conn, ttl, health } => {
-                let mut conn = conn.clone();
-                let Ok(bytes) = serde_json::to_vec(entry) else { return };
-                let ms = ttl.as_millis().max(1) as u64;
-                let mut set = redis::cmd("SET");
-                set.arg(key).arg(bytes).arg("PX").arg(ms);
-                if let Some(Err(e)) = health.bounded(set.query_async::<()>(&mut conn)).await {
-                    health.failed();
-                    tracing::warn!(error = %e, "response cache write failed");
-                }
-            }
-        }
-    }
-}
-
-/// When Redis last failed, so that requests skip it for a moment instead of each waiting.
-pub struct Health {
-    epoch: Instant,
-    /// Milliseconds since `epoch` until which Redis is skipped (0: not skipped).
-    skip_until_ms: AtomicU64,
-}
-
-impl Health {
-    fn new() -> Self {
-        Health { epoch: Instant::now(), skip_until_ms: AtomicU64::new(0) }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    fn failed(&self) {
-        self.skip_until_ms.store(self.now_ms() + REDIS_BACKOFF.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    /// Runs a Redis command within [`REDIS_TIMEOUT`]; `None` when skipped (backing off). A
-    /// timeout counts as a failure.
-    async fn bounded<T>(
-        &self,
-        op: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Option<redis::RedisResult<T>> {
-        if self.now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
-            return None;
-        }
-        match tokio::time::timeout(REDIS_TIMEOUT, op).await {
-            Ok(r) => Some(r),
-            Err(_) => Some(Err(redis::RedisError::from((redis::ErrorKind::IoError, "timed out")))),
-        }
+        let Ok(bytes) = serde_json::to_vec(entry) else { return };
+        self.store.put(key, bytes, self.ttl).await;
     }
 }
 
@@ -328,14 +208,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn local_entries_are_per_tenant_and_expire() {
-        let store = Store::connect(None, Duration::from_millis(50)).await;
+    async fn entries_are_per_tenant_and_expire() {
+        let cache = ResponseCache::connect(None, Duration::from_millis(50)).await;
         let e = Entry { tenant: "t1".into(), etag: "\"x\"".into(), data_as_of: None, body: "{}".into() };
-        store.put("k", &e).await;
-        assert_eq!(store.lookup("k", "t1").await, Some(e));
-        assert_eq!(store.lookup("k", "t2").await, None);
+        cache.put("k", &e).await;
+        assert_eq!(cache.lookup("k", "t1").await, Some(e));
+        assert_eq!(cache.lookup("k", "t2").await, None);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(store.lookup("k", "t1").await, None);
+        assert_eq!(cache.lookup("k", "t1").await, None);
     }
 
     fn entry(body: &str) -> Entry {

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The request (or one of its queries) ran past its time limit.
     #[error("{0}")]
     Timeout(String),
+    /// A service the answer depends on failed (the narrative provider).
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
     /// Another request's error, answered to the requests that waited for its computation
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Shared(s) => s.status,
         }

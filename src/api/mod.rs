@@ -1,9 +1,12 @@
 //! The HTTP API: one router per module, merged here; one `Clone` state.
 
+mod audit;
 pub mod auth;
 pub mod cache;
+mod catalog;
 mod dashboard;
 pub mod data_version;
+mod decisions;
 pub use dashboard::DashboardType;
 /// Every documented dashboard type's name (the benchmark and tests iterate over them).
 pub const DASHBOARD_TYPES: [&str; 18] = DashboardType::NAMES;
@@ -39,7 +42,9 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(dashboard::router())
         .merge(traces::router())
-        .merge(tenant_settings::router());
+        .merge(tenant_settings::router())
+        .merge(audit::router())
+        .merge(decisions::router());
     guard::protect(routes, state.request_timeout)
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)

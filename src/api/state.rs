@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use super::watermarks::Watermarks;
 use super::{auth, cache, data_version, guard, rate_limit};
+use crate::narrative::Narrator;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +35,8 @@ pub struct AppState {
     pub max_offset: i64,
     /// Longest a request may take before it answers 504.
     pub request_timeout: Duration,
+    /// Writes and caches decision narratives.
+    pub narrator: Narrator,
 }
 
 /// What authentication takes from the state (`auth` sees no more of it).

@@ -7,7 +7,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sqlx::PgExecutor;
 
+use super::audit::{self, Audited};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, ApiJson};
@@ -32,15 +34,16 @@ struct AiAnalyzer {
     llm_explanations_enabled: bool,
 }
 
-async fn load_settings(state: &AppState, tenant: &str) -> ApiResult<(Value, TenantSettings)> {
-    let data: Option<sqlx::types::Json<Value>> = sqlx::query_scalar(
+/// The stored settings document and the settings it means (defaults filled in). `lock`: hold
+/// the row until the transaction ends (a change reads what it replaces).
+async fn load_settings<'e>(db: impl PgExecutor<'e>, tenant: &str, lock: bool) -> ApiResult<(Value, TenantSettings)> {
+    let sql = format!(
         "SELECT data FROM catalog_entities
-          WHERE tenant_id = $1 AND entity = 'tenant_settings' AND entity_id = $1 AND NOT deleted",
-    )
-    .bind(tenant)
-    .fetch_optional(&state.pool)
-    .await?
-    .flatten();
+          WHERE tenant_id = $1 AND entity = 'tenant_settings' AND entity_id = $1 AND NOT deleted{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let data: Option<sqlx::types::Json<Value>> =
+        sqlx::query_scalar(&sql).bind(tenant).fetch_optional(db).await?.flatten();
     let data = data.map(|d| d.0).unwrap_or_else(|| json!({}));
     let settings = TenantSettings {
         decision_trace_enabled: data["decisionTraceEnabled"].as_bool().unwrap_or(true),
@@ -52,13 +55,20 @@ async fn load_settings(state: &AppState, tenant: &str) -> ApiResult<(Value, Tena
     Ok((data, settings))
 }
 
+/// Whether the tenant opted in to explanations (`aiAnalyzerSettings.llmExplanationsEnabled`):
+/// the SHAP and narrative endpoints answer 403 otherwise.
+pub async fn explanations_enabled(pool: &sqlx::PgPool, tenant: &str) -> ApiResult<bool> {
+    Ok(load_settings(pool, tenant, false).await?.1.ai_analyzer_settings.llm_explanations_enabled)
+}
+
 async fn get_settings(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TenantSettings>> {
     caller.require(Role::Viewer)?;
-    Ok(Json(load_settings(&state, &caller.tenant_id).await?.1))
+    Ok(Json(load_settings(&state.pool, &caller.tenant_id, false).await?.1))
 }
 
 /// Admin: updates the given fields (the others keep their values). Stored as the tenant's
-/// `tenant_settings` catalog entity, like a catalog change without a version (docs/events.md 2.3).
+/// `tenant_settings` catalog entity, like a catalog change without a version (docs/events.md 2.3),
+/// with an `update_settings` audit row (old and new values) in the same transaction.
 async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,7 +80,8 @@ async fn put_settings(
     if patch.iter().any(|(k, v)| k.contains('\0') || extract::json_has_nul(v)) {
         return Err(ApiError::BadRequest("the body must not contain a NUL character (\\u0000)".into()));
     }
-    let (mut data, _) = load_settings(&state, &caller.tenant_id).await?;
+    let mut tx = state.pool.begin().await?;
+    let (mut data, old) = load_settings(&mut *tx, &caller.tenant_id, true).await?;
     for (k, v) in patch {
         match (k.as_str(), v) {
             ("decisionTraceEnabled", Value::Bool(_)) => {}
@@ -93,7 +104,17 @@ async fn put_settings(
     )
     .bind(&caller.tenant_id)
     .bind(sqlx::types::Json(&data))
-    .execute(&state.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(Json(load_settings(&state, &caller.tenant_id).await?.1))
+    let (_, new) = load_settings(&mut *tx, &caller.tenant_id, false).await?;
+    let audited = Audited {
+        action: "update_settings",
+        entity_type: "tenant_settings",
+        entity_id: &caller.tenant_id,
+        entity_name: Some("tenant settings".into()),
+        changes: json!({ "old": old, "new": new }),
+    };
+    audit::record(&mut *tx, &caller, audited).await?;
+    tx.commit().await?;
+    Ok(Json(new))
 }

@@ -65,17 +65,22 @@ async fn one(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
     let not_found = || ApiError::NotFound(format!("decision trace {id:?} not found"));
-    // Ingest never stores an id with NUL (and PostgreSQL text cannot compare one).
-    if id.contains('\0') {
-        return Err(not_found());
-    }
     let _permit = state.computations.admit().await?;
+    stored_trace(&state.pool, &caller.tenant_id, &id).await?.map(Json).ok_or_else(not_found)
+}
+
+/// The stored body of a tenant's trace (`None`: absent, another tenant's, or not stored:
+/// tracing disabled or sampled out for its tenant).
+pub async fn stored_trace(pool: &sqlx::PgPool, tenant: &str, id: &str) -> ApiResult<Option<Value>> {
+    if id.contains('\0') {
+        return Ok(None);
+    }
     let body: Option<sqlx::types::Json<Value>> = sqlx::query_scalar(
         "SELECT body FROM decision_traces WHERE tenant_id = $1 AND id = $2 ORDER BY day DESC LIMIT 1",
     )
-    .bind(&caller.tenant_id)
-    .bind(&id)
-    .fetch_optional(&state.pool)
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(pool)
     .await?;
-    body.map(|b| Json(b.0)).ok_or_else(not_found)
+    Ok(body.map(|b| b.0))
 }

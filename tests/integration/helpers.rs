@@ -317,6 +317,22 @@ impl TestApp {
         (status, body)
     }
 
+    /// POST a JSON body with the two auth headers; returns status, JSON body and `Retry-After`.
+    pub async fn post(&self, path: &str, key: &str, tenant: &str, body: &Value) -> (u16, Value, Option<String>) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .header("X-API-Key", key)
+            .header("X-Tenant-Id", tenant)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (status, resp.json().await.unwrap_or(Value::Null), retry)
+    }
+
     /// Stops the app gracefully and returns what `run_until_stopped` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -8,6 +8,7 @@ mod bad_input;
 mod coalescing;
 mod crash;
 mod exactly_once;
+mod explain;
 mod extremes;
 mod fixture;
 mod helpers;

@@ -130,7 +130,7 @@ async fn data_as_of_tells_how_complete_the_views_are() {
 async fn rate_limit_answers_429_with_retry_after() {
     let env = TestEnv::new().await;
     let mut settings = env.settings();
-    settings.http.reads.per_second = 1;
+    settings.http.reads.rate = 1;
     settings.http.reads.burst = 3;
     let app = spawn_app_with_settings(env, settings).await;
     let acme = app.env.api_key("acme", Role::Viewer).await;

@@ -186,7 +186,7 @@ async fn random_values_for_every_parameter_never_answer_5xx_or_drop_a_connection
     let env = TestEnv::new().await;
     let mut settings = env.settings();
     // Past the rate limit every request would be a 429 that validates nothing.
-    settings.http.reads.per_second = 1_000_000;
+    settings.http.reads.rate = 1_000_000;
     settings.http.reads.burst = 1_000_000;
     let app = spawn_app_with_settings(env, settings).await;
     publish_examples(&app.env).await;

@@ -1,0 +1,113 @@
+//! Explanations of one stored decision (docs/api.md 5.3): `POST /api/v1/decisions/{id}/narrative`
+//! (this module) and `…/shap` (`shap`). Both need the tenant's opt-in
+//! (`aiAnalyzerSettings.llmExplanationsEnabled`), answer 404 for a trace that is not the
+//! tenant's (or was not stored), are rate-limited per tenant, and are audited.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use consumers::events::DecisionTrace;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::audit::{self, Audited};
+use super::auth::{Caller, Role};
+use super::catalog::names;
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiPath;
+use super::state::AppState;
+use super::tenant_settings::explanations_enabled;
+use super::traces::stored_trace;
+use crate::narrative::{Facts, Mode, Tokens};
+
+/// The seed's exact sentence.
+pub const NOT_OPTED_IN: &str = "LLM explanations are not enabled for this tenant.";
+
+/// Characters of a narrative the audit row keeps.
+const PREVIEW_CHARS: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/decisions/{id}/narrative", post(narrative))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NarrativeRequest {
+    mode: Option<String>,
+    #[serde(default)]
+    no_cache: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NarrativeAnswer {
+    narrative: String,
+    mode: Mode,
+    model: String,
+    cached: bool,
+    tokens: Tokens,
+    created_at: String,
+}
+
+/// A JSON body of the explanation endpoints; an empty one takes the defaults.
+pub fn body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> ApiResult<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("the body is not a valid request: {e}")))
+}
+
+/// The opt-in, then the trace (decoded: every stored body passed the decoder).
+pub async fn explainable_trace(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Value, DecisionTrace)> {
+    if !explanations_enabled(&state.pool, &caller.tenant_id).await? {
+        return Err(ApiError::Forbidden(NOT_OPTED_IN.into()));
+    }
+    let body = stored_trace(&state.pool, &caller.tenant_id, id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "decision trace {id:?} not found: it does not exist, is another tenant's, or was not stored \
+             (tracing disabled or sampled out for this tenant)"
+        ))
+    })?;
+    let trace = serde_json::from_value(body.clone()).map_err(anyhow::Error::from)?;
+    Ok((body, trace))
+}
+
+async fn narrative(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    bytes: Bytes,
+) -> ApiResult<Json<NarrativeAnswer>> {
+    caller.require(Role::Viewer)?;
+    state.limits.check_narrative(&caller.tenant_id)?;
+    let request: NarrativeRequest = body(&bytes)?;
+    let mode: Mode = request.mode.as_deref().unwrap_or("regulator").parse().map_err(ApiError::BadRequest)?;
+    let (_, trace) = explainable_trace(&state, &caller, &id).await?;
+    let names = names(&state.pool, &caller.tenant_id, "offer", &Facts::offer_ids(&trace)).await?;
+    let facts = Facts::of(&trace, &names);
+    let (n, cached) = state
+        .narrator
+        .narrate(&caller.tenant_id, &facts, mode, request.no_cache)
+        .await
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    if mode == Mode::Regulator {
+        let preview: String = n.narrative.chars().take(PREVIEW_CHARS).collect();
+        let audited = Audited {
+            action: "generate_narrative",
+            entity_type: "decision_trace",
+            entity_id: &id,
+            entity_name: Some("regulator narrative".into()),
+            changes: json!({"mode": mode, "model": n.model, "cached": cached, "narrativePreview": preview}),
+        };
+        audit::record(&state.pool, &caller, audited).await?;
+    }
+    Ok(Json(NarrativeAnswer {
+        narrative: n.narrative,
+        mode: n.mode,
+        model: n.model,
+        cached,
+        tokens: n.tokens,
+        created_at: n.created_at,
+    }))
+}
