@@ -49,9 +49,12 @@ MODELS = [
     dict(name="d2_t300_logistic_unnamed", depth=2, trees=300, eta=0.05,
          objective="binary:logistic", base_score=0.2, features=10, named=False,
          train_missing=0.1, score_missing=0.15, trees_as="object"),
+    # The exact method with gamma prunes subtrees after growing them: the dump's node ids then
+    # have gaps (ids are not 0..n-1), which the parser must accept.
     dict(name="d3_t40_regression_named", depth=3, trees=40, eta=0.2,
          objective="reg:squarederror", base_score=None, features=8, named=True,
-         train_missing=0.1, score_missing=0.2, trees_as="string"),
+         train_missing=0.1, score_missing=0.2, trees_as="string",
+         extra={"tree_method": "exact", "gamma": 2.0}),
     dict(name="d4_t60_logistic_unnamed", depth=4, trees=60, eta=0.1,
          objective="binary:logistic", base_score=0.7, features=12, named=False,
          train_missing=0.2, score_missing=0.2, trees_as="object"),
@@ -159,6 +162,7 @@ def build(spec, seed):
         "tree_method": "hist",
         "nthread": 1,
         "seed": seed,
+        **spec.get("extra", {}),
     }
     if spec["base_score"] is not None:
         params["base_score"] = spec["base_score"]
@@ -170,6 +174,8 @@ def build(spec, seed):
     assert len(trees) == spec["trees"], "fewer trees than rounds"
     depth = max(n.get("depth", -1) + 1 for t in trees for n in walk(t, {}).values())
     assert depth <= spec["depth"], f"dump deeper than max_depth: {depth}"
+    gaps = sum(max(walk(t, {})) >= len(walk(t, {})) for t in trees)
+    assert gaps > 0 or "gamma" not in params, "the pruned model should have node id gaps"
 
     pool = with_missing(rng, features(rng, RANDOM_ROWS, k), spec["score_missing"])
     nothing = np.full((1, k), np.nan)  # every feature missing: the all-default path
