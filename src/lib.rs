@@ -3,12 +3,14 @@
 //! - [`settings`]: the one typed configuration, from the environment.
 //! - [`startup`]: builds the application (ingest, API or both) and runs it until stopped.
 //! - [`api`]: the axum routes.
+//! - [`explain`]: exact TreeSHAP over XGBoost models, for the decision SHAP endpoint.
 //! - [`keys`]: API key creation.
 //! - [`publish`]: the synthetic workload publisher.
 //!
 //! Ingest itself (decode, fold, apply) lives in the `consumers` crate.
 
 pub mod api;
+pub mod explain;
 pub mod keys;
 pub mod publish;
 pub mod settings;
