@@ -1,6 +1,7 @@
-//! Tests of the explain library: parsing ([`parse`]) and the algorithm on hand-computed and
-//! brute-forced cases ([`shap`]).
+//! Tests of the explain library: parsing ([`parse`]), the algorithm on hand-computed and
+//! brute-forced cases ([`shap`]) and XGBoost's own numbers ([`fixtures`]).
 
+mod fixtures;
 mod parse;
 mod shap;
 
