@@ -1,9 +1,10 @@
 //! Tests of the explain library: parsing ([`parse`]), the algorithm on hand-computed and
-//! brute-forced cases ([`shap`]) and XGBoost's own numbers ([`fixtures`]).
+//! brute-forced cases ([`shap`]), XGBoost's own numbers ([`fixtures`]) and speed ([`timing`]).
 
 mod fixtures;
 mod parse;
 mod shap;
+mod timing;
 
 use serde_json::{json, Value};
 
