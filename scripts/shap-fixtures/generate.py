@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TreeSHAP fixtures made by XGBoost itself, for src/explain (tests in src/explain/fixtures.rs).
+"""TreeSHAP fixtures made by XGBoost itself, for src/explain (read by src/explain/tests/fixtures.rs).
 
 Rerun (from the repository root; CI never does, the fixtures are committed):
 
