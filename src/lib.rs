@@ -3,6 +3,7 @@
 //! - [`settings`]: the one typed configuration, from the environment.
 //! - [`startup`]: builds the application (ingest, API or both) and runs it until stopped.
 //! - [`api`]: the axum routes.
+//! - [`explain`]: exact TreeSHAP over XGBoost models, for the decision SHAP endpoint.
 //! - [`keys`]: API key creation.
 //! - [`narrative`]: decision narratives and their providers; [`store`]: the byte cache (Redis or
 //!   in-process) that the response cache and the narratives keep entries in.
@@ -11,6 +12,7 @@
 //! Ingest itself (decode, fold, apply) lives in the `consumers` crate.
 
 pub mod api;
+pub mod explain;
 pub mod keys;
 pub mod narrative;
 pub mod publish;
