@@ -1,7 +1,7 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use decision_views::api::auth::Role;
 use decision_views::publish::{self, PublishArgs};
-use decision_views::settings::Settings;
+use decision_views::settings::{help, Settings};
 use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
 
 /// jemalloc instead of glibc malloc: ingest allocates decoded batches on the consumer thread
@@ -12,7 +12,7 @@ use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Exactly-once Kafka → PostgreSQL views and the dashboard API of a next-best-action platform.
-/// Configuration comes from DV_* environment variables (see the README).
+/// Configuration comes from the environment variables listed below.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -52,7 +52,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     decision_views::telemetry::init_tracing();
-    let cli = Cli::parse();
+    // The epilogue lists every DV_* variable with its default.
+    let cli = Cli::from_arg_matches(&Cli::command().after_help(help::text()).get_matches())?;
     let settings = Settings::from_env()?;
     let mode = match cli.command.unwrap_or(Command::Run) {
         Command::Run => Mode::All,

@@ -96,6 +96,7 @@ impl Application {
                 max_offset: settings.api.max_offset,
                 request_timeout: settings.http.request_timeout,
                 narrator,
+                models: Default::default(),
             };
             (Some(listener), Some(port), Some(state))
         };

@@ -111,6 +111,11 @@ impl Filler {
 
     /// Runs `messages` through decode (this thread's helper) and apply (this task), pipelined
     /// through a channel of one batch; returns the wall time and the applied events.
+    /// Applies `events` (e.g. catalog changes) as the consumer would.
+    pub async fn apply(&mut self, events: &[Generated]) -> anyhow::Result<()> {
+        self.pipeline(events).await.map(|_| ())
+    }
+
     async fn pipeline(&mut self, messages: &[Generated]) -> anyhow::Result<(f64, Vec<Entry>)> {
         let started = Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);

@@ -8,7 +8,8 @@
 //! 2. the processor's ceiling from pre-encoded events in memory, which also fills the read
 //!    database with the standard workload (100k traces, then 1M) and the raw tables beside it;
 //! 3. read latency per type and window, uncached, at 100k and 1M, next to raw SQL;
-//! 4. API throughput under wrk, cached and uncached; 5. freshness at a steady 5,000 events/s.
+//! 4. API throughput under wrk, cached and uncached; 5. freshness at a steady 5,000 events/s;
+//! 6. SHAP latency through the API for a model of 500 trees of depth 6.
 //!
 //! Sizes come from the environment (see README "Benchmarks"): DV_BENCH_QUICK=1 runs a small
 //! smoke configuration.
@@ -21,6 +22,7 @@ mod load;
 mod raw;
 mod reads;
 mod report;
+mod shap;
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +39,9 @@ pub struct Config {
     pub wrk_secs: u64,
     pub fresh_rate: u64,
     pub fresh_secs: u64,
-    /// Stages to run (DV_BENCH_STAGES, comma-separated): ingest, reads, freshness.
+    /// SHAP requests measured.
+    pub shap_requests: usize,
+    /// Stages to run (DV_BENCH_STAGES, comma-separated): ingest, reads, freshness, shap.
     pub stages: Vec<String>,
 }
 
@@ -58,8 +62,9 @@ impl Config {
             wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 8 }),
             fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
             fresh_secs: num("DV_BENCH_FRESH_SECS", if quick { 5 } else { 20 }),
+            shap_requests: num("DV_BENCH_SHAP_REQUESTS", if quick { 100 } else { 1_000 }) as usize,
             stages: std::env::var("DV_BENCH_STAGES")
-                .unwrap_or_else(|_| "ingest,reads,freshness".into())
+                .unwrap_or_else(|_| "ingest,reads,freshness,shap".into())
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .collect(),
@@ -83,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if cfg.stages.iter().any(|s| s == "freshness") {
         report.freshness = Some(freshness::run(&broker, cfg.fresh_rate, cfg.fresh_secs).await?);
+    }
+    if cfg.stages.iter().any(|s| s == "shap") {
+        report.shap = Some(shap::run(&broker, cfg.shap_requests).await?);
     }
     report.elapsed = started.elapsed();
     println!("{}", report.markdown(&cfg));

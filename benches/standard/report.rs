@@ -10,6 +10,7 @@ use crate::freshness::Freshness;
 use crate::ingest::IngestFigures;
 use crate::load::LoadFigure;
 use crate::reads::ReadFigure;
+use crate::shap::ShapFigure;
 use crate::Config;
 
 #[derive(Default)]
@@ -21,6 +22,7 @@ pub struct Report {
     pub reads: Vec<(u64, Vec<ReadFigure>)>,
     pub load: Vec<LoadFigure>,
     pub freshness: Option<Freshness>,
+    pub shap: Option<ShapFigure>,
     pub elapsed: Duration,
 }
 
@@ -107,6 +109,22 @@ impl Report {
             self.load.iter().filter(|l| l.label.starts_with("cached")).map(|l| l.requests_per_s).reduce(f64::max)
         {
             let _ = writeln!(s, "| API throughput, wrk 64 connections | ≥ 10,000 req/s cached | {c:.0} req/s cached (best cache) | {} |", verdict(c >= 10_000.0));
+        }
+        if let Some(f) = &self.shap {
+            let _ = writeln!(
+                s,
+                "| SHAP, {} trees of depth {} | p99 ≤ 5 ms through the API | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} requests (TreeSHAP alone p99 {:.2} ms; model {:.1} MB; worst additivity residual {:.1e}) | {} |",
+                f.trees,
+                f.depth,
+                f.p50_ms,
+                f.p99_ms,
+                f.max_ms,
+                f.requests,
+                f.compute_p99_ms,
+                f.model_bytes as f64 / 1e6,
+                f.worst_residual,
+                verdict(f.p99_ms <= 5.0)
+            );
         }
         let peak = self.ingest.iter().map(|f| f.peak_rss_mib).fold(0.0, f64::max);
         if !self.ingest.is_empty() {

@@ -15,8 +15,10 @@ mod extract;
 pub mod guard;
 mod health;
 mod ingest;
+mod models;
 pub mod rate_limit;
 pub mod serve;
+mod shap;
 mod single_flight;
 mod state;
 mod tenant_settings;
@@ -44,7 +46,8 @@ pub fn router(state: AppState) -> Router {
         .merge(traces::router())
         .merge(tenant_settings::router())
         .merge(audit::router())
-        .merge(decisions::router());
+        .merge(decisions::router())
+        .merge(shap::router());
     guard::protect(routes, state.request_timeout)
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)

@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use super::watermarks::Watermarks;
-use super::{auth, cache, data_version, guard, rate_limit};
+use super::{auth, cache, data_version, guard, models, rate_limit};
 use crate::narrative::Narrator;
 
 #[derive(Clone)]
@@ -37,6 +37,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Writes and caches decision narratives.
     pub narrator: Narrator,
+    /// Parsed SHAP models.
+    pub models: models::Models,
 }
 
 /// What authentication takes from the state (`auth` sees no more of it).

@@ -49,6 +49,9 @@ pub fn producer(brokers: &str) -> anyhow::Result<ThreadedProducer<DefaultProduce
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "200000")
+        // Catalog models carry whole tree ensembles: up to DV_MAX_CATALOG_EVENT_BYTES (16 MiB),
+        // past librdkafka's 1 MB default.
+        .set("message.max.bytes", (17 * 1024 * 1024).to_string())
         .create()?)
 }
 

@@ -5,6 +5,7 @@
 
 mod audit;
 mod narrative;
+mod shap;
 
 use std::time::Duration;
 

@@ -83,6 +83,9 @@ impl Rejection {
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
     pub max_event_bytes: usize,
+    /// The catalog topic's own limit: a catalog `model` carries its whole tree ensemble
+    /// (500 trees of depth 6 with their statistics are several MB), and catalog changes are rare.
+    pub max_catalog_event_bytes: usize,
     /// How far in the future an event time may be (docs/events.md 2.8: 1 hour).
     pub max_future: Duration,
     /// The retention horizon (docs/guarantees.md 3: 400 days): older event times are rejected.
@@ -96,6 +99,7 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         Self {
             max_event_bytes: 256 * 1024,
+            max_catalog_event_bytes: 16 * 1024 * 1024,
             max_future: Duration::hours(1),
             retention: Duration::days(400),
             max_candidates: 1_000,
@@ -148,10 +152,14 @@ pub fn decode_message(
 
 /// Decodes and validates one message payload of `topic`, as of processing time `now`.
 pub fn decode(topic: TopicKind, payload: &[u8], limits: &DecodeLimits, now: DateTime<Utc>) -> Result<Event, Rejection> {
-    if payload.len() > limits.max_event_bytes {
+    let max_bytes = match topic {
+        TopicKind::Catalog => limits.max_catalog_event_bytes,
+        _ => limits.max_event_bytes,
+    };
+    if payload.len() > max_bytes {
         return Err(Rejection::new(
             RejectReason::TooLarge,
-            format!("{} bytes exceed the limit of {} bytes", payload.len(), limits.max_event_bytes),
+            format!("{} bytes exceed the limit of {max_bytes} bytes", payload.len()),
             None,
         ));
     }

@@ -1,10 +1,10 @@
 //! Tests of the explain library: parsing ([`parse`]), the algorithm on hand-computed and
-//! brute-forced cases ([`shap`]), XGBoost's own numbers ([`fixtures`]) and speed ([`timing`]).
+//! brute-forced cases ([`shap`]) and XGBoost's own numbers ([`fixtures`]). Speed is the
+//! benchmark's (`DV_BENCH_STAGES=shap cargo bench --bench standard`): tests do not time.
 
 mod fixtures;
 mod parse;
 mod shap;
-mod timing;
 
 use serde_json::{json, Value};
 

@@ -17,6 +17,16 @@ use super::values::*;
 /// `DecodeLimits::default()`, which the test decodes with.
 pub const MAX_CANDIDATES: usize = 1_000;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// The catalog's own limit (catalog models carry whole tree ensembles).
+pub const MAX_CATALOG_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The size limit of `kind`'s messages.
+pub fn max_event_bytes(kind: TopicKind) -> usize {
+    match kind {
+        TopicKind::Catalog => MAX_CATALOG_EVENT_BYTES,
+        _ => MAX_EVENT_BYTES,
+    }
+}
 
 /// Whose event it is: the case's tenant, its second tenant, or a 257-byte one.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,7 +78,8 @@ pub enum Mut {
     Numbers(&'static str, usize, (Num, Why)),
     Importances(usize, (Num, Why)),
     Expiry((Exp, Why)),
-    /// Padded (an unknown string field) to exactly this many bytes, when it is shorter.
+    /// Padded (an unknown string field) to exactly this many bytes past the topic's size
+    /// limit (0: at it), when it is shorter.
     SizeTo(usize),
 }
 
@@ -248,13 +259,13 @@ impl EventSpec {
         if let Some(target) = size_to {
             // ASCII added inside a string adds exactly its length to the payload.
             doc.set("x_pad", json!(""), OK);
-            let missing = target.saturating_sub(doc.render().0.len());
+            let missing = (max_event_bytes(self.kind) + target).saturating_sub(doc.render().0.len());
             doc.set("x_pad", json!("p".repeat(missing)), OK);
         }
         let (payload, proxy) = doc.render();
         let mut why = doc.why();
         why.extend(key.why());
-        if payload.len() > MAX_EVENT_BYTES {
+        if payload.len() > max_event_bytes(self.kind) {
             why.insert("too_large");
         }
         Msg {

@@ -1,5 +1,8 @@
 //! One typed settings struct, read from the environment once at start-up. Every variable is
-//! listed (with its default) in the README; `Settings::from_env` checks cross-field rules.
+//! listed (with its default) in the README and in `--help` (`help`, which tests that both are
+//! complete); `Settings::from_env` checks cross-field rules.
+
+pub mod help;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -122,6 +125,8 @@ pub struct ApiLimits {
 #[derive(Debug, Clone)]
 pub struct IngestLimits {
     pub max_event_bytes: usize,
+    /// The catalog topic's (its models carry whole tree ensembles).
+    pub max_catalog_event_bytes: usize,
     pub retention_days: i64,
     pub dedup_horizon_days: i64,
     pub trace_retention_days: i64,
@@ -246,6 +251,7 @@ impl Settings {
             },
             ingest: IngestLimits {
                 max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
+                max_catalog_event_bytes: parse("DV_MAX_CATALOG_EVENT_BYTES", 16 * 1024 * 1024)?,
                 retention_days: parse("DV_RETENTION_DAYS", 400)?,
                 dedup_horizon_days: parse("DV_DEDUP_HORIZON_DAYS", 7)?,
                 trace_retention_days: parse("DV_TRACE_RETENTION_DAYS", 30)?,
@@ -314,6 +320,7 @@ impl Settings {
             orphan_after: k.orphan_after,
             decode: DecodeLimits {
                 max_event_bytes: self.ingest.max_event_bytes,
+                max_catalog_event_bytes: self.ingest.max_catalog_event_bytes,
                 max_future: chrono::Duration::hours(1),
                 retention: chrono::Duration::days(self.ingest.retention_days),
                 max_candidates: self.ingest.max_candidates_per_trace,

@@ -1,0 +1,134 @@
+//! `POST /api/v1/decisions/{id}/shap` (docs/api.md 5.3): exact TreeSHAP contributions of a
+//! tenant's `gradient_boosted` catalog model for the attributes given, computed by
+//! `crate::explain` from the model `super::models` keeps parsed.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::audit::{self, Audited};
+use super::auth::{Caller, Role};
+use super::decisions::{body, explainable_trace};
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiPath;
+use super::state::AppState;
+use crate::explain::{explain, probability_deltas};
+
+/// Largest `round`: a double has ~15 significant decimals.
+const MAX_ROUND: u32 = 15;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShapRequest {
+    model_id: Option<String>,
+    offer_id: Option<String>,
+    attributes: Option<Map<String, Value>>,
+    round: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShapAnswer {
+    decision_trace_id: String,
+    model_id: String,
+    model_name: Option<String>,
+    offer_id: Option<String>,
+    /// Per feature, raw-margin (logit) space.
+    shap_values: BTreeMap<String, f64>,
+    /// Cover-weighted expected margin of the trees, plus the model's `baseScore`.
+    baseline: f64,
+    raw_margin: f64,
+    /// rawMargin − baseline − Σ shapValues, computed.
+    additivity_residual: f64,
+    /// Features with a non-zero contribution.
+    feature_count: usize,
+    /// Attributes the model does not use (extension).
+    ignored_attributes: Vec<String>,
+    /// sigmoid(baseline + φᵢ) − sigmoid(baseline) per feature (extension; display only).
+    probability_deltas: BTreeMap<String, f64>,
+}
+
+fn rounded(x: f64, decimals: u32) -> f64 {
+    if decimals == 0 {
+        return x;
+    }
+    let f = 10f64.powi(decimals as i32);
+    (x * f).round() / f
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/decisions/{id}/shap", post(shap))
+}
+
+async fn shap(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    bytes: Bytes,
+) -> ApiResult<Json<ShapAnswer>> {
+    caller.require(Role::Viewer)?;
+    state.limits.check_shap(&caller.tenant_id)?;
+    let request: ShapRequest = body(&bytes)?;
+    let model_id = request.model_id.ok_or_else(|| ApiError::BadRequest("modelId is required".into()))?;
+    let attributes =
+        request.attributes.ok_or_else(|| ApiError::BadRequest("attributes (an object) is required".into()))?;
+    let round = request.round.unwrap_or(6);
+    if round > MAX_ROUND {
+        return Err(ApiError::BadRequest(format!("round must be from 0 to {MAX_ROUND}, got {round}")));
+    }
+    explainable_trace(&state, &caller, &id).await?;
+    let (model, model_name) = state.models.get(&state.pool, &caller.tenant_id, &model_id).await?;
+
+    let mut x = vec![None; model.feature_names().len()];
+    let mut ignored = Vec::new();
+    for (name, value) in &attributes {
+        let v = match value {
+            Value::Null => None,
+            Value::Number(n) => n.as_f64(),
+            _ => return Err(ApiError::BadRequest(format!("attribute {name:?} must be a number (or null: missing)"))),
+        };
+        match model.feature_index(name) {
+            Some(i) => x[i] = v,
+            None => ignored.push(name.clone()),
+        }
+    }
+    let e = explain(&model, &x);
+    let residual = e.additivity_residual();
+    let names = model.feature_names();
+    let deltas = probability_deltas(e.baseline, &e.shap);
+    let answer = ShapAnswer {
+        decision_trace_id: id.clone(),
+        model_id: model_id.clone(),
+        model_name: model_name.clone(),
+        offer_id: request.offer_id.clone(),
+        shap_values: names.iter().zip(&e.shap).map(|(n, v)| (n.clone(), rounded(*v, round))).collect(),
+        baseline: rounded(e.baseline, round),
+        raw_margin: rounded(e.raw_margin, round),
+        additivity_residual: rounded(residual, round),
+        feature_count: e.shap.iter().filter(|v| **v != 0.0).count(),
+        ignored_attributes: ignored,
+        probability_deltas: names.iter().zip(&deltas).map(|(n, v)| (n.clone(), rounded(*v, round))).collect(),
+    };
+    let audited = Audited {
+        action: "compute_shap",
+        entity_type: "decision_trace",
+        entity_id: &id,
+        entity_name: Some(format!(
+            "shap for {} / {}",
+            model_name.as_deref().unwrap_or(&model_id),
+            request.offer_id.as_deref().unwrap_or("-")
+        )),
+        changes: json!({
+            "modelId": model_id, "modelName": model_name, "offerId": request.offer_id,
+            "featureCount": answer.feature_count, "baseline": answer.baseline, "rawMargin": answer.raw_margin,
+            "additivityResidual": answer.additivity_residual,
+        }),
+    };
+    audit::record(&state.pool, &caller, audited).await?;
+    Ok(Json(answer))
+}
