@@ -56,20 +56,16 @@ fn regulator(f: &Facts) -> String {
         f.created_at,
         score(f.total_duration_ms),
     );
-    let q = &f.qualification;
-    out.push_str(&format!(
-        "\n\nQualification: {} offers were evaluated and {} passed.{}",
-        q.evaluated,
-        q.passed,
-        removals(q, "rule")
-    ));
-    let c = &f.contact_policy;
-    out.push_str(&format!(
-        "\nContact policy: {} offers were evaluated and {} passed.{}",
-        c.evaluated,
-        c.passed,
-        removals(c, "policy")
-    ));
+    out.push('\n');
+    for (stage, s, by) in [("Qualification", &f.qualification, "rule"), ("Contact policy", &f.contact_policy, "policy")]
+    {
+        out.push_str(&format!(
+            "\n{stage}: {} offers were evaluated and {} passed.{}",
+            s.evaluated,
+            s.passed,
+            removals(s, by)
+        ));
+    }
     out.push_str(&format!("\nScoring: {} offers were scored", f.scored));
     match (&f.degraded, &f.degraded_reason) {
         (true, Some(reason)) => out.push_str(&format!(" in degraded mode ({reason}).")),
