@@ -58,6 +58,9 @@ pub fn connect_api(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.database.api_max_connections)
         .acquire_timeout(settings.http.request_timeout)
+        // No ping before each use: it is a round trip on every query. A connection that died
+        // meanwhile fails its query once (500) and is dropped.
+        .test_before_acquire(false)
         .connect_lazy_with(options))
 }
 

@@ -30,7 +30,8 @@ pub struct ShapFigure {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// The computation alone (no HTTP, no queries): p99 in ms.
+    /// The computation alone on one thread (no HTTP, no queries): p50 and p99 in ms.
+    pub compute_p50_ms: f64,
     pub compute_p99_ms: f64,
     /// Largest |additivityResidual| answered.
     pub worst_residual: f64,
@@ -155,6 +156,7 @@ pub async fn run(broker: &env::Broker, requests: usize) -> anyhow::Result<ShapFi
         p50_ms: latency.value_at_quantile(0.5) as f64 / 1e3,
         p99_ms: latency.value_at_quantile(0.99) as f64 / 1e3,
         max_ms: latency.max() as f64 / 1e3,
+        compute_p50_ms: compute.value_at_quantile(0.5) as f64 / 1e6,
         compute_p99_ms: compute.value_at_quantile(0.99) as f64 / 1e6,
         worst_residual,
         model_bytes,

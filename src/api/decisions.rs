@@ -60,17 +60,26 @@ pub fn body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> ApiResul
 
 /// The opt-in, then the trace (decoded: every stored body passed the decoder).
 pub async fn explainable_trace(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(Value, DecisionTrace)> {
-    if !explanations_enabled(&state.pool, &caller.tenant_id).await? {
-        return Err(ApiError::Forbidden(NOT_OPTED_IN.into()));
-    }
-    let body = stored_trace(&state.pool, &caller.tenant_id, id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "decision trace {id:?} not found: it does not exist, is another tenant's, or was not stored \
-             (tracing disabled or sampled out for this tenant)"
-        ))
-    })?;
+    opted_in(explanations_enabled(&state.pool, &caller.tenant_id).await?)?;
+    let body = stored_trace(&state.pool, &caller.tenant_id, id).await?.ok_or_else(|| trace_not_found(id))?;
     let trace = serde_json::from_value(body.clone()).map_err(anyhow::Error::from)?;
     Ok((body, trace))
+}
+
+/// 403 with the seed's sentence unless the tenant opted in.
+pub fn opted_in(enabled: bool) -> ApiResult<()> {
+    if enabled {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(NOT_OPTED_IN.into()))
+    }
+}
+
+pub fn trace_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "decision trace {id:?} not found: it does not exist, is another tenant's, or was not stored \
+         (tracing disabled or sampled out for this tenant)"
+    ))
 }
 
 async fn narrative(

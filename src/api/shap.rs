@@ -3,6 +3,7 @@
 //! `crate::explain` from the model `super::models` keeps parsed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,14 +14,18 @@ use serde_json::{json, Map, Value};
 
 use super::audit::{self, Audited};
 use super::auth::{Caller, Role};
-use super::decisions::{body, explainable_trace};
+use super::decisions::{body, opted_in, trace_not_found};
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
+use super::models::Models;
 use super::state::AppState;
-use crate::explain::{explain, probability_deltas};
+use crate::explain::{explain_trees, probability_deltas, Ensemble, Explanation};
 
 /// Largest `round`: a double has ~15 significant decimals.
 const MAX_ROUND: u32 = 15;
+/// From this many trees an explanation is computed in two halves on two blocking threads:
+/// a 500-tree depth-6 model takes ~3 ms on one core (BENCHMARKS.md), a few trees microseconds.
+const SPLIT_FROM_TREES: usize = 64;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,6 +66,43 @@ fn rounded(x: f64, decimals: u32) -> f64 {
     (x * f).round() / f
 }
 
+/// The explanation, off the async workers (milliseconds of CPU): explanations add up over
+/// trees, so a large model's two halves run on two threads at once.
+async fn compute(model: Arc<Ensemble>, x: Vec<Option<f64>>) -> ApiResult<Explanation> {
+    let trees = model.tree_count();
+    let x = Arc::new(x);
+    let part = |range: std::ops::Range<usize>| {
+        let (model, x) = (model.clone(), x.clone());
+        tokio::task::spawn_blocking(move || explain_trees(&model, &x, range))
+    };
+    let whole = if trees >= SPLIT_FROM_TREES {
+        let (first, second) =
+            tokio::try_join!(part(0..trees / 2), part(trees / 2..trees)).map_err(anyhow::Error::from)?;
+        first.and(&second)
+    } else {
+        part(0..trees).await.map_err(anyhow::Error::from)?
+    };
+    Ok(whole.finish(&model))
+}
+
+/// The model's row from the request's attributes, and the attributes it does not use.
+fn row(model: &Ensemble, attributes: &Map<String, Value>) -> ApiResult<(Vec<Option<f64>>, Vec<String>)> {
+    let mut x = vec![None; model.feature_names().len()];
+    let mut ignored = Vec::new();
+    for (name, value) in attributes {
+        let v = match value {
+            Value::Null => None,
+            Value::Number(n) => n.as_f64(),
+            _ => return Err(ApiError::BadRequest(format!("attribute {name:?} must be a number (or null: missing)"))),
+        };
+        match model.feature_index(name) {
+            Some(i) => x[i] = v,
+            None => ignored.push(name.clone()),
+        }
+    }
+    Ok((x, ignored))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/decisions/{id}/shap", post(shap))
 }
@@ -81,23 +123,29 @@ async fn shap(
     if round > MAX_ROUND {
         return Err(ApiError::BadRequest(format!("round must be from 0 to {MAX_ROUND}, got {round}")));
     }
-    explainable_trace(&state, &caller, &id).await?;
-    let (model, model_name) = state.models.get(&state.pool, &caller.tenant_id, &model_id).await?;
-
-    let mut x = vec![None; model.feature_names().len()];
-    let mut ignored = Vec::new();
-    for (name, value) in &attributes {
-        let v = match value {
-            Value::Null => None,
-            Value::Number(n) => n.as_f64(),
-            _ => return Err(ApiError::BadRequest(format!("attribute {name:?} must be a number (or null: missing)"))),
-        };
-        match model.feature_index(name) {
-            Some(i) => x[i] = v,
-            None => ignored.push(name.clone()),
-        }
+    let tenant = &caller.tenant_id;
+    // The model parsed last time starts explaining the row while the lookup runs; the lookup
+    // then confirms it (the same row version: the usual case) or it is discarded.
+    let speculative = state.models.cached(tenant, &model_id).and_then(|(version, model)| {
+        let (x, ignored) = row(&model, &attributes).ok()?;
+        Some((version, model.clone(), ignored, tokio::spawn(compute(model, x))))
+    });
+    let found = Models::lookup(&state.pool, tenant, &id, &model_id).await?;
+    opted_in(found.opted_in)?;
+    if !found.trace_stored {
+        return Err(trace_not_found(&id));
     }
-    let e = explain(&model, &x);
+    let model_name = found.model_name.clone();
+    let (model, e, ignored) = match speculative {
+        Some((version, model, ignored, running)) if Models::is_current(&found, &version) => {
+            (model, running.await.map_err(anyhow::Error::from)??, ignored)
+        }
+        _ => {
+            let model = state.models.get(&state.pool, tenant, &model_id, &found).await?;
+            let (x, ignored) = row(&model, &attributes)?;
+            (model.clone(), compute(model, x).await?, ignored)
+        }
+    };
     let residual = e.additivity_residual();
     let names = model.feature_names();
     let deltas = probability_deltas(e.baseline, &e.shap);

@@ -13,7 +13,7 @@ pub mod model;
 pub mod treeshap;
 
 pub use model::{Ensemble, ModelError};
-pub use treeshap::{explain, probability_deltas, Explanation};
+pub use treeshap::{explain, explain_trees, probability_deltas, Explanation, Part};
 
 #[cfg(test)]
 mod tests;

@@ -171,6 +171,12 @@ impl Ensemble {
         self.index_of.get(name).copied()
     }
 
+    /// Bytes the parsed model holds, for a cache's budget.
+    pub fn heap_bytes(&self) -> usize {
+        let names: usize = self.feature_names.iter().map(|n| 2 * n.len() + 64).sum();
+        self.nodes.len() * std::mem::size_of::<Node>() + self.roots.len() * 4 + names
+    }
+
     /// The number of trees.
     pub fn tree_count(&self) -> usize {
         self.roots.len()

@@ -43,6 +43,13 @@ impl Explanation {
 /// index past the end of `x` is missing). Cannot fail: [`Ensemble::from_data`] validated the
 /// model. Allocates the result and one path buffer, reused across trees.
 pub fn explain(model: &Ensemble, x: &[Option<f64>]) -> Explanation {
+    explain_trees(model, x, 0..model.tree_count()).finish(model)
+}
+
+/// The contributions of the trees `trees` alone: an explanation is additive over trees, so
+/// parts computed apart (on several threads) and joined with [`Part::and`] give [`explain`]'s answer,
+/// up to the order of the additions.
+pub fn explain_trees(model: &Ensemble, x: &[Option<f64>], trees: std::ops::Range<usize>) -> Part {
     let mut shap = vec![0.0; model.feature_names().len()];
     // Each recursion level keeps its own copy of the path (the paper's m), one element longer
     // than its parent's, in one buffer: level u starts at 1 + u(u+3)/2 and the leaf of a tree
@@ -50,12 +57,36 @@ pub fn explain(model: &Ensemble, x: &[Option<f64>]) -> Explanation {
     let d = model.max_depth + 2;
     let mut path = vec![PathElement::default(); d * (d + 1) / 2];
     let mut walk = Walk { nodes: &model.nodes, x, phi: &mut shap, path: &mut path, leaves: 0.0 };
-    for &root in &model.roots {
+    for &root in &model.roots[trees] {
         walk.node(root, 0, 0, false, Edge { zero: 1.0, one: 1.0, feature: LEAF, on_row: true });
     }
-    // The same sum in the same order as `Ensemble::margin`, found on the way.
-    let raw_margin = model.base_score + walk.leaves;
-    Explanation { shap, baseline: model.baseline, raw_margin }
+    let leaves = walk.leaves;
+    Part { shap, leaves }
+}
+
+/// Some trees' share of an explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    shap: Vec<f64>,
+    /// The leaves the row reaches in these trees, summed in tree order.
+    leaves: f64,
+}
+
+impl Part {
+    /// This part and the next trees' (`other`).
+    pub fn and(mut self, other: &Part) -> Part {
+        for (a, b) in self.shap.iter_mut().zip(&other.shap) {
+            *a += b;
+        }
+        self.leaves += other.leaves;
+        self
+    }
+
+    /// The explanation, once every tree is in.
+    pub fn finish(self, model: &Ensemble) -> Explanation {
+        // With one part, the same sum in the same order as `Ensemble::margin`.
+        Explanation { shap: self.shap, baseline: model.baseline, raw_margin: model.base_score + self.leaves }
+    }
 }
 
 /// `sigmoid(baseline + φᵢ) − sigmoid(baseline)` per feature: the seed's display approximation

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::{data, small_tree};
 use crate::explain::model::{value, LEAF};
-use crate::explain::{explain, probability_deltas, Ensemble};
+use crate::explain::{explain, explain_trees, probability_deltas, Ensemble};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
@@ -159,6 +159,13 @@ fn equals_the_shapley_formula_on_random_trees() {
         }
         assert!(e.additivity_residual().abs() < 1e-10, "case {case}: {e:?}");
         assert!((e.baseline - brute_force_baseline(&m, &x)).abs() < 1e-12, "case {case}");
+        // Parts over a split of the trees (as the endpoint computes on two threads) add up to it.
+        let cut = rng.below(m.tree_count() + 1);
+        let parts = explain_trees(&m, &x, 0..cut).and(&explain_trees(&m, &x, cut..m.tree_count())).finish(&m);
+        for (got, want) in parts.shap.iter().zip(&e.shap) {
+            assert!((got - want).abs() < 1e-12, "case {case}: split at {cut}");
+        }
+        assert!((parts.raw_margin - e.raw_margin).abs() < 1e-12 && parts.baseline == e.baseline);
     }
 }
 

@@ -21,11 +21,15 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture present")).expect("fixture is JSON")
 }
 
-/// Publishes `model` (a fixture's `model` object) as acme's catalog model `id`.
+/// Publishes `model` (a fixture's `model` object) as the tenant's catalog model `id`.
 fn publish_model(app: &TestApp, tenant: &str, id: &str, name: &str, model: &Value) {
+    publish_model_version(app, tenant, id, name, model, 1);
+}
+
+fn publish_model_version(app: &TestApp, tenant: &str, id: &str, name: &str, model: &Value, version: i64) {
     let mut data = model.clone();
     data["name"] = json!(name);
-    app.env.publish(TopicKind::Catalog, &catalog(tenant, "model", id, "upsert", Some(1), data));
+    app.env.publish(TopicKind::Catalog, &catalog(tenant, "model", id, "upsert", Some(version), data));
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -108,6 +112,17 @@ async fn shap_values_equal_xgboosts_for_every_fixture_row() {
         .await;
     let want = (row["margin"].as_f64().unwrap() * 100.0).round() / 100.0;
     assert_eq!(two["rawMargin"].as_f64(), Some(want));
+
+    // A catalog update replaces the parsed model: mdl_0 (cached by now) becomes fixture 1's.
+    publish_model_version(&app, "acme", "mdl_0", "replaced", &fixture(fixtures[1])["model"], 2);
+    app.env.wait_caught_up(std::time::Duration::from_secs(60)).await;
+    let replacement = &fixture(fixtures[1])["rows"][3];
+    let body = json!({"modelId": "mdl_0", "attributes": replacement["attributes"], "round": 0});
+    let (status, answer, _) = app.post(PATH, &viewer, "acme", &body).await;
+    assert_eq!((status, &answer["modelName"]), (200, &json!("replaced")), "{answer}");
+    let want = replacement["margin"].as_f64().unwrap();
+    let got = answer["rawMargin"].as_f64().unwrap();
+    assert!((got - want).abs() <= TOLERANCE * want.abs().max(1.0), "the new model's margin {want}, got {got}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
