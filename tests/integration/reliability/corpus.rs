@@ -5,12 +5,13 @@
 //! Starting from the fullest valid example of each topic (`schemas/examples/`), re-dated to
 //! now: every field (nested ones too) replaced by a value of each other JSON type; 100,000
 //! nested arrays at the top level, in a typed field, in a free-form field and in an unknown
-//! one; 1 MB strings in string fields and identifiers just over their limit; NUL and
+//! one; strings past the size limit in string fields and identifiers just over their limit; NUL and
 //! lone-surrogate escapes, bytes that are not UTF-8, numbers past PostgreSQL numeric's range;
 //! empty, null (tombstone) and random-byte payloads; garbage keys.
 
 use std::path::Path;
 
+use consumers::decode::DecodeLimits;
 use consumers::events::TopicKind;
 use serde_json::{json, Value};
 
@@ -144,9 +145,10 @@ fn deep(levels: usize) -> String {
     format!("{}{}", "[".repeat(levels), "]".repeat(levels))
 }
 
-/// The corpus of one topic. `ids` numbers the events (unique ids, so dedup never interferes);
-/// `big_strings`: how many string fields get a 1 MB value (each costs a 1 MB message).
-pub fn corpus(kind: TopicKind, ids: &mut usize, big_strings: usize) -> Vec<Case> {
+/// The corpus of one topic under the decoder's `limits`. `ids` numbers the events (unique ids,
+/// so dedup never interferes); `big_strings`: how many string fields get a value past the size
+/// limit (each costs a message of that size).
+pub fn corpus(kind: TopicKind, limits: &DecodeLimits, ids: &mut usize, big_strings: usize) -> Vec<Case> {
     let schema = schema(kind);
     let v = jsonschema::validator_for(&schema).unwrap();
     let mut out = Vec::new();
@@ -195,17 +197,23 @@ pub fn corpus(kind: TopicKind, ids: &mut usize, big_strings: usize) -> Vec<Case>
         push(format!("{levels} levels of nesting"), key_of(&e), Some(text.into_bytes()), verdict);
     }
 
-    // Strings: 1 MB ones (over the size limit), and identifiers just over their limit.
+    // Strings over the size limit, and identifiers just over theirs.
     let strings: Vec<&Vec<String>> = all
         .iter()
         .filter(|p| matches!(get_mut(&mut base.clone(), p), Some(Value::String(_))))
         .filter(|p| !TIME_FIELDS.contains(&p[p.len() - 1].as_str()))
         .collect();
+    // Past the topic's size limit: 1 MB (the default limit is 256 KiB), or past the catalog's
+    // own (models carry tree ensembles).
+    let big = match kind {
+        TopicKind::Catalog => limits.max_catalog_event_bytes,
+        _ => limits.max_event_bytes.max(1 << 20),
+    };
     for path in strings.iter().take(big_strings) {
         let mut e = next(ids);
-        *get_mut(&mut e, path).unwrap() = json!(random_text(1 << 20));
+        *get_mut(&mut e, path).unwrap() = json!(random_text(big));
         push(
-            format!("{} of 1 MB", path.join(".")),
+            format!("{} of {:.2} MiB", path.join("."), big as f64 / (1 << 20) as f64),
             key_of(&e),
             Some(e.to_string().into_bytes()),
             Verdict::Dead(Some("too_large")),
@@ -308,12 +316,12 @@ pub fn random_text(n: usize) -> String {
 /// the end-to-end one, which goes through the broker and PostgreSQL.
 #[test]
 fn corpus_verdicts_match_the_decoder() {
-    use consumers::decode::{decode_message, DecodeLimits};
+    use consumers::decode::decode_message;
     let mut ids = 0;
     let mut wrong = Vec::new();
     let mut n = 0;
     for kind in TopicKind::ALL {
-        for case in corpus(kind, &mut ids, 1) {
+        for case in corpus(kind, &DecodeLimits::default(), &mut ids, 1) {
             n += 1;
             let payload = case.payload.clone().unwrap_or_default();
             let got =

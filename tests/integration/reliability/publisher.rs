@@ -75,6 +75,7 @@ impl ReliablePublisher {
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("queue.buffering.max.messages", "200000")
+            .set("message.max.bytes", (17 * 1024 * 1024).to_string())
             // A broker down for seconds must not fail deliveries: librdkafka keeps them queued
             // and sends them once the broker is back.
             .set("message.timeout.ms", "120000");
@@ -99,7 +100,7 @@ impl ReliablePublisher {
                     record = r;
                     std::thread::sleep(Duration::from_millis(2));
                 }
-                Err((e, _)) => panic!("send: {e}"),
+                Err((e, _)) => panic!("send of {} bytes: {e}", m.payload.as_ref().map_or(0, Vec::len)),
             }
         }
     }
