@@ -33,6 +33,10 @@ pub struct Broker {
 }
 
 impl Broker {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start() -> anyhow::Result<Broker> {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");

@@ -15,6 +15,7 @@
 //! smoke configuration.
 
 mod ceiling;
+mod cpu;
 mod env;
 mod freshness;
 mod ingest;

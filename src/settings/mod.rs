@@ -85,6 +85,8 @@ pub struct KafkaSettings {
     pub batch_max_bytes: usize,
     pub batch_max_delta_rows: usize,
     pub batch_max_wait: Duration,
+    /// Decision traces in an ingest pipeline of their own (`IngestConfig::lanes`).
+    pub trace_lane: bool,
     /// librdkafka properties from `DV_KAFKA_CONSUMER_<PROPERTY>` (dots as underscores).
     pub consumer_overrides: BTreeMap<String, String>,
 }
@@ -222,6 +224,7 @@ impl Settings {
                 batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 16 * 1024 * 1024)?,
                 batch_max_delta_rows: parse("DV_INGEST_BATCH_MAX_DELTA_ROWS", 1_000_000)?,
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
+                trace_lane: parse("DV_INGEST_TRACE_LANE", true)?,
                 consumer_overrides,
             },
             http: HttpSettings {
@@ -328,6 +331,7 @@ impl Settings {
             overrides: k.consumer_overrides.clone(),
             trace_retention_days: self.ingest.trace_retention_days,
             max_segments: self.ingest.max_segments_per_customer,
+            separate_trace_lane: k.trace_lane,
         }
     }
 }

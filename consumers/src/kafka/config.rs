@@ -38,7 +38,12 @@ pub struct IngestConfig {
     pub max_segments: usize,
     /// Extra librdkafka properties (`DV_KAFKA_CONSUMER_*`), applied last.
     pub overrides: BTreeMap<String, String>,
+    /// Run decision traces in a pipeline of their own (see [`IngestConfig::lanes`]).
+    pub separate_trace_lane: bool,
 }
+
+/// Suffix of the consumer group (and client id) of the decision-trace lane.
+pub const TRACE_LANE_SUFFIX: &str = ".traces";
 
 impl IngestConfig {
     pub fn validate(&self) -> Result<(), String> {
@@ -57,6 +62,31 @@ impl IngestConfig {
         Ok(())
     }
 
+    /// The pipelines to run: with `separate_trace_lane` (and both kinds of topic present),
+    /// decision traces in one and every other topic in another, each with its own consumer
+    /// thread, committer and connection. A trace batch is the heaviest commit there is; on
+    /// its own lane it no longer holds up interactions, memberships and the catalog (their
+    /// freshness), and the two lanes keep both cores busy. Each lane is its own consumer group
+    /// (the traces' group is suffixed [`TRACE_LANE_SUFFIX`]): offsets live in PostgreSQL, so a
+    /// group only decides who reads which partition, and every process runs both lanes.
+    /// Exactly-once is per partition and unchanged: two lanes are what two processes were.
+    pub fn lanes(&self) -> Vec<IngestConfig> {
+        let (traces, rest): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            self.topics.iter().map(|(n, k)| (n.clone(), *k)).partition(|(_, k)| *k == TopicKind::DecisionTraces);
+        if !self.separate_trace_lane || traces.is_empty() || rest.is_empty() {
+            return vec![self.clone()];
+        }
+        let trace_lane =
+            IngestConfig { topics: traces, group_id: format!("{}{TRACE_LANE_SUFFIX}", self.group_id), ..self.clone() };
+        vec![IngestConfig { topics: rest, ..self.clone() }, trace_lane]
+    }
+
+    /// Names this lane's Kafka clients.
+    fn client_id(&self) -> String {
+        let lane = if self.group_id.ends_with(TRACE_LANE_SUFFIX) { TRACE_LANE_SUFFIX } else { "" };
+        format!("decision-views-{}{lane}", self.instance_id)
+    }
+
     pub fn batch_limits(&self) -> BatchLimits {
         BatchLimits {
             max_messages: self.batch_max_messages,
@@ -71,7 +101,7 @@ impl IngestConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("group.id", format!("{}-probe", self.group_id))
-            .set("client.id", format!("decision-views-{}-probe", self.instance_id));
+            .set("client.id", format!("{}-probe", self.client_id()));
         for (k, v) in &self.overrides {
             c.set(k, v);
         }
@@ -102,13 +132,67 @@ impl IngestConfig {
             // one batch in flight plus 8 MiB per partition keeps the pipeline fed.
             .set("queued.max.messages.kbytes", "8192")
             .set("fetch.max.bytes", "16777216")
+            // How long the broker may hold a fetch when it has nothing to return. Apache Kafka
+            // answers as soon as data is there, so there this only paces idle polling (10 ms
+            // means ~100 cheap fetch-session requests a second per broker while idle); tansu
+            // 0.6.0 holds *every* fetch for the whole wait, so librdkafka's 500 ms default would
+            // add up to 500 ms to every event's freshness (docs/guarantees.md 7: p99 ≤ 500 ms)
+            // and cap throughput at one fetch per partition per wait.
+            .set("fetch.wait.max.ms", "10")
             // Feeds the lag gauge and the caught-up marks (see `IngestContext::stats`): the
             // freshness header is at most this much behind.
             .set("statistics.interval.ms", "1000")
-            .set("client.id", format!("decision-views-{}", self.instance_id));
+            .set("client.id", self.client_id());
         for (k, v) in &self.overrides {
             c.set(k, v);
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(kinds: &[TopicKind], separate: bool) -> IngestConfig {
+        IngestConfig {
+            brokers: String::new(),
+            group_id: "g".into(),
+            instance_id: "i".into(),
+            topics: kinds.iter().map(|k| (k.default_name().to_owned(), *k)).collect(),
+            batch_max_messages: 1,
+            batch_max_bytes: 1,
+            batch_max_weight: 1,
+            batch_max_wait: Duration::from_millis(100),
+            session_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
+            orphan_after: Duration::from_secs(30),
+            decode: DecodeLimits::default(),
+            trace_retention_days: 30,
+            max_segments: 100,
+            overrides: BTreeMap::new(),
+            separate_trace_lane: separate,
+        }
+    }
+
+    fn shape(lanes: &[IngestConfig]) -> Vec<(String, Vec<String>, String)> {
+        lanes.iter().map(|l| (l.group_id.clone(), l.topic_names(), l.client_id())).collect()
+    }
+
+    #[test]
+    fn traces_get_a_lane_and_a_group_of_their_own() {
+        let kinds = [TopicKind::Interactions, TopicKind::DecisionTraces, TopicKind::Catalog];
+        assert_eq!(
+            shape(&config(&kinds, true).lanes()),
+            [
+                ("g".into(), vec!["catalog".into(), "interactions".into()], "decision-views-i".into()),
+                ("g.traces".into(), vec!["decision-traces".into()], "decision-views-i.traces".into()),
+            ]
+        );
+        // Switched off, or with one kind of topic only: one lane, as configured.
+        for (kinds, separate) in [(&kinds[..], false), (&kinds[1..2], true), (&kinds[..1], true)] {
+            let c = config(kinds, separate);
+            assert_eq!(shape(&c.lanes()), shape(&[c.clone()]));
+        }
     }
 }

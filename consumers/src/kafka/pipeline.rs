@@ -5,15 +5,36 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::committer::run_committer;
-use super::config::IngestConfig;
+use super::config::{IngestConfig, TRACE_LANE_SUFFIX};
 use super::consumer::run_consumer_thread;
 use super::progress::Shared;
 use crate::apply::ApplyOptions;
 
-/// Runs ingest until `shutdown` is cancelled: the batch in flight is committed before it
-/// returns (graceful shutdown, docs/guarantees.md 6).
+/// Runs ingest until `shutdown` is cancelled: the batches in flight are committed before it
+/// returns (graceful shutdown, docs/guarantees.md 6). One pipeline per lane
+/// ([`IngestConfig::lanes`]); if one fails, the others are stopped (gracefully) and its error
+/// is returned.
 pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    let lanes_stop = shutdown.child_token();
+    let mut lanes = tokio::task::JoinSet::new();
+    for lane in config.lanes() {
+        lanes.spawn(run_lane(lane, pool.clone(), lanes_stop.clone()));
+    }
+    let mut first_error = None;
+    while let Some(joined) = lanes.join_next().await {
+        let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = result {
+            tracing::error!(error = %e, "an ingest lane stopped; stopping the others");
+            lanes_stop.cancel();
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// One lane: a consumer thread feeding a committer task.
+async fn run_lane(config: IngestConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
     // One batch queued while one commits: decoding overlaps the commit, memory stays bounded.
     let (tx, rx) = mpsc::channel(1);
@@ -25,10 +46,10 @@ pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken
     let committer = tokio::spawn(run_committer(pool.clone(), options, shared.clone(), rx));
 
     let runtime = tokio::runtime::Handle::current();
-    let thread_shutdown = shutdown.clone();
+    let thread_name = if config.group_id.ends_with(TRACE_LANE_SUFFIX) { "ingest-traces" } else { "ingest-consumer" };
     let consumer = std::thread::Builder::new()
-        .name("ingest-consumer".into())
-        .spawn(move || run_consumer_thread(config, pool, runtime, shared, tx, thread_shutdown))?;
+        .name(thread_name.into())
+        .spawn(move || run_consumer_thread(config, pool, runtime, shared, tx, shutdown))?;
 
     // Join the thread without blocking a runtime worker.
     let result = tokio::task::spawn_blocking(move || consumer.join()).await?;

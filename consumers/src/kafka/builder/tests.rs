@@ -19,6 +19,7 @@ fn config(max_messages: usize) -> IngestConfig {
         trace_retention_days: 30,
         overrides: BTreeMap::new(),
         max_segments: 100,
+        separate_trace_lane: true,
     }
 }
 
