@@ -192,7 +192,7 @@ mod tests {
         // Switched off, or with one kind of topic only: one lane, as configured.
         for (kinds, separate) in [(&kinds[..], false), (&kinds[1..2], true), (&kinds[..1], true)] {
             let c = config(kinds, separate);
-            assert_eq!(shape(&c.lanes()), shape(&[c.clone()]));
+            assert_eq!(shape(&c.lanes()), shape(std::slice::from_ref(&c)));
         }
     }
 }
