@@ -13,7 +13,8 @@ use crate::cpu;
 use crate::env::{self, Broker, Process, PARTITIONS};
 
 pub struct IngestFigures {
-    pub kind: TopicKind,
+    /// What ran: the topic, and for traces the large tenant's sample rate.
+    pub label: String,
     pub events: i64,
     pub mean_bytes: f64,
     pub publish_per_s: f64,
@@ -32,6 +33,7 @@ pub struct IngestFigures {
 /// Publishes the catalog, then `payloads` to the kind's topic, and measures both consumers.
 pub async fn run(
     broker: &Broker,
+    label: &str,
     kind: TopicKind,
     catalog: &[Generated],
     payloads: &[Generated],
@@ -100,14 +102,13 @@ pub async fn run(
     ingest.stop();
     let exact = stored_events(&pool, kind).await? == high;
     eprintln!(
-        "[bench] {} : ingest {ingest_per_s:.0}/s ({:.2}× raw), exact={exact}, peak RSS {peak:.0} MiB; CPU: {cpu}",
-        kind.default_name(),
+        "[bench] {label} : ingest {ingest_per_s:.0}/s ({:.2}× raw), exact={exact}, peak RSS {peak:.0} MiB; CPU: {cpu}",
         ingest_per_s / raw_consume_per_s
     );
     pool.close().await;
     env::drop_database(&db_url).await?;
     Ok(IngestFigures {
-        kind,
+        label: label.to_owned(),
         events: high,
         mean_bytes,
         publish_per_s,

@@ -112,7 +112,7 @@ async fn ingest_stage(cfg: &Config, broker: &env::Broker, report: &mut report::R
     let standard = WorkloadShape::default();
     let days = (standard.days as f64 * cfg.ingest_traces as f64 / STANDARD_TRACES as f64).ceil().max(1.0) as i64;
     let shape = WorkloadShape { days, time: EventTime::History { traces: cfg.ingest_traces }, ..standard };
-    let mut workload = Workload::new(shape, 1, chrono::Utc::now());
+    let mut workload = Workload::new(shape.clone(), 1, chrono::Utc::now());
     let catalog = workload.catalog_and_segments();
     let (mut traces, mut interactions) = (Vec::new(), Vec::new());
     for _ in 0..cfg.ingest_traces {
@@ -124,9 +124,15 @@ async fn ingest_stage(cfg: &Config, broker: &env::Broker, report: &mut report::R
             }
         }
     }
-    report.ingest.push(ingest::run(broker, TopicKind::DecisionTraces, &catalog, &traces).await?);
+    let label = format!("decision-traces (tenant_0 sampled at {})", shape.large_tenant_trace_sample_rate);
+    report.ingest.push(ingest::run(broker, &label, TopicKind::DecisionTraces, &catalog, &traces).await?);
+    // The same traces with every one stored (issue 13: the trace figures at rate 1.0 too).
+    let every = WorkloadShape { large_tenant_trace_sample_rate: 1.0, ..shape.clone() };
+    let catalog_every = Workload::new(every, 1, chrono::Utc::now()).catalog_and_segments();
+    let label = "decision-traces (every trace stored)";
+    report.ingest.push(ingest::run(broker, label, TopicKind::DecisionTraces, &catalog_every, &traces).await?);
     drop(traces);
-    report.ingest.push(ingest::run(broker, TopicKind::Interactions, &catalog, &interactions).await?);
+    report.ingest.push(ingest::run(broker, "interactions", TopicKind::Interactions, &catalog, &interactions).await?);
     Ok(())
 }
 

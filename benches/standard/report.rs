@@ -55,7 +55,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| ingest end to end, {} | ≥ 0.8 × a bare consumer tuned for throughput | {:.0}/s; bare consumer {:.0}/s ({:.0} MB/s); ratio {:.2}; exact: {} | {} |",
-                f.kind.default_name(),
+                f.label,
                 f.ingest_per_s,
                 f.raw_consume_per_s,
                 f.raw_consume_mb_per_s,
@@ -141,7 +141,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| {} | {} | {:.0} B | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} MiB | {} |",
-                f.kind.default_name(),
+                f.label,
                 f.events,
                 f.mean_bytes,
                 f.publish_per_s,

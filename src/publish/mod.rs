@@ -41,6 +41,11 @@ pub struct PublishArgs {
     /// Skip the catalog and segment membership events (they are published once per seed).
     #[arg(long)]
     pub skip_catalog: bool,
+    /// `decisionTraceSampleRate` published for the large tenant (`tenant_0`, half the
+    /// traffic): the standard workload's 0.1 (seed 002's advice for high volume); 1.0 stores
+    /// every trace of every tenant.
+    #[arg(long, default_value_t = 0.1)]
+    pub large_tenant_trace_sample_rate: f64,
 }
 
 pub fn producer(brokers: &str) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
@@ -88,6 +93,7 @@ fn publish_blocking(settings: &Settings, args: &PublishArgs) -> anyhow::Result<(
         customers: args.customers,
         days: args.days,
         time: if args.live { EventTime::Live } else { EventTime::History { traces: args.traces } },
+        large_tenant_trace_sample_rate: args.large_tenant_trace_sample_rate,
         ..WorkloadShape::default()
     };
     let mut workload = Workload::new(shape, args.seed, chrono::Utc::now());

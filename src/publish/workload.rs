@@ -20,6 +20,10 @@ pub struct WorkloadShape {
     pub segmented_customers: u64,
     pub days: i64,
     pub time: EventTime,
+    /// `decisionTraceSampleRate` of the large tenant (`tenant_0`): SPEC 7's standard workload
+    /// follows seed 002's advice for high volume with 0.1; the small tenants keep the default
+    /// 1.0. At 1.0 no `tenant_settings` event is published.
+    pub large_tenant_trace_sample_rate: f64,
 }
 
 /// How event times are laid out.
@@ -45,6 +49,7 @@ impl Default for WorkloadShape {
             segmented_customers: 2_000,
             days: 90,
             time: EventTime::History { traces: 1_000_000 },
+            large_tenant_trace_sample_rate: 0.1,
         }
     }
 }
@@ -139,6 +144,10 @@ impl Workload {
                     out.push(cat(&tenant, "creative", format!("cr_{o:03}_{k}"),
                                  json!({"offerId": format!("off_{o:03}"), "name": format!("Creative {o}/{k}"), "status": "active"})));
                 }
+            }
+            if t == 0 && s.large_tenant_trace_sample_rate < 1.0 {
+                let rate = s.large_tenant_trace_sample_rate;
+                out.push(cat(&tenant, "tenant_settings", tenant.clone(), json!({"decisionTraceSampleRate": rate})));
             }
             out.push(cat(&tenant, "experiment", "exp_1".into(), json!({"name": "Experiment 1", "status": "running"})));
             out.push(cat(&tenant, "journey", "jr_1".into(), json!({"name": "Journey 1", "status": "active"})));
