@@ -2,6 +2,8 @@
 //! one by one.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -42,45 +44,84 @@ async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQ
         .bind(request)
         .fetch_one(&state.pool);
     let page_sql = format!(
-        "SELECT jsonb_build_object('id', id, 'customerId', customer_id, 'requestId', request_id,
-                                   'decisionFlowKey', body->'decisionFlowKey', 'pipeline', body->'pipeline',
-                                   'result', body->'result', 'totalDurationMs', body->'totalDurationMs',
-                                   'createdAt', body->'createdAt')
+        "SELECT id, customer_id, request_id, body_zstd, body::text AS body_json
            FROM decision_traces WHERE {filter}
           ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
     );
-    let traces = sqlx::query_scalar::<_, sqlx::types::Json<Value>>(&page_sql)
+    let rows = sqlx::query_as::<_, StoredRow>(&page_sql)
         .bind(&caller.tenant_id)
         .bind(customer)
         .bind(request)
         .bind(limit)
         .bind(offset)
         .fetch_all(&state.pool);
-    let (total, traces) = tokio::try_join!(total, traces)?;
-    Ok(Json(TracePage { traces: traces.into_iter().map(|j| j.0).collect(), total, limit, offset }))
+    let (total, rows) = tokio::try_join!(total, rows)?;
+    let traces = rows.into_iter().map(summary).collect::<ApiResult<Vec<Value>>>()?;
+    Ok(Json(TracePage { traces, total, limit, offset }))
 }
 
-/// The whole stored trace; 404 when absent or another tenant's.
-async fn one(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
+/// A listed trace: its stored body, one of the two forms (see [`body_bytes`]).
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    id: String,
+    customer_id: String,
+    request_id: String,
+    body_zstd: Option<Vec<u8>>,
+    body_json: Option<String>,
+}
+
+/// The fields the list shows of a trace; a field the trace lacks is null.
+fn summary(row: StoredRow) -> ApiResult<Value> {
+    let body: Value = serde_json::from_slice(&body_bytes(row.body_zstd, row.body_json)?)?;
+    let field = |name: &str| body.get(name).cloned().unwrap_or(Value::Null);
+    Ok(serde_json::json!({
+        "id": row.id, "customerId": row.customer_id, "requestId": row.request_id,
+        "decisionFlowKey": field("decisionFlowKey"), "pipeline": field("pipeline"), "result": field("result"),
+        "totalDurationMs": field("totalDurationMs"), "createdAt": field("createdAt"),
+    }))
+}
+
+/// A stored trace's JSON: the published bytes (zstd, written since issue 13), or the jsonb
+/// body of a row stored before.
+fn body_bytes(zstd: Option<Vec<u8>>, json: Option<String>) -> ApiResult<Vec<u8>> {
+    match (zstd, json) {
+        (Some(z), _) => consumers::apply::raw_traces::decompress(&z)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored trace does not decompress: {e}"))),
+        (None, Some(j)) => Ok(j.into_bytes()),
+        (None, None) => Err(ApiError::Internal(anyhow::anyhow!("a stored trace has no body"))),
+    }
+}
+
+/// The whole stored trace, as published; 404 when absent or another tenant's.
+async fn one(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
     let not_found = || ApiError::NotFound(format!("decision trace {id:?} not found"));
     let _permit = state.computations.admit().await?;
-    stored_trace(&state.pool, &caller.tenant_id, &id).await?.map(Json).ok_or_else(not_found)
+    let body = stored_trace_bytes(&state.pool, &caller.tenant_id, &id).await?.ok_or_else(not_found)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The stored body of a tenant's trace (`None`: absent, another tenant's, or not stored:
 /// tracing disabled or sampled out for its tenant).
 pub async fn stored_trace(pool: &sqlx::PgPool, tenant: &str, id: &str) -> ApiResult<Option<Value>> {
+    match stored_trace_bytes(pool, tenant, id).await? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// The JSON bytes of a tenant's stored trace.
+async fn stored_trace_bytes(pool: &sqlx::PgPool, tenant: &str, id: &str) -> ApiResult<Option<Vec<u8>>> {
     if id.contains('\0') {
         return Ok(None);
     }
-    let body: Option<sqlx::types::Json<Value>> = sqlx::query_scalar(
-        "SELECT body FROM decision_traces WHERE tenant_id = $1 AND id = $2 ORDER BY day DESC LIMIT 1",
+    let row: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+        "SELECT body_zstd, body::text FROM decision_traces WHERE tenant_id = $1 AND id = $2 ORDER BY day DESC LIMIT 1",
     )
     .bind(tenant)
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(body.map(|b| b.0))
+    row.map(|(zstd, json)| body_bytes(zstd, json)).transpose()
 }

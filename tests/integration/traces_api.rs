@@ -119,6 +119,32 @@ async fn traces_api_pages_filters_and_samples_deterministically() {
     assert_eq!(app.get(&format!("/api/v1/decision-traces/{other}"), &acme, "acme").await.0, 404);
     assert_eq!(app.get("/api/v1/decision-traces/nope", &acme, "acme").await.0, 404);
 
+    // A trace stored before raw traces were kept compressed (a jsonb body, migration
+    // 20261202000040) reads as it did, listed and whole.
+    let old = trace("acme", 500);
+    let at: chrono::DateTime<Utc> = old["createdAt"].as_str().unwrap().parse().unwrap();
+    sqlx::query(
+        "INSERT INTO decision_traces (tenant_id, day, id, customer_id, request_id, created_at, body)
+         VALUES ('acme', $1, $2, $3, $4, $5, $6)",
+    )
+    .bind(at.date_naive())
+    .bind(old["id"].as_str())
+    .bind(old["customerId"].as_str())
+    .bind(old["requestId"].as_str())
+    .bind(at)
+    .bind(&old)
+    .execute(&app.env.pool)
+    .await
+    .unwrap();
+    let (_, listed) = app.get("/api/v1/decision-traces?requestId=req500", &acme, "acme").await;
+    let want = json!({"id": old["id"], "customerId": old["customerId"], "requestId": "req500",
+                      "decisionFlowKey": old["decisionFlowKey"], "pipeline": old["pipeline"], "result": old["result"],
+                      "totalDurationMs": old["totalDurationMs"], "createdAt": old["createdAt"]});
+    assert_eq!(listed["traces"], json!([want]));
+    let (status, body) = app.get("/api/v1/decision-traces/acme-tr500", &acme, "acme").await;
+    assert_eq!((status, body), (200, old));
+    sqlx::query("DELETE FROM decision_traces WHERE id = 'acme-tr500'").execute(&app.env.pool).await.unwrap();
+
     // Settings: defaults, admin-only PUT, validation.
     let (_, s) = app.get("/api/v1/settings", &acme, "acme").await;
     assert_eq!(
