@@ -3,9 +3,13 @@
 //! after a lost acknowledgement changes nothing, a zombie's batch (expecting offsets another
 //! consumer moved) is fenced with nothing applied, and a resent event counts once.
 
-use consumers::apply::{apply_batch, ApplyError};
+use std::borrow::Cow;
 
-use crate::helpers::{fresh_database, Servers};
+use consumers::apply::{apply_batch, ApplyError};
+use consumers::events::TopicKind;
+use sqlx::migrate::Migrator;
+
+use crate::helpers::{empty_database, fresh_database, Servers};
 use crate::isolation::{batch_at, impressions_by_offer, options, stored_next_offset};
 
 fn events(ids: &[&str]) -> Vec<(String, &'static str)> {
@@ -42,4 +46,33 @@ async fn offsets_move_once_zombies_are_fenced_and_resent_events_count_once() {
     let applied = apply_batch(&pool, &third, &options()).await.unwrap();
     assert_eq!((applied.events, applied.duplicates), (2, 1));
     assert_eq!(impressions_by_offer(&pool).await, [("o1".into(), 7)]);
+}
+
+/// Dedup keys stored before they were hashed (migration 20261202000050) still recognize their
+/// events after the upgrade: the migration hashes them exactly as ingest does.
+#[tokio::test]
+async fn dedup_keys_stored_before_the_upgrade_still_recognize_their_events() {
+    const HASHED: i64 = 20261202000050;
+    let (_, _, pool) = empty_database(&Servers::default().postgres).await;
+    let before = Migrator {
+        migrations: Cow::Owned(decision_views::MIGRATOR.iter().filter(|m| m.version < HASHED).cloned().collect()),
+        ..Migrator::DEFAULT
+    };
+    before.run(&pool).await.unwrap();
+    // What ingest stored before: text columns only; one tenant id with non-ASCII bytes.
+    for (tenant, id) in [("acme", "a"), ("acmé", "b")] {
+        sqlx::query("INSERT INTO dedup_keys (tenant_id, topic, event_id) VALUES ($1, $2, $3)")
+            .bind(tenant)
+            .bind(TopicKind::Interactions.code())
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    decision_views::MIGRATOR.run(&pool).await.unwrap();
+    let applied = apply_batch(&pool, &batch_at(&events(&["a", "c"]), 0, None), &options()).await.unwrap();
+    assert_eq!((applied.events, applied.duplicates), (1, 1), "\"a\" was applied before the upgrade");
+    assert_eq!(impressions_by_offer(&pool).await, [("o1".into(), 1)]);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys").fetch_one(&pool).await.unwrap();
+    assert_eq!(keys, 3);
 }

@@ -248,6 +248,13 @@ impl Publisher {
 /// URL, a pool). PostgreSQL keeps no creation time; the one in the name lets
 /// `scripts/test.sh` drop only databases old enough to be left over from an earlier run.
 pub async fn fresh_database(server: &str) -> (String, String, PgPool) {
+    let (suffix, db_url, pool) = empty_database(server).await;
+    decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
+    (suffix, db_url, pool)
+}
+
+/// A new database with no migration applied (see [`fresh_database`]).
+pub async fn empty_database(server: &str) -> (String, String, PgPool) {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     let db_name = format!("dv_test_{created}_{suffix}");
@@ -255,7 +262,6 @@ pub async fn fresh_database(server: &str) -> (String, String, PgPool) {
     admin.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str()).await.expect("create test database");
     let db_url = format!("{server}/{db_name}");
     let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
-    decision_views::MIGRATOR.run(&pool).await.expect("migrations apply");
     (suffix, db_url, pool)
 }
 

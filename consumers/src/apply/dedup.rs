@@ -2,7 +2,26 @@ use std::collections::HashSet;
 
 use sqlx::{Postgres, Transaction};
 
+use sha2::{Digest, Sha256};
+
 use crate::batch::Entry;
+
+/// An event's dedup key: the first 16 bytes of SHA-256(tenant, 0x00, topic code as big-endian
+/// int2, 0x00, id), as migration `20261202000050` computes it for the keys stored before.
+/// Neither the tenant nor the id can hold NUL (the decoder refuses it), so the separators
+/// cannot be forged.
+pub(super) fn key(tenant: &str, topic: i16, id: &str) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0u8]);
+    h.update(topic.to_be_bytes());
+    h.update([0u8]);
+    h.update(id.as_bytes());
+    let digest = h.finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&digest[..16]);
+    k
+}
 
 /// Splits the batch into the events to apply and the number of duplicates: an event whose
 /// (tenant, topic, id) was applied before (within the dedup horizon) or appears earlier in the
@@ -24,22 +43,26 @@ pub(super) async fn fresh_events<'e>(
     }
 
     let keyed = candidates.iter().map(|c| &c.event).filter(|e| e.deduplicated_by_id());
-    let mut sorted: Vec<(&str, i16, &str)> = keyed.map(|e| (e.tenant_id(), e.topic().code(), e.id())).collect();
+    let mut sorted: Vec<([u8; 16], &str, i16, &str)> = keyed
+        .map(|e| (key(e.tenant_id(), e.topic().code(), e.id()), e.tenant_id(), e.topic().code(), e.id()))
+        .collect();
     sorted.sort_unstable();
-    let tenants: Vec<&str> = sorted.iter().map(|k| k.0).collect();
-    let topics: Vec<i16> = sorted.iter().map(|k| k.1).collect();
-    let ids: Vec<&str> = sorted.iter().map(|k| k.2).collect();
+    let keys: Vec<&[u8]> = sorted.iter().map(|k| &k.0[..]).collect();
+    let tenants: Vec<&str> = sorted.iter().map(|k| k.1).collect();
+    let topics: Vec<i16> = sorted.iter().map(|k| k.2).collect();
+    let ids: Vec<&str> = sorted.iter().map(|k| k.3).collect();
 
-    let inserted: Vec<(String, i16, String)> = if sorted.is_empty() {
+    let inserted: Vec<Vec<u8>> = if sorted.is_empty() {
         Vec::new()
     } else {
         // Sorted input: concurrent writers take the unique-index locks in the same order.
-        sqlx::query_as(
-            "INSERT INTO dedup_keys (tenant_id, topic, event_id)
-             SELECT * FROM unnest($1::text[], $2::int2[], $3::text[])
+        sqlx::query_scalar(
+            "INSERT INTO dedup_keys (key, tenant_id, topic, event_id)
+             SELECT * FROM unnest($1::bytea[], $2::text[], $3::int2[], $4::text[])
              ON CONFLICT DO NOTHING
-             RETURNING tenant_id, topic, event_id",
+             RETURNING key",
         )
+        .bind(&keys)
         .bind(&tenants)
         .bind(&topics)
         .bind(&ids)
@@ -52,12 +75,12 @@ pub(super) async fn fresh_events<'e>(
         // The common case: nothing was seen before.
         return Ok((candidates, in_batch_duplicates));
     }
-    let new: HashSet<(&str, i16, &str)> = inserted.iter().map(|(t, c, i)| (t.as_str(), *c, i.as_str())).collect();
+    let new: HashSet<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
     let fresh: Vec<&'e Entry> = candidates
         .into_iter()
         .filter(|c| {
             let e = &c.event;
-            !e.deduplicated_by_id() || new.contains(&(e.tenant_id(), e.topic().code(), e.id()))
+            !e.deduplicated_by_id() || new.contains(&key(e.tenant_id(), e.topic().code(), e.id())[..])
         })
         .collect();
     let duplicates = events.len() - fresh.len();
