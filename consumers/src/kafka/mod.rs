@@ -7,7 +7,9 @@
 //!                        size/time-bounded batch                   offsets CAS, commit
 //! ```
 //! Two stages so decoding the next batch overlaps the commit of the previous one; the channel
-//! holds one batch, so a slow database slows polling instead of growing memory.
+//! holds one batch, so a slow database slows polling instead of growing memory. Decision traces
+//! run this pipeline on a lane of their own, every other topic on another (see
+//! [`IngestConfig::lanes`]).
 
 mod builder;
 mod committer;
