@@ -67,7 +67,7 @@ impl IngestConfig {
     /// thread, committer and connection. A trace batch is the heaviest commit there is; on
     /// its own lane it no longer holds up interactions, memberships and the catalog (their
     /// freshness), and the two lanes keep both cores busy. Each lane is its own consumer group
-    /// (the traces' group is suffixed [`TRACE_LANE_SUFFIX`]): offsets live in PostgreSQL, so a
+    /// (the traces' group is suffixed `.traces`): offsets live in PostgreSQL, so a
     /// group only decides who reads which partition, and every process runs both lanes.
     /// Exactly-once is per partition and unchanged: two lanes are what two processes were.
     pub fn lanes(&self) -> Vec<IngestConfig> {
