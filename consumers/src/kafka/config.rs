@@ -151,18 +151,17 @@ impl IngestConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(kinds: &[TopicKind], separate: bool) -> IngestConfig {
+impl IngestConfig {
+    /// A configuration for unit tests: these topics, batches closed at `max_messages`.
+    pub(crate) fn for_tests(topics: BTreeMap<String, TopicKind>, max_messages: usize) -> IngestConfig {
         IngestConfig {
             brokers: String::new(),
             group_id: "g".into(),
             instance_id: "i".into(),
-            topics: kinds.iter().map(|k| (k.default_name().to_owned(), *k)).collect(),
-            batch_max_messages: 1,
-            batch_max_bytes: 1,
-            batch_max_weight: 1,
+            topics,
+            batch_max_messages: max_messages,
+            batch_max_bytes: 1 << 20,
+            batch_max_weight: 1 << 20,
             batch_max_wait: Duration::from_millis(100),
             session_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
@@ -171,8 +170,18 @@ mod tests {
             trace_retention_days: 30,
             max_segments: 100,
             overrides: BTreeMap::new(),
-            separate_trace_lane: separate,
+            separate_trace_lane: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(kinds: &[TopicKind], separate: bool) -> IngestConfig {
+        let topics = kinds.iter().map(|k| (k.default_name().to_owned(), *k)).collect();
+        IngestConfig { separate_trace_lane: separate, ..IngestConfig::for_tests(topics, 1) }
     }
 
     fn shape(lanes: &[IngestConfig]) -> Vec<(String, Vec<String>, String)> {

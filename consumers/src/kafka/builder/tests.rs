@@ -3,24 +3,7 @@ use std::collections::BTreeMap;
 use super::*;
 
 fn config(max_messages: usize) -> IngestConfig {
-    IngestConfig {
-        brokers: String::new(),
-        group_id: "g".into(),
-        instance_id: "i".into(),
-        topics: BTreeMap::from([("interactions".to_owned(), TopicKind::Interactions)]),
-        batch_max_messages: max_messages,
-        batch_max_bytes: 1 << 20,
-        batch_max_weight: 1 << 20,
-        batch_max_wait: Duration::from_millis(100),
-        session_timeout: Duration::from_secs(10),
-        drain_timeout: Duration::from_secs(5),
-        orphan_after: Duration::from_secs(30),
-        decode: DecodeLimits::default(),
-        trace_retention_days: 30,
-        overrides: BTreeMap::new(),
-        max_segments: 100,
-        separate_trace_lane: true,
-    }
+    IngestConfig::for_tests(BTreeMap::from([("interactions".to_owned(), TopicKind::Interactions)]), max_messages)
 }
 
 fn payload(id: usize) -> String {
