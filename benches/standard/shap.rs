@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use consumers::events::TopicKind;
 use decision_views::api::auth::Role;
 use decision_views::explain::{explain, Ensemble};
-use decision_views::publish::Generated;
+use decision_views::publish::{Generated, WorkloadShape};
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -83,16 +83,24 @@ pub async fn run(broker: &env::Broker, requests: usize) -> anyhow::Result<ShapFi
     filler.fill_to(1_000, |_| async { Ok(()) }).await?;
     let mut rng = StdRng::seed_from_u64(12);
     let model = model(&mut rng);
-    let catalog = |entity: &str, id: &str, data: Value| Generated {
+    let catalog = |entity: &str, id: &str, version: u32, data: Value| Generated {
         topic: TopicKind::Catalog,
         key: TENANT.into(),
-        payload: json!({"id": id, "tenantId": TENANT, "entity": entity, "op": "upsert", "version": 1,
+        payload: json!({"id": id, "tenantId": TENANT, "entity": entity, "op": "upsert", "version": version,
                         "data": data, "updatedAt": chrono::Utc::now().to_rfc3339()})
         .to_string(),
     };
     let events = [
-        catalog("tenant_settings", TENANT, json!({"aiAnalyzerSettings": {"llmExplanationsEnabled": true}})),
-        catalog("model", "mdl_bench", model.clone()),
+        // Version 2: the workload's own settings of the large tenant (its trace sample rate,
+        // version 1) are kept and the opt-in added; an equal version would be ignored as stale.
+        catalog(
+            "tenant_settings",
+            TENANT,
+            2,
+            json!({"decisionTraceSampleRate": WorkloadShape::default().large_tenant_trace_sample_rate,
+                   "aiAnalyzerSettings": {"llmExplanationsEnabled": true}}),
+        ),
+        catalog("model", "mdl_bench", 1, model.clone()),
     ];
     let model_bytes = events[1].payload.len();
     filler.apply(&events).await?;

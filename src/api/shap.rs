@@ -23,9 +23,18 @@ use crate::explain::{explain_trees, probability_deltas, Ensemble, Explanation};
 
 /// Largest `round`: a double has ~15 significant decimals.
 const MAX_ROUND: u32 = 15;
-/// From this many trees an explanation is computed in two halves on two blocking threads:
-/// a 500-tree depth-6 model takes ~3 ms on one core (BENCHMARKS.md), a few trees microseconds.
+/// From this many trees an explanation may be split over several blocking threads (a few
+/// trees take microseconds: not worth a thread).
 const SPLIT_FROM_TREES: usize = 64;
+
+/// How many threads one explanation uses: all cores but one, at most four. The request also
+/// needs PostgreSQL (the lookup runs while the explanation does, the audit row after it) and
+/// the HTTP workers: on this 2-core machine one thread answered faster than two
+/// (BENCHMARKS.md, "SHAP latency").
+fn threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).clamp(1, 4)
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,21 +76,23 @@ fn rounded(x: f64, decimals: u32) -> f64 {
 }
 
 /// The explanation, off the async workers (milliseconds of CPU): explanations add up over
-/// trees, so a large model's two halves run on two threads at once.
+/// trees, so a large model's trees may be split over [`threads`] threads.
 async fn compute(model: Arc<Ensemble>, x: Vec<Option<f64>>) -> ApiResult<Explanation> {
     let trees = model.tree_count();
+    let parts = if trees >= SPLIT_FROM_TREES { threads() } else { 1 };
     let x = Arc::new(x);
-    let part = |range: std::ops::Range<usize>| {
-        let (model, x) = (model.clone(), x.clone());
-        tokio::task::spawn_blocking(move || explain_trees(&model, &x, range))
-    };
-    let whole = if trees >= SPLIT_FROM_TREES {
-        let (first, second) =
-            tokio::try_join!(part(0..trees / 2), part(trees / 2..trees)).map_err(anyhow::Error::from)?;
-        first.and(&second)
-    } else {
-        part(0..trees).await.map_err(anyhow::Error::from)?
-    };
+    let running: Vec<_> = (0..parts)
+        .map(|p| {
+            let (model, x) = (model.clone(), x.clone());
+            let range = trees * p / parts..trees * (p + 1) / parts;
+            tokio::task::spawn_blocking(move || explain_trees(&model, &x, range))
+        })
+        .collect();
+    // No trees: zeros, to which the parts are added in tree order.
+    let mut whole = explain_trees(&model, &x, 0..0);
+    for part in running {
+        whole = whole.and(&part.await.map_err(anyhow::Error::from)?);
+    }
     Ok(whole.finish(&model))
 }
 

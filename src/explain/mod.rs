@@ -5,11 +5,16 @@
 //! attributes with [`Ensemble::feature_index`], and calls [`explain`].
 //!
 //! - [`model`]: XGBoost JSON dumps → flat node arrays, validated ([`ModelError`] is a 400).
-//! - [`treeshap`]: Algorithm 2 of Lundberg, Erion & Lee (2018), matching XGBoost's
-//!   `pred_contribs`; verified against XGBoost's own output (tests/fixtures/shap, made by
-//!   scripts/shap-fixtures/generate.py).
+//! - `leaves`: the same trees leaf by leaf (each path's distinct features, merged), built at
+//!   parse time.
+//! - [`treeshap`]: path-dependent TreeSHAP of Lundberg, Erion & Lee (2018) in closed form per
+//!   leaf, matching XGBoost's `pred_contribs`; verified against the paper's Algorithm 2
+//!   (src/explain/tests/algorithm2.rs) and XGBoost's own output (tests/fixtures/shap, made
+//!   by scripts/shap-fixtures/generate.py).
 
+mod leaves;
 pub mod model;
+mod node;
 pub mod treeshap;
 
 pub use model::{Ensemble, ModelError};

@@ -13,8 +13,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-/// The deepest node accepted, counted in edges from the root. TreeSHAP's path buffer grows
-/// with the square of the depth and the walk recurses once per level; XGBoost's default is 6.
+use super::leaves::LeafPaths;
+pub(crate) use super::node::{Node, LEAF};
+
+/// The deepest node accepted, counted in edges from the root. Parsing and the leaf form's
+/// build recurse once per level, each leaf keeps one condition per distinct feature on its
+/// path, and an explanation's work per leaf grows with the square of that; XGBoost's default
+/// depth is 6.
 /// 60, not 64: a dumped tree nests two JSON levels per depth, and serde_json stops at 128
 /// levels, so a deeper string tree would fail with serde's message instead of this bound's.
 pub const MAX_DEPTH: usize = 60;
@@ -22,9 +27,6 @@ pub const MAX_DEPTH: usize = 60;
 /// The highest feature index a `f<index>` split may name: the explanation allocates one value
 /// per index, so a typo like `f4000000000` must not allocate gigabytes.
 pub const MAX_FEATURE_INDEX: usize = 65_535;
-
-/// `Node::feature` of a leaf.
-pub(crate) const LEAF: u32 = u32::MAX;
 
 /// Why a `model` entity cannot be explained; each is a client error (400).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -40,47 +42,6 @@ pub enum ModelError {
     MalformedTree { tree: usize, problem: String },
 }
 
-/// One node of a flattened tree. Children are indices into [`Ensemble::nodes`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Node {
-    /// The split feature's index, or [`LEAF`].
-    pub feature: u32,
-    /// Taken when `(value as f32) < threshold` (XGBoost's `yes`, its left child).
-    pub yes: u32,
-    /// Taken otherwise (XGBoost's `no`).
-    pub no: u32,
-    /// XGBoost compares float32 to float32: a float64 comparison would send values between
-    /// the two roundings down the other branch.
-    pub threshold: f32,
-    /// Whether a missing value takes `yes` (XGBoost's `default_left`).
-    pub missing_yes: bool,
-    /// The node's cover (the training hessian sum that reached it) over its parent's; 1 for a
-    /// root. TreeSHAP's "zero fraction" for the edge into the node: divided once here, not at
-    /// every split of every explanation, and read with the node itself rather than loaded
-    /// from both children before descending.
-    pub fraction: f64,
-    /// The leaf value (margin space); 0 for a split.
-    pub value: f64,
-}
-
-impl Node {
-    /// The child a row follows: `None` (a missing feature) takes the node's `missing` branch.
-    #[inline]
-    pub fn next(&self, value: Option<f64>) -> u32 {
-        match value {
-            None => {
-                if self.missing_yes {
-                    self.yes
-                } else {
-                    self.no
-                }
-            }
-            Some(v) if (v as f32) < self.threshold => self.yes,
-            Some(_) => self.no,
-        }
-    }
-}
-
 /// A parsed gradient-boosted ensemble: immutable, shared across requests.
 #[derive(Debug, Clone)]
 pub struct Ensemble {
@@ -89,11 +50,14 @@ pub struct Ensemble {
     /// The root's index in `nodes`, per tree.
     pub(crate) roots: Vec<u32>,
     /// The deepest leaf over all trees (edges from the root): sizes TreeSHAP's path buffer.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) max_depth: usize,
     /// `data.baseScore`: the margin added to the trees' sum (0 when absent).
     pub(crate) base_score: f64,
     /// `base_score` plus each tree's cover-weighted mean leaf value, computed once.
     pub(crate) baseline: f64,
+    /// The same trees leaf by leaf, as the explanation reads them.
+    pub(crate) paths: LeafPaths,
     /// One name per feature index (`f<i>` where the model gives none).
     feature_names: Vec<String>,
     /// `feature_names` reversed: requests name their attributes.
@@ -150,6 +114,7 @@ impl Ensemble {
             (0..builder.n_features).map(|i| names.get(i).cloned().unwrap_or_else(|| format!("f{i}"))).collect();
         let index_of = feature_names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
         Ok(Self {
+            paths: LeafPaths::build(&builder.nodes, &roots),
             max_depth: builder.max_depth,
             nodes: builder.nodes,
             roots,
@@ -174,7 +139,7 @@ impl Ensemble {
     /// Bytes the parsed model holds, for a cache's budget.
     pub fn heap_bytes(&self) -> usize {
         let names: usize = self.feature_names.iter().map(|n| 2 * n.len() + 64).sum();
-        self.nodes.len() * std::mem::size_of::<Node>() + self.roots.len() * 4 + names
+        self.nodes.len() * std::mem::size_of::<Node>() + self.roots.len() * 4 + self.paths.heap_bytes() + names
     }
 
     /// The number of trees.

@@ -1,5 +1,6 @@
 //! Exact path-dependent TreeSHAP (Lundberg, Erion & Lee 2018, "Consistent Individualized
-//! Feature Attribution for Tree Ensembles", Algorithm 2), in raw-margin space.
+//! Feature Attribution for Tree Ensembles"), in raw-margin space: the Shapley values of the
+//! game Algorithm 2 computes, computed leaf by leaf in closed form.
 //!
 //! It makes the choices of XGBoost's own CPU implementation (`src/predictor/treeshap.cc`, the
 //! algorithm of `pred_contribs` up to XGBoost 3.2), so that the two agree where the paper
@@ -9,15 +10,28 @@
 //! - the fraction of the training data that went down each branch ("zero fraction") is the
 //!   child's cover over the node's own cover, and the baseline (XGBoost's bias column) is each
 //!   tree's mean leaf value weighted by those same fractions, plus `baseScore`;
-//! - a feature split on twice along a path is unwound and re-extended, its fractions multiplied.
+//! - a feature split on twice along a path counts once, its fractions multiplied.
 //!
-//! The arithmetic is rearranged for speed where the result is the same up to rounding (cold
-//! elements share one sum, UNWOUND's recurrences run side by side, reciprocals are tabled);
-//! src/explain/tests/shap.rs checks it against the Shapley formula by brute force. XGBoost computes in
-//! float32, this in float64: the two agree within 4e-6 on the fixtures, and this side's
-//! additivity (`raw_margin = baseline + Σ shap`) holds to float64 rounding.
+//! **The closed form.** A leaf of value v whose path has the n distinct features P, with zero
+//! fractions z and "the row follows it" o ∈ {0, 1}, is the game v·Π_{j∈S} o_j·Π_{j∉S} z_j, so
+//!
+//! φ_i = v·(o_i − z_i)·Σ_{S ⊆ P∖{i}} W(|S|)·Π_{j∈S} o_j·Π_{j∈P∖S∖{i}} z_j,  W(s) = s!(n−s−1)!/n!.
+//!
+//! A subset holding a cold feature (o = 0) adds nothing, so with H the hot features and C the
+//! cold ones, and e_m(·) the elementary symmetric polynomials of the hot zero fractions:
+//! - every cold feature gets the same −v·Π_C z·Σ_m W(|H|−m)·e_m(H);
+//! - a hot feature i gets v·(1 − z_i)·Π_C z·Σ_m W(|H|−1−m)·e_m(H∖{i}), e(H∖{i}) being e(H)
+//!   with the factor (1 + z_i·t) divided out.
+//!
+//! That is O(n²) multiply-adds per leaf without a division, where Algorithm 2 extends its
+//! permutation weights at every node and unwinds them once per path feature at every leaf
+//! (BENCHMARKS.md, "SHAP latency", has the A/B). src/explain/tests checks it against
+//! Algorithm 2 itself, the Shapley formula by brute force and XGBoost's `pred_contribs`.
+//! XGBoost computes in float32, this in float64: the two agree within 4e-6 on the fixtures,
+//! and this side's additivity (`raw_margin = baseline + Σ shap`) holds to float64 rounding.
 
-use super::model::{value, Ensemble, Node, LEAF, MAX_DEPTH};
+use super::leaves::Condition;
+use super::model::{value, Ensemble, MAX_DEPTH};
 
 /// The attribution of one row's raw margin.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +55,7 @@ impl Explanation {
 
 /// Explains `model`'s raw margin for the row `x` (`x[i]` is feature `i`; `None`, NaN or an
 /// index past the end of `x` is missing). Cannot fail: [`Ensemble::from_data`] validated the
-/// model. Allocates the result and one path buffer, reused across trees.
+/// model.
 pub fn explain(model: &Ensemble, x: &[Option<f64>]) -> Explanation {
     explain_trees(model, x, 0..model.tree_count()).finish(model)
 }
@@ -50,18 +64,20 @@ pub fn explain(model: &Ensemble, x: &[Option<f64>]) -> Explanation {
 /// parts computed apart (on several threads) and joined with [`Part::and`] give [`explain`]'s answer,
 /// up to the order of the additions.
 pub fn explain_trees(model: &Ensemble, x: &[Option<f64>], trees: std::ops::Range<usize>) -> Part {
-    let mut shap = vec![0.0; model.feature_names().len()];
-    // Each recursion level keeps its own copy of the path (the paper's m), one element longer
-    // than its parent's, in one buffer: level u starts at 1 + u(u+3)/2 and the leaf of a tree
-    // of depth D is at most at level D, so (D+2)(D+3)/2 elements hold them all.
-    let d = model.max_depth + 2;
-    let mut path = vec![PathElement::default(); d * (d + 1) / 2];
-    let mut walk = Walk { nodes: &model.nodes, x, phi: &mut shap, path: &mut path, leaves: 0.0 };
-    for &root in &model.roots[trees] {
-        walk.node(root, 0, 0, false, Edge { zero: 1.0, one: 1.0, feature: LEAF, on_row: true });
+    let features = model.feature_names().len();
+    // The row as XGBoost compares it: float32, NaN for missing.
+    let row: Vec<f32> = (0..features as u32).map(|f| value(x, f).map_or(f32::NAN, |v| v as f32)).collect();
+    let mut part = Part { shap: vec![0.0; features], leaves: 0.0 };
+    let paths = &model.paths;
+    let mut scratch = Scratch::default();
+    for i in paths.leaves_of(trees) {
+        let leaf = paths.leaves[i];
+        // Leaves come tree by tree and a row reaches one per tree: summed in tree order.
+        if scratch.leaf(&mut part.shap, &row, paths.conditions_of(i), leaf.value) {
+            part.leaves += leaf.value;
+        }
     }
-    let leaves = walk.leaves;
-    Part { shap, leaves }
+    part
 }
 
 /// Some trees' share of an explanation.
@@ -100,217 +116,151 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// One feature on the path from the root, with the permutation weights of the path so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct PathElement {
-    /// The feature ([`LEAF`] for the root's placeholder element, which no split matches).
-    feature: u32,
-    /// The fraction of paths through here when the feature is unknown (cover ratio product).
-    zero: f64,
-    /// 1 when the row itself goes this way, 0 otherwise.
-    one: f64,
-    /// The permutation weight of subsets of size `i` (for element `i`); not tied to `feature`.
-    weight: f64,
+/// The most distinct features on a path (a path has at most one per edge).
+const MAX_PATH: usize = MAX_DEPTH;
+
+/// Up to this many hot features, e(H∖{i}) is obtained by dividing (1 + z_i·t) out of e(H):
+/// e'_m = e_m − z_i·e'_{m−1}, a subtraction whose rounding error is carried on multiplied by
+/// z_i. Its error is bounded by the ratio of binomial coefficients, harmless at the depths
+/// models have (≤ 2^16·ε); past it, e(H∖{i}) is rebuilt from its factors (O(|H|²) per i).
+const DIVIDE_OUT_UP_TO: usize = 16;
+
+/// One leaf's polynomial, kept between leaves so that nothing is allocated per leaf.
+struct Scratch {
+    /// e_0..e_h of the hot zero fractions.
+    e: [f64; MAX_PATH + 1],
+    /// The hot features' zero fractions and features, in path order.
+    hot_zero: [f64; MAX_PATH],
+    hot_feature: [u32; MAX_PATH],
+    /// The cold features, in path order.
+    cold_feature: [u32; MAX_PATH],
 }
 
-/// The edge into a node, as RECURSE receives it.
-#[derive(Debug, Clone, Copy)]
-struct Edge {
-    /// The fraction of the training data that took the edges on the path on this feature
-    /// before it (the node's own `fraction` is applied on arrival).
-    zero: f64,
-    /// 1 when the row takes this edge (and the earlier ones on this feature), else 0.
-    one: f64,
-    /// The feature the parent split on ([`LEAF`] for a root).
-    feature: u32,
-    /// The row itself reaches the node: its leaf is the row's leaf for the margin.
-    on_row: bool,
-}
-
-/// One tree walk's state: borrowed so that nothing is allocated per tree.
-struct Walk<'a> {
-    nodes: &'a [Node],
-    x: &'a [Option<f64>],
-    phi: &'a mut [f64],
-    path: &'a mut [PathElement],
-    /// The sum of the leaves the row reaches, tree by tree: its margin without `baseScore`.
-    leaves: f64,
-}
-
-impl Walk<'_> {
-    /// RECURSE of Algorithm 2: `depth` unique features are on the path above `node` (whose
-    /// elements start at `parent` in the buffer), and `edge` leads into it. `in_place`: the
-    /// parent's path is not needed after this call, so it is extended where it is.
-    fn node(&mut self, node: u32, mut depth: usize, parent: usize, in_place: bool, edge: Edge) {
-        let n = self.nodes[node as usize];
-        // The paper copies the path for each child; the second child is the parent's last use
-        // of it, so only the first needs a copy (the slot after the parent's path is free).
-        let at = if in_place { parent } else { parent + depth + 1 };
-        if !in_place {
-            self.path.copy_within(parent..parent + depth, at);
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            e: [0.0; MAX_PATH + 1],
+            hot_zero: [0.0; MAX_PATH],
+            hot_feature: [0; MAX_PATH],
+            cold_feature: [0; MAX_PATH],
         }
-        extend(&mut self.path[at..=at + depth], edge.zero * n.fraction, edge.one, edge.feature);
-
-        if n.feature == LEAF {
-            if edge.on_row {
-                self.leaves += n.value;
-            }
-            self.leaf(at, depth, n.value);
-            return;
-        }
-
-        // The row's branch gets the incoming `one`, the other 0. Visiting `yes` first whatever
-        // the row does keeps the walk in preorder, the order the nodes are stored in: the
-        // prefetcher then streams a model larger than L2 instead of missing on every split.
-        let goes_yes = n.next(value(self.x, n.feature)) == n.yes;
-
-        // A feature already on the path is taken off and put back with both splits' fractions:
-        // a feature counts once in a subset, however often the path splits on it.
-        let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
-        if let Some(k) = (1..=depth).find(|&k| self.path[at + k].feature == n.feature) {
-            incoming_zero = self.path[at + k].zero;
-            incoming_one = self.path[at + k].one;
-            unwind(&mut self.path[at..=at + depth], k);
-            depth -= 1;
-        }
-        let (yes_one, no_one) = if goes_yes { (incoming_one, 0.0) } else { (0.0, incoming_one) };
-        let edge = |one, taken| Edge { zero: incoming_zero, one, feature: n.feature, on_row: edge.on_row && taken };
-        self.node(n.yes, depth + 1, at, false, edge(yes_one, goes_yes));
-        self.node(n.no, depth + 1, at, true, edge(no_one, !goes_yes));
     }
+}
 
-    /// The leaf's share for each feature on its path: the paper's
-    /// `w = Σ UNWOUND(m, i).w; φ[m_i.d] += w (m_i.o − m_i.z) v`, computed in two ways.
-    ///
-    /// For an element the row did not follow (`one` = 0), UNWOUND's total is
-    /// `Σ_j weight_j (u+1) / ((u−j) zero)` and the contribution multiplies it by `−zero`: zero
-    /// cancels, so one sum serves every cold element of the leaf.
-    ///
-    /// The elements the row followed each need UNWOUND's O(depth) recurrence, a chain of
-    /// dependent multiplications: [`unwound_sums`] runs up to [`LANES`] of them side by side.
-    fn leaf(&mut self, at: usize, depth: usize, value: f64) {
-        let path = &self.path[at..=at + depth];
-        // Which elements are hot depends on the row, so a branch on it mispredicts often: they
-        // are sorted into lanes without one (a cold element's index is written, then
-        // overwritten).
-        let mut lanes = [0; LANES + 1];
-        let mut filled = 0;
-        let mut cold = false;
-        for (k, el) in path.iter().enumerate().skip(1) {
-            lanes[filled] = k;
-            filled += usize::from(el.one != 0.0);
-            cold |= el.one == 0.0;
-            if filled == LANES {
-                hot_shares(self.phi, path, &lanes[..LANES], value);
-                filled = 0;
+impl Scratch {
+    /// Adds the leaf's share (value `v`, path `conditions`) to `phi`; true when the row reaches
+    /// the leaf (every feature on its path hot).
+    fn leaf(&mut self, phi: &mut [f64], row: &[f32], conditions: &[Condition], v: f64) -> bool {
+        let n = conditions.len();
+        if n == 0 {
+            return true;
+        }
+        if n > DIVIDE_OUT_UP_TO {
+            return self.long_leaf(phi, row, conditions, v);
+        }
+        let e = &mut self.e;
+        e[0] = 1.0;
+        let (mut h, mut cold, mut cold_product) = (0, 0, 1.0);
+        for c in conditions {
+            if c.follows(row[c.feature as usize]) {
+                // The polynomial times (1 + z·t).
+                let z = c.zero;
+                e[h + 1] = z * e[h];
+                for m in (1..=h).rev() {
+                    e[m] += z * e[m - 1];
+                }
+                self.hot_zero[h] = z;
+                self.hot_feature[h] = c.feature;
+                h += 1;
+            } else {
+                cold_product *= c.zero;
+                self.cold_feature[cold] = c.feature;
+                cold += 1;
             }
         }
-        if filled > 0 {
-            hot_shares(self.phi, path, &lanes[..filled], value);
-        }
-        if cold {
-            let share = -cold_sum(path) * value;
-            for el in &path[1..] {
-                self.phi[el.feature as usize] += if el.one == 0.0 { share } else { 0.0 };
+        let w = padded_weights(n);
+        let scale = v * cold_product;
+        if cold > 0 {
+            // W(|H|−m) is w[|H|−m+n].
+            let sum: f64 = (0..=h).map(|m| w[h + n - m] * e[m]).sum();
+            let share = -scale * sum;
+            for &f in &self.cold_feature[..cold] {
+                phi[f as usize] += share;
             }
         }
-    }
-}
-
-/// Adds a leaf's share (`value`) for the hot elements `ks` of its `path` to `phi`.
-fn hot_shares(phi: &mut [f64], path: &[PathElement], ks: &[usize], value: f64) {
-    let totals = unwound_sums(path, ks);
-    for (&k, total) in ks.iter().zip(totals) {
-        let el = &path[k];
-        phi[el.feature as usize] += total * (el.one - el.zero) * value;
-    }
-}
-
-/// How many UNWOUND recurrences run together: a depth-6 leaf has about three elements the
-/// row followed, and four independent chains keep the multiplier busy instead of waiting on
-/// one chain's latency.
-const LANES: usize = 4;
-
-/// UNWOUND's total weight for each path element in `ks` (elements the row followed,
-/// `one` ≠ 0), without unwinding them. Unused lanes compute zeros.
-fn unwound_sums(path: &[PathElement], ks: &[usize]) -> [f64; LANES] {
-    let u = path.len() - 1;
-    let n = (u + 1) as f64;
-    let (mut up, mut down) = ([0.0; LANES], [0.0; LANES]);
-    for (lane, &k) in ks.iter().enumerate() {
-        up[lane] = n / path[k].one;
-        down[lane] = path[k].zero * RECIPROCALS[u + 1];
-    }
-    let mut next = [path[u].weight; LANES];
-    let mut total = [0.0; LANES];
-    for i in (0..u).rev() {
-        let (r, c, w) = (RECIPROCALS[i + 1], (u - i) as f64, path[i].weight);
-        for lane in 0..LANES {
-            // Bracketed so that only two operations are on the chain through `next`.
-            let tmp = next[lane] * (up[lane] * r);
-            total[lane] += tmp;
-            next[lane] = w - tmp * (down[lane] * c);
+        for i in 0..h {
+            // Σ_m W(|H|−1−m)·e_m(H∖{i}), (1 + z·t) divided out of e(H): e'_m = e_m − z·e'_{m−1}.
+            let z = self.hot_zero[i];
+            let mut d = 1.0;
+            let mut sum = w[h + n - 1];
+            for m in 1..h {
+                d = e[m] - z * d;
+                sum += w[h + n - 1 - m] * d;
+            }
+            phi[self.hot_feature[i] as usize] += scale * (1.0 - z) * sum;
         }
+        cold == 0
     }
-    total
+
+    /// [`Self::leaf`] for a path longer than [`DIVIDE_OUT_UP_TO`]: each e(H∖{i}) is rebuilt
+    /// from its factors (only additions of non-negative terms), O(n³) for the leaf.
+    #[cold]
+    fn long_leaf(&mut self, phi: &mut [f64], row: &[f32], conditions: &[Condition], v: f64) -> bool {
+        let n = conditions.len();
+        let polynomial = |skip: Option<usize>| {
+            let mut e = [0.0; MAX_PATH + 1];
+            e[0] = 1.0;
+            let mut degree = 0;
+            for (k, c) in conditions.iter().enumerate() {
+                if Some(k) != skip && c.follows(row[c.feature as usize]) {
+                    e[degree + 1] = c.zero * e[degree];
+                    for m in (1..=degree).rev() {
+                        e[m] += c.zero * e[m - 1];
+                    }
+                    degree += 1;
+                }
+            }
+            (e, degree)
+        };
+        let w = padded_weights(n);
+        let cold_product: f64 =
+            conditions.iter().filter(|c| !c.follows(row[c.feature as usize])).map(|c| c.zero).product();
+        let (e, h) = polynomial(None);
+        let scale = v * cold_product;
+        let cold_share = -scale * (0..=h).map(|m| w[h + n - m] * e[m]).sum::<f64>();
+        for (k, c) in conditions.iter().enumerate() {
+            phi[c.feature as usize] += if c.follows(row[c.feature as usize]) {
+                let (e, degree) = polynomial(Some(k));
+                scale * (1.0 - c.zero) * (0..=degree).map(|m| w[degree + n - m] * e[m]).sum::<f64>()
+            } else {
+                cold_share
+            };
+        }
+        h == n
+    }
 }
 
-/// `Σ_j weight_j (u+1) / (u−j)` over a path of `u + 1` elements: UNWOUND's total for an element
-/// with `one` = 0, times its `zero`.
-fn cold_sum(path: &[PathElement]) -> f64 {
-    let u = path.len() - 1;
-    let n = (u + 1) as f64;
-    (0..u).map(|j| path[j].weight * n * RECIPROCALS[u - j]).sum()
+/// The Shapley weights of a path of `n` ≥ 1 distinct features, padded with zeros: W(s) =
+/// s!(n−s−1)!/n! is at index s + n, for s in 0..n; indices 0..=n and 2n hold 0.
+fn padded_weights(n: usize) -> &'static [f64] {
+    let start = n * n - 1;
+    &WEIGHTS[start..start + 2 * n + 1]
 }
 
-/// `1/k` for every `k` a path can reach: the loops below multiply instead of dividing on
-/// their critical path (a division costs several multiplications' latency).
-const RECIPROCALS: [f64; MAX_DEPTH + 3] = {
-    let mut r = [0.0; MAX_DEPTH + 3];
-    let mut k = 1;
-    while k < r.len() {
-        r[k] = 1.0 / k as f64;
-        k += 1;
+/// [`padded_weights`] for every n from 1 to [`MAX_PATH`], row n at n² − 1 (length 2n + 1):
+/// W(s) = 1 / (n·C(n−1, s)).
+static WEIGHTS: [f64; (MAX_PATH + 1) * (MAX_PATH + 1) - 1] = {
+    let mut table = [0.0; (MAX_PATH + 1) * (MAX_PATH + 1) - 1];
+    let mut n = 1;
+    while n <= MAX_PATH {
+        let mut binomial = 1.0; // C(n−1, s)
+        let mut s = 0;
+        while s < n {
+            table[n * n - 1 + s + n] = 1.0 / (n as f64 * binomial);
+            binomial = binomial * (n - 1 - s) as f64 / (s + 1) as f64;
+            s += 1;
+        }
+        n += 1;
     }
-    r
+    table
 };
-
-/// EXTEND: appends `feature` to the path (its last element) and updates the weights of every
-/// subset size: `w'[i+1] = w[i+1]·zero·(u−i−1)/(u+1) + w[i]·one·(i+1)/(u+1)`.
-fn extend(path: &mut [PathElement], zero: f64, one: f64, feature: u32) {
-    let u = path.len() - 1;
-    path[u].feature = feature;
-    path[u].zero = zero;
-    path[u].one = one;
-    let (one, zero) = (one * RECIPROCALS[u + 1], zero * RECIPROCALS[u + 1]);
-    // The paper updates w[i+1] in place, then w[i], from i = u−1 down; `carry` holds w[i+1]'s
-    // zero part in a register instead, so that no iteration waits on the previous one's store.
-    let mut carry = if u == 0 { 1.0 } else { 0.0 };
-    for i in (0..u).rev() {
-        let w = path[i].weight;
-        path[i + 1].weight = carry + one * w * (i + 1) as f64;
-        carry = zero * w * (u - i) as f64;
-    }
-    path[0].weight = carry;
-}
-
-/// UNWIND: removes element `k` from the path, undoing its EXTEND. The path's last element is
-/// left stale: the caller treats the path as one shorter.
-fn unwind(path: &mut [PathElement], k: usize) {
-    let u = path.len() - 1;
-    let (one, zero) = (path[k].one, path[k].zero);
-    let n = (u + 1) as f64;
-    let mut next_one = path[u].weight;
-    for i in (0..u).rev() {
-        if one != 0.0 {
-            let tmp = path[i].weight;
-            path[i].weight = next_one * n / ((i + 1) as f64 * one);
-            next_one = tmp - path[i].weight * zero * (u - i) as f64 / n;
-        } else {
-            path[i].weight = path[i].weight * n / (zero * (u - i) as f64);
-        }
-    }
-    for i in k..u {
-        path[i] = PathElement { weight: path[i].weight, ..path[i + 1] };
-    }
-}

@@ -1,7 +1,9 @@
 //! Tests of the explain library: parsing ([`parse`]), the algorithm on hand-computed and
-//! brute-forced cases ([`shap`]) and XGBoost's own numbers ([`fixtures`]). Speed is the
+//! brute-forced cases ([`shap`]), against the paper's Algorithm 2 ([`algorithm2`]) and
+//! XGBoost's own numbers ([`fixtures`]). Speed is the
 //! benchmark's (`DV_BENCH_STAGES=shap cargo bench --bench standard`): tests do not time.
 
+mod algorithm2;
 mod fixtures;
 mod parse;
 mod shap;
