@@ -51,7 +51,12 @@ impl Filler {
     pub async fn new(pool: PgPool, seed: u64, traces: u64) -> anyhow::Result<(Filler, Vec<Entry>)> {
         let shape = WorkloadShape { time: EventTime::History { traces }, ..WorkloadShape::default() };
         let workload = Workload::new(shape, seed, chrono::Utc::now());
-        let options = ApplyOptions { owner: "bench".into(), trace_retention_days: 30, max_segments: 100 };
+        let options = ApplyOptions {
+            owner: "bench".into(),
+            trace_retention_days: 30,
+            max_segments: 100,
+            synchronous_commit: std::env::var("DV_INGEST_SYNCHRONOUS_COMMIT").map_or(true, |v| v != "false"),
+        };
         let mut f = Filler {
             pool,
             workload,

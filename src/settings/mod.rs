@@ -87,6 +87,8 @@ pub struct KafkaSettings {
     pub batch_max_wait: Duration,
     /// Decision traces in an ingest pipeline of their own (`IngestConfig::lanes`).
     pub trace_lane: bool,
+    /// `false`: each batch commits with `synchronous_commit = off` (see README).
+    pub synchronous_commit: bool,
     /// librdkafka properties from `DV_KAFKA_CONSUMER_<PROPERTY>` (dots as underscores).
     pub consumer_overrides: BTreeMap<String, String>,
 }
@@ -225,6 +227,7 @@ impl Settings {
                 batch_max_delta_rows: parse("DV_INGEST_BATCH_MAX_DELTA_ROWS", 1_000_000)?,
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 trace_lane: parse("DV_INGEST_TRACE_LANE", true)?,
+                synchronous_commit: parse("DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
                 consumer_overrides,
             },
             http: HttpSettings {
@@ -332,6 +335,7 @@ impl Settings {
             trace_retention_days: self.ingest.trace_retention_days,
             max_segments: self.ingest.max_segments_per_customer,
             separate_trace_lane: k.trace_lane,
+            synchronous_commit: k.synchronous_commit,
         }
     }
 }

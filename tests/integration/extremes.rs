@@ -118,6 +118,7 @@ async fn run_case(
         owner: "extremes".into(),
         trace_retention_days: TRACE_RETENTION_DAYS,
         max_segments: MAX_SEGMENTS,
+        synchronous_commit: true,
     };
     let split = case.split.index(msgs.len() + 1);
     let mut next: BTreeMap<TopicKind, i64> = BTreeMap::new();

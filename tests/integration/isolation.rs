@@ -17,8 +17,11 @@ use sqlx::PgPool;
 use crate::helpers::{fresh_database, Servers};
 use crate::model::ts;
 
+/// Apply-level tests run with `synchronous_commit = off` (`DV_INGEST_SYNCHRONOUS_COMMIT=false`):
+/// its transaction must keep every guarantee the default's does; the pipeline tests use the
+/// default.
 pub fn options() -> ApplyOptions {
-    ApplyOptions { owner: "test".into(), trace_retention_days: 30, max_segments: 100 }
+    ApplyOptions { owner: "test".into(), trace_retention_days: 30, max_segments: 100, synchronous_commit: false }
 }
 
 /// A batch of interactions of `offers` at offsets 0.. of one partition.

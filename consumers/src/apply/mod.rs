@@ -122,6 +122,11 @@ pub struct ApplyOptions {
     /// Segments a customer's events are counted in at most (docs/events.md 2.8: bounded fan-out); the
     /// first ones in segment id order.
     pub max_segments: usize,
+    /// `false`: the batch transaction sets `synchronous_commit = off`. Exactly-once holds
+    /// either way (offsets and views commit or vanish together, and Kafka still holds the
+    /// events); off, a batch whose commit was acknowledged can vanish in a PostgreSQL crash
+    /// and be applied again from Kafka, so the API may briefly show it and then not.
+    pub synchronous_commit: bool,
 }
 
 impl ApplyOptions {
@@ -130,11 +135,23 @@ impl ApplyOptions {
     }
 }
 
+/// The batch transaction, with the durability `options` ask for.
+async fn begin(
+    pool: &PgPool,
+    options: &ApplyOptions,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if !options.synchronous_commit {
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    }
+    Ok(tx)
+}
+
 /// Applies `batch` in one transaction.
 #[tracing::instrument(name = "apply_batch", skip_all, fields(messages = batch.messages(), partitions = batch.positions.len()))]
 pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -> Result<Applied, ApplyError> {
     let started = Instant::now();
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool, options).await?;
     if let offsets::Cas::AlreadyApplied = offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
         tx.rollback().await?;
         return Ok(Applied { already_applied: true, ..Applied::default() });
@@ -166,7 +183,7 @@ pub async fn apply_batch_isolating(
     options: &ApplyOptions,
     any_error: bool,
 ) -> Result<Applied, ApplyError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool, options).await?;
     if let offsets::Cas::AlreadyApplied = offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
         tx.rollback().await?;
         return Ok(Applied { already_applied: true, ..Applied::default() });

@@ -40,6 +40,8 @@ pub struct IngestConfig {
     pub overrides: BTreeMap<String, String>,
     /// Run decision traces in a pipeline of their own (see [`IngestConfig::lanes`]).
     pub separate_trace_lane: bool,
+    /// See [`crate::apply::ApplyOptions::synchronous_commit`].
+    pub synchronous_commit: bool,
 }
 
 /// Suffix of the consumer group (and client id) of the decision-trace lane.
@@ -171,6 +173,7 @@ impl IngestConfig {
             max_segments: 100,
             overrides: BTreeMap::new(),
             separate_trace_lane: true,
+            synchronous_commit: true,
         }
     }
 }

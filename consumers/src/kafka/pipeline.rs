@@ -42,6 +42,7 @@ async fn run_lane(config: IngestConfig, pool: PgPool, shutdown: CancellationToke
         owner: config.instance_id.clone(),
         trace_retention_days: config.trace_retention_days,
         max_segments: config.max_segments,
+        synchronous_commit: config.synchronous_commit,
     };
     let committer = tokio::spawn(run_committer(pool.clone(), options, shared.clone(), rx));
 
