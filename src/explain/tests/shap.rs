@@ -159,7 +159,7 @@ fn equals_the_shapley_formula_on_random_trees() {
         }
         assert!(e.additivity_residual().abs() < 1e-10, "case {case}: {e:?}");
         assert!((e.baseline - brute_force_baseline(&m, &x)).abs() < 1e-12, "case {case}");
-        // Parts over a split of the trees (as the endpoint computes on two threads) add up to it.
+        // Parts over a split of the trees (as the endpoint computes on several threads) add up to it.
         let cut = rng.below(m.tree_count() + 1);
         let parts = explain_trees(&m, &x, 0..cut).and(&explain_trees(&m, &x, cut..m.tree_count())).finish(&m);
         for (got, want) in parts.shap.iter().zip(&e.shap) {
