@@ -55,7 +55,11 @@ impl Filler {
             owner: "bench".into(),
             trace_retention_days: 30,
             max_segments: 100,
-            synchronous_commit: std::env::var("DV_INGEST_SYNCHRONOUS_COMMIT").map_or(true, |v| v != "false"),
+            // The same variable as the service's, parsed the same way (`true`/`false`).
+            synchronous_commit: match std::env::var("DV_INGEST_SYNCHRONOUS_COMMIT") {
+                Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("DV_INGEST_SYNCHRONOUS_COMMIT={v:?}: {e}"))?,
+                Err(_) => true,
+            },
         };
         let mut f = Filler {
             pool,

@@ -54,8 +54,6 @@ pub(crate) struct LeafPaths {
     pub conditions: Vec<Condition>,
     /// Per tree, one past its last leaf in `leaves`.
     pub tree_ends: Vec<u32>,
-    /// The most distinct features on one path.
-    pub longest: usize,
 }
 
 impl LeafPaths {
@@ -97,7 +95,6 @@ impl LeafPaths {
         let n = nodes[i as usize];
         if n.feature == LEAF {
             self.conditions.extend_from_slice(path);
-            self.longest = self.longest.max(path.len());
             self.leaves.push(Leaf { value: n.value, end: self.conditions.len() as u32 });
             return;
         }

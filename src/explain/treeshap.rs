@@ -163,12 +163,8 @@ impl Scratch {
         let (mut h, mut cold, mut cold_product) = (0, 0, 1.0);
         for c in conditions {
             if c.follows(row[c.feature as usize]) {
-                // The polynomial times (1 + z·t).
                 let z = c.zero;
-                e[h + 1] = z * e[h];
-                for m in (1..=h).rev() {
-                    e[m] += z * e[m - 1];
-                }
+                times_one_plus(e, h, z);
                 self.hot_zero[h] = z;
                 self.hot_feature[h] = c.feature;
                 h += 1;
@@ -213,10 +209,7 @@ impl Scratch {
             let mut degree = 0;
             for (k, c) in conditions.iter().enumerate() {
                 if Some(k) != skip && c.follows(row[c.feature as usize]) {
-                    e[degree + 1] = c.zero * e[degree];
-                    for m in (1..=degree).rev() {
-                        e[m] += c.zero * e[m - 1];
-                    }
+                    times_one_plus(&mut e, degree, c.zero);
                     degree += 1;
                 }
             }
@@ -237,6 +230,15 @@ impl Scratch {
             };
         }
         h == n
+    }
+}
+
+/// Multiplies the polynomial `e` of degree `degree` by (1 + z·t), in place.
+#[inline(always)]
+fn times_one_plus(e: &mut [f64], degree: usize, z: f64) {
+    e[degree + 1] = z * e[degree];
+    for m in (1..=degree).rev() {
+        e[m] += z * e[m - 1];
     }
 }
 
