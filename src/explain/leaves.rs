@@ -47,7 +47,7 @@ pub(crate) struct Leaf {
     pub end: u32,
 }
 
-/// Every leaf of every tree, tree after tree, in each tree's preorder.
+/// Every leaf of every tree, tree after tree, each tree's by path length.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct LeafPaths {
     pub leaves: Vec<Leaf>,
@@ -63,10 +63,29 @@ impl LeafPaths {
         let mut out = LeafPaths::default();
         let mut path = Vec::new();
         for &root in roots {
+            let first = out.leaves.len();
             out.walk(nodes, root, &mut path);
+            out.sort_by_path_length(first);
             out.tree_ends.push(out.leaves.len() as u32);
         }
         out
+    }
+
+    /// Orders the leaves from `first` on (one tree's) by the length of their paths, stably:
+    /// the explanation picks its code by that length, and runs of one length keep that choice
+    /// predictable. A row reaches one leaf per tree, so the order of a tree's leaves changes
+    /// no sum of leaf values.
+    fn sort_by_path_length(&mut self, first: usize) {
+        let start = if first == 0 { 0 } else { self.leaves[first - 1].end as usize };
+        let mut leaves: Vec<(Leaf, Vec<Condition>)> =
+            (first..self.leaves.len()).map(|i| (self.leaves[i], self.conditions_of(i).to_vec())).collect();
+        leaves.sort_by_key(|(_, conditions)| conditions.len());
+        self.leaves.truncate(first);
+        self.conditions.truncate(start);
+        for (leaf, conditions) in leaves {
+            self.conditions.extend(conditions);
+            self.leaves.push(Leaf { value: leaf.value, end: self.conditions.len() as u32 });
+        }
     }
 
     /// The leaves of trees `trees`, as a range of indices into `leaves`.

@@ -72,8 +72,10 @@ pub fn explain_trees(model: &Ensemble, x: &[Option<f64>], trees: std::ops::Range
     let mut scratch = Scratch::default();
     for i in paths.leaves_of(trees) {
         let leaf = paths.leaves[i];
+        let (phi, conditions, v) = (&mut part.shap[..], paths.conditions_of(i), leaf.value);
+        let reached = short_leaf(phi, &row, conditions, v).unwrap_or_else(|| scratch.leaf(phi, &row, conditions, v));
         // Leaves come tree by tree and a row reaches one per tree: summed in tree order.
-        if scratch.leaf(&mut part.shap, &row, paths.conditions_of(i), leaf.value) {
+        if reached {
             part.leaves += leaf.value;
         }
     }
@@ -119,6 +121,69 @@ fn sigmoid(z: f64) -> f64 {
 /// The most distinct features on a path (a path has at most one per edge).
 const MAX_PATH: usize = MAX_DEPTH;
 
+/// The longest path [`fixed_leaf`] is instantiated for.
+const FIXED_UP_TO: usize = 8;
+
+/// [`Scratch::leaf`] by [`fixed_leaf`] for a path of up to [`FIXED_UP_TO`] features (a match
+/// on the path's length, which the row does not change); `None` for a longer one.
+#[inline(always)]
+pub(super) fn short_leaf(phi: &mut [f64], row: &[f32], conditions: &[Condition], v: f64) -> Option<bool> {
+    Some(match conditions.len() {
+        1 => fixed_leaf::<1>(phi, row, conditions, v),
+        2 => fixed_leaf::<2>(phi, row, conditions, v),
+        3 => fixed_leaf::<3>(phi, row, conditions, v),
+        4 => fixed_leaf::<4>(phi, row, conditions, v),
+        5 => fixed_leaf::<5>(phi, row, conditions, v),
+        6 => fixed_leaf::<6>(phi, row, conditions, v),
+        7 => fixed_leaf::<7>(phi, row, conditions, v),
+        8 => fixed_leaf::<8>(phi, row, conditions, v),
+        _ => return None,
+    })
+}
+
+/// [`Scratch::leaf`] for a path of exactly `N` ≤ [`FIXED_UP_TO`] features, with loops of
+/// fixed length and no branch on the row's values: a cold feature multiplies the polynomial
+/// by (1 + 0·t) and its would-be hot share is computed and discarded, and the padded weights
+/// give every coefficient past |H| a zero weight. Each added term is then an exact zero, so
+/// the answer is [`Scratch::leaf`]'s to the last bit, without its data-dependent branches
+/// (hot or cold, and loops whose length is the number of hot features).
+#[inline(always)]
+fn fixed_leaf<const N: usize>(phi: &mut [f64], row: &[f32], conditions: &[Condition], v: f64) -> bool {
+    let conditions: &[Condition; N] = conditions.try_into().expect("N conditions");
+    let (mut hot, mut z) = ([false; N], [0.0; N]);
+    let mut e = [0.0; FIXED_UP_TO + 1];
+    e[0] = 1.0;
+    let (mut h, mut cold_product) = (0, 1.0);
+    for (k, c) in conditions.iter().enumerate() {
+        let follows = c.follows(row[c.feature as usize]);
+        (hot[k], z[k]) = (follows, c.zero);
+        h += follows as usize;
+        let factor = if follows { c.zero } else { 0.0 };
+        for m in (1..=k + 1).rev() {
+            e[m] += factor * e[m - 1];
+        }
+        cold_product *= if follows { 1.0 } else { c.zero };
+    }
+    let w = padded_weights(N);
+    let scale = v * cold_product;
+    // W(|H|−m) is w[|H|−m+N]; zero for m > |H|.
+    let cold_share = -scale * (0..=N).map(|m| w[h + N - m] * e[m]).sum::<f64>();
+    // Every feature's Σ_m W(|H|−1−m)·e_m(H∖{k}) at once, (1 + z_k·t) divided out.
+    let (mut d, mut sum) = ([1.0; N], [w[h + N - 1]; N]);
+    for m in 1..N {
+        let weight = w[h + N - 1 - m];
+        for k in 0..N {
+            d[k] = e[m] - z[k] * d[k];
+            sum[k] += weight * d[k];
+        }
+    }
+    for k in 0..N {
+        let share = if hot[k] { scale * (1.0 - z[k]) * sum[k] } else { cold_share };
+        phi[conditions[k].feature as usize] += share;
+    }
+    h == N
+}
+
 /// Up to this many hot features, e(H∖{i}) is obtained by dividing (1 + z_i·t) out of e(H):
 /// e'_m = e_m − z_i·e'_{m−1}, a subtraction whose rounding error is carried on multiplied by
 /// z_i. Its error is bounded by the ratio of binomial coefficients, harmless at the depths
@@ -126,7 +191,7 @@ const MAX_PATH: usize = MAX_DEPTH;
 const DIVIDE_OUT_UP_TO: usize = 16;
 
 /// One leaf's polynomial, kept between leaves so that nothing is allocated per leaf.
-struct Scratch {
+pub(super) struct Scratch {
     /// e_0..e_h of the hot zero fractions.
     e: [f64; MAX_PATH + 1],
     /// The hot features' zero fractions and features, in path order.
@@ -150,7 +215,7 @@ impl Default for Scratch {
 impl Scratch {
     /// Adds the leaf's share (value `v`, path `conditions`) to `phi`; true when the row reaches
     /// the leaf (every feature on its path hot).
-    fn leaf(&mut self, phi: &mut [f64], row: &[f32], conditions: &[Condition], v: f64) -> bool {
+    pub(super) fn leaf(&mut self, phi: &mut [f64], row: &[f32], conditions: &[Condition], v: f64) -> bool {
         let n = conditions.len();
         if n == 0 {
             return true;

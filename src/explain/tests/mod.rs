@@ -5,6 +5,7 @@
 
 mod algorithm2;
 mod fixtures;
+mod leaf_forms;
 mod parse;
 mod shap;
 
