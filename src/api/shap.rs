@@ -27,13 +27,13 @@ const MAX_ROUND: u32 = 15;
 /// trees take microseconds: not worth a thread).
 const SPLIT_FROM_TREES: usize = 64;
 
-/// How many threads one explanation uses: all cores but one, at most four. The request also
-/// needs PostgreSQL (the lookup runs while the explanation does, the audit row after it) and
-/// the HTTP workers: on this 2-core machine one thread answered faster than two
-/// (BENCHMARKS.md, "SHAP latency").
+/// How many threads one explanation uses: one per core, at most four. The request also needs
+/// PostgreSQL (the lookup runs while the explanation does) and the HTTP workers, which share
+/// the cores; on this 2-core machine two threads answered faster than one (p50 3.8–4.0 against
+/// 4.1–4.7 ms; BENCHMARKS.md, "SHAP latency", third pass).
 fn threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_sub(1).clamp(1, 4)
+    cores.clamp(1, 4)
 }
 
 #[derive(Debug, Default, Deserialize)]
