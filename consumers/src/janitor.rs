@@ -103,9 +103,19 @@ async fn delete_older(pool: &PgPool, table: &str, column: &str, age: chrono::Dur
     }
 }
 
-/// Drops the raw-trace partitions of days before the retention window: O(1) per day.
+/// Drops the raw-trace partitions of days before the retention window: O(1) per day. Their ids
+/// in `decision_trace_ids` go first, [`CHUNK`] rows a statement, so that no id outlives its
+/// trace (an expired trace is "not found" from then on either way).
 pub async fn drop_expired_trace_partitions(pool: &PgPool, retention_days: i64) -> Result<Vec<String>, sqlx::Error> {
     let oldest_kept = chrono::Utc::now().date_naive() - chrono::Duration::days(retention_days - 1);
+    let ids = "DELETE FROM decision_trace_ids WHERE ctid = ANY(ARRAY(
+                   SELECT ctid FROM decision_trace_ids WHERE day < $1 LIMIT $2))";
+    loop {
+        let deleted = sqlx::query(ids).bind(oldest_kept).bind(CHUNK).execute(pool).await?.rows_affected();
+        if deleted < CHUNK as u64 {
+            break;
+        }
+    }
     let partitions: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
           WHERE i.inhparent = 'decision_traces'::regclass",

@@ -44,6 +44,8 @@ pub struct Lookup {
 impl Models {
     /// The opt-in, the trace and the model's row in one statement: the three lookups are
     /// independent, and one round trip on one connection is the cheapest way to make them.
+    /// The trace is looked up in `decision_trace_ids`: one index probe, where the partitioned
+    /// `decision_traces` needs one per day kept.
     pub async fn lookup(pool: &PgPool, tenant: &str, trace: &str, model: &str) -> ApiResult<Lookup> {
         if trace.contains('\0') || model.contains('\0') {
             // PostgreSQL text cannot hold NUL, so no row can match.
@@ -54,7 +56,7 @@ impl Models {
                                 FROM catalog_entities
                                WHERE tenant_id = $1 AND entity = 'tenant_settings' AND entity_id = $1
                                  AND NOT deleted), false) AS opted_in,
-                    EXISTS (SELECT 1 FROM decision_traces WHERE tenant_id = $1 AND id = $2) AS trace_stored,
+                    EXISTS (SELECT 1 FROM decision_trace_ids WHERE tenant_id = $1 AND id = $2) AS trace_stored,
                     m.name AS model_name, m.xmin::text AS model_version
                FROM (SELECT 1) AS one
                LEFT JOIN catalog_entities m

@@ -76,3 +76,57 @@ async fn dedup_keys_stored_before_the_upgrade_still_recognize_their_events() {
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys").fetch_one(&pool).await.unwrap();
     assert_eq!(keys, 3);
 }
+
+/// Raw traces stored before `decision_trace_ids` existed are found by id after the upgrade: the
+/// migration indexes every stored trace (two days of one tenant, one id stored on both days,
+/// and another tenant's trace).
+#[tokio::test]
+async fn traces_stored_before_the_upgrade_are_found_by_id_after_it() {
+    const TRACE_IDS: i64 = 20261202000060;
+    let (_, _, pool) = empty_database(&Servers::default().postgres).await;
+    let before = Migrator {
+        migrations: Cow::Owned(decision_views::MIGRATOR.iter().filter(|m| m.version < TRACE_IDS).cloned().collect()),
+        ..Migrator::DEFAULT
+    };
+    before.run(&pool).await.unwrap();
+    // What ingest stored before: one partition per day, the body compressed.
+    for (day, partition) in [("2026-11-30", "decision_traces_20261130"), ("2026-12-01", "decision_traces_20261201")] {
+        sqlx::query(&format!(
+            "CREATE TABLE {partition} PARTITION OF decision_traces FOR VALUES FROM ('{day}') TO (date '{day}' + 1)"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (tenant, day, id) in [
+        ("acme", "2026-11-30", "t1"),
+        ("acme", "2026-12-01", "t1"),
+        ("acme", "2026-12-01", "t2"),
+        ("beta", "2026-12-01", "t3"),
+    ] {
+        sqlx::query(
+            "INSERT INTO decision_traces (tenant_id, day, id, customer_id, request_id, created_at, body_zstd)
+             VALUES ($1, $2::date, $3, 'c', 'r', $2::date, $4)",
+        )
+        .bind(tenant)
+        .bind(day)
+        .bind(id)
+        .bind(consumers::apply::raw_traces::compress(b"{}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    decision_views::MIGRATOR.run(&pool).await.unwrap();
+    let ids: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT tenant_id, id, day::text FROM decision_trace_ids ORDER BY tenant_id, id, day")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let want = [
+        ("acme", "t1", "2026-11-30"),
+        ("acme", "t1", "2026-12-01"),
+        ("acme", "t2", "2026-12-01"),
+        ("beta", "t3", "2026-12-01"),
+    ];
+    assert_eq!(ids, want.map(|(t, i, d)| (t.to_owned(), i.to_owned(), d.to_owned())));
+}

@@ -75,10 +75,31 @@ async fn traces_api_pages_filters_and_samples_deterministically() {
         .await
         .unwrap();
     assert_eq!(traces_counted, 152, "aggregates count every trace");
-    // Dropping partitions past a 1-day retention removes the older day whole; today's stay.
+    // Each stored trace's id is indexed beside it (decision_trace_ids), the expired one's not.
+    let indexed = |id: &'static str| {
+        let pool = env.pool.clone();
+        async move {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM decision_trace_ids WHERE tenant_id = 'acme' AND id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            n
+        }
+    };
+    assert_eq!((indexed("acme-tr900").await, indexed("acme-tr901").await, indexed("acme-tr000").await), (0, 1, 1));
+    // Dropping partitions past a 1-day retention removes the older day whole, its ids with it;
+    // today's stay.
     let dropped = consumers::janitor::drop_expired_trace_partitions(&env.pool, 1).await.unwrap();
     assert_eq!(dropped.len(), 1, "{dropped:?}");
     assert_eq!(app.get("/api/v1/decision-traces/acme-tr901", &acme, "acme").await.0, 404);
+    assert_eq!((indexed("acme-tr901").await, indexed("acme-tr000").await), (0, 1));
+    let ids: i64 = sqlx::query_scalar("SELECT count(*) FROM decision_trace_ids WHERE tenant_id = 'acme'")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, 150, "one id per stored trace");
     let half = env.api_key("half", Role::Viewer).await;
     let none = env.api_key("none", Role::Viewer).await;
 

@@ -83,8 +83,14 @@ pub(super) async fn store(
         body.push(compress(payload));
     }
     sqlx::query(
-        "INSERT INTO decision_traces (tenant_id, day, id, customer_id, request_id, created_at, body_zstd)
-         SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[])
+        // Each stored trace's id beside it, in the same statement: lookups by id read
+        // `decision_trace_ids` instead of probing every daily partition.
+        "WITH stored AS (
+             INSERT INTO decision_traces (tenant_id, day, id, customer_id, request_id, created_at, body_zstd)
+             SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[])
+             ON CONFLICT DO NOTHING
+             RETURNING tenant_id, id, day)
+         INSERT INTO decision_trace_ids (tenant_id, id, day) SELECT tenant_id, id, day FROM stored
          ON CONFLICT DO NOTHING",
     )
     .bind(&tn)
