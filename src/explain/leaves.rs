@@ -58,14 +58,17 @@ pub(crate) struct LeafPaths {
 
 impl LeafPaths {
     /// The leaf form of the trees rooted at `roots` in `nodes` (validated by the parser:
-    /// every reference resolves, depth ≤ `MAX_DEPTH`).
-    pub fn build(nodes: &[Node], roots: &[u32]) -> LeafPaths {
+    /// every reference resolves, depth ≤ `MAX_DEPTH`) for which `wanted(tree)` holds; the
+    /// others get no leaves (they are explained from their nodes).
+    pub fn build(nodes: &[Node], roots: &[u32], wanted: impl Fn(usize) -> bool) -> LeafPaths {
         let mut out = LeafPaths::default();
         let mut path = Vec::new();
-        for &root in roots {
-            let first = out.leaves.len();
-            out.walk(nodes, root, &mut path);
-            out.sort_by_path_length(first);
+        for (tree, &root) in roots.iter().enumerate() {
+            if wanted(tree) {
+                let first = out.leaves.len();
+                out.walk(nodes, root, &mut path);
+                out.sort_by_path_length(first);
+            }
             out.tree_ends.push(out.leaves.len() as u32);
         }
         out

@@ -14,12 +14,13 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::leaves::LeafPaths;
+use super::linear::Walks;
 pub(crate) use super::node::{Node, LEAF};
 
 /// The deepest node accepted, counted in edges from the root. Parsing and the leaf form's
 /// build recurse once per level, each leaf keeps one condition per distinct feature on its
-/// path, and an explanation's work per leaf grows with the square of that; XGBoost's default
-/// depth is 6.
+/// path, and past 16 levels (the linear walk's limit) an explanation's work per leaf grows
+/// with the square of that; XGBoost's default depth is 6.
 /// 60, not 64: a dumped tree nests two JSON levels per depth, and serde_json stops at 128
 /// levels, so a deeper string tree would fail with serde's message instead of this bound's.
 pub const MAX_DEPTH: usize = 60;
@@ -57,7 +58,10 @@ pub struct Ensemble {
     pub(crate) base_score: f64,
     /// `base_score` plus each tree's cover-weighted mean leaf value, computed once.
     pub(crate) baseline: f64,
-    /// The same trees leaf by leaf, as the explanation reads them.
+    /// The trees `super::linear` explains by walking their nodes (all but the very deep or
+    /// those with extreme covers)...
+    pub(crate) walks: Walks,
+    /// ...and the others leaf by leaf, as the closed form reads them.
     pub(crate) paths: LeafPaths,
     /// One name per feature index (`f<i>` where the model gives none).
     feature_names: Vec<String>,
@@ -114,8 +118,10 @@ impl Ensemble {
         let feature_names: Vec<String> =
             (0..builder.n_features).map(|i| names.get(i).cloned().unwrap_or_else(|| format!("f{i}"))).collect();
         let index_of = feature_names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let walks = Walks::build(&builder.nodes, &roots);
         Ok(Self {
-            paths: LeafPaths::build(&builder.nodes, &roots),
+            paths: LeafPaths::build(&builder.nodes, &roots, |tree| !walks.walks(tree)),
+            walks,
             max_depth: builder.max_depth,
             nodes: builder.nodes,
             roots,
@@ -140,7 +146,11 @@ impl Ensemble {
     /// Bytes the parsed model holds, for a cache's budget.
     pub fn heap_bytes(&self) -> usize {
         let names: usize = self.feature_names.iter().map(|n| 2 * n.len() + 64).sum();
-        self.nodes.len() * std::mem::size_of::<Node>() + self.roots.len() * 4 + self.paths.heap_bytes() + names
+        self.nodes.len() * std::mem::size_of::<Node>()
+            + self.roots.len() * 4
+            + self.paths.heap_bytes()
+            + self.walks.heap_bytes()
+            + names
     }
 
     /// The number of trees.

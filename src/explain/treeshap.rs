@@ -1,6 +1,8 @@
 //! Exact path-dependent TreeSHAP (Lundberg, Erion & Lee 2018, "Consistent Individualized
 //! Feature Attribution for Tree Ensembles"), in raw-margin space: the Shapley values of the
-//! game Algorithm 2 computes, computed leaf by leaf in closed form.
+//! game Algorithm 2 computes. Trees of up to 16 levels with ordinary covers (all XGBoost
+//! grows by default) are walked by `super::linear` in time linear in their size; the others
+//! are computed leaf by leaf in the closed form below.
 //!
 //! It makes the choices of XGBoost's own CPU implementation (`src/predictor/treeshap.cc`, the
 //! algorithm of `pred_contribs` up to XGBoost 3.2), so that the two agree where the paper
@@ -23,7 +25,8 @@
 //! - a hot feature i gets v·(1 − z_i)·Π_C z·Σ_m W(|H|−1−m)·e_m(H∖{i}), e(H∖{i}) being e(H)
 //!   with the factor (1 + z_i·t) divided out.
 //!
-//! That is O(n²) multiply-adds per leaf without a division, where Algorithm 2 extends its
+//! That is O(n²) multiply-adds per leaf without a division (the linear walk shares the work
+//! of a path's prefix between the leaves below it instead), where Algorithm 2 extends its
 //! permutation weights at every node and unwinds them once per path feature at every leaf
 //! (BENCHMARKS.md, "SHAP latency", has the A/B). src/explain/tests checks it against
 //! Algorithm 2 itself, the Shapley formula by brute force and XGBoost's `pred_contribs`.
@@ -68,18 +71,28 @@ pub fn explain_trees(model: &Ensemble, x: &[Option<f64>], trees: std::ops::Range
     // The row as XGBoost compares it: float32, NaN for missing.
     let row: Vec<f32> = (0..features as u32).map(|f| value(x, f).map_or(f32::NAN, |v| v as f32)).collect();
     let mut part = Part { shap: vec![0.0; features], leaves: 0.0 };
-    let paths = &model.paths;
+    model.walks.explain(&model.nodes, &model.roots, trees.clone(), &row, &mut part.shap);
     let mut scratch = Scratch::default();
-    for i in paths.leaves_of(trees) {
-        let leaf = paths.leaves[i];
-        let (phi, conditions, v) = (&mut part.shap[..], paths.conditions_of(i), leaf.value);
-        let reached = short_leaf(phi, &row, conditions, v).unwrap_or_else(|| scratch.leaf(phi, &row, conditions, v));
-        // Leaves come tree by tree and a row reaches one per tree: summed in tree order.
-        if reached {
-            part.leaves += leaf.value;
+    for tree in trees {
+        if !model.walks.walks(tree) {
+            leaf_form(model, tree, &mut part.shap, &row, &mut scratch);
         }
+        // A row reaches one leaf per tree: summed in tree order, as `Ensemble::margin` does.
+        part.leaves += model.nodes[model.leaf(model.roots[tree], x)].value;
     }
     part
+}
+
+/// The closed form over one tree's leaves (`model.paths` holds the trees the linear walk
+/// does not take).
+fn leaf_form(model: &Ensemble, tree: usize, phi: &mut [f64], row: &[f32], scratch: &mut Scratch) {
+    let paths = &model.paths;
+    for i in paths.leaves_of(tree..tree + 1) {
+        let (conditions, v) = (paths.conditions_of(i), paths.leaves[i].value);
+        if short_leaf(phi, row, conditions, v).is_none() {
+            scratch.leaf(phi, row, conditions, v);
+        }
+    }
 }
 
 /// Some trees' share of an explanation.

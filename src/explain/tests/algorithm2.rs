@@ -19,7 +19,7 @@ struct Element {
 }
 
 /// Algorithm 2's φ for `x`, without the bias column.
-fn algorithm2(m: &Ensemble, x: &[Option<f64>]) -> Vec<f64> {
+pub(super) fn algorithm2(m: &Ensemble, x: &[Option<f64>]) -> Vec<f64> {
     let mut phi = vec![0.0; m.feature_names().len()];
     for &root in &m.roots {
         recurse(m, x, &mut phi, root, &[], 1.0, 1.0, LEAF);
@@ -95,7 +95,7 @@ fn assert_close(got: &[f64], want: &[f64], tolerance: f64, case: &str) {
 /// A random tree as training grows them: each split sends a share of its cover to each child
 /// (zero fractions add up to 1, as XGBoost's covers do). `shap::random_tree`'s covers do not,
 /// which makes intermediate products large and both algorithms' rounding visible at ~1e-9.
-fn grown_tree(rng: &mut Rng, depth: usize, features: usize, next_id: &mut u64, cover: f64) -> Value {
+pub(super) fn grown_tree(rng: &mut Rng, depth: usize, features: usize, next_id: &mut u64, cover: f64) -> Value {
     let id = *next_id;
     *next_id += 1;
     if depth == 0 || rng.below(5) == 0 {

@@ -6,6 +6,7 @@
 mod algorithm2;
 mod fixtures;
 mod leaf_forms;
+mod linear;
 mod parse;
 mod shap;
 

@@ -118,10 +118,12 @@ fn expectation(m: &Ensemble, node: u32, x: &[Option<f64>], known: u32) -> f64 {
     expectation(m, n.yes, x, known) * yes.fraction + expectation(m, n.no, x, known) * no.fraction
 }
 
-/// Shapley values of that game by their definition, over all 2^M subsets.
-fn brute_force(m: &Ensemble, x: &[Option<f64>]) -> Vec<f64> {
+/// Shapley values of that game by their definition, over all 2^M subsets (each coalition's
+/// value computed once).
+pub(super) fn brute_force(m: &Ensemble, x: &[Option<f64>]) -> Vec<f64> {
     let features = m.feature_names().len();
-    let v = |s: u32| m.roots.iter().map(|&r| expectation(m, r, x, s)).sum::<f64>();
+    let v: Vec<f64> =
+        (0..1u32 << features).map(|s| m.roots.iter().map(|&r| expectation(m, r, x, s)).sum::<f64>()).collect();
     let factorial = |n: usize| (1..=n).product::<usize>() as f64;
     (0..features)
         .map(|i| {
@@ -130,7 +132,7 @@ fn brute_force(m: &Ensemble, x: &[Option<f64>]) -> Vec<f64> {
                 .map(|s| {
                     let size = s.count_ones() as usize;
                     let weight = factorial(size) * factorial(features - size - 1) / factorial(features);
-                    weight * (v(s | 1 << i) - v(s))
+                    weight * (v[(s | 1 << i) as usize] - v[s as usize])
                 })
                 .sum()
         })
