@@ -116,8 +116,13 @@ async fn stored_trace_bytes(pool: &sqlx::PgPool, tenant: &str, id: &str) -> ApiR
     if id.contains('\0') {
         return Ok(None);
     }
+    // The day from the id index first (one probe; the newest, should an id recur past the
+    // dedup horizon), so that PostgreSQL reads one daily partition at run time instead of
+    // probing each, newest first, until one has the id.
     let row: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
-        "SELECT body_zstd, body::text FROM decision_traces WHERE tenant_id = $1 AND id = $2 ORDER BY day DESC LIMIT 1",
+        "SELECT body_zstd, body::text FROM decision_traces
+          WHERE tenant_id = $1 AND id = $2
+            AND day = (SELECT max(day) FROM decision_trace_ids WHERE tenant_id = $1 AND id = $2)",
     )
     .bind(tenant)
     .bind(id)

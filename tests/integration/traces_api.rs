@@ -157,6 +157,14 @@ async fn traces_api_pages_filters_and_samples_deterministically() {
     .execute(&app.env.pool)
     .await
     .unwrap();
+    // Its id row, as migration 20261202000060 backfills it for such traces
+    // (`exactly_once::traces_stored_before_the_upgrade_are_found_by_id_after_it`).
+    sqlx::query("INSERT INTO decision_trace_ids (tenant_id, id, day) VALUES ('acme', $1, $2)")
+        .bind(old["id"].as_str())
+        .bind(at.date_naive())
+        .execute(&app.env.pool)
+        .await
+        .unwrap();
     let (_, listed) = app.get("/api/v1/decision-traces?requestId=req500", &acme, "acme").await;
     let want = json!({"id": old["id"], "customerId": old["customerId"], "requestId": "req500",
                       "decisionFlowKey": old["decisionFlowKey"], "pipeline": old["pipeline"], "result": old["result"],
@@ -164,7 +172,10 @@ async fn traces_api_pages_filters_and_samples_deterministically() {
     assert_eq!(listed["traces"], json!([want]));
     let (status, body) = app.get("/api/v1/decision-traces/acme-tr500", &acme, "acme").await;
     assert_eq!((status, body), (200, old));
-    sqlx::query("DELETE FROM decision_traces WHERE id = 'acme-tr500'").execute(&app.env.pool).await.unwrap();
+    for table in ["decision_traces", "decision_trace_ids"] {
+        let delete = format!("DELETE FROM {table} WHERE id = 'acme-tr500'");
+        sqlx::query(&delete).execute(&app.env.pool).await.unwrap();
+    }
 
     // Settings: defaults, admin-only PUT, validation.
     let (_, s) = app.get("/api/v1/settings", &acme, "acme").await;
