@@ -76,13 +76,12 @@ pub(crate) struct Walks {
 
 impl Walks {
     /// Prepares every tree [`points_for`] accepts; `roots` are in node order, each tree's
-    /// nodes in preorder up to the next root.
-    pub fn build(nodes: &[Node], roots: &[u32]) -> Walks {
+    /// nodes in preorder up to the next root; splits are on features below `features`.
+    pub fn build(nodes: &[Node], roots: &[u32], features: usize) -> Walks {
         let mut walks = Walks { edges: Vec::with_capacity(nodes.len()), ..Walks::default() };
-        let features = nodes.iter().filter(|n| n.feature != LEAF).map(|n| n.feature as usize + 1).max().unwrap_or(0);
         let mut last = vec![u32::MAX; features];
         for (tree, &root) in roots.iter().enumerate() {
-            let end = roots.get(tree + 1).map_or(nodes.len(), |&r| r as usize);
+            let end = tree_end(nodes, roots, tree);
             let size = end - root as usize;
             walks.edges.extend(std::iter::repeat_n(Edge { zero: 1.0, same: size as u32 }, size));
             let points = points_for(nodes, root);
@@ -147,7 +146,7 @@ impl Walks {
         let (mut q, mut r) = (vec![[0.0; M]; slots], vec![[0.0; M]; slots]);
         for tree in trees.filter(|&t| self.walked[t]) {
             let root = roots[tree] as usize;
-            let end = roots.get(tree + 1).map_or(nodes.len(), |&r| r as usize);
+            let end = tree_end(nodes, roots, tree);
             let (tree, edges, size) = (&nodes[root..end], &self.edges[root..end], end - root);
             (o[size], inv[size]) = (1.0, [1.0; M]);
             p[0] = std::array::from_fn(|k| rule[k].1);
@@ -185,6 +184,11 @@ impl Walks {
             }
         }
     }
+}
+
+/// One past the last node of tree `tree`: its nodes run from its root to the next tree's.
+fn tree_end(nodes: &[Node], roots: &[u32], tree: usize) -> usize {
+    roots.get(tree + 1).map_or(nodes.len(), |&r| r as usize)
 }
 
 /// Fills the edges below node `i` (tree-local) of `tree` (whose first node is `root`):

@@ -118,7 +118,7 @@ impl Ensemble {
         let feature_names: Vec<String> =
             (0..builder.n_features).map(|i| names.get(i).cloned().unwrap_or_else(|| format!("f{i}"))).collect();
         let index_of = feature_names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
-        let walks = Walks::build(&builder.nodes, &roots);
+        let walks = Walks::build(&builder.nodes, &roots, builder.n_features);
         Ok(Self {
             paths: LeafPaths::build(&builder.nodes, &roots, |tree| !walks.walks(tree)),
             walks,

@@ -33,7 +33,7 @@
 //! XGBoost computes in float32, this in float64: the two agree within 4e-6 on the fixtures,
 //! and this side's additivity (`raw_margin = baseline + Σ shap`) holds to float64 rounding.
 
-use super::leaves::Condition;
+use super::leaves::{Condition, LeafPaths};
 use super::model::{value, Ensemble, MAX_DEPTH};
 
 /// The attribution of one row's raw margin.
@@ -68,8 +68,7 @@ pub fn explain(model: &Ensemble, x: &[Option<f64>]) -> Explanation {
 /// up to the order of the additions.
 pub fn explain_trees(model: &Ensemble, x: &[Option<f64>], trees: std::ops::Range<usize>) -> Part {
     let features = model.feature_names().len();
-    // The row as XGBoost compares it: float32, NaN for missing.
-    let row: Vec<f32> = (0..features as u32).map(|f| value(x, f).map_or(f32::NAN, |v| v as f32)).collect();
+    let row = xgboost_row(x, features);
     let mut part = Part { shap: vec![0.0; features], leaves: 0.0 };
     model.walks.explain(&model.nodes, &model.roots, trees.clone(), &row, &mut part.shap);
     let mut scratch = Scratch::default();
@@ -83,11 +82,27 @@ pub fn explain_trees(model: &Ensemble, x: &[Option<f64>], trees: std::ops::Range
     part
 }
 
+/// The row as XGBoost compares it: `features` values, float32, NaN for missing.
+pub(super) fn xgboost_row(x: &[Option<f64>], features: usize) -> Vec<f32> {
+    (0..features as u32).map(|f| value(x, f).map_or(f32::NAN, |v| v as f32)).collect()
+}
+
 /// The closed form over one tree's leaves (`model.paths` holds the trees the linear walk
 /// does not take).
 fn leaf_form(model: &Ensemble, tree: usize, phi: &mut [f64], row: &[f32], scratch: &mut Scratch) {
-    let paths = &model.paths;
-    for i in paths.leaves_of(tree..tree + 1) {
+    closed_form(&model.paths, model.paths.leaves_of(tree..tree + 1), phi, row, scratch);
+}
+
+/// Adds the shares of `paths`' leaves `leaves` to `phi`, each by its fixed-length form when
+/// its path has one.
+pub(super) fn closed_form(
+    paths: &LeafPaths,
+    leaves: std::ops::Range<usize>,
+    phi: &mut [f64],
+    row: &[f32],
+    scratch: &mut Scratch,
+) {
+    for i in leaves {
         let (conditions, v) = (paths.conditions_of(i), paths.leaves[i].value);
         if short_leaf(phi, row, conditions, v).is_none() {
             scratch.leaf(phi, row, conditions, v);

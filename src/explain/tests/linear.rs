@@ -10,21 +10,15 @@ use super::shap::{brute_force, random_tree, Rng};
 use crate::explain::explain;
 use crate::explain::leaves::LeafPaths;
 use crate::explain::linear::{points_for, MAX_POINTS, RULES};
-use crate::explain::model::{value, Ensemble};
-use crate::explain::treeshap::{short_leaf, Scratch};
+use crate::explain::model::Ensemble;
+use crate::explain::treeshap::{self, xgboost_row, Scratch};
 
 /// φ by the closed form over every leaf of every tree, whatever `Ensemble::walks` chose.
 fn closed_form(m: &Ensemble, x: &[Option<f64>]) -> Vec<f64> {
     let paths = LeafPaths::build(&m.nodes, &m.roots, |_| true);
-    let row: Vec<f32> =
-        (0..m.feature_names().len() as u32).map(|f| value(x, f).map_or(f32::NAN, |v| v as f32)).collect();
+    let row = xgboost_row(x, m.feature_names().len());
     let (mut phi, mut scratch) = (vec![0.0; row.len()], Scratch::default());
-    for i in paths.leaves_of(0..m.tree_count()) {
-        let (conditions, v) = (paths.conditions_of(i), paths.leaves[i].value);
-        if short_leaf(&mut phi, &row, conditions, v).is_none() {
-            scratch.leaf(&mut phi, &row, conditions, v);
-        }
-    }
+    treeshap::closed_form(&paths, paths.leaves_of(0..m.tree_count()), &mut phi, &row, &mut scratch);
     phi
 }
 
