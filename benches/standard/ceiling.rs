@@ -49,7 +49,12 @@ const CHUNK_TRACES: u64 = 25_000;
 impl Filler {
     /// A filler of the standard workload whose `traces` span its 90 days.
     pub async fn new(pool: PgPool, seed: u64, traces: u64) -> anyhow::Result<(Filler, Vec<Entry>)> {
-        let shape = WorkloadShape { time: EventTime::History { traces }, ..WorkloadShape::default() };
+        Filler::over_days(pool, seed, traces, WorkloadShape::default().days).await
+    }
+
+    /// A filler whose `traces` span the newest `days` of the standard workload.
+    pub async fn over_days(pool: PgPool, seed: u64, traces: u64, days: i64) -> anyhow::Result<(Filler, Vec<Entry>)> {
+        let shape = WorkloadShape { days, time: EventTime::History { traces }, ..WorkloadShape::default() };
         let workload = Workload::new(shape, seed, chrono::Utc::now());
         let options = ApplyOptions {
             owner: "bench".into(),

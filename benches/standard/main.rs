@@ -42,7 +42,7 @@ pub struct Config {
     pub fresh_secs: u64,
     /// SHAP requests measured.
     pub shap_requests: usize,
-    /// Stages to run (DV_BENCH_STAGES, comma-separated): ingest, reads, freshness, shap.
+    /// Stages to run (DV_BENCH_STAGES, comma-separated): ingest, ceiling, reads, freshness, shap.
     pub stages: Vec<String>,
 }
 
@@ -83,6 +83,11 @@ async fn main() -> anyhow::Result<()> {
 
     if cfg.stages.iter().any(|s| s == "ingest") {
         ingest_stage(&cfg, &broker, &mut report).await?;
+    }
+    if cfg.stages.iter().any(|s| s == "ceiling") {
+        for traces in [cfg.ingest_traces, cfg.ingest_traces * 10] {
+            report.ceilings.push(ceiling_stage(traces).await?);
+        }
     }
     if cfg.stages.iter().any(|s| s == "reads") {
         reads_stage(&cfg, &broker, &mut report).await?;
@@ -134,6 +139,18 @@ async fn ingest_stage(cfg: &Config, broker: &env::Broker, report: &mut report::R
     drop(traces);
     report.ingest.push(ingest::run(broker, "interactions", TopicKind::Interactions, &catalog, &interactions).await?);
     Ok(())
+}
+
+/// The processor's ceiling at the ingest stage's density (the newest `traces` of the standard
+/// stream, no broker), into a fresh database: (traces, trace rate, interaction rate).
+async fn ceiling_stage(traces: u64) -> anyhow::Result<(u64, ceiling::Rate, ceiling::Rate)> {
+    let days = (WorkloadShape::default().days as f64 * traces as f64 / STANDARD_TRACES as f64).ceil().max(1.0) as i64;
+    let (db_url, pool) = env::fresh_database("ceiling").await?;
+    let (mut filler, _) = ceiling::Filler::over_days(pool.clone(), 3, traces, days).await?;
+    filler.fill_to(traces, |_| async { Ok(()) }).await?;
+    pool.close().await;
+    env::drop_database(&db_url).await?;
+    Ok((traces, filler.traces, filler.interactions))
 }
 
 /// 2 + 3 + 4. Per size: a database filled through the in-memory pipeline (its 90 days

@@ -16,6 +16,8 @@ pub struct Report {
     pub ingest: Vec<IngestFigures>,
     /// (traces, interactions, other topics) through the in-memory pipeline.
     pub ceiling: Option<(Rate, Rate, Rate)>,
+    /// (traces, trace rate, interaction rate): the ceiling stage, at the ingest stage's density.
+    pub ceilings: Vec<(u64, Rate, Rate)>,
     /// (traces in the database, figures).
     pub reads: Vec<(u64, Vec<ReadFigure>)>,
     pub load: Vec<LoadFigure>,
@@ -45,6 +47,15 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| processor ceiling (in memory → committed views, no broker) | ≥ 50,000 traces/s; ≥ 250,000 interactions/s | {:.0} traces/s; {:.0} interactions/s | {} |",
+                t.per_s(),
+                i.per_s(),
+                verdict(t.per_s() >= 50_000.0 && i.per_s() >= 250_000.0)
+            );
+        }
+        for (n, t, i) in &self.ceilings {
+            let _ = writeln!(
+                s,
+                "| processor ceiling, newest {n} traces of the standard stream (in memory → committed views, no broker) | ≥ 50,000 traces/s; ≥ 250,000 interactions/s | {:.0} traces/s; {:.0} interactions/s | {} |",
                 t.per_s(),
                 i.per_s(),
                 verdict(t.per_s() >= 50_000.0 && i.per_s() >= 250_000.0)

@@ -24,14 +24,23 @@ INSERT INTO trace_daily SELECT 'tenant_'||t, current_date - d, 'channel_'||c, 'd
 INSERT INTO selection_daily (tenant_id, day, offer_id, eligible, scored, selected, rank_sum, rank_n, r1, r2, r3, miss_qualification, miss_too_low, score_sum_micros, score_n)
 SELECT 'tenant_'||t, current_date - d, 'off_'||o, 500, 400, 60, 2000, 400, 60, 80, 90, 50, 300, 200000000, 400
   FROM generate_series(0,9) t, generate_series(0,89) d, generate_series(0,199) o WHERE t = 0 OR o < 20;
-INSERT INTO selection_dims_daily (tenant_id, day, channel_id, decision_flow_id, offer_id, eligible, scored, selected, rank_sum, rank_n)
-SELECT 'tenant_0', current_date - d, 'channel_'||c, 'df_'||f, 'off_'||o, 17, 13, 2, 60, 13
-  FROM generate_series(0,89) d, generate_series(0,5) c, generate_series(0,4) f, generate_series(0,199) o;
+-- Wide rows (migration 20261203000010): every offer's 15 counters in one value per (day, channel, flow).
+INSERT INTO selection_flow_daily (tenant_id, day, channel_id, decision_flow_id, offers)
+SELECT 'tenant_0', current_date - d, 'channel_'||c, 'df_'||f,
+       (SELECT string_agg(int2send(octet_length('off_'||o)::int2) || convert_to('off_'||o, 'UTF8')
+                          || int8send(17) || int8send(13) || int8send(2) || int8send(60) || int8send(13)
+                          || decode(repeat('00', 80), 'hex'), ''::bytea ORDER BY ('off_'||o) COLLATE "C")
+          FROM generate_series(0,199) o)
+  FROM generate_series(0,89) d, generate_series(0,5) c, generate_series(0,4) f;
 INSERT INTO selection_segment_daily (tenant_id, segment_id, day, channel_id, decision_flow_id, offer_id, eligible, scored, selected, rank_sum, rank_n)
 SELECT 'tenant_0', 'segment_'||s, current_date - d, 'channel_'||(o % 6), 'df_'||(o % 5), 'off_'||o, 3, 2, 1, 5, 2
   FROM generate_series(0,19) s, generate_series(0,89) d, generate_series(0,59) o;
-INSERT INTO beaten_by_daily SELECT 'tenant_0', current_date - d, 'off_'||o, 'off_'||w, 3
-  FROM generate_series(0,89) d, generate_series(0,199) o, generate_series(0,14) w WHERE w <> o;
+INSERT INTO beaten_by_offer_daily (tenant_id, offer_id, day, winners)
+SELECT 'tenant_0', 'off_'||o, current_date - d,
+       (SELECT string_agg(int2send(octet_length('off_'||w)::int2) || convert_to('off_'||w, 'UTF8') || int8send(3),
+                          ''::bytea ORDER BY ('off_'||w) COLLATE "C")
+          FROM generate_series(0,14) w WHERE w <> o)
+  FROM generate_series(0,89) d, generate_series(0,199) o;
 INSERT INTO score_daily (tenant_id, day, b0, b5, b9, score_sum_micros, n) SELECT 'tenant_'||t, current_date - d, 100, 500, 40, 300000000, 640 FROM generate_series(0,9) t, generate_series(0,89) d;
 INSERT INTO score_channel_daily (tenant_id, day, channel_id, b0, b5, score_sum_micros, n) SELECT 'tenant_0', current_date - d, 'channel_'||c, 20, 80, 50000000, 100 FROM generate_series(0,89) d, generate_series(0,5) c;
 INSERT INTO score_offer_daily (tenant_id, day, offer_id, b0, b5, score_sum_micros, n) SELECT 'tenant_0', current_date - d, 'off_'||o, 3, 9, 6000000, 12 FROM generate_series(0,89) d, generate_series(0,199) o;

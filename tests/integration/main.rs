@@ -29,4 +29,5 @@ mod selection;
 mod trace_types;
 mod traces_api;
 mod undeliverable;
+mod upgrades;
 mod wire;

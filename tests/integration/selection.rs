@@ -124,7 +124,7 @@ async fn selection_frequency_is_exact_for_every_filter() {
     env.publish(TopicKind::DecisionTraces, &traces[7].json); // a resent duplicate
     env.wait_caught_up(Duration::from_secs(90)).await;
 
-    let filters: [(&str, Param, Param, Param, Param); 7] = [
+    let filters: [(&str, Param, Param, Param, Param); 8] = [
         ("none", None, None, None, None),
         ("channel", Some("ch1"), None, None, None),
         ("flow", None, Some("df0"), None, None),
@@ -132,6 +132,7 @@ async fn selection_frequency_is_exact_for_every_filter() {
         ("segment", None, None, Some("seg_a"), None),
         ("segment+channel", Some("ch0"), None, Some("seg_a"), None),
         ("category", None, None, None, Some("cat_2")),
+        ("channel+category", Some("ch1"), None, None, Some("cat_2")),
     ];
     for days in [1, 4, 10] {
         for (label, ch, fl, seg, cat) in filters {

@@ -10,8 +10,8 @@ use sqlx::{Postgres, Transaction};
 use super::upsert::Kind::{Date, Int, Money, Text};
 use super::upsert::{Kind, Row, Table};
 use crate::fold::keys::{
-    BeatenByKey, DayKey, DimKey, EntityKey, InteractionKey, RollupDayKey, RollupKey, SegmentBeatenByKey,
-    SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, SelectionKey, TraceKey,
+    DayKey, DimKey, EntityKey, InteractionKey, RollupDayKey, RollupKey, SegmentBeatenByKey, SegmentInteractionKey,
+    SegmentSelectionKey, SegmentTraceKey, TraceKey,
 };
 use crate::fold::selection::{ScoreCounts, SelectionCounts};
 use crate::fold::{Delta, InteractionCounts, TraceCounts};
@@ -96,12 +96,8 @@ static TRACE_DAILY: Table = Table { name: "trace_daily", keys: &[T, DAY, CHANNEL
 static TRACE_SEGMENT_DAILY: Table =
     Table { name: "trace_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW], counters: TRACES };
 static SELECTION_DAILY: Table = Table { name: "selection_daily", keys: &[T, DAY, OFFER], counters: SELECTION };
-static SELECTION_DIMS_DAILY: Table =
-    Table { name: "selection_dims_daily", keys: &[T, DAY, CHANNEL, FLOW, OFFER], counters: SELECTION };
 static SELECTION_SEGMENT_DAILY: Table =
     Table { name: "selection_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW, OFFER], counters: SELECTION };
-static BEATEN_BY_DAILY: Table =
-    Table { name: "beaten_by_daily", keys: &[T, DAY, OFFER, ("winner_id", Text)], counters: &[("count", Int)] };
 static BEATEN_BY_SEGMENT_DAILY: Table = Table {
     name: "beaten_by_segment_daily",
     keys: &[T, SEG, DAY, OFFER, ("winner_id", Text)],
@@ -111,7 +107,7 @@ static SCORE_DAILY: Table = Table { name: "score_daily", keys: &[T, DAY], counte
 static SCORE_CHANNEL_DAILY: Table = Table { name: "score_channel_daily", keys: &[T, DAY, CHANNEL], counters: SCORES };
 static SCORE_OFFER_DAILY: Table = Table { name: "score_offer_daily", keys: &[T, DAY, OFFER], counters: SCORES };
 
-/// Every counter view of the delta, one statement each.
+/// Every narrow counter view of the delta, one statement each (the wide ones are `wide`).
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     upsert(tx, &INTERACTION_DAILY, &d.interactions).await?;
     upsert(tx, &INTERACTION_SEGMENT_DAILY, &d.segment_interactions).await?;
@@ -124,9 +120,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
     upsert(tx, &TRACE_DAILY, &d.traces).await?;
     upsert(tx, &TRACE_SEGMENT_DAILY, &d.segment_traces).await?;
     upsert(tx, &SELECTION_DAILY, &d.selection).await?;
-    upsert(tx, &SELECTION_DIMS_DAILY, &d.selection_dims).await?;
     upsert(tx, &SELECTION_SEGMENT_DAILY, &d.selection_segments).await?;
-    upsert(tx, &BEATEN_BY_DAILY, &d.beaten_by).await?;
     upsert(tx, &BEATEN_BY_SEGMENT_DAILY, &d.beaten_by_segments).await?;
     upsert(tx, &SCORE_DAILY, &d.scores).await?;
     upsert(tx, &SCORE_CHANNEL_DAILY, &d.channel_scores).await?;
@@ -205,22 +199,10 @@ impl Columns for SegmentTraceKey {
     }
 }
 
-impl Columns for SelectionKey {
-    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
-        row.text(&self.tenant).date(self.day).text(&self.channel).text(&self.flow).text(&self.offer)
-    }
-}
-
 impl Columns for SegmentSelectionKey {
     fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
         let row = row.text(&self.tenant).text(&self.segment).date(self.day);
         row.text(&self.channel).text(&self.flow).text(&self.offer)
-    }
-}
-
-impl Columns for BeatenByKey {
-    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
-        row.text(&self.tenant).date(self.day).text(&self.offer).text(&self.winner)
     }
 }
 

@@ -16,6 +16,7 @@ mod offsets;
 pub mod raw_traces;
 mod upsert;
 mod views;
+mod wide;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -26,6 +27,7 @@ use crate::batch::{Batch, DeadLetter, Entry, Message};
 use crate::decode::{RejectReason, Rejection};
 use crate::events::{DecisionTrace, Event};
 use crate::fold::fold;
+use crate::units::wide::WideError;
 
 pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
 pub(crate) use views::add_suppression_counts;
@@ -74,6 +76,13 @@ impl ApplyError {
 
 /// See [`Failure`].
 pub fn classify(e: &sqlx::Error) -> Failure {
+    // A wide view's sum out of int8 is the data's, as a narrow view's bigint overflow (22003).
+    if let sqlx::Error::Encode(inner) = e {
+        return match inner.downcast_ref::<WideError>() {
+            Some(WideError::OutOfRange(_)) => Failure::Data,
+            _ => Failure::Other,
+        };
+    }
     let sqlx::Error::Database(db) = e else { return Failure::Transient };
     let Some(code) = db.code() else { return Failure::Transient };
     match code.get(..2).unwrap_or("") {
@@ -268,6 +277,7 @@ async fn apply_entries(
     let delta = fold(&events, &mut memberships, options.max_segments);
 
     counters::apply(tx, &delta).await?;
+    wide::apply(tx, &delta).await?;
     views::apply(tx, &delta).await?;
     catalog::apply(tx, &delta.catalog).await?;
     attributions::apply(tx, &delta.conversion_days).await?;

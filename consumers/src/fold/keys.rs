@@ -48,7 +48,7 @@ key!(
     SegmentTraceKey { tenant: String, segment: String, day: NaiveDate, channel: String, flow: String }
 );
 key!(
-    /// `selection_dims_daily`.
+    /// `selection_flow_daily`: a wide row per (tenant, day, channel, flow), an entry per offer.
     SelectionKey { tenant: String, day: NaiveDate, channel: String, flow: String, offer: String }
 );
 key!(
@@ -56,7 +56,7 @@ key!(
     SegmentSelectionKey { tenant: String, segment: String, day: NaiveDate, channel: String, flow: String, offer: String }
 );
 key!(
-    /// `beaten_by_daily`: the offer missed, the decision's winner.
+    /// `beaten_by_offer_daily`: the offer missed (a wide row per tenant, offer, day), the decision's winner (an entry).
     BeatenByKey { tenant: String, day: NaiveDate, offer: String, winner: String }
 );
 key!(

@@ -1,9 +1,10 @@
-//! How the views store money and durations: the encodings shared by decoding (ranges), folding
+//! How the views store money, durations and many ids' counters in one row: the encodings shared by decoding (ranges), folding
 //! (sums), applying (column types) and the API (formatting). At the bottom of the crate: every
 //! other module imports it, it imports none of them.
 
 pub mod latency;
 pub mod money;
+pub mod wide;
 
 /// Largest accepted `totalDurationMs` (one hour); the latency histograms cover 1 ms ..= this.
 pub const MAX_DURATION_MS: u64 = 3_600_000;

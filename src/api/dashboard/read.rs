@@ -168,3 +168,16 @@ pub fn segment_bind(scope: &SegmentScope) -> Option<&str> {
         _ => None,
     }
 }
+
+/// The values of a wide view's rows (`consumers::units::wide`) summed per id; `keep` filters
+/// ids. A sum out of `int8` is a server error, as a narrow view's `sum()::int8` would be.
+pub fn wide_sums<const N: usize>(
+    values: &[Vec<u8>],
+    keep: impl Fn(&str) -> bool,
+) -> ApiResult<std::collections::BTreeMap<String, [i64; N]>> {
+    let mut sums = consumers::units::wide::Sums::<N>::default();
+    for v in values {
+        sums.add(v, &keep).map_err(anyhow::Error::from)?;
+    }
+    Ok(sums.by_id)
+}

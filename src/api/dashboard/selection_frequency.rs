@@ -1,16 +1,16 @@
 //! `selection_frequency`: per offer, how often it was eligible, scored and selected in the
 //! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
-//! The read picks the smallest table that covers the filters (see migration `selection`):
-//! none → per (day, offer); channel/flow → per (day, channel, flow, offer); segment → per
-//! (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
+//! The read picks the smallest table that covers the filters (migrations `selection` and
+//! `wide_selection_rows`): none → per (day, offer); channel/flow → per (day, channel, flow),
+//! every offer in one wide row; segment → per (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
 
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::{rate, round};
-use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
-use crate::api::error::ApiResult;
+use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
+use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -70,39 +70,45 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     };
     let (channel, flow, category) = (p.get("channelId"), p.get("decisionFlowId"), p.get("categoryId"));
     // $1 tenant, $2/$3 window, $4 segment, $5 channel, $6 flow, $7 category (NULL: no filter).
+    let by_flow = segment.is_none() && (channel.is_some() || flow.is_some());
     let (table, traces_table) = if segment.is_some() {
         ("selection_segment_daily", "trace_segment_daily")
-    } else if channel.is_some() || flow.is_some() {
-        ("selection_dims_daily", "trace_daily")
     } else {
         ("selection_daily", "trace_daily")
     };
     let dims = |table: &str| match table {
         "selection_daily" => "$4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL",
-        "trace_daily" | "selection_dims_daily" => {
+        "trace_daily" => {
             "$4::text IS NULL AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)"
         }
         _ => {
             "segment_id = $4 AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)"
         }
     };
-    let sql = format!(
-        "SELECT offer_id, {SUMS} FROM {table}
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}
-            AND ($7::text IS NULL OR offer_id IN (SELECT entity_id FROM catalog_entities
-                  WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $7))
-          GROUP BY offer_id",
-        dims(table)
-    );
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(tenant)
-        .bind(p.window.since())
-        .bind(p.window.today)
-        .bind(&segment)
-        .bind(channel)
-        .bind(flow)
-        .bind(category)
-        .fetch_all(pool);
+    let rows = async {
+        if by_flow {
+            return by_channel_and_flow(pool, tenant, &p.window, channel, flow, category).await;
+        }
+        let sql = format!(
+            "SELECT offer_id, {SUMS} FROM {table}
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}
+                AND ($7::text IS NULL OR offer_id IN (SELECT entity_id FROM catalog_entities
+                      WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $7))
+              GROUP BY offer_id",
+            dims(table)
+        );
+        let rows = sqlx::query_as::<_, Row>(&sql)
+            .bind(tenant)
+            .bind(p.window.since())
+            .bind(p.window.today)
+            .bind(&segment)
+            .bind(channel)
+            .bind(flow)
+            .bind(category)
+            .fetch_all(pool)
+            .await?;
+        Ok(rows)
+    };
     let traces_sql = format!(
         "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces_table}
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}",
@@ -117,10 +123,59 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         .bind(flow)
         .fetch_one(pool);
     // The offers' counters and the traces' count do not depend on each other; the names do.
-    let (rows, total_traces) = tokio::try_join!(rows, total_traces)?;
+    let (rows, total_traces) = tokio::try_join!(rows, async { Ok::<_, ApiError>(total_traces.await?) })?;
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, total_traces, &names, &p.window))
+}
+
+/// With channelId and/or decisionFlowId (no segment): the wide rows of (day, channel, flow)
+/// (`selection_flow_daily`), each holding every candidate offer's counters, summed here.
+async fn by_channel_and_flow(
+    pool: &PgPool,
+    tenant: &str,
+    w: &Window,
+    channel: Option<&str>,
+    flow: Option<&str>,
+    category: Option<&str>,
+) -> ApiResult<Vec<Row>> {
+    let values = sqlx::query_scalar::<_, Vec<u8>>(
+        "SELECT offers FROM selection_flow_daily
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
+            AND ($4::text IS NULL OR channel_id = $4) AND ($5::text IS NULL OR decision_flow_id = $5)",
+    )
+    .bind(tenant)
+    .bind(w.since())
+    .bind(w.today)
+    .bind(channel)
+    .bind(flow)
+    .fetch_all(pool);
+    let in_category = async {
+        let Some(category) = category else { return Ok(None) };
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT entity_id FROM catalog_entities
+              WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $2",
+        )
+        .bind(tenant)
+        .bind(category)
+        .fetch_all(pool)
+        .await?;
+        Ok::<_, sqlx::Error>(Some(ids.into_iter().collect::<std::collections::HashSet<String>>()))
+    };
+    let (values, in_category) = tokio::try_join!(values, in_category)?;
+    let sums = wide_sums::<15>(&values, |id| in_category.as_ref().is_none_or(|ids| ids.contains(id)))?;
+    Ok(sums
+        .into_iter()
+        .map(|(offer_id, c)| Row {
+            offer_id,
+            eligible: c[0],
+            scored: c[1],
+            selected: c[2],
+            rank_sum: c[3],
+            rank_n: c[4],
+            ranks: c[5..].to_vec(),
+        })
+        .collect())
 }
 
 pub fn to_response(

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::{rate, round};
-use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -90,9 +90,9 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         SegmentScope::Segment(s) => Some(s),
         SegmentScope::All => None,
     };
-    let (table, beaten, traces, seg) = match segment {
-        Some(_) => ("selection_segment_daily", "beaten_by_segment_daily", "trace_segment_daily", "segment_id = $4"),
-        None => ("selection_daily", "beaten_by_daily", "trace_daily", "$4::text IS NULL"),
+    let (table, traces, seg) = match segment {
+        Some(_) => ("selection_segment_daily", "trace_segment_daily", "segment_id = $4"),
+        None => ("selection_daily", "trace_daily", "$4::text IS NULL"),
     };
     let w = &p.window;
     let row_sql = format!(
@@ -115,17 +115,35 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         .bind(&segment)
         .bind(offer)
         .fetch_one(pool);
-    let winners_sql = format!(
-        "SELECT winner_id, sum(count)::int8 AS count FROM {beaten}
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg} AND offer_id = $5 GROUP BY winner_id"
-    );
-    let winners = sqlx::query_as::<_, Winner>(&winners_sql)
+    // The winners: one wide row per day (`beaten_by_offer_daily`), or per segment one narrow
+    // row per (day, winner).
+    let winners = async {
+        if segment.is_none() {
+            let values: Vec<Vec<u8>> = sqlx::query_scalar(
+                "SELECT winners FROM beaten_by_offer_daily WHERE tenant_id = $1 AND offer_id = $2 AND day BETWEEN $3 AND $4",
+            )
+            .bind(tenant)
+            .bind(offer)
+            .bind(w.since())
+            .bind(w.today)
+            .fetch_all(pool)
+            .await?;
+            let sums = wide_sums::<1>(&values, |_| true)?;
+            return Ok(sums.into_iter().map(|(winner_id, [count])| Winner { winner_id, count }).collect());
+        }
+        sqlx::query_as::<_, Winner>(
+            "SELECT winner_id, sum(count)::int8 AS count FROM beaten_by_segment_daily
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND segment_id = $4 AND offer_id = $5 GROUP BY winner_id",
+        )
         .bind(tenant)
         .bind(w.since())
         .bind(w.today)
         .bind(&segment)
         .bind(offer)
-        .fetch_all(pool);
+        .fetch_all(pool)
+        .await
+        .map_err(ApiError::from)
+    };
     let sample_sql = format!(
         "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg}"
     );
@@ -135,7 +153,8 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         .bind(w.today)
         .bind(&segment)
         .fetch_one(pool);
-    let (row, winners, sample_size) = tokio::try_join!(row, winners, sample_size)?;
+    let (row, winners, sample_size) =
+        tokio::try_join!(async { Ok::<_, ApiError>(row.await?) }, winners, async { Ok(sample_size.await?) })?;
     let mut ids: Vec<String> = winners.iter().map(|x| x.winner_id.clone()).collect();
     ids.push(offer.to_owned());
     let names = names(pool, tenant, "offer", &ids).await?;

@@ -1,0 +1,164 @@
+//! The wide views (migration `wide_selection_rows`): one row per coarse key holding many ids'
+//! counters in one value ([`crate::units::wide`]). A batch writes each of its rows once, in
+//! three statements per view whatever the number of rows:
+//!
+//! 1. insert the missing rows, empty (`ON CONFLICT DO NOTHING`), in key order;
+//! 2. lock every row of the batch (`FOR UPDATE`, in the same key order) and read its value;
+//! 3. write back each value merged with the batch's entries.
+//!
+//! Rows are created and locked in one order by every writer, as the narrow views' upserts
+//! are, so concurrent ingest processes wait for each other instead of deadlocking; step 2
+//! runs after step 1 has made every row exist, so no writer's merge can be lost to another's
+//! insert. A sum out of `int8` fails the batch like a narrow view's `bigint` overflow does: a
+//! data error, isolated to the event that tips it over ([`super::apply_batch_isolating`]).
+
+use chrono::NaiveDate;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row as _, Transaction};
+
+use crate::fold::selection::SelectionCounts;
+use crate::fold::Delta;
+use crate::units::wide::{merge, WideError};
+
+/// A batch's rows of one wide view: keys in lock order, each with its entries (id byte order).
+struct Rows<K, const N: usize> {
+    keys: Vec<K>,
+    entries: Vec<Vec<(String, [i64; N])>>,
+}
+
+/// The key columns of a wide view, bound as arrays in column order.
+trait Key: Sized {
+    const TABLE: &'static str;
+    const VALUE: &'static str;
+    /// (name, SQL array type), in primary key order.
+    const COLUMNS: &'static [(&'static str, &'static str)];
+    fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct FlowKey {
+    tenant: String,
+    day: NaiveDate,
+    channel: String,
+    flow: String,
+}
+
+impl Key for FlowKey {
+    const TABLE: &'static str = "selection_flow_daily";
+    const VALUE: &'static str = "offers";
+    const COLUMNS: &'static [(&'static str, &'static str)] =
+        &[("tenant_id", "text[]"), ("day", "date[]"), ("channel_id", "text[]"), ("decision_flow_id", "text[]")];
+    fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        q.bind(keys.iter().map(|k| k.tenant.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.day).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.channel.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.flow.as_str()).collect::<Vec<_>>())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct LoserKey {
+    tenant: String,
+    offer: String,
+    day: NaiveDate,
+}
+
+impl Key for LoserKey {
+    const TABLE: &'static str = "beaten_by_offer_daily";
+    const VALUE: &'static str = "winners";
+    const COLUMNS: &'static [(&'static str, &'static str)] =
+        &[("tenant_id", "text[]"), ("offer_id", "text[]"), ("day", "date[]")];
+    fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        q.bind(keys.iter().map(|k| k.tenant.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.offer.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.day).collect::<Vec<_>>())
+    }
+}
+
+/// The 15 counters `selection_frequency` reads, in the value's order.
+pub fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
+    let mut out = [0; 15];
+    out[..5].copy_from_slice(&[c.eligible, c.scored, c.selected, c.rank_sum, c.rank_n]);
+    out[5..].copy_from_slice(&c.ranks);
+    out
+}
+
+/// Both wide views of the delta.
+pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    // selection_dims is ordered (tenant, day, channel, flow, offer): each row's entries are a run.
+    let mut flows = Rows::<FlowKey, 15> { keys: Vec::new(), entries: Vec::new() };
+    for (k, c) in &d.selection_dims {
+        let last = flows.keys.last();
+        if !last.is_some_and(|l| l.day == k.day && l.tenant == k.tenant && l.channel == k.channel && l.flow == k.flow) {
+            flows.keys.push(FlowKey {
+                tenant: k.tenant.clone(),
+                day: k.day,
+                channel: k.channel.clone(),
+                flow: k.flow.clone(),
+            });
+            flows.entries.push(Vec::new());
+        }
+        flows.entries.last_mut().expect("pushed").push((k.offer.clone(), selection_counters(c)));
+    }
+    write(tx, flows).await?;
+    // beaten_by is ordered (tenant, day, offer, winner); rows go in (tenant, offer, day) order.
+    let mut losers: std::collections::BTreeMap<LoserKey, Vec<(String, [i64; 1])>> = Default::default();
+    for (k, n) in &d.beaten_by {
+        let key = LoserKey { tenant: k.tenant.clone(), offer: k.offer.clone(), day: k.day };
+        losers.entry(key).or_default().push((k.winner.clone(), [*n]));
+    }
+    let (keys, entries) = losers.into_iter().unzip();
+    write(tx, Rows::<LoserKey, 1> { keys, entries }).await
+}
+
+async fn write<K: Key, const N: usize>(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: Rows<K, N>,
+) -> Result<(), sqlx::Error> {
+    if rows.keys.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = K::COLUMNS.iter().map(|c| c.0).collect();
+    let arrays: Vec<String> = K::COLUMNS.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.1)).collect();
+    let (table, value, names, arrays) = (K::TABLE, K::VALUE, names.join(", "), arrays.join(", "));
+    let insert = format!(
+        "INSERT INTO {table} ({names}, {value}) SELECT *, ''::bytea FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+    );
+    K::bind(&rows.keys, sqlx::query(&insert)).execute(&mut **tx).await?;
+
+    let lock = format!(
+        "SELECT w.{value} FROM {table} w JOIN unnest({arrays}) WITH ORDINALITY AS k({names}, ord) USING ({names})
+          ORDER BY k.ord FOR UPDATE OF w"
+    );
+    let stored = K::bind(&rows.keys, sqlx::query(&lock)).fetch_all(&mut **tx).await?;
+    if stored.len() != rows.keys.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "{table}: {} rows locked for {} keys after creating them",
+            stored.len(),
+            rows.keys.len()
+        )));
+    }
+    let mut merged = Vec::with_capacity(stored.len());
+    for (row, entries) in stored.iter().zip(&rows.entries) {
+        let value: &[u8] = row.try_get(0)?;
+        let delta: Vec<(&str, [i64; N])> = entries.iter().map(|(id, c)| (id.as_str(), *c)).collect();
+        merged.push(merge(value, &delta).map_err(|e| refused(table, e))?);
+    }
+    let n = K::COLUMNS.len();
+    let conditions: Vec<String> = K::COLUMNS.iter().map(|c| format!("w.{0} = u.{0}", c.0)).collect();
+    let update = format!(
+        "UPDATE {table} w SET {value} = u.{value} FROM unnest({arrays}, ${}::bytea[]) AS u({names}, {value})
+          WHERE {}",
+        n + 1,
+        conditions.join(" AND ")
+    );
+    K::bind(&rows.keys, sqlx::query(&update)).bind(merged).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A merge the view cannot hold, as the error the apply step classifies (`super::classify`).
+fn refused(table: &str, e: WideError) -> sqlx::Error {
+    tracing::debug!(table, error = %e, "wide row merge refused");
+    sqlx::Error::Encode(Box::new(e))
+}
