@@ -14,7 +14,7 @@ use crate::fold::keys::{
     SegmentSelectionKey, SegmentTraceKey, TraceKey,
 };
 use crate::fold::selection::{ScoreCounts, SelectionCounts};
-use crate::fold::{Delta, InteractionCounts, TraceCounts};
+use crate::fold::{Delta, InteractionCounts, Offers, TraceCounts};
 
 const INTERACTIONS: &[(&str, Kind)] = &[
     ("impressions", Int),
@@ -119,12 +119,12 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
     upsert(tx, &MODEL_EVAL_DAILY, &d.model_evals).await?;
     upsert(tx, &TRACE_DAILY, &d.traces).await?;
     upsert(tx, &TRACE_SEGMENT_DAILY, &d.segment_traces).await?;
-    upsert(tx, &SELECTION_DAILY, &d.selection).await?;
+    upsert_offers(tx, &SELECTION_DAILY, &d.selection).await?;
     upsert(tx, &SELECTION_SEGMENT_DAILY, &d.selection_segments).await?;
     upsert(tx, &BEATEN_BY_SEGMENT_DAILY, &d.beaten_by_segments).await?;
     upsert(tx, &SCORE_DAILY, &d.scores).await?;
     upsert(tx, &SCORE_CHANNEL_DAILY, &d.channel_scores).await?;
-    upsert(tx, &SCORE_OFFER_DAILY, &d.offer_scores).await
+    upsert_offers(tx, &SCORE_OFFER_DAILY, &d.offer_scores).await
 }
 
 /// One view from one delta map (in key order).
@@ -136,6 +136,21 @@ async fn upsert<K: Columns, C: Columns>(
     let mut rows = table.rows();
     for (k, c) in delta {
         c.write(k.write(rows.row())).end();
+    }
+    rows.upsert(tx).await
+}
+
+/// One view keyed (…, offer) from a delta map nested by offer (in key order).
+async fn upsert_offers<K: Columns, C: Columns>(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &'static Table,
+    delta: &BTreeMap<K, Offers<C>>,
+) -> Result<(), sqlx::Error> {
+    let mut rows = table.rows();
+    for (k, offers) in delta {
+        for (offer, c) in offers {
+            c.write(k.write(rows.row()).text(offer)).end();
+        }
     }
     rows.upsert(tx).await
 }

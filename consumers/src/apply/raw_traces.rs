@@ -72,6 +72,9 @@ pub(super) async fn store(
     }
     let (mut tn, mut day, mut id, mut cust, mut req, mut at, mut body) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    // One compression context for the batch: creating one per trace was a visible share of
+    // the ingest's own CPU (ZSTD_createCCtx in the profile).
+    let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd context");
     for (t, payload) in keep {
         tn.push(t.tenant_id.as_str());
         day.push(utc_day(t.created_at));
@@ -80,7 +83,7 @@ pub(super) async fn store(
         req.push(t.request_id.as_str());
         at.push(t.created_at);
         // The payload as published, unknown fields included.
-        body.push(compress(payload));
+        body.push(zstd.compress(payload).expect("zstd compression into memory"));
     }
     sqlx::query(
         // Each stored trace's id beside it, in the same statement: lookups by id read

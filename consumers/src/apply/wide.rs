@@ -12,6 +12,8 @@
 //! insert. A sum out of `int8` fails the batch like a narrow view's `bigint` overflow does: a
 //! data error, isolated to the event that tips it over ([`super::apply_batch_isolating`]).
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -22,9 +24,9 @@ use crate::fold::Delta;
 use crate::units::wide::{merge, WideError};
 
 /// A batch's rows of one wide view: keys in lock order, each with its entries (id byte order).
-struct Rows<K, const N: usize> {
+struct Rows<'d, K, const N: usize> {
     keys: Vec<K>,
-    entries: Vec<Vec<(String, [i64; N])>>,
+    entries: Vec<Vec<(&'d str, [i64; N])>>,
 }
 
 /// The key columns of a wide view, bound as arrays in column order.
@@ -86,27 +88,19 @@ pub fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
 
 /// Both wide views of the delta.
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    // selection_dims is ordered (tenant, day, channel, flow, offer): each row's entries are a run.
-    let mut flows = Rows::<FlowKey, 15> { keys: Vec::new(), entries: Vec::new() };
-    for (k, c) in &d.selection_dims {
-        let last = flows.keys.last();
-        if !last.is_some_and(|l| l.day == k.day && l.tenant == k.tenant && l.channel == k.channel && l.flow == k.flow) {
-            flows.keys.push(FlowKey {
-                tenant: k.tenant.clone(),
-                day: k.day,
-                channel: k.channel.clone(),
-                flow: k.flow.clone(),
-            });
-            flows.entries.push(Vec::new());
-        }
-        flows.entries.last_mut().expect("pushed").push((k.offer.clone(), selection_counters(c)));
+    let (mut keys, mut entries) = (Vec::new(), Vec::new());
+    for (k, offers) in &d.selection_dims {
+        keys.push(FlowKey { tenant: k.tenant.clone(), day: k.day, channel: k.channel.clone(), flow: k.flow.clone() });
+        entries.push(offers.iter().map(|(offer, c)| (offer.as_str(), selection_counters(c))).collect());
     }
-    write(tx, flows).await?;
-    // beaten_by is ordered (tenant, day, offer, winner); rows go in (tenant, offer, day) order.
-    let mut losers: std::collections::BTreeMap<LoserKey, Vec<(String, [i64; 1])>> = Default::default();
-    for (k, n) in &d.beaten_by {
-        let key = LoserKey { tenant: k.tenant.clone(), offer: k.offer.clone(), day: k.day };
-        losers.entry(key).or_default().push((k.winner.clone(), [*n]));
+    write(tx, Rows::<FlowKey, 15> { keys, entries }).await?;
+    // beaten_by is nested (tenant, day) → offer → winner; rows go in (tenant, offer, day) order.
+    let mut losers: BTreeMap<LoserKey, Vec<(&str, [i64; 1])>> = BTreeMap::new();
+    for (k, offers) in &d.beaten_by {
+        for (offer, winners) in offers {
+            let key = LoserKey { tenant: k.tenant.clone(), offer: offer.clone(), day: k.day };
+            losers.insert(key, winners.iter().map(|(w, n)| (w.as_str(), [*n])).collect());
+        }
     }
     let (keys, entries) = losers.into_iter().unzip();
     write(tx, Rows::<LoserKey, 1> { keys, entries }).await
@@ -114,7 +108,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
 
 async fn write<K: Key, const N: usize>(
     tx: &mut Transaction<'_, Postgres>,
-    rows: Rows<K, N>,
+    rows: Rows<'_, K, N>,
 ) -> Result<(), sqlx::Error> {
     if rows.keys.is_empty() {
         return Ok(());
@@ -142,8 +136,7 @@ async fn write<K: Key, const N: usize>(
     let mut merged = Vec::with_capacity(stored.len());
     for (row, entries) in stored.iter().zip(&rows.entries) {
         let value: &[u8] = row.try_get(0)?;
-        let delta: Vec<(&str, [i64; N])> = entries.iter().map(|(id, c)| (id.as_str(), *c)).collect();
-        merged.push(merge(value, &delta).map_err(|e| refused(table, e))?);
+        merged.push(merge(value, entries).map_err(|e| refused(table, e))?);
     }
     let n = K::COLUMNS.len();
     let conditions: Vec<String> = K::COLUMNS.iter().map(|c| format!("w.{0} = u.{0}", c.0)).collect();

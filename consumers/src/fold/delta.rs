@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::keys::{
-    BeatenByKey, ConversionDay, DayKey, DimKey, EntityKey, InteractionKey, MembershipKey, RollupDayKey, RollupKey,
-    SegmentBeatenByKey, SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, SelectionKey, TraceKey,
+    ConversionDay, DayKey, DimKey, EntityKey, InteractionKey, MembershipKey, RollupDayKey, RollupKey,
+    SegmentBeatenByKey, SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, TraceKey,
 };
 use super::selection::{ScoreCounts, SelectionCounts};
 use crate::events::{CatalogChange, Interaction, ModelMetric, Outcome, Suppression};
@@ -55,6 +55,17 @@ impl TraceCounts {
     }
 }
 
+/// Counters per offer id (or winner id), in id byte order.
+pub type Offers<C> = BTreeMap<String, C>;
+
+/// The counters of `id` in `map`, created empty the first time: no allocation once it exists.
+pub fn of<'m, C: Default>(map: &'m mut Offers<C>, id: &str) -> &'m mut C {
+    if !map.contains_key(id) {
+        map.insert(id.to_owned(), C::default());
+    }
+    map.get_mut(id).expect("inserted")
+}
+
 /// A customer's segments, keyed by (tenant, customer).
 pub type Memberships = HashMap<(String, String), BTreeSet<String>>;
 
@@ -71,16 +82,18 @@ pub struct Delta {
     pub rollup_channel: BTreeMap<RollupKey, InteractionCounts>,
     pub traces: BTreeMap<TraceKey, TraceCounts>,
     pub segment_traces: BTreeMap<SegmentTraceKey, TraceCounts>,
-    /// Candidate counters per offer (`dim`), then per channel, flow and offer, and per segment.
-    pub selection: BTreeMap<DimKey, SelectionCounts>,
-    pub selection_dims: BTreeMap<SelectionKey, SelectionCounts>,
+    /// Candidate counters per (tenant, day) and offer; per (tenant, day, channel, flow) and
+    /// offer (a wide row each, `selection_flow_daily`); per segment. Nested by offer, so that
+    /// folding a trace's candidates looks them up by `&str` (no key built per candidate).
+    pub selection: BTreeMap<DayKey, Offers<SelectionCounts>>,
+    pub selection_dims: BTreeMap<TraceKey, Offers<SelectionCounts>>,
     pub selection_segments: BTreeMap<SegmentSelectionKey, SelectionCounts>,
-    /// Score buckets per day, per channel and per offer (`dim`).
+    /// Score buckets per day, per channel (`dim`) and per offer.
     pub scores: BTreeMap<DayKey, ScoreCounts>,
     pub channel_scores: BTreeMap<DimKey, ScoreCounts>,
-    pub offer_scores: BTreeMap<DimKey, ScoreCounts>,
-    /// Scored-too-low misses per (offer, winner).
-    pub beaten_by: BTreeMap<BeatenByKey, i64>,
+    pub offer_scores: BTreeMap<DayKey, Offers<ScoreCounts>>,
+    /// Scored-too-low misses per (tenant, day), offer missed and winner.
+    pub beaten_by: BTreeMap<DayKey, Offers<Offers<i64>>>,
     pub beaten_by_segments: BTreeMap<SegmentBeatenByKey, i64>,
     /// totalDurationMs (integer ms) per day. Plain values: a histogram is ~200 KB of counters,
     /// so one is built per key only while merging into the stored one.

@@ -9,10 +9,10 @@ mod delta;
 pub mod keys;
 pub mod selection;
 
-pub use delta::{Delta, InteractionCounts, Memberships, TraceCounts};
+pub use delta::{of, Delta, InteractionCounts, Memberships, Offers, TraceCounts};
 use keys::{
-    BeatenByKey, ConversionDay, DayKey, DimKey, EntityKey, InteractionKey, MembershipKey, RollupDayKey, RollupKey,
-    SegmentBeatenByKey, SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, SelectionKey, TraceKey,
+    ConversionDay, DayKey, DimKey, EntityKey, InteractionKey, MembershipKey, RollupDayKey, RollupKey,
+    SegmentBeatenByKey, SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, TraceKey,
 };
 
 use crate::events::{utc_day, Event, Interaction, MembershipOp, Suppression, SuppressionOp};
@@ -151,7 +151,7 @@ fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) 
     let channel = e.channel_id.clone().unwrap_or_default();
     let flow = e.decision_flow_id.clone().unwrap_or_default();
     let key = TraceKey { tenant: t.clone(), day, channel: channel.clone(), flow: flow.clone() };
-    d.traces.entry(key).or_default().add(e.degraded);
+    d.traces.entry(key.clone()).or_default().add(e.degraded);
     for &s in segments {
         let key = SegmentTraceKey {
             tenant: t.clone(),
@@ -162,20 +162,27 @@ fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) 
         };
         d.segment_traces.entry(key).or_default().add(e.degraded);
     }
+    // The trace's rows of each per-offer map, found once; its offers are then looked up by
+    // `&str` (this loop runs per candidate: the ingest's hottest).
+    let day_key = DayKey { tenant: t.clone(), day };
+    let scores = d.scores.entry(day_key.clone()).or_default();
+    let mut channel_scores = (!channel.is_empty())
+        .then(|| d.channel_scores.entry(DimKey { tenant: t.clone(), day, dim: channel.clone() }).or_default());
+    let offer_scores = d.offer_scores.entry(day_key.clone()).or_default();
     for s in &e.scoring_results {
-        d.scores.entry(DayKey { tenant: t.clone(), day }).or_default().add_score(s.score);
-        if !channel.is_empty() {
-            let key = DimKey { tenant: t.clone(), day, dim: channel.clone() };
-            d.channel_scores.entry(key).or_default().add_score(s.score);
+        scores.add_score(s.score);
+        if let Some(c) = channel_scores.as_deref_mut() {
+            c.add_score(s.score);
         }
-        let key = DimKey { tenant: t.clone(), day, dim: s.offer_id.clone() };
-        d.offer_scores.entry(key).or_default().add_score(s.score);
+        of(offer_scores, &s.offer_id).add_score(s.score);
     }
+    let selection = d.selection.entry(day_key.clone()).or_default();
+    let selection_dims = d.selection_dims.entry(key).or_default();
+    let beaten_by = d.beaten_by.entry(day_key.clone()).or_default();
     let (candidates, winner) = selection::candidates(e);
     for (offer, counts) in candidates {
         if let Some(w) = winner.filter(|w| counts.miss_too_low == 1 && *w != offer) {
-            let key = BeatenByKey { tenant: t.clone(), day, offer: offer.to_owned(), winner: w.to_owned() };
-            *d.beaten_by.entry(key).or_default() += 1;
+            *of(of(beaten_by, offer), w) += 1;
             for &s in segments {
                 let key = SegmentBeatenByKey {
                     tenant: t.clone(),
@@ -187,15 +194,8 @@ fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) 
                 *d.beaten_by_segments.entry(key).or_default() += 1;
             }
         }
-        d.selection.entry(DimKey { tenant: t.clone(), day, dim: offer.to_owned() }).or_default().add(&counts);
-        let key = SelectionKey {
-            tenant: t.clone(),
-            day,
-            channel: channel.clone(),
-            flow: flow.clone(),
-            offer: offer.to_owned(),
-        };
-        d.selection_dims.entry(key).or_default().add(&counts);
+        of(selection, offer).add(&counts);
+        of(selection_dims, offer).add(&counts);
         for &s in segments {
             let key = SegmentSelectionKey {
                 tenant: t.clone(),
@@ -208,7 +208,7 @@ fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) 
             d.selection_segments.entry(key).or_default().add(&counts);
         }
     }
-    d.latency.entry(DayKey { tenant: t.clone(), day }).or_default().push(latency::millis(e.total_duration_ms));
+    d.latency.entry(day_key).or_default().push(latency::millis(e.total_duration_ms));
 }
 
 /// Whether a catalog change applies over a stored version (docs/events.md 2.3): a change whose version

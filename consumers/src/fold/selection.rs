@@ -1,7 +1,7 @@
 //! Per-trace candidate statistics (docs/dashboard-types.md 5.1 selection_frequency): an offer is a candidate of a
 //! trace when it appears in any of its four arrays.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::events::DecisionTrace;
 
@@ -73,14 +73,19 @@ pub fn candidates(t: &DecisionTrace) -> (BTreeMap<&str, SelectionCounts>, Option
     for s in &t.selected_offers {
         m.entry(s.offer_id.as_str()).or_default().selected = 1;
     }
-    // Each miss under the first rule that holds.
+    // Each miss under the first rule that holds (sets: one pass over each array, not one per
+    // candidate).
+    let failed: BTreeSet<&str> =
+        t.qualification_results.iter().filter(|q| !q.passed).map(|q| q.offer_id.as_str()).collect();
+    let blocked: BTreeSet<&str> =
+        t.contact_policy_results.iter().filter(|p| p.blocked).map(|p| p.offer_id.as_str()).collect();
     for (offer, c) in m.iter_mut() {
         if c.selected == 1 {
             continue;
         }
-        if t.qualification_results.iter().any(|q| q.offer_id == *offer && !q.passed) {
+        if failed.contains(offer) {
             c.miss_qualification = 1;
-        } else if t.contact_policy_results.iter().any(|p| p.offer_id == *offer && p.blocked) {
+        } else if blocked.contains(offer) {
             c.miss_contact = 1;
         } else if c.scored == 1 {
             c.miss_too_low = 1;
