@@ -1,5 +1,5 @@
-//! selection_frequency: exact against the published traces for every filter combination
-//! (channelId, decisionFlowId, segmentId, categoryId) and several windows.
+//! selection_frequency, why_not_ranked, score_distribution: exact against the published traces
+//! for every filter combination and several windows.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,8 +13,7 @@ use crate::helpers::spawn_app;
 use crate::model::{at, catalog, in_window, membership, round, ts};
 use crate::processes::Lcg;
 
-/// A filter parameter of a request (None: not given).
-type Param = Option<&'static str>;
+type Param = Option<&'static str>; // a filter parameter of a request (None: not given)
 
 struct Trace {
     json: Value,
@@ -26,8 +25,7 @@ struct Trace {
     candidates: BTreeMap<String, (Option<i64>, bool)>,
     /// offer → (qualification failed, contact blocked, score)
     detail: BTreeMap<String, (bool, bool, Option<f64>)>,
-    /// The selectedOffers entry with the lowest rank.
-    winner: Option<String>,
+    winner: Option<String>, // the selectedOffers entry with the lowest rank
 }
 
 fn make_traces(n: usize, today: chrono::NaiveDate) -> Vec<Trace> {
