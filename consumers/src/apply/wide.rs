@@ -19,6 +19,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
 
+use crate::fold::keys::TraceKey;
 use crate::fold::selection::SelectionCounts;
 use crate::fold::Delta;
 use crate::units::wide::{merge, WideError};
@@ -38,15 +39,8 @@ trait Key: Sized {
     fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct FlowKey {
-    tenant: String,
-    day: NaiveDate,
-    channel: String,
-    flow: String,
-}
-
-impl Key for FlowKey {
+/// `selection_flow_daily` is keyed as `trace_daily` is: (tenant, day, channel, flow).
+impl Key for TraceKey {
     const TABLE: &'static str = "selection_flow_daily";
     const VALUE: &'static str = "offers";
     const COLUMNS: &'static [(&'static str, &'static str)] =
@@ -79,7 +73,7 @@ impl Key for LoserKey {
 }
 
 /// The 15 counters `selection_frequency` reads, in the value's order.
-pub fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
+fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
     let mut out = [0; 15];
     out[..5].copy_from_slice(&[c.eligible, c.scored, c.selected, c.rank_sum, c.rank_n]);
     out[5..].copy_from_slice(&c.ranks);
@@ -90,10 +84,10 @@ pub fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     let (mut keys, mut entries) = (Vec::new(), Vec::new());
     for (k, offers) in &d.selection_dims {
-        keys.push(FlowKey { tenant: k.tenant.clone(), day: k.day, channel: k.channel.clone(), flow: k.flow.clone() });
+        keys.push(k.clone());
         entries.push(offers.iter().map(|(offer, c)| (offer.as_str(), selection_counters(c))).collect());
     }
-    write(tx, Rows::<FlowKey, 15> { keys, entries }).await?;
+    write(tx, Rows::<TraceKey, 15> { keys, entries }).await?;
     // beaten_by is nested (tenant, day) → offer → winner; rows go in (tenant, offer, day) order.
     let mut losers: BTreeMap<LoserKey, Vec<(&str, [i64; 1])>> = BTreeMap::new();
     for (k, offers) in &d.beaten_by {
