@@ -55,16 +55,10 @@ impl TraceCounts {
     }
 }
 
-/// Counters per offer id (or winner id), in id byte order.
-pub type Offers<C> = BTreeMap<String, C>;
-
-/// The counters of `id` in `map`, created empty the first time: no allocation once it exists.
-pub fn of<'m, C: Default>(map: &'m mut Offers<C>, id: &str) -> &'m mut C {
-    if !map.contains_key(id) {
-        map.insert(id.to_owned(), C::default());
-    }
-    map.get_mut(id).expect("inserted")
-}
+/// Counters per offer id (or winner id), each id once, in id byte order (a sorted list: the
+/// writers only iterate it, and building it costs one sort per batch instead of a B-tree insert
+/// per entry).
+pub type Offers<C> = Vec<(String, C)>;
 
 /// A customer's segments, keyed by (tenant, customer).
 pub type Memberships = HashMap<(String, String), BTreeSet<String>>;

@@ -8,15 +8,18 @@
 mod delta;
 pub mod keys;
 pub mod selection;
+mod traces;
 
-pub use delta::{of, Delta, InteractionCounts, Memberships, Offers, TraceCounts};
+pub use delta::{Delta, InteractionCounts, Memberships, Offers, TraceCounts};
 use keys::{
-    ConversionDay, DayKey, DimKey, EntityKey, InteractionKey, MembershipKey, RollupDayKey, RollupKey,
-    SegmentBeatenByKey, SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey, TraceKey,
+    ConversionDay, DimKey, EntityKey, InteractionKey, MembershipKey, RollupDayKey, RollupKey, SegmentBeatenByKey,
+    SegmentInteractionKey, SegmentSelectionKey, SegmentTraceKey,
 };
 
-use crate::events::{utc_day, Event, Interaction, MembershipOp, Suppression, SuppressionOp};
-use crate::units::{latency, money};
+use traces::{Candidates, Traces};
+
+use crate::events::{utc_day, DecisionTrace, Event, Interaction, MembershipOp, Suppression, SuppressionOp};
+use crate::units::money;
 
 /// Upper bound of the delta entries one event adds outside segment scopes: what the consumer
 /// bounds a batch by (docs/events.md 2.8), so that a batch of large traces closes before its delta grows
@@ -58,6 +61,8 @@ fn scopes<'m>(
 /// An event counts in at most `max_segments` of its customer's segments (bounded fan-out).
 pub fn fold(events: &[&Event], memberships: &mut Memberships, max_segments: usize) -> Delta {
     let mut d = Delta::default();
+    let mut candidates = Candidates::default();
+    let mut traces = Traces::default();
     for &event in events {
         *d.applied.entry(event.topic().default_name()).or_default() += 1;
         let capped = &mut d.segment_scopes_capped;
@@ -68,7 +73,9 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships, max_segments: usiz
             }
             Event::Trace(e) => {
                 let segments = scopes(memberships, &e.tenant_id, &e.customer_id, max_segments, capped);
-                trace(&mut d, e, &segments);
+                candidates.read(e);
+                traces.add(e, &candidates);
+                trace_segments(&mut d, e, &candidates, &segments);
             }
             Event::Membership(e) => {
                 let member = e.op == MembershipOp::Add;
@@ -114,6 +121,7 @@ pub fn fold(events: &[&Event], memberships: &mut Memberships, max_segments: usiz
             }
         }
     }
+    traces.finish(&mut d);
     d
 }
 
@@ -146,12 +154,14 @@ fn interaction(d: &mut Delta, e: &Interaction, segments: &[&String]) {
     }
 }
 
-fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) {
+/// The segment-scoped trace views of `e` (the all-customer ones are in [`Traces`]).
+fn trace_segments(d: &mut Delta, e: &DecisionTrace, c: &Candidates<'_>, segments: &[&String]) {
+    if segments.is_empty() {
+        return;
+    }
     let (t, day) = (&e.tenant_id, utc_day(e.created_at));
     let channel = e.channel_id.clone().unwrap_or_default();
     let flow = e.decision_flow_id.clone().unwrap_or_default();
-    let key = TraceKey { tenant: t.clone(), day, channel: channel.clone(), flow: flow.clone() };
-    d.traces.entry(key.clone()).or_default().add(e.degraded);
     for &s in segments {
         let key = SegmentTraceKey {
             tenant: t.clone(),
@@ -161,54 +171,28 @@ fn trace(d: &mut Delta, e: &crate::events::DecisionTrace, segments: &[&String]) 
             flow: flow.clone(),
         };
         d.segment_traces.entry(key).or_default().add(e.degraded);
-    }
-    // The trace's rows of each per-offer map, found once; its offers are then looked up by
-    // `&str` (this loop runs per candidate: the ingest's hottest).
-    let day_key = DayKey { tenant: t.clone(), day };
-    let scores = d.scores.entry(day_key.clone()).or_default();
-    let mut channel_scores = (!channel.is_empty())
-        .then(|| d.channel_scores.entry(DimKey { tenant: t.clone(), day, dim: channel.clone() }).or_default());
-    let offer_scores = d.offer_scores.entry(day_key.clone()).or_default();
-    for s in &e.scoring_results {
-        scores.add_score(s.score);
-        if let Some(c) = channel_scores.as_deref_mut() {
-            c.add_score(s.score);
-        }
-        of(offer_scores, &s.offer_id).add_score(s.score);
-    }
-    let selection = d.selection.entry(day_key.clone()).or_default();
-    let selection_dims = d.selection_dims.entry(key).or_default();
-    let beaten_by = d.beaten_by.entry(day_key.clone()).or_default();
-    let (candidates, winner) = selection::candidates(e);
-    for (offer, counts) in candidates {
-        if let Some(w) = winner.filter(|w| counts.miss_too_low == 1 && *w != offer) {
-            *of(of(beaten_by, offer), w) += 1;
-            for &s in segments {
+        for cand in &c.list {
+            if let Some(w) = c.beaten_by(cand) {
                 let key = SegmentBeatenByKey {
                     tenant: t.clone(),
                     segment: s.clone(),
                     day,
-                    offer: offer.to_owned(),
+                    offer: cand.offer.to_owned(),
                     winner: w.to_owned(),
                 };
                 *d.beaten_by_segments.entry(key).or_default() += 1;
             }
-        }
-        of(selection, offer).add(&counts);
-        of(selection_dims, offer).add(&counts);
-        for &s in segments {
             let key = SegmentSelectionKey {
                 tenant: t.clone(),
                 segment: s.clone(),
                 day,
                 channel: channel.clone(),
                 flow: flow.clone(),
-                offer: offer.to_owned(),
+                offer: cand.offer.to_owned(),
             };
-            d.selection_segments.entry(key).or_default().add(&counts);
+            d.selection_segments.entry(key).or_default().add(&cand.counts);
         }
     }
-    d.latency.entry(day_key).or_default().push(latency::millis(e.total_duration_ms));
 }
 
 /// Whether a catalog change applies over a stored version (docs/events.md 2.3): a change whose version
@@ -225,5 +209,7 @@ pub fn suppression_lifted(ops: &[Suppression]) -> bool {
     ops.iter().any(|s| s.op == SuppressionOp::Lift)
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,235 @@
+//! The trace fold against a reference written straight from the contract (docs/dashboard-types.md
+//! 5.1): per trace, per candidate, ordered maps, no borrowed-id tricks. Random batches (shared
+//! and repeated offer ids, entries in any array only, ties, ranks outside 1..=10, customers in
+//! segments) must give the same delta.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::keys::{DayKey, DimKey, SegmentBeatenByKey, SegmentSelectionKey, SegmentTraceKey, TraceKey};
+use super::selection::{ScoreCounts, SelectionCounts};
+use super::{fold, Memberships, TraceCounts};
+use crate::events::{utc_day, ContactPolicyResult, DecisionTrace, Event, QualificationResult, ScoredOffer};
+use crate::units::latency;
+
+/// What the reference computes: each per-offer map as (key, offer) → counters.
+#[derive(Debug, Default, PartialEq)]
+struct Expected {
+    traces: BTreeMap<TraceKey, TraceCounts>,
+    segment_traces: BTreeMap<SegmentTraceKey, TraceCounts>,
+    selection: BTreeMap<(DayKey, String), SelectionCounts>,
+    selection_dims: BTreeMap<(TraceKey, String), SelectionCounts>,
+    selection_segments: BTreeMap<SegmentSelectionKey, SelectionCounts>,
+    scores: BTreeMap<DayKey, ScoreCounts>,
+    channel_scores: BTreeMap<DimKey, ScoreCounts>,
+    offer_scores: BTreeMap<(DayKey, String), ScoreCounts>,
+    beaten_by: BTreeMap<(DayKey, String, String), i64>,
+    beaten_by_segments: BTreeMap<SegmentBeatenByKey, i64>,
+    latency: BTreeMap<DayKey, Vec<u64>>,
+}
+
+/// One candidate's counters, by the contract's rules.
+fn counters(t: &DecisionTrace, offer: &str) -> SelectionCounts {
+    let mut c = SelectionCounts { eligible: 1, ..SelectionCounts::default() };
+    for s in t.scoring_results.iter().filter(|s| s.offer_id == offer) {
+        c.scored = 1;
+        c.rank_sum += s.rank;
+        c.rank_n += 1;
+        if (1..=10).contains(&s.rank) {
+            c.ranks[(s.rank - 1) as usize] += 1;
+        }
+        c.score_sum_micros += (s.score * 1e6).round() as i64;
+        c.score_n += 1;
+    }
+    c.selected = i64::from(t.selected_offers.iter().any(|s| s.offer_id == offer));
+    if c.selected == 0 {
+        if t.qualification_results.iter().any(|q| q.offer_id == offer && !q.passed) {
+            c.miss_qualification = 1;
+        } else if t.contact_policy_results.iter().any(|p| p.offer_id == offer && p.blocked) {
+            c.miss_contact = 1;
+        } else if c.scored == 1 {
+            c.miss_too_low = 1;
+        } else {
+            c.miss_not_ranked = 1;
+        }
+    }
+    c
+}
+
+fn expected(traces: &[DecisionTrace], memberships: &Memberships) -> Expected {
+    let mut x = Expected::default();
+    for t in traces {
+        let day = utc_day(t.created_at);
+        let (channel, flow) =
+            (t.channel_id.clone().unwrap_or_default(), t.decision_flow_id.clone().unwrap_or_default());
+        let day_key = DayKey { tenant: t.tenant_id.clone(), day };
+        let key = TraceKey { tenant: t.tenant_id.clone(), day, channel: channel.clone(), flow: flow.clone() };
+        let segments: Vec<String> =
+            memberships.get(&(t.tenant_id.clone(), t.customer_id.clone())).into_iter().flatten().cloned().collect();
+        x.traces.entry(key.clone()).or_default().add(t.degraded);
+        for s in &segments {
+            let k = SegmentTraceKey {
+                tenant: t.tenant_id.clone(),
+                segment: s.clone(),
+                day,
+                channel: channel.clone(),
+                flow: flow.clone(),
+            };
+            x.segment_traces.entry(k).or_default().add(t.degraded);
+        }
+        // A day's (and a channel's) score row is written, zeros at worst, for every trace, as
+        // the fold always did.
+        x.scores.entry(day_key.clone()).or_default();
+        if !channel.is_empty() {
+            x.channel_scores.entry(DimKey { tenant: t.tenant_id.clone(), day, dim: channel.clone() }).or_default();
+        }
+        for s in &t.scoring_results {
+            x.scores.entry(day_key.clone()).or_default().add_score(s.score);
+            if !channel.is_empty() {
+                let k = DimKey { tenant: t.tenant_id.clone(), day, dim: channel.clone() };
+                x.channel_scores.entry(k).or_default().add_score(s.score);
+            }
+            x.offer_scores.entry((day_key.clone(), s.offer_id.clone())).or_default().add_score(s.score);
+        }
+        let offers: BTreeSet<&str> = (t.qualification_results.iter().map(|q| q.offer_id.as_str()))
+            .chain(t.contact_policy_results.iter().map(|p| p.offer_id.as_str()))
+            .chain(t.scoring_results.iter().chain(&t.selected_offers).map(|s| s.offer_id.as_str()))
+            .collect();
+        // The winner: the lowest rank among selectedOffers, the first such entry on a tie.
+        let winner = t.selected_offers.iter().fold(None::<&ScoredOffer>, |w, s| match w {
+            Some(w) if w.rank <= s.rank => Some(w),
+            _ => Some(s),
+        });
+        for offer in offers {
+            let c = counters(t, offer);
+            x.selection.entry((day_key.clone(), offer.to_owned())).or_default().add(&c);
+            x.selection_dims.entry((key.clone(), offer.to_owned())).or_default().add(&c);
+            let beaten = winner.filter(|w| c.miss_too_low == 1 && w.offer_id != offer);
+            if let Some(w) = beaten {
+                *x.beaten_by.entry((day_key.clone(), offer.to_owned(), w.offer_id.clone())).or_default() += 1;
+            }
+            for s in &segments {
+                let k = SegmentSelectionKey {
+                    tenant: t.tenant_id.clone(),
+                    segment: s.clone(),
+                    day,
+                    channel: channel.clone(),
+                    flow: flow.clone(),
+                    offer: offer.to_owned(),
+                };
+                x.selection_segments.entry(k).or_default().add(&c);
+                if let Some(w) = beaten {
+                    let k = SegmentBeatenByKey {
+                        tenant: t.tenant_id.clone(),
+                        segment: s.clone(),
+                        day,
+                        offer: offer.to_owned(),
+                        winner: w.offer_id.clone(),
+                    };
+                    *x.beaten_by_segments.entry(k).or_default() += 1;
+                }
+            }
+        }
+        x.latency.entry(day_key).or_default().push(latency::millis(t.total_duration_ms));
+    }
+    x
+}
+
+/// The fold's delta in the reference's shape.
+fn folded(traces: &[DecisionTrace], memberships: &Memberships) -> Expected {
+    let events: Vec<Event> = traces.iter().cloned().map(|t| Event::Trace(Box::new(t))).collect();
+    let refs: Vec<&Event> = events.iter().collect();
+    let d = fold(&refs, &mut memberships.clone(), 100);
+    fn flat<K: Clone + Ord, C: Copy>(m: &BTreeMap<K, Vec<(String, C)>>) -> BTreeMap<(K, String), C> {
+        for offers in m.values() {
+            assert!(offers.windows(2).all(|w| w[0].0 < w[1].0), "offers not in strict id order");
+        }
+        m.iter().flat_map(|(k, offers)| offers.iter().map(|(o, c)| ((k.clone(), o.clone()), *c))).collect()
+    }
+    let beaten_by = d
+        .beaten_by
+        .iter()
+        .flat_map(|(k, offers)| offers.iter().map(move |(o, winners)| (k, o, winners)))
+        .flat_map(|(k, o, winners)| {
+            assert!(winners.windows(2).all(|w| w[0].0 < w[1].0), "winners not in strict id order");
+            winners.iter().map(move |(w, n)| ((k.clone(), o.clone(), w.clone()), *n))
+        })
+        .collect();
+    Expected {
+        traces: d.traces.clone(),
+        segment_traces: d.segment_traces.clone(),
+        selection: flat(&d.selection),
+        selection_dims: flat(&d.selection_dims),
+        selection_segments: d.selection_segments.clone(),
+        scores: d.scores.clone(),
+        channel_scores: d.channel_scores.clone(),
+        offer_scores: flat(&d.offer_scores),
+        beaten_by,
+        beaten_by_segments: d.beaten_by_segments.clone(),
+        latency: d.latency.clone(),
+    }
+}
+
+fn offer() -> impl Strategy<Value = String> {
+    prop_oneof![Just("o1"), Just("o2"), Just("o3"), Just("ö4"), Just("")].prop_map(String::from)
+}
+
+fn scored() -> impl Strategy<Value = ScoredOffer> {
+    let score = prop_oneof![-2.0..2.0_f64, Just(0.0), Just(1.0), Just(0.95), Just(-1e9), Just(1e12)];
+    (offer(), score, -2_i64..13).prop_map(|(offer_id, score, rank)| ScoredOffer { offer_id, score, rank })
+}
+
+prop_compose! {
+    fn trace()(
+        tenant in prop_oneof![Just("t"), Just("u")],
+        customer in prop_oneof![Just("alice"), Just("bob"), Just("carol")],
+        day in 0_i64..3,
+        channel in proptest::option::of(prop_oneof![Just("c1"), Just("c2"), Just("")]),
+        flow in proptest::option::of(prop_oneof![Just("f1"), Just("f2")]),
+        qualification in proptest::collection::vec((offer(), any::<bool>()), 0..6),
+        contact in proptest::collection::vec((offer(), any::<bool>()), 0..6),
+        scoring in proptest::collection::vec(scored(), 0..6),
+        selected in proptest::collection::vec(scored(), 0..4),
+        degraded in any::<bool>(),
+        duration in prop_oneof![0.0..500.0_f64, Just(-1.0), Just(1e15)],
+    ) -> DecisionTrace {
+        DecisionTrace {
+            id: String::new(),
+            tenant_id: tenant.into(),
+            customer_id: customer.into(),
+            request_id: String::new(),
+            decision_flow_id: flow.map(String::from),
+            decision_flow_key: None,
+            channel_id: channel.map(String::from),
+            pipeline: None,
+            result: None,
+            qualification_results: qualification.into_iter()
+                .map(|(offer_id, passed)| QualificationResult { offer_id, passed, reason: String::new(), rule_id: None })
+                .collect(),
+            contact_policy_results: contact.into_iter()
+                .map(|(offer_id, blocked)| ContactPolicyResult { offer_id, blocked, reason: String::new(), policy_id: None })
+                .collect(),
+            scoring_results: scoring,
+            selected_offers: selected,
+            degraded,
+            degraded_reason: None,
+            total_duration_ms: duration,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 24, 23, 0, 0).unwrap() + chrono::Duration::hours(day * 13),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_trace_fold_is_the_contracts_sum(
+        traces in proptest::collection::vec(trace(), 0..40),
+        alice in proptest::collection::btree_set(prop_oneof![Just("s1"), Just("s2")].prop_map(String::from), 0..3),
+    ) {
+        let mut memberships = Memberships::new();
+        memberships.insert(("t".into(), "alice".into()), alice);
+        memberships.insert(("u".into(), "bob".into()), BTreeSet::from(["s1".to_owned()]));
+        prop_assert_eq!(folded(&traces, &memberships), expected(&traces, &memberships));
+    }
+}
