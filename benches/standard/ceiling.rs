@@ -160,11 +160,17 @@ impl Filler {
                 batch.add(kind, msg, committed, &limits, chrono::Utc::now());
                 assert!(batch.dead_letters.is_empty(), "the workload is valid: {:?}", batch.dead_letters);
                 *offset += 1;
-                if batch.is_full(&full_at) && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-                    return next;
+                if batch.is_full(&full_at) {
+                    // Sealed on this thread, as the consumer thread does.
+                    let mut full = std::mem::take(&mut batch);
+                    full.seal();
+                    if tx.blocking_send(full).is_err() {
+                        return next;
+                    }
                 }
             }
             if !batch.is_empty() {
+                batch.seal();
                 let _ = tx.blocking_send(batch);
             }
             next

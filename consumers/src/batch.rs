@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decode::{decode_message, DecodeLimits, RejectReason, Rejection};
 use crate::events::{Event, TopicKind};
+use crate::fold::{fold_shared, Delta};
 
 /// Offsets of one partition covered by a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +110,12 @@ pub struct Batch {
     pub weight: usize,
     /// Assignment generation the batch was read in; a batch of an older generation is stale.
     pub generation: u64,
+    /// The views outside segment scopes of all `entries` ([`fold_shared`]), folded by
+    /// [`Batch::seal`] on the thread that read the batch, so that the commit does not wait for
+    /// it. The apply step uses it only when no entry turns out to be a duplicate (otherwise,
+    /// and when it is absent, it folds the fresh events itself); it must be the fold of the
+    /// entries as they are: `seal` once the batch is complete.
+    pub prefold: Option<Delta>,
 }
 
 /// When a batch is full.
@@ -126,6 +133,13 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.positions.is_empty()
+    }
+
+    /// Folds the views outside segment scopes ([`Batch::prefold`]): the last step of building
+    /// a batch.
+    pub fn seal(&mut self) {
+        let events: Vec<&Event> = self.entries.iter().map(|e| &e.event).collect();
+        self.prefold = Some(fold_shared(&events));
     }
 
     pub fn is_full(&self, limits: &BatchLimits) -> bool {

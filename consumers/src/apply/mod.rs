@@ -26,7 +26,7 @@ use sqlx::{Acquire, PgPool, Postgres, Transaction};
 use crate::batch::{Batch, DeadLetter, Entry, Message};
 use crate::decode::{RejectReason, Rejection};
 use crate::events::{DecisionTrace, Event};
-use crate::fold::fold;
+use crate::fold::{fold, fold_segments, Delta};
 use crate::units::wide::WideError;
 
 pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
@@ -166,7 +166,7 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -
         return Ok(Applied { already_applied: true, ..Applied::default() });
     }
     let entries: Vec<&Entry> = batch.entries.iter().collect();
-    let mut applied = apply_entries(&mut tx, &entries, options).await?;
+    let mut applied = apply_entries(&mut tx, &entries, batch.prefold.as_ref(), options).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
     tx.commit().await?;
     metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -204,7 +204,8 @@ pub async fn apply_batch_isolating(
     let mut runs = vec![(0, entries.len())];
     while let Some((lo, hi)) = runs.pop() {
         let mut savepoint = tx.begin().await?;
-        match apply_entries(&mut savepoint, &entries[lo..hi], options).await {
+        // A run is part of the batch: the batch's own fold does not describe it.
+        match apply_entries(&mut savepoint, &entries[lo..hi], None, options).await {
             Ok(part) => {
                 savepoint.commit().await?;
                 applied.add(part);
@@ -265,23 +266,31 @@ fn rejected_by_database(entry: &Entry, e: &sqlx::Error) -> DeadLetter {
     DeadLetter::of_message(&msg, Rejection::new(RejectReason::RejectedByDatabase, detail, tenant))
 }
 
-/// Dedup, fold and every view write of `entries`, inside `tx`.
+/// Dedup, fold and every view write of `entries`, inside `tx`. `prefold`: the batch's
+/// [`Batch::prefold`] when `entries` are all of its entries.
 async fn apply_entries(
     tx: &mut Transaction<'_, Postgres>,
     entries: &[&Entry],
+    prefold: Option<&Delta>,
     options: &ApplyOptions,
 ) -> Result<Applied, sqlx::Error> {
     let (fresh, duplicates) = dedup::fresh_events(tx, entries).await?;
     let events: Vec<&Event> = fresh.iter().map(|e| &e.event).collect();
     let mut memberships = views::load_memberships(tx, &events).await?;
-    let delta = fold(&events, &mut memberships, options.max_segments);
-
-    counters::apply(tx, &delta).await?;
-    wide::apply(tx, &delta).await?;
-    views::apply(tx, &delta).await?;
-    catalog::apply(tx, &delta.catalog).await?;
-    attributions::apply(tx, &delta.conversion_days).await?;
-    latency::apply(tx, &delta.latency).await?;
+    // The consumer thread's fold holds for exactly these events when none was a duplicate
+    // (the usual case); then only the segment scopes, which need the memberships, are left.
+    let folded: Delta;
+    let (shared, segments) = match prefold {
+        Some(p) if fresh.len() == entries.len() => (p, fold_segments(&events, &mut memberships, options.max_segments)),
+        _ => {
+            folded = fold(&events, &mut memberships, options.max_segments);
+            (&folded, Delta::default())
+        }
+    };
+    // The segment scopes after the rest: every writer writes in this same order (two passes,
+    // each in key order), so concurrent writers still take row locks in one global order.
+    write_views(tx, shared).await?;
+    write_views(tx, &segments).await?;
     let traces: Vec<(&DecisionTrace, &[u8])> = fresh
         .iter()
         .filter_map(|e| if let Event::Trace(t) = &e.event { Some((&**t, &*e.origin.payload)) } else { None })
@@ -290,8 +299,18 @@ async fn apply_entries(
     Ok(Applied {
         events: fresh.len(),
         duplicates,
-        applied: delta.applied,
-        segment_scopes_capped: delta.segment_scopes_capped,
+        applied: shared.applied.clone(),
+        segment_scopes_capped: shared.segment_scopes_capped + segments.segment_scopes_capped,
         ..Applied::default()
     })
+}
+
+/// Every view write of one delta (an empty map writes nothing).
+async fn write_views(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    counters::apply(tx, d).await?;
+    wide::apply(tx, d).await?;
+    views::apply(tx, d).await?;
+    catalog::apply(tx, &d.catalog).await?;
+    attributions::apply(tx, &d.conversion_days).await?;
+    latency::apply(tx, &d.latency).await
 }

@@ -56,82 +56,131 @@ fn scopes<'m>(
     set.iter().take(max).collect()
 }
 
+/// Which of the views a fold computes. The views outside segment scopes do not depend on
+/// memberships, so the consumer thread folds them as it closes a batch ([`fold_shared`]); the
+/// apply step adds the segment-scoped ones ([`fold_segments`]) once it has read the
+/// memberships. Together they are exactly [`fold`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    All,
+    Shared,
+    Segments,
+}
+
 /// Folds `events` (already de-duplicated, in processing order). `memberships` holds the stored
 /// memberships of the batch's customers and is updated in place as membership events pass.
 /// An event counts in at most `max_segments` of its customer's segments (bounded fan-out).
 pub fn fold(events: &[&Event], memberships: &mut Memberships, max_segments: usize) -> Delta {
+    fold_part(events, memberships, max_segments, Part::All)
+}
+
+/// Every view outside segment scopes (`segment_*` maps empty, rollups of segment "" only).
+pub fn fold_shared(events: &[&Event]) -> Delta {
+    fold_part(events, &mut Memberships::new(), 0, Part::Shared)
+}
+
+/// The segment-scoped views only: what [`fold`] adds to [`fold_shared`] (and the scopes
+/// capped). `memberships` as for [`fold`].
+pub fn fold_segments(events: &[&Event], memberships: &mut Memberships, max_segments: usize) -> Delta {
+    fold_part(events, memberships, max_segments, Part::Segments)
+}
+
+fn fold_part(events: &[&Event], memberships: &mut Memberships, max_segments: usize, part: Part) -> Delta {
     let mut d = Delta::default();
+    let (shared, scoped) = (part != Part::Segments, part != Part::Shared);
     let mut candidates = Candidates::default();
     let mut traces = Traces::default();
     for &event in events {
-        *d.applied.entry(event.topic().default_name()).or_default() += 1;
         let capped = &mut d.segment_scopes_capped;
+        let mut segments = |tenant: &str, customer: &str| match scoped {
+            true => scopes(memberships, tenant, customer, max_segments, capped),
+            false => Vec::new(),
+        };
         match event {
             Event::Interaction(e) => {
-                let segments = scopes(memberships, &e.tenant_id, &e.customer_id, max_segments, capped);
-                interaction(&mut d, e, &segments);
+                let segments = segments(&e.tenant_id, &e.customer_id);
+                interaction(&mut d, e, &segments, shared);
             }
             Event::Trace(e) => {
-                let segments = scopes(memberships, &e.tenant_id, &e.customer_id, max_segments, capped);
-                candidates.read(e);
-                traces.add(e, &candidates);
+                let segments = segments(&e.tenant_id, &e.customer_id);
+                if shared || !segments.is_empty() {
+                    candidates.read(e);
+                }
+                if shared {
+                    traces.add(e, &candidates);
+                }
                 trace_segments(&mut d, e, &candidates, &segments);
             }
-            Event::Membership(e) => {
-                let member = e.op == MembershipOp::Add;
+            Event::Membership(e) if scoped => {
                 let set = memberships.entry((e.tenant_id.clone(), e.customer_id.clone())).or_default();
-                if member {
+                if e.op == MembershipOp::Add {
                     set.insert(e.segment_id.clone());
                 } else {
                     set.remove(&e.segment_id);
                 }
-                let key = MembershipKey {
-                    tenant: e.tenant_id.clone(),
-                    segment: e.segment_id.clone(),
-                    customer: e.customer_id.clone(),
-                };
-                d.memberships.insert(key, member);
             }
-            Event::Suppression(e) => {
-                let key = EntityKey { tenant: e.tenant_id.clone(), id: e.suppression_id.clone() };
-                d.suppressions.entry(key).or_default().push(e.clone());
-            }
-            Event::Catalog(e) => d.catalog.push(e.clone()),
-            Event::ModelMetric(e) => {
-                let key = DimKey { tenant: e.tenant_id.clone(), day: utc_day(e.evaluated_at), dim: e.model_id.clone() };
-                let c = d.model_evals.entry(key).or_default();
-                c.0 += (e.auc * 1e6).round() as i64;
-                c.1 += 1;
-                let key = EntityKey { tenant: e.tenant_id.clone(), id: e.model_id.clone() };
-                let latest = d.model_latest.entry(key).or_insert_with(|| e.clone());
-                if (e.evaluated_at, &e.id) > (latest.evaluated_at, &latest.id) {
-                    *latest = e.clone();
-                }
-            }
-            Event::Attribution(e) => {
-                let day = utc_day(e.occurred_at);
-                let c = d
-                    .attributions
-                    .entry(DimKey { tenant: e.tenant_id.clone(), day, dim: e.model.clone() })
-                    .or_default();
-                c.0 += 1;
-                c.1 += i128::from(money::micros(e.value).unwrap_or(0));
-                let conversion = e.conversion_id.clone();
-                d.conversion_days.insert(ConversionDay { tenant: e.tenant_id.clone(), conversion, day });
-            }
+            _ => {}
+        }
+        if shared {
+            *d.applied.entry(event.topic().default_name()).or_default() += 1;
+            unscoped(&mut d, event);
         }
     }
     traces.finish(&mut d);
     d
 }
 
-fn interaction(d: &mut Delta, e: &Interaction, segments: &[&String]) {
+/// The views of the events that have no segment scope.
+fn unscoped(d: &mut Delta, event: &Event) {
+    match event {
+        Event::Interaction(_) | Event::Trace(_) => {}
+        Event::Membership(e) => {
+            let key = MembershipKey {
+                tenant: e.tenant_id.clone(),
+                segment: e.segment_id.clone(),
+                customer: e.customer_id.clone(),
+            };
+            d.memberships.insert(key, e.op == MembershipOp::Add);
+        }
+        Event::Suppression(e) => {
+            let key = EntityKey { tenant: e.tenant_id.clone(), id: e.suppression_id.clone() };
+            d.suppressions.entry(key).or_default().push(e.clone());
+        }
+        Event::Catalog(e) => d.catalog.push(e.clone()),
+        Event::ModelMetric(e) => {
+            let key = DimKey { tenant: e.tenant_id.clone(), day: utc_day(e.evaluated_at), dim: e.model_id.clone() };
+            let c = d.model_evals.entry(key).or_default();
+            c.0 += (e.auc * 1e6).round() as i64;
+            c.1 += 1;
+            let key = EntityKey { tenant: e.tenant_id.clone(), id: e.model_id.clone() };
+            let latest = d.model_latest.entry(key).or_insert_with(|| e.clone());
+            if (e.evaluated_at, &e.id) > (latest.evaluated_at, &latest.id) {
+                *latest = e.clone();
+            }
+        }
+        Event::Attribution(e) => {
+            let day = utc_day(e.occurred_at);
+            let c =
+                d.attributions.entry(DimKey { tenant: e.tenant_id.clone(), day, dim: e.model.clone() }).or_default();
+            c.0 += 1;
+            c.1 += i128::from(money::micros(e.value).unwrap_or(0));
+            let conversion = e.conversion_id.clone();
+            d.conversion_days.insert(ConversionDay { tenant: e.tenant_id.clone(), conversion, day });
+        }
+    }
+}
+
+/// An interaction's views: the all-customer ones when `shared`, the segment-scoped ones of
+/// `segments`.
+fn interaction(d: &mut Delta, e: &Interaction, segments: &[&String], shared: bool) {
     let (t, day) = (&e.tenant_id, utc_day(e.occurred_at));
-    let key = InteractionKey { tenant: t.clone(), day, offer: e.offer_id.clone(), channel: e.channel_id.clone() };
-    d.interactions.entry(key).or_default().add(e);
-    if e.cost > 0.0 {
-        *d.offer_spend.entry(EntityKey { tenant: t.clone(), id: e.offer_id.clone() }).or_default() +=
-            i128::from(money::micros(e.cost).unwrap_or(0));
+    if shared {
+        let key = InteractionKey { tenant: t.clone(), day, offer: e.offer_id.clone(), channel: e.channel_id.clone() };
+        d.interactions.entry(key).or_default().add(e);
+        if e.cost > 0.0 {
+            *d.offer_spend.entry(EntityKey { tenant: t.clone(), id: e.offer_id.clone() }).or_default() +=
+                i128::from(money::micros(e.cost).unwrap_or(0));
+        }
     }
     for &s in segments {
         let key = SegmentInteractionKey {
@@ -144,7 +193,8 @@ fn interaction(d: &mut Delta, e: &Interaction, segments: &[&String]) {
         d.segment_interactions.entry(key).or_default().add(e);
     }
     // The rollups of all customers (segment "") and of each segment.
-    for scope in std::iter::once("").chain(segments.iter().map(|s| s.as_str())) {
+    let all = shared.then_some("");
+    for scope in all.into_iter().chain(segments.iter().map(|s| s.as_str())) {
         let segment = scope.to_owned();
         d.rollup_day.entry(RollupDayKey { tenant: t.clone(), segment: segment.clone(), day }).or_default().add(e);
         let offer = RollupKey { tenant: t.clone(), segment: segment.clone(), day, dim: e.offer_id.clone() };

@@ -1,7 +1,8 @@
-//! The trace fold against a reference written straight from the contract (docs/dashboard-types.md
-//! 5.1): per trace, per candidate, ordered maps, no borrowed-id tricks. Random batches (shared
-//! and repeated offer ids, entries in any array only, ties, ranks outside 1..=10, customers in
-//! segments) must give the same delta.
+//! The fold against references. The trace fold against one written straight from the
+//! contract (docs/dashboard-types.md 5.1): per trace, per candidate, ordered maps, no
+//! borrowed-id tricks; random batches (shared and repeated offer ids, entries in any array
+//! only, ties, ranks outside 1..=10, the decoder's extremes, customers in segments) must give the same delta. And the
+//! two parts the consumer thread and the apply step fold against the whole fold.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,9 +11,13 @@ use proptest::prelude::*;
 
 use super::keys::{DayKey, DimKey, SegmentBeatenByKey, SegmentSelectionKey, SegmentTraceKey, TraceKey};
 use super::selection::{ScoreCounts, SelectionCounts};
-use super::{fold, Memberships, TraceCounts};
-use crate::events::{utc_day, ContactPolicyResult, DecisionTrace, Event, QualificationResult, ScoredOffer};
-use crate::units::latency;
+use super::{fold, fold_segments, fold_shared, Delta, Memberships, TraceCounts};
+use crate::decode::{MAX_RANK, MAX_SCORE};
+use crate::events::{
+    utc_day, ContactPolicyResult, DecisionTrace, Event, Interaction, MembershipOp, Outcome, QualificationResult,
+    ScoredOffer, SegmentMembership,
+};
+use crate::units::{latency, MAX_DURATION_MS};
 
 /// What the reference computes: each per-offer map as (key, offer) → counters.
 #[derive(Debug, Default, PartialEq)]
@@ -177,8 +182,10 @@ fn offer() -> impl Strategy<Value = String> {
 }
 
 fn scored() -> impl Strategy<Value = ScoredOffer> {
-    let score = prop_oneof![-2.0..2.0_f64, Just(0.0), Just(1.0), Just(0.95), Just(-1e9), Just(1e12)];
-    (offer(), score, -2_i64..13).prop_map(|(offer_id, score, rank)| ScoredOffer { offer_id, score, rank })
+    // The decoder's bounds are the extremes (`decode::MAX_SCORE`, `MAX_RANK`).
+    let score = prop_oneof![-2.0..2.0_f64, Just(0.0), Just(1.0), Just(0.95), Just(-MAX_SCORE), Just(MAX_SCORE)];
+    let rank = prop_oneof![1_i64..13, Just(MAX_RANK)];
+    (offer(), score, rank).prop_map(|(offer_id, score, rank)| ScoredOffer { offer_id, score, rank })
 }
 
 prop_compose! {
@@ -193,7 +200,7 @@ prop_compose! {
         scoring in proptest::collection::vec(scored(), 0..6),
         selected in proptest::collection::vec(scored(), 0..4),
         degraded in any::<bool>(),
-        duration in prop_oneof![0.0..500.0_f64, Just(-1.0), Just(1e15)],
+        duration in prop_oneof![0.0..500.0_f64, Just(MAX_DURATION_MS as f64)],
     ) -> DecisionTrace {
         DecisionTrace {
             id: String::new(),
@@ -231,5 +238,81 @@ proptest! {
         memberships.insert(("t".into(), "alice".into()), alice);
         memberships.insert(("u".into(), "bob".into()), BTreeSet::from(["s1".to_owned()]));
         prop_assert_eq!(folded(&traces, &memberships), expected(&traces, &memberships));
+    }
+}
+
+fn interaction() -> impl Strategy<Value = Event> {
+    let outcome =
+        prop_oneof![Just(Outcome::Impression), Just(Outcome::Click), Just(Outcome::Convert), Just(Outcome::Reject)];
+    (
+        prop_oneof![Just("t"), Just("u")],
+        prop_oneof![Just("alice"), Just("bob")],
+        offer(),
+        outcome,
+        0.0..50.0_f64,
+        0_i64..2,
+    )
+        .prop_map(|(tenant, customer, offer_id, outcome, money, day)| {
+            Event::Interaction(Interaction {
+                id: String::new(),
+                tenant_id: tenant.into(),
+                customer_id: customer.into(),
+                offer_id,
+                channel_id: "c1".into(),
+                creative_id: None,
+                decision_trace_id: None,
+                outcome,
+                revenue: money,
+                cost: money / 2.0,
+                occurred_at: Utc.with_ymd_and_hms(2026, 3, 24, 12, 0, 0).unwrap() + chrono::Duration::days(day),
+            })
+        })
+}
+
+fn membership() -> impl Strategy<Value = Event> {
+    let op = prop_oneof![Just(MembershipOp::Add), Just(MembershipOp::Remove)];
+    (prop_oneof![Just("alice"), Just("bob")], prop_oneof![Just("s1"), Just("s2"), Just("s3")], op).prop_map(
+        |(customer, segment, op)| {
+            Event::Membership(SegmentMembership {
+                id: String::new(),
+                tenant_id: "t".into(),
+                segment_id: segment.into(),
+                customer_id: customer.into(),
+                op,
+                at: Utc.with_ymd_and_hms(2026, 3, 24, 12, 0, 0).unwrap(),
+            })
+        },
+    )
+}
+
+proptest! {
+    /// The consumer thread's fold (no memberships) plus the apply step's segment scopes is the
+    /// whole fold, whatever the mix and order of traces, interactions and membership changes,
+    /// and whatever the cap.
+    #[test]
+    fn shared_and_segment_parts_make_the_whole_fold(
+        events in proptest::collection::vec(prop_oneof![trace().prop_map(|t| Event::Trace(Box::new(t))), interaction(), membership()], 0..40),
+        alice in proptest::collection::btree_set(prop_oneof![Just("s1"), Just("s2")].prop_map(String::from), 0..3),
+        max_segments in 0_usize..3,
+    ) {
+        let mut stored = Memberships::new();
+        stored.insert(("t".into(), "alice".into()), alice);
+        let refs: Vec<&Event> = events.iter().collect();
+        let whole = fold(&refs, &mut stored.clone(), max_segments);
+        let mut parts = fold_shared(&refs);
+        let mut segments = fold_segments(&refs, &mut stored.clone(), max_segments);
+        // Rollups hold segment "" (all customers) beside the segments: keys must not overlap.
+        prop_assert!(segments.rollup_day.keys().all(|k| !k.segment.is_empty() && !parts.rollup_day.contains_key(k)));
+        parts.segment_interactions = std::mem::take(&mut segments.segment_interactions);
+        parts.segment_traces = std::mem::take(&mut segments.segment_traces);
+        parts.selection_segments = std::mem::take(&mut segments.selection_segments);
+        parts.beaten_by_segments = std::mem::take(&mut segments.beaten_by_segments);
+        parts.rollup_day.append(&mut segments.rollup_day);
+        parts.rollup_offer.append(&mut segments.rollup_offer);
+        parts.rollup_channel.append(&mut segments.rollup_channel);
+        parts.segment_scopes_capped += std::mem::take(&mut segments.segment_scopes_capped);
+        prop_assert_eq!(&parts, &whole);
+        // And the segment part holds nothing else.
+        prop_assert_eq!(segments, Delta::default());
     }
 }

@@ -24,8 +24,17 @@ pub(super) async fn run_committer(
     mut rx: mpsc::Receiver<Batch>,
 ) {
     while let Some(batch) = rx.recv().await {
+        let started = std::time::Instant::now();
         commit_one(&pool, &options, &shared, &batch).await;
         shared.finished_one();
+        // What an operator tuning the batch bounds needs to see (RUST_LOG=consumers=debug).
+        tracing::debug!(
+            messages = batch.messages(),
+            bytes = batch.bytes,
+            weight = batch.weight,
+            millis = started.elapsed().as_millis() as u64,
+            "batch done"
+        );
     }
 }
 
