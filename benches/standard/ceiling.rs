@@ -41,7 +41,8 @@ pub struct Filler {
 }
 
 const BATCH_MAX_MESSAGES: usize = 5_000;
-const BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The default `DV_INGEST_BATCH_MAX_BYTES`.
+const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// The default `DV_INGEST_BATCH_MAX_DELTA_ROWS`.
 const BATCH_MAX_WEIGHT: usize = 1_000_000;
 const CHUNK_TRACES: u64 = 25_000;

@@ -36,7 +36,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DV_INGEST_DRAIN_TIMEOUT_MS", "5000", "how long a revoke waits for batches in flight"),
     ("DV_INGEST_ORPHAN_AFTER_MS", "30000", "an unowned partition this long makes the process rejoin"),
     ("DV_INGEST_BATCH_MAX_MESSAGES", "20000", "a batch closes at this many messages …"),
-    ("DV_INGEST_BATCH_MAX_BYTES", "16777216", "… or payload bytes …"),
+    ("DV_INGEST_BATCH_MAX_BYTES", "8388608", "… or payload bytes …"),
     ("DV_INGEST_BATCH_MAX_DELTA_ROWS", "1000000", "… or delta rows …"),
     ("DV_INGEST_BATCH_MAX_WAIT_MS", "100", "… or this long after its first message"),
     ("DV_INGEST_TRACE_LANE", "true", "decision traces in a pipeline (and consumer group) of their own"),

@@ -134,6 +134,10 @@ impl IngestConfig {
             // one batch in flight plus 8 MiB per partition keeps the pipeline fed.
             .set("queued.max.messages.kbytes", "8192")
             .set("fetch.max.bytes", "16777216")
+            // Once that queue is over its bound, librdkafka postpones the partitions' next
+            // fetch by this much (1,000 ms by default): the consumer thread drains 8 MiB in a
+            // fraction of that and then idled for data. Measured: trace ingest 2,950 → 6,966/s.
+            .set("fetch.queue.backoff.ms", "10")
             // How long the broker may hold a fetch when it has nothing to return. Apache Kafka
             // answers as soon as data is there, so there this only paces idle polling (10 ms
             // means ~100 cheap fetch-session requests a second per broker while idle); tansu
