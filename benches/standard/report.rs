@@ -78,7 +78,7 @@ impl Report {
         if let Some(f) = &self.freshness {
             let _ = writeln!(
                 s,
-                "| freshness at {} events/s | p99 ≤ 500 ms | p50 {}{:.0} ms, p99 {}{:.0} ms (max {:.0} ms, {} probes, {} not visible by the end, load {:.0}/s) | {} |",
+                "| freshness at {} events/s | p99 ≤ 500 ms | p50 {}{:.0} ms, p99 {}{:.0} ms (max {:.0} ms, {} probes, {} not visible by the end, load {:.0}/s; the warm-up probe of a new producer, not counted: {:.0} ms) | {} |",
                 cfg.fresh_rate,
                 if f.unseen > 0 { "≥ " } else { "" },
                 f.p50_ms,
@@ -88,6 +88,7 @@ impl Report {
                 f.probes,
                 f.unseen,
                 f.load_per_s,
+                f.warm_up_ms,
                 verdict(f.p99_ms <= 500.0)
             );
         }
