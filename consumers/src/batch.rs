@@ -156,6 +156,8 @@ impl Batch {
         limits: &DecodeLimits,
         now: DateTime<Utc>,
     ) {
+        // A batch that grows after `seal` is folded again when it is sealed (or applied).
+        self.prefold = None;
         let payload = msg.payload.unwrap_or_default();
         let event_time = match decode_message(kind, msg.key, payload, limits, now) {
             Ok(event) => {

@@ -39,7 +39,7 @@ pub(super) async fn load_memberships(
     .fetch_all(&mut **tx)
     .await?;
     for (t, c, s) in rows {
-        out.entry((t, c)).or_default().insert(s);
+        out.entry(t).or_default().entry(c).or_default().insert(s);
     }
     Ok(out)
 }

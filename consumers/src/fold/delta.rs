@@ -60,8 +60,9 @@ impl TraceCounts {
 /// per entry).
 pub type Offers<C> = Vec<(String, C)>;
 
-/// A customer's segments, keyed by (tenant, customer).
-pub type Memberships = HashMap<(String, String), BTreeSet<String>>;
+/// A customer's segments, by tenant then customer: nested, so that the fold looks a customer
+/// up by `&str` for every event without building an owned key.
+pub type Memberships = HashMap<String, HashMap<String, BTreeSet<String>>>;
 
 /// Everything one batch changes, ready to apply. Every map is a `BTreeMap` so the apply step
 /// writes rows in a stable key order (concurrent ingest processes then never deadlock).

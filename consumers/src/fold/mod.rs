@@ -49,7 +49,7 @@ fn scopes<'m>(
     max: usize,
     capped: &mut u64,
 ) -> Vec<&'m String> {
-    let Some(set) = memberships.get(&(tenant.to_owned(), customer.to_owned())) else { return Vec::new() };
+    let Some(set) = memberships.get(tenant).and_then(|m| m.get(customer)) else { return Vec::new() };
     if set.len() > max {
         *capped += (set.len() - max) as u64;
     }
@@ -92,9 +92,12 @@ fn fold_part(events: &[&Event], memberships: &mut Memberships, max_segments: usi
     let mut traces = Traces::default();
     for &event in events {
         let capped = &mut d.segment_scopes_capped;
-        let mut segments = |tenant: &str, customer: &str| match scoped {
-            true => scopes(memberships, tenant, customer, max_segments, capped),
-            false => Vec::new(),
+        let mut segments = |tenant: &str, customer: &str| {
+            if scoped {
+                scopes(memberships, tenant, customer, max_segments, capped)
+            } else {
+                Vec::new()
+            }
         };
         match event {
             Event::Interaction(e) => {
@@ -112,7 +115,7 @@ fn fold_part(events: &[&Event], memberships: &mut Memberships, max_segments: usi
                 trace_segments(&mut d, e, &candidates, &segments);
             }
             Event::Membership(e) if scoped => {
-                let set = memberships.entry((e.tenant_id.clone(), e.customer_id.clone())).or_default();
+                let set = memberships.entry(e.tenant_id.clone()).or_default().entry(e.customer_id.clone()).or_default();
                 if e.op == MembershipOp::Add {
                     set.insert(e.segment_id.clone());
                 } else {
@@ -221,13 +224,13 @@ fn trace_segments(d: &mut Delta, e: &DecisionTrace, c: &Candidates<'_>, segments
             flow: flow.clone(),
         };
         d.segment_traces.entry(key).or_default().add(e.degraded);
-        for cand in &c.list {
-            if let Some(w) = c.beaten_by(cand) {
+        for (offer, counts, beaten_by) in c.each() {
+            if let Some(w) = beaten_by {
                 let key = SegmentBeatenByKey {
                     tenant: t.clone(),
                     segment: s.clone(),
                     day,
-                    offer: cand.offer.to_owned(),
+                    offer: offer.to_owned(),
                     winner: w.to_owned(),
                 };
                 *d.beaten_by_segments.entry(key).or_default() += 1;
@@ -238,9 +241,9 @@ fn trace_segments(d: &mut Delta, e: &DecisionTrace, c: &Candidates<'_>, segments
                 day,
                 channel: channel.clone(),
                 flow: flow.clone(),
-                offer: cand.offer.to_owned(),
+                offer: offer.to_owned(),
             };
-            d.selection_segments.entry(key).or_default().add(&cand.counts);
+            d.selection_segments.entry(key).or_default().add(counts);
         }
     }
 }

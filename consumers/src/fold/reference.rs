@@ -72,7 +72,7 @@ fn expected(traces: &[DecisionTrace], memberships: &Memberships) -> Expected {
         let day_key = DayKey { tenant: t.tenant_id.clone(), day };
         let key = TraceKey { tenant: t.tenant_id.clone(), day, channel: channel.clone(), flow: flow.clone() };
         let segments: Vec<String> =
-            memberships.get(&(t.tenant_id.clone(), t.customer_id.clone())).into_iter().flatten().cloned().collect();
+            memberships.get(&t.tenant_id).and_then(|m| m.get(&t.customer_id)).into_iter().flatten().cloned().collect();
         x.traces.entry(key.clone()).or_default().add(t.degraded);
         for s in &segments {
             let k = SegmentTraceKey {
@@ -235,8 +235,8 @@ proptest! {
         alice in proptest::collection::btree_set(prop_oneof![Just("s1"), Just("s2")].prop_map(String::from), 0..3),
     ) {
         let mut memberships = Memberships::new();
-        memberships.insert(("t".into(), "alice".into()), alice);
-        memberships.insert(("u".into(), "bob".into()), BTreeSet::from(["s1".to_owned()]));
+        memberships.entry("t".into()).or_default().insert("alice".into(), alice);
+        memberships.entry("u".into()).or_default().insert("bob".into(), BTreeSet::from(["s1".to_owned()]));
         prop_assert_eq!(folded(&traces, &memberships), expected(&traces, &memberships));
     }
 }
@@ -296,7 +296,7 @@ proptest! {
         max_segments in 0_usize..3,
     ) {
         let mut stored = Memberships::new();
-        stored.insert(("t".into(), "alice".into()), alice);
+        stored.entry("t".into()).or_default().insert("alice".into(), alice);
         let refs: Vec<&Event> = events.iter().collect();
         let whole = fold(&refs, &mut stored.clone(), max_segments);
         let mut parts = fold_shared(&refs);

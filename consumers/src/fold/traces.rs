@@ -16,11 +16,10 @@ use crate::units::latency;
 
 type Ids<'e, C> = FxHashMap<&'e str, C>;
 
-/// One candidate offer of a trace: its counters and which miss rules its entries meet.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Candidate<'e> {
-    pub offer: &'e str,
-    pub counts: SelectionCounts,
+/// What a trace's entries say of one candidate offer: its counters and which miss rules hold.
+#[derive(Debug, Clone, Copy, Default)]
+struct Candidate {
+    counts: SelectionCounts,
     failed: bool,
     blocked: bool,
 }
@@ -28,36 +27,24 @@ pub(super) struct Candidate<'e> {
 /// The candidates of one trace, with reusable buffers (a batch folds thousands of traces).
 #[derive(Default)]
 pub(super) struct Candidates<'e> {
-    index: Ids<'e, usize>,
-    pub list: Vec<Candidate<'e>>,
+    offers: Slab<'e, Candidate>,
     /// The decision's winner: the selectedOffers entry with the lowest rank.
-    pub winner: Option<&'e str>,
+    winner: Option<&'e str>,
 }
 
 impl<'e> Candidates<'e> {
-    fn slot(&mut self, offer: &'e str) -> &mut Candidate<'e> {
-        let next = self.list.len();
-        let i = *self.index.entry(offer).or_insert(next);
-        if i == next {
-            let counts = SelectionCounts { eligible: 1, ..SelectionCounts::default() };
-            self.list.push(Candidate { offer, counts, failed: false, blocked: false });
-        }
-        &mut self.list[i]
-    }
-
     /// Reads `t`'s four arrays (docs/dashboard-types.md 5.1): an offer is a candidate when it
     /// appears in any of them; each miss is counted under the first rule that holds.
     pub fn read(&mut self, t: &'e DecisionTrace) {
-        self.index.clear();
-        self.list.clear();
+        self.offers.clear();
         for q in &t.qualification_results {
-            self.slot(&q.offer_id).failed |= !q.passed;
+            self.offers.get(&q.offer_id).failed |= !q.passed;
         }
         for p in &t.contact_policy_results {
-            self.slot(&p.offer_id).blocked |= p.blocked;
+            self.offers.get(&p.offer_id).blocked |= p.blocked;
         }
         for s in &t.scoring_results {
-            let c = &mut self.slot(&s.offer_id).counts;
+            let c = &mut self.offers.get(&s.offer_id).counts;
             c.scored = 1;
             c.rank_sum += s.rank;
             c.rank_n += 1;
@@ -69,10 +56,11 @@ impl<'e> Candidates<'e> {
             c.score_n += 1;
         }
         for s in &t.selected_offers {
-            self.slot(&s.offer_id).counts.selected = 1;
+            self.offers.get(&s.offer_id).counts.selected = 1;
         }
-        for c in &mut self.list {
+        for c in &mut self.offers.values {
             let n = &mut c.counts;
+            n.eligible = 1;
             if n.selected == 1 {
                 continue;
             }
@@ -89,9 +77,13 @@ impl<'e> Candidates<'e> {
         self.winner = t.selected_offers.iter().min_by_key(|s| s.rank).map(|s| s.offer_id.as_str());
     }
 
-    /// The offer a scored-too-low miss was beaten by: the winner, when it is another offer.
-    pub fn beaten_by(&self, c: &Candidate<'e>) -> Option<&'e str> {
-        self.winner.filter(|w| c.counts.miss_too_low == 1 && *w != c.offer)
+    /// Each candidate: its offer, its counters, and the offer it was beaten by (the winner,
+    /// for a scored-too-low miss of another offer).
+    pub fn each(&self) -> impl Iterator<Item = (&'e str, &SelectionCounts, Option<&'e str>)> + '_ {
+        self.offers.ids.iter().zip(&self.offers.values).map(|(&offer, c)| {
+            let beaten_by = self.winner.filter(|w| c.counts.miss_too_low == 1 && *w != offer);
+            (offer, &c.counts, beaten_by)
+        })
     }
 }
 
@@ -99,12 +91,14 @@ impl<'e> Candidates<'e> {
 /// counters (a candidate's are 216 bytes).
 struct Slab<'e, C> {
     index: Ids<'e, u32>,
+    /// The ids in first-seen order, beside their counters.
+    ids: Vec<&'e str>,
     values: Vec<C>,
 }
 
 impl<C> Default for Slab<'_, C> {
     fn default() -> Self {
-        Slab { index: Ids::default(), values: Vec::new() }
+        Slab { index: Ids::default(), ids: Vec::new(), values: Vec::new() }
     }
 }
 
@@ -113,16 +107,24 @@ impl<'e, C: Copy + Default> Slab<'e, C> {
         let next = self.values.len() as u32;
         let i = *self.index.entry(id).or_insert(next);
         if i == next {
+            self.ids.push(id);
             self.values.push(C::default());
         }
         &mut self.values[i as usize]
     }
 
-    /// The entries in id order, each counter copied once.
+    /// Empty, keeping the buffers.
+    fn clear(&mut self) {
+        self.index.clear();
+        self.ids.clear();
+        self.values.clear();
+    }
+
+    /// The entries in id order: the indexes are sorted, and each counter is copied once.
     fn into_offers(self) -> Offers<C> {
-        let mut ids: Vec<(&str, u32)> = self.index.into_iter().collect();
-        ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        ids.into_iter().map(|(id, i)| (id.to_owned(), self.values[i as usize])).collect()
+        let mut order: Vec<usize> = (0..self.ids.len()).collect();
+        order.sort_unstable_by_key(|&i| self.ids[i]);
+        order.into_iter().map(|i| (self.ids[i].to_owned(), self.values[i])).collect()
     }
 }
 
@@ -166,12 +168,12 @@ impl<'e> Traces<'e> {
             }
             d.offer_scores.get(&s.offer_id).add_score(s.score);
         }
-        for cand in &c.list {
-            if let Some(w) = c.beaten_by(cand) {
-                *d.beaten_by.entry((cand.offer, w)).or_default() += 1;
+        for (offer, counts, beaten_by) in c.each() {
+            if let Some(w) = beaten_by {
+                *d.beaten_by.entry((offer, w)).or_default() += 1;
             }
-            d.selection.get(cand.offer).add(&cand.counts);
-            flow.offers.get(cand.offer).add(&cand.counts);
+            d.selection.get(offer).add(counts);
+            flow.offers.get(offer).add(counts);
         }
         d.latency.push(latency::millis(e.total_duration_ms));
     }

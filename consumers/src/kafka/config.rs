@@ -136,7 +136,8 @@ impl IngestConfig {
             .set("fetch.max.bytes", "16777216")
             // Once that queue is over its bound, librdkafka postpones the partitions' next
             // fetch by this much (1,000 ms by default): the consumer thread drains 8 MiB in a
-            // fraction of that and then idled for data. Measured: trace ingest 2,950 → 6,966/s.
+            // fraction of that and then idled for data. Measured (`DV_BENCH_STAGES=ingest`, 30,000
+            // traces): 2,946–3,203 → 6,966 traces/s (BENCHMARKS.md, "Write path, third pass").
             .set("fetch.queue.backoff.ms", "10")
             // How long the broker may hold a fetch when it has nothing to return. Apache Kafka
             // answers as soon as data is there, so there this only paces idle polling (10 ms
