@@ -30,4 +30,5 @@ mod trace_types;
 mod traces_api;
 mod undeliverable;
 mod upgrades;
+mod wide_rows;
 mod wire;

@@ -1,10 +1,11 @@
 //! The wide views (migration `wide_selection_rows`): one row per coarse key holding many ids'
-//! counters in one value ([`crate::units::wide`]). A batch writes each of its rows once, in
-//! three statements per view whatever the number of rows:
+//! counters in one value ([`crate::units::wide`]). A batch writes each of its rows once:
 //!
-//! 1. insert the missing rows, empty (`ON CONFLICT DO NOTHING`), in key order;
-//! 2. lock every row of the batch (`FOR UPDATE`, in the same key order) and read its value;
-//! 3. write back each value merged with the batch's entries.
+//! 1. insert the missing rows, empty (`ON CONFLICT DO NOTHING`), in key order, in one
+//!    statement;
+//! 2. lock the batch's rows (`FOR UPDATE`, in the same key order) and read their values, a
+//!    chunk of about 2 MiB of values at a time;
+//! 3. write back each chunk's values merged with the batch's entries.
 //!
 //! Rows are created and locked in one order by every writer, as the narrow views' upserts
 //! are, so concurrent ingest processes wait for each other instead of deadlocking; step 2
@@ -119,19 +120,6 @@ async fn write<K: Key, const N: usize>(
         "SELECT w.{value} FROM {table} w JOIN unnest({arrays}) WITH ORDINALITY AS k({names}, ord) USING ({names})
           ORDER BY k.ord FOR UPDATE OF w"
     );
-    let stored = K::bind(&rows.keys, sqlx::query(&lock)).fetch_all(&mut **tx).await?;
-    if stored.len() != rows.keys.len() {
-        return Err(sqlx::Error::Protocol(format!(
-            "{table}: {} rows locked for {} keys after creating them",
-            stored.len(),
-            rows.keys.len()
-        )));
-    }
-    let mut merged = Vec::with_capacity(stored.len());
-    for (row, entries) in stored.iter().zip(&rows.entries) {
-        let value: &[u8] = row.try_get(0)?;
-        merged.push(merge(value, entries).map_err(|e| refused(table, e))?);
-    }
     let n = K::COLUMNS.len();
     let conditions: Vec<String> = K::COLUMNS.iter().map(|c| format!("w.{0} = u.{0}", c.0)).collect();
     let update = format!(
@@ -140,9 +128,44 @@ async fn write<K: Key, const N: usize>(
         n + 1,
         conditions.join(" AND ")
     );
-    K::bind(&rows.keys, sqlx::query(&update)).bind(merged).execute(&mut **tx).await?;
+    // Locked, merged and rewritten a chunk at a time, in key order (so the lock order is
+    // unchanged), each chunk carrying about `CHUNK_BYTES` of stored values: a selection row
+    // holds every offer of its flow, and a whole batch's rows in one statement held ~80 MiB of
+    // encode buffers at peak (heaptrack, BENCHMARKS.md "Write path, fourth pass"). The first
+    // chunk is small; the next ones are sized by the row size it read.
+    let mut start = 0;
+    let mut take = FIRST_CHUNK_ROWS;
+    while start < rows.keys.len() {
+        let end = (start + take).min(rows.keys.len());
+        let keys = &rows.keys[start..end];
+        let stored = K::bind(keys, sqlx::query(&lock)).fetch_all(&mut **tx).await?;
+        if stored.len() != keys.len() {
+            return Err(sqlx::Error::Protocol(format!(
+                "{table}: {} rows locked for {} keys after creating them",
+                stored.len(),
+                keys.len()
+            )));
+        }
+        let mut merged = Vec::with_capacity(stored.len());
+        let mut bytes = 0;
+        for (row, entries) in stored.iter().zip(&rows.entries[start..end]) {
+            let value: &[u8] = row.try_get(0)?;
+            bytes += value.len();
+            merged.push(merge(value, entries).map_err(|e| refused(table, e))?);
+        }
+        drop(stored);
+        K::bind(keys, sqlx::query(&update)).bind(merged).execute(&mut **tx).await?;
+        take = (CHUNK_BYTES / (bytes / keys.len()).max(1)).clamp(1, MAX_CHUNK_ROWS);
+        start = end;
+    }
     Ok(())
 }
+
+/// Stored bytes one lock-and-rewrite statement carries, about (see `write`).
+const CHUNK_BYTES: usize = 2 << 20;
+/// Rows of the first chunk, before the row size is known; and the most rows of any chunk.
+const FIRST_CHUNK_ROWS: usize = 64;
+const MAX_CHUNK_ROWS: usize = 20_000;
 
 /// A merge the view cannot hold, as the error the apply step classifies (`super::classify`).
 fn refused(table: &str, e: WideError) -> sqlx::Error {
