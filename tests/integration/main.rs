@@ -25,6 +25,7 @@ mod reliability;
 mod rollups;
 mod scale;
 mod schemas;
+mod sealed;
 mod selection;
 mod trace_types;
 mod traces_api;

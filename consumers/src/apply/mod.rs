@@ -18,15 +18,16 @@ mod upsert;
 mod views;
 mod wide;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
 use crate::batch::{Batch, DeadLetter, Entry, Message};
 use crate::decode::{RejectReason, Rejection};
-use crate::events::{DecisionTrace, Event};
-use crate::fold::{fold, fold_segments, Delta};
+use crate::events::{DecisionTrace, Event, MembershipOp};
+use crate::fold::{fold, fold_segments, Delta, Memberships};
 use crate::units::wide::WideError;
 
 pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
@@ -275,14 +276,30 @@ async fn apply_entries(
     options: &ApplyOptions,
 ) -> Result<Applied, sqlx::Error> {
     let (fresh, duplicates) = dedup::fresh_events(tx, entries).await?;
-    let events: Vec<&Event> = fresh.iter().map(|e| &e.event).collect();
-    let mut memberships = views::load_memberships(tx, &events).await?;
+    // Traces of a sealed batch are hollow: enough for dedup, memberships and the raw store.
+    let heads: Vec<&Event> = fresh.iter().map(|e| &e.event).collect();
+    let mut memberships = views::load_memberships(tx, &heads).await?;
     // The consumer thread's fold holds for exactly these events when none was a duplicate
-    // (the usual case); then only the segment scopes, which need the memberships, are left.
+    // (the usual case); then only the segment scopes, which need the memberships, are left,
+    // and only the traces of customers who are or become segment members count in them:
+    // those are read back whole. Otherwise every event is folded again, whole.
     let folded: Delta;
     let (shared, segments) = match prefold {
-        Some(p) if fresh.len() == entries.len() => (p, fold_segments(&events, &mut memberships, options.max_segments)),
+        Some(p) if fresh.len() == entries.len() => {
+            let joining = joining(&heads);
+            let whole: Vec<Cow<'_, Event>> = fresh
+                .iter()
+                .map(|e| match &e.event {
+                    Event::Trace(t) if member(&memberships, &joining, &t.tenant_id, &t.customer_id) => e.whole(),
+                    event => Cow::Borrowed(event),
+                })
+                .collect();
+            let events: Vec<&Event> = whole.iter().map(|e| &**e).collect();
+            (p, fold_segments(&events, &mut memberships, options.max_segments))
+        }
         _ => {
+            let whole: Vec<Cow<'_, Event>> = fresh.iter().map(|e| e.whole()).collect();
+            let events: Vec<&Event> = whole.iter().map(|e| &**e).collect();
             folded = fold(&events, &mut memberships, options.max_segments);
             (&folded, Delta::default())
         }
@@ -303,6 +320,24 @@ async fn apply_entries(
         segment_scopes_capped: shared.segment_scopes_capped + segments.segment_scopes_capped,
         ..Applied::default()
     })
+}
+
+/// (tenant, customer) of the membership additions among `events`.
+fn joining<'e>(events: &[&'e Event]) -> HashSet<(&'e str, &'e str)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Membership(m) if m.op == MembershipOp::Add => Some((m.tenant_id.as_str(), m.customer_id.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a customer is a segment member before the batch (`memberships`) or joins one in
+/// it (`joining`): a superset of the customers whose events count in segment scopes.
+fn member(memberships: &Memberships, joining: &HashSet<(&str, &str)>, tenant: &str, customer: &str) -> bool {
+    memberships.get(tenant).and_then(|m| m.get(customer)).is_some_and(|s| !s.is_empty())
+        || joining.contains(&(tenant, customer))
 }
 
 /// Every view write of one delta (an empty map writes nothing).

@@ -34,6 +34,26 @@ pub struct DecisionTrace {
     pub degraded_reason: Option<String>,
     pub total_duration_ms: f64,
     pub created_at: DateTime<Utc>,
+    /// Set by [`DecisionTrace::hollow`]: the four arrays, `pipeline` and `result` are dropped
+    /// (they are still in the message's payload). Never set by decoding.
+    #[serde(skip)]
+    pub hollow: bool,
+}
+
+impl DecisionTrace {
+    /// Drops what only the fold reads (the four arrays) and what only the payload keeps
+    /// (`pipeline`, `result`): a batch holds its traces this way once it is folded
+    /// ([`crate::batch::Batch::seal`]), ~0.5 KB each instead of ~10 KB. The ids, times and
+    /// dimensions stay: dedup, memberships and the raw trace store read them.
+    pub fn hollow(&mut self) {
+        self.pipeline = None;
+        self.result = None;
+        self.qualification_results = Vec::new();
+        self.contact_policy_results = Vec::new();
+        self.scoring_results = Vec::new();
+        self.selected_offers = Vec::new();
+        self.hollow = true;
+    }
 }
 
 // RawValue has no PartialEq; compare the JSON text, which is what we store and serve.
@@ -59,6 +79,7 @@ impl PartialEq for DecisionTrace {
             && self.degraded_reason == other.degraded_reason
             && self.total_duration_ms == other.total_duration_ms
             && self.created_at == other.created_at
+            && self.hollow == other.hollow
     }
 }
 

@@ -224,6 +224,7 @@ prop_compose! {
             degraded_reason: None,
             total_duration_ms: duration,
             created_at: Utc.with_ymd_and_hms(2026, 3, 24, 23, 0, 0).unwrap() + chrono::Duration::hours(day * 13),
+            hollow: false,
         }
     }
 }

@@ -36,6 +36,9 @@ impl<'e> Candidates<'e> {
     /// Reads `t`'s four arrays (docs/dashboard-types.md 5.1): an offer is a candidate when it
     /// appears in any of them; each miss is counted under the first rule that holds.
     pub fn read(&mut self, t: &'e DecisionTrace) {
+        // A hollow trace has no candidates left to count: folding one would undercount
+        // silently, so it is a bug that must not pass (`Entry::whole` reads it back).
+        assert!(!t.hollow, "a hollow trace was folded: read it back with Entry::whole");
         self.offers.clear();
         for q in &t.qualification_results {
             self.offers.get(&q.offer_id).failed |= !q.passed;

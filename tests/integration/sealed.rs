@@ -1,0 +1,122 @@
+//! Sealed batches, driven directly (no broker): `Batch::seal` folds the views outside segment
+//! scopes and hollows the batch's traces; the apply step reads back the traces it folds
+//! again. Segment members (stored before the batch, or joining inside it), duplicates (the
+//! whole batch folded again) and the isolating path all count as the events say.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use consumers::apply::{apply_batch, apply_batch_isolating};
+use consumers::batch::{Batch, Message};
+use consumers::decode::DecodeLimits;
+use consumers::events::{Event, TopicKind};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::{fresh_database, Servers};
+use crate::isolation::options;
+use crate::model::{at, membership, test_today, ts};
+
+/// A trace of `customer` whose candidates all qualify and are scored in `offers`' order;
+/// the first is selected.
+fn trace(id: &str, customer: &str, offers: &[&str]) -> Value {
+    let scoring: Vec<Value> =
+        offers.iter().enumerate().map(|(i, o)| json!({"offerId": o, "score": 0.5, "rank": i + 1})).collect();
+    json!({"id": id, "tenantId": "acme", "customerId": customer, "requestId": "r", "channelId": "web",
+           "decisionFlowId": "df", "qualificationResults": offers.iter().map(|o| json!({"offerId": o, "passed": true, "reason": "passed"})).collect::<Vec<_>>(),
+           "scoringResults": scoring, "selectedOffers": [scoring[0]], "totalDurationMs": 5,
+           "createdAt": ts(at(test_today(), 1))})
+}
+
+/// A batch of (topic, offset, event); `expected`: the stored next offset of each topic's
+/// partition 0 (`None`: no row yet).
+fn batch(events: &[(TopicKind, i64, Value)], expected: &BTreeMap<TopicKind, Option<i64>>) -> Batch {
+    let mut b = Batch::default();
+    for (kind, offset, event) in events {
+        let topic: Arc<str> = Arc::from(kind.default_name());
+        let payload = event.to_string();
+        let msg =
+            Message { topic: &topic, partition: 0, offset: *offset, key: None, payload: Some(payload.as_bytes()) };
+        b.add(*kind, msg, expected[kind], &DecodeLimits::default(), Utc::now());
+    }
+    assert!(b.dead_letters.is_empty(), "{:?}", b.dead_letters);
+    b
+}
+
+/// `batch`, sealed as the consumer thread seals it: its traces are hollow afterwards.
+fn sealed(events: &[(TopicKind, i64, Value)], expected: &BTreeMap<TopicKind, Option<i64>>) -> Batch {
+    let mut b = batch(events, expected);
+    b.seal();
+    assert!(b.entries.iter().all(|e| !matches!(&e.event, Event::Trace(t) if !t.hollow)), "traces are hollow");
+    b
+}
+
+/// (segment or "" for every trace, offer) → (scored, selected).
+async fn counts(pool: &PgPool) -> BTreeMap<(String, String), (i64, i64)> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT segment_id, offer_id, sum(scored)::int8, sum(selected)::int8 FROM selection_segment_daily GROUP BY 1, 2
+         UNION ALL SELECT '', offer_id, sum(scored)::int8, sum(selected)::int8 FROM selection_daily GROUP BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(s, o, sc, se)| ((s, o), (sc, se))).collect()
+}
+
+fn expect(rows: &[(&str, &str, i64, i64)]) -> BTreeMap<(String, String), (i64, i64)> {
+    rows.iter().map(|(s, o, sc, se)| ((s.to_string(), o.to_string()), (*sc, *se))).collect()
+}
+
+#[tokio::test]
+async fn sealed_batches_count_members_duplicates_and_isolated_runs_exactly() {
+    use TopicKind::{DecisionTraces as T, SegmentMembership as M};
+    let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
+    let expected = |t: Option<i64>, m: Option<i64>| BTreeMap::from([(T, t), (M, m)]);
+    let member = |id: &str, seg: &str, customer: &str| membership("acme", id, seg, customer, "add");
+
+    // c1 is a member of seg_a before the batch; c2 joins seg_b inside it, between its traces'
+    // neighbours; c3 is in no segment.
+    apply_batch(&pool, &sealed(&[(M, 0, member("m1", "seg_a", "c1"))], &expected(None, None)), &options())
+        .await
+        .unwrap();
+    let second = sealed(
+        &[
+            (T, 0, trace("t1", "c1", &["o1", "o2"])),
+            (M, 1, member("m2", "seg_b", "c2")),
+            (T, 1, trace("t2", "c2", &["o2", "o3"])),
+            (T, 2, trace("t3", "c3", &["o1"])),
+        ],
+        &expected(None, Some(1)),
+    );
+    assert_eq!(apply_batch(&pool, &second, &options()).await.unwrap().events, 4);
+    let mut want = vec![
+        ("", "o1", 2, 2),
+        ("", "o2", 2, 1),
+        ("", "o3", 1, 0),
+        ("seg_a", "o1", 1, 1),
+        ("seg_a", "o2", 1, 0),
+        ("seg_b", "o2", 1, 1),
+        ("seg_b", "o3", 1, 0),
+    ];
+    assert_eq!(counts(&pool).await, expect(&want));
+
+    // A resent t1: the batch is folded again from its hollow traces, read back whole.
+    let third = sealed(
+        &[(T, 3, trace("t1", "c1", &["o1", "o2"])), (T, 4, trace("t4", "c2", &["o3"]))],
+        &expected(Some(3), Some(2)),
+    );
+    let applied = apply_batch(&pool, &third, &options()).await.unwrap();
+    assert_eq!((applied.events, applied.duplicates), (1, 1));
+    want[2].2 = 2; // "" o3: scored 2, selected 1
+    want[2].3 = 1;
+    want[6] = ("seg_b", "o3", 2, 1);
+    assert_eq!(counts(&pool).await, expect(&want));
+
+    // The isolating path folds its runs from the hollow traces too.
+    let fourth = sealed(&[(T, 5, trace("t5", "c1", &["o2"]))], &expected(Some(5), Some(2)));
+    assert_eq!(apply_batch_isolating(&pool, &fourth, &options(), false).await.unwrap().events, 1);
+    want[1] = ("", "o2", 3, 2);
+    want[4] = ("seg_a", "o2", 2, 1);
+    assert_eq!(counts(&pool).await, expect(&want));
+}
