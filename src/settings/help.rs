@@ -55,6 +55,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DV_HTTP_HEADER_READ_TIMEOUT_MS", "10000", "idle or slow connections are closed after it"),
     ("DV_LOG_FORMAT", "text", "`json` for JSON log lines"),
     ("RUST_LOG", "info,rdkafka=warn,sqlx=warn", "log filter"),
+    (
+        "_RJEM_MALLOC_CONF",
+        "narenas:1,background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0",
+        "jemalloc options (compiled in; set, they override)",
+    ),
 ];
 
 /// The `--help` epilogue: every variable with its default.
@@ -95,5 +100,14 @@ mod tests {
         for (name, _, _) in VARIABLES {
             assert!(readme.contains(&format!("`{name}`")), "{name} is not in README \"Configuration\"");
         }
+    }
+
+    /// The jemalloc options `--help` and the README name are the ones compiled in.
+    #[test]
+    fn the_listed_jemalloc_options_are_the_compiled_ones() {
+        let (_, default, _) = VARIABLES.iter().find(|(n, _, _)| *n == "_RJEM_MALLOC_CONF").expect("listed");
+        let config = include_str!("../../.cargo/config.toml");
+        assert!(config.contains(&format!("JEMALLOC_SYS_WITH_MALLOC_CONF = \"{default}\"")), "{default}");
+        assert!(include_str!("../../README.md").contains(&format!("`{default}`")));
     }
 }
