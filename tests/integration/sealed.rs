@@ -31,7 +31,7 @@ fn trace(id: &str, customer: &str, offers: &[&str]) -> Value {
 
 /// A batch of (topic, offset, event); `expected`: the stored next offset of each topic's
 /// partition 0 (`None`: no row yet).
-fn batch(events: &[(TopicKind, i64, Value)], expected: &BTreeMap<TopicKind, Option<i64>>) -> Batch {
+pub fn batch(events: &[(TopicKind, i64, Value)], expected: &BTreeMap<TopicKind, Option<i64>>) -> Batch {
     let mut b = Batch::default();
     for (kind, offset, event) in events {
         let topic: Arc<str> = Arc::from(kind.default_name());

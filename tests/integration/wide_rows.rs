@@ -4,19 +4,17 @@
 //! when the rows are created and when they are merged into stored ones.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use consumers::apply::apply_batch;
-use consumers::batch::{Batch, Message};
-use consumers::decode::DecodeLimits;
 use consumers::events::TopicKind;
 use consumers::units::wide::entries;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{fresh_database, Servers};
 use crate::isolation::options;
 use crate::model::{at, test_today, ts};
+use crate::sealed::batch;
 
 /// (day, channel, flow) → offer → (scored, selected): the contract's counts (docs/dashboard-types.md 5.1).
 type Expected = BTreeMap<(NaiveDate, String, String), BTreeMap<String, (i64, i64)>>;
@@ -30,7 +28,7 @@ const OFFERS: usize = 400;
 
 /// One trace per (day, channel, flow): every candidate qualifies, passes the contact policy
 /// and is scored, ranked by its position; the first one is selected.
-fn traces(round: usize, expected: &mut Expected) -> Vec<String> {
+fn traces(round: usize, first: i64, expected: &mut Expected) -> Vec<(TopicKind, i64, Value)> {
     let today = test_today();
     let mut out = Vec::new();
     for d in 0..DAYS {
@@ -58,28 +56,11 @@ fn traces(round: usize, expected: &mut Expected) -> Vec<String> {
                     "scoringResults": scoring, "selectedOffers": [scoring[0]],
                     "totalDurationMs": 5, "createdAt": ts(at(today, d))
                 });
-                out.push(trace.to_string());
+                out.push((TopicKind::DecisionTraces, first + out.len() as i64, trace));
             }
         }
     }
     out
-}
-
-fn batch(payloads: &[String], first: i64, expected: Option<i64>) -> Batch {
-    let topic: Arc<str> = Arc::from("decision-traces");
-    let mut b = Batch::default();
-    for (i, payload) in payloads.iter().enumerate() {
-        let msg = Message {
-            topic: &topic,
-            partition: 0,
-            offset: first + i as i64,
-            key: Some(b"acme:c1"),
-            payload: Some(payload.as_bytes()),
-        };
-        b.add(TopicKind::DecisionTraces, msg, expected, &DecodeLimits::default(), chrono::Utc::now());
-    }
-    assert!(b.dead_letters.is_empty(), "{:?}", b.dead_letters.first());
-    b
 }
 
 /// The stored selection rows as (scored, selected) per offer, and the largest row's size.
@@ -106,8 +87,10 @@ async fn stored(pool: &sqlx::PgPool) -> (Expected, usize) {
 async fn wide_rows_of_many_chunks_are_exact_when_created_and_when_merged() {
     let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
     let mut expected = Expected::new();
-    let first = traces(0, &mut expected);
-    let applied = apply_batch(&pool, &batch(&first, 0, None), &options()).await.unwrap();
+    let first = traces(0, 0, &mut expected);
+    let applied = apply_batch(&pool, &batch(&first, &BTreeMap::from([(TopicKind::DecisionTraces, None)])), &options())
+        .await
+        .unwrap();
     assert_eq!(applied.events, first.len());
     let (rows, largest) = stored(&pool).await;
     assert_eq!(rows.len(), DAYS as usize * CHANNELS * FLOWS);
@@ -115,8 +98,10 @@ async fn wide_rows_of_many_chunks_are_exact_when_created_and_when_merged() {
     assert!(rows == expected, "created rows differ from the published traces");
 
     // The same keys again with shifted offers: every row is merged into a stored one.
-    let second = traces(1, &mut expected);
     let n = first.len() as i64;
-    apply_batch(&pool, &batch(&second, n, Some(n)), &options()).await.unwrap();
+    let second = traces(1, n, &mut expected);
+    apply_batch(&pool, &batch(&second, &BTreeMap::from([(TopicKind::DecisionTraces, Some(n))])), &options())
+        .await
+        .unwrap();
     assert!(stored(&pool).await.0 == expected, "merged rows differ from the published traces");
 }

@@ -31,14 +31,7 @@ pub(super) fn storable(payload: &[u8]) -> Result<&str, Invalid> {
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
-            b'-' | b'0'..=b'9' => {
-                let len = payload[i..]
-                    .iter()
-                    .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .count();
-                number(&payload[i..i + len])?;
-                i += len - 1;
-            }
+            b'-' | b'0'..=b'9' => i += number_at(payload, i)? - 1,
             _ => {}
         }
         i += 1;
@@ -81,6 +74,13 @@ fn string_end(payload: &[u8], from: usize) -> Result<usize, Invalid> {
         }
         i += 2; // the backslash and the escaped character
     }
+}
+
+/// Checks the number literal starting at `at`; returns its length.
+fn number_at(payload: &[u8], at: usize) -> Result<usize, Invalid> {
+    let len = payload[at..].iter().take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).count();
+    number(&payload[at..at + len])?;
+    Ok(len)
 }
 
 /// Longest number literal.
@@ -189,14 +189,7 @@ mod tests {
                     }
                 }
                 b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
-                b'-' | b'0'..=b'9' if !in_string => {
-                    let len = payload[i..]
-                        .iter()
-                        .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                        .count();
-                    number(&payload[i..i + len])?;
-                    i += len - 1;
-                }
+                b'-' | b'0'..=b'9' if !in_string => i += number_at(payload, i)? - 1,
                 _ => {}
             }
             i += 1;
