@@ -50,7 +50,7 @@ pub struct Origin {
 /// A decoded event and its origin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Whole, or for a trace of a sealed batch hollow ([`Batch::seal`]).
+    /// Whole, except the traces of a sealed batch: those are hollow ([`Batch::seal`]).
     pub event: Event,
     pub origin: Origin,
 }
@@ -155,8 +155,8 @@ impl Batch {
     /// Folds the views outside segment scopes ([`Batch::prefold`]), then hollows the traces
     /// ([`crate::events::DecisionTrace::hollow`]): the last step of building a batch. A batch
     /// holds its decoded traces until it commits, and decoded they are twice their payload
-    /// (~10 KB for a 5 KB trace): two batches in flight were the largest share of the
-    /// ingest's peak RSS. The apply step reads back the few it folds again (traces of segment
+    /// (~10 KB for a 5 KB trace): ~20 MiB of the ingest's peak heap with two batches in
+    /// flight (heaptrack, BENCHMARKS.md "Write path, fourth pass"). The apply step reads back the few it folds again (traces of segment
     /// members, or all of them when a duplicate or a refused event changes the fold).
     pub fn seal(&mut self) {
         let whole: Vec<Cow<'_, Event>> = self.entries.iter().map(Entry::whole).collect();
