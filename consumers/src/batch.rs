@@ -159,11 +159,11 @@ impl Batch {
     /// flight (heaptrack, BENCHMARKS.md "Write path, fourth pass"). The apply step reads back the few it folds again (traces of segment
     /// members, or all of them when a duplicate or a refused event changes the fold).
     pub fn seal(&mut self) {
-        let whole: Vec<Cow<'_, Event>> = self.entries.iter().map(Entry::whole).collect();
-        let events: Vec<&Event> = whole.iter().map(|e| &**e).collect();
-        self.prefold = Some(fold_shared(&events));
-        drop(events);
-        drop(whole);
+        let prefold = {
+            let whole: Vec<Cow<'_, Event>> = self.entries.iter().map(Entry::whole).collect();
+            fold_shared(&whole.iter().map(|e| &**e).collect::<Vec<_>>())
+        };
+        self.prefold = Some(prefold);
         for entry in &mut self.entries {
             if let Event::Trace(t) = &mut entry.event {
                 t.hollow();

@@ -281,25 +281,24 @@ async fn apply_entries(
     let mut memberships = views::load_memberships(tx, &heads).await?;
     // The consumer thread's fold holds for exactly these events when none was a duplicate
     // (the usual case); then only the segment scopes, which need the memberships, are left,
-    // and only the traces of customers who are or become segment members count in them:
-    // those are read back whole. Otherwise every event is folded again, whole.
+    // and only the traces of customers who are or become segment members count in them.
+    // Otherwise every event is folded again. The traces folded are read back whole.
+    let prefold = prefold.filter(|_| fresh.len() == entries.len());
+    let joining = joining(&heads);
+    let whole: Vec<Cow<'_, Event>> = fresh
+        .iter()
+        .map(|e| match &e.event {
+            Event::Trace(t) if prefold.is_some() && !member(&memberships, &joining, &t.tenant_id, &t.customer_id) => {
+                Cow::Borrowed(&e.event)
+            }
+            _ => e.whole(),
+        })
+        .collect();
+    let events: Vec<&Event> = whole.iter().map(|e| &**e).collect();
     let folded: Delta;
     let (shared, segments) = match prefold {
-        Some(p) if fresh.len() == entries.len() => {
-            let joining = joining(&heads);
-            let whole: Vec<Cow<'_, Event>> = fresh
-                .iter()
-                .map(|e| match &e.event {
-                    Event::Trace(t) if member(&memberships, &joining, &t.tenant_id, &t.customer_id) => e.whole(),
-                    event => Cow::Borrowed(event),
-                })
-                .collect();
-            let events: Vec<&Event> = whole.iter().map(|e| &**e).collect();
-            (p, fold_segments(&events, &mut memberships, options.max_segments))
-        }
-        _ => {
-            let whole: Vec<Cow<'_, Event>> = fresh.iter().map(|e| e.whole()).collect();
-            let events: Vec<&Event> = whole.iter().map(|e| &**e).collect();
+        Some(p) => (p, fold_segments(&events, &mut memberships, options.max_segments)),
+        None => {
             folded = fold(&events, &mut memberships, options.max_segments);
             (&folded, Delta::default())
         }
