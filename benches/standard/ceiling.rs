@@ -19,13 +19,49 @@ use sqlx::PgPool;
 pub struct Rate {
     pub events: u64,
     pub secs: f64,
+    /// CPU seconds over `secs` of the thread that decodes, folds and seals (the consumer
+    /// thread's work), of the thread that applies (the committer's), and of PostgreSQL: which
+    /// of them is saturated says what limits the rate.
+    pub decode_cpu: f64,
+    pub apply_cpu: f64,
+    pub postgres_cpu: f64,
 }
 
 impl Rate {
     pub fn per_s(&self) -> f64 {
         self.events as f64 / self.secs.max(1e-9)
     }
+
+    /// "decode thread 93 %, apply thread 41 %, PostgreSQL 38 %" (of one core, over `secs`).
+    pub fn cpu(&self) -> String {
+        let pct = |cpu: f64| cpu * 100.0 / self.secs.max(1e-9);
+        format!(
+            "decode thread {:.0} %, apply thread {:.0} %, PostgreSQL {:.0} %",
+            pct(self.decode_cpu),
+            pct(self.apply_cpu),
+            pct(self.postgres_cpu)
+        )
+    }
+
+    fn add(&mut self, events: u64, p: &Pipelined) {
+        self.events += events;
+        self.secs += p.secs;
+        self.decode_cpu += p.decode_cpu;
+        self.apply_cpu += p.apply_cpu;
+        self.postgres_cpu += p.postgres_cpu;
+    }
 }
+
+/// One run of the pipeline: its wall time and CPU seconds (see [`Rate`]).
+struct Pipelined {
+    secs: f64,
+    decode_cpu: f64,
+    apply_cpu: f64,
+    postgres_cpu: f64,
+}
+
+/// Clock ticks per second of `/proc`'s counters (USER_HZ, 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
 
 pub struct Filler {
     pool: PgPool,
@@ -33,6 +69,8 @@ pub struct Filler {
     /// Next offset of each synthetic partition (one per topic).
     next: BTreeMap<TopicKind, i64>,
     options: ApplyOptions,
+    /// The service's batch bounds (`DV_INGEST_BATCH_MAX_*`, read as the service reads them).
+    limits: BatchLimits,
     pub traces_done: u64,
     /// Traces (alone in their batches, as on their own topic), interactions, everything else.
     pub traces: Rate,
@@ -40,12 +78,9 @@ pub struct Filler {
     pub other: Rate,
 }
 
-const BATCH_MAX_MESSAGES: usize = 5_000;
-/// The default `DV_INGEST_BATCH_MAX_BYTES`.
-const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// The default `DV_INGEST_BATCH_MAX_DELTA_ROWS`.
-const BATCH_MAX_WEIGHT: usize = 1_000_000;
-const CHUNK_TRACES: u64 = 25_000;
+/// Traces generated, then run through one pipeline: large, because each run starts and ends
+/// with one side of the pipeline idle, which a consumer that streams does not.
+const CHUNK_TRACES: u64 = 100_000;
 
 impl Filler {
     /// A filler of the standard workload whose `traces` span its 90 days.
@@ -67,11 +102,13 @@ impl Filler {
                 Err(_) => true,
             },
         };
+        let limits = decision_views::settings::Settings::from_env()?.ingest_config().batch_limits();
         let mut f = Filler {
             pool,
             workload,
             next: BTreeMap::new(),
             options,
+            limits,
             traces_done: 0,
             traces: Rate::default(),
             interactions: Rate::default(),
@@ -103,14 +140,13 @@ impl Filler {
                 }
             }
             for (i, group) in by_group.iter().enumerate() {
-                let (secs, events) = self.pipeline(group).await?;
+                let (run, events) = self.pipeline(group).await?;
                 let rate = match i {
                     0 => &mut self.traces,
                     1 => &mut self.interactions,
                     _ => &mut self.other,
                 };
-                rate.events += group.len() as u64;
-                rate.secs += secs;
+                rate.add(group.len() as u64, &run);
                 each_chunk(events).await?;
             }
             self.traces_done += n;
@@ -131,19 +167,17 @@ impl Filler {
         self.pipeline(events).await.map(|_| ())
     }
 
-    async fn pipeline(&mut self, messages: &[Generated]) -> anyhow::Result<(f64, Vec<Entry>)> {
+    async fn pipeline(&mut self, messages: &[Generated]) -> anyhow::Result<(Pipelined, Vec<Entry>)> {
         let started = Instant::now();
+        let (apply_ticks, postgres_ticks) = (crate::cpu::thread_ticks(), crate::cpu::postgres_ticks());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);
         let mut next = self.next.clone();
+        let full_at = self.limits;
         let owned: Vec<(TopicKind, Vec<u8>)> =
             messages.iter().map(|g| (g.topic, g.payload.as_bytes().to_vec())).collect();
         let decoder = std::thread::spawn(move || {
+            let ticks = crate::cpu::thread_ticks();
             let limits = DecodeLimits::default();
-            let full_at = BatchLimits {
-                max_messages: BATCH_MAX_MESSAGES,
-                max_bytes: BATCH_MAX_BYTES,
-                max_weight: BATCH_MAX_WEIGHT,
-            };
             let topics: BTreeMap<TopicKind, Arc<str>> =
                 TopicKind::ALL.into_iter().map(|k| (k, Arc::from(topic_name(k).as_str()))).collect();
             let mut batch = Batch::default();
@@ -166,7 +200,7 @@ impl Filler {
                     let mut full = std::mem::take(&mut batch);
                     full.seal();
                     if tx.blocking_send(full).is_err() {
-                        return next;
+                        return (next, crate::cpu::thread_ticks() - ticks);
                     }
                 }
             }
@@ -174,7 +208,7 @@ impl Filler {
                 batch.seal();
                 let _ = tx.blocking_send(batch);
             }
-            next
+            (next, crate::cpu::thread_ticks() - ticks)
         });
         let mut applied = Vec::with_capacity(messages.len());
         while let Some(batch) = rx.recv().await {
@@ -186,8 +220,17 @@ impl Filler {
             applied.extend(batch.entries);
         }
         let secs = started.elapsed().as_secs_f64();
-        self.next = decoder.join().map_err(|_| anyhow::anyhow!("decoder thread panicked"))?;
-        Ok((secs, applied))
+        let (apply_ticks, postgres_ticks) =
+            (crate::cpu::thread_ticks() - apply_ticks, crate::cpu::postgres_ticks() - postgres_ticks);
+        let decode_ticks;
+        (self.next, decode_ticks) = decoder.join().map_err(|_| anyhow::anyhow!("decoder thread panicked"))?;
+        let run = Pipelined {
+            secs,
+            decode_cpu: decode_ticks as f64 / TICKS_PER_S,
+            apply_cpu: apply_ticks as f64 / TICKS_PER_S,
+            postgres_cpu: postgres_ticks as f64 / TICKS_PER_S,
+        };
+        Ok((run, applied))
     }
 }
 

@@ -36,7 +36,11 @@ impl std::fmt::Display for Split {
 
 /// utime + stime of a process (fields 14 and 15 of `/proc/PID/stat`, after the command name).
 fn process_ticks(pid: u32) -> u64 {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    process_ticks_at(&format!("/proc/{pid}/stat"))
+}
+
+fn process_ticks_at(path: &str) -> u64 {
+    let Ok(stat) = fs::read_to_string(path) else { return 0 };
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0 };
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3 (state): utime is field 14, stime 15.
@@ -44,8 +48,13 @@ fn process_ticks(pid: u32) -> u64 {
         + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
+/// utime + stime of the calling thread.
+pub fn thread_ticks() -> u64 {
+    process_ticks_at("/proc/thread-self/stat")
+}
+
 /// Every process whose command is `postgres` (the postmaster, its backends and workers).
-fn postgres_ticks() -> u64 {
+pub fn postgres_ticks() -> u64 {
     let Ok(dir) = fs::read_dir("/proc") else { return 0 };
     dir.filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())

@@ -25,6 +25,13 @@ mod reads;
 mod report;
 mod shap;
 
+/// The service's allocator with the service's options (`.cargo/config.toml`): the `ceiling`
+/// stage runs the processor's decode, fold and apply in this process, and with glibc malloc
+/// they spent ~40 % of their samples in `malloc` and `free` (perf, BENCHMARKS.md "Write path,
+/// fifth pass"), which the service does not.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::time::{Duration, Instant};
 
 use consumers::events::TopicKind;

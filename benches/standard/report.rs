@@ -46,18 +46,22 @@ impl Report {
         if let Some((t, i, _)) = &self.ceiling {
             let _ = writeln!(
                 s,
-                "| processor ceiling (in memory → committed views, no broker) | ≥ 50,000 traces/s; ≥ 250,000 interactions/s | {:.0} traces/s; {:.0} interactions/s | {} |",
+                "| processor ceiling (in memory → committed views, no broker) | ≥ 50,000 traces/s; ≥ 250,000 interactions/s | {:.0} traces/s ({}); {:.0} interactions/s ({}) | {} |",
                 t.per_s(),
+                t.cpu(),
                 i.per_s(),
+                i.cpu(),
                 verdict(t.per_s() >= 50_000.0 && i.per_s() >= 250_000.0)
             );
         }
         for (n, t, i) in &self.ceilings {
             let _ = writeln!(
                 s,
-                "| processor ceiling, newest {n} traces of the standard stream (in memory → committed views, no broker) | ≥ 50,000 traces/s; ≥ 250,000 interactions/s | {:.0} traces/s; {:.0} interactions/s | {} |",
+                "| processor ceiling, newest {n} traces of the standard stream (in memory → committed views, no broker) | ≥ 50,000 traces/s; ≥ 250,000 interactions/s | {:.0} traces/s ({}); {:.0} interactions/s ({}) | {} |",
                 t.per_s(),
+                t.cpu(),
                 i.per_s(),
+                i.cpu(),
                 verdict(t.per_s() >= 50_000.0 && i.per_s() >= 250_000.0)
             );
         }
@@ -168,11 +172,11 @@ impl Report {
         }
         if let Some((t, i, o)) = &self.ceiling {
             let _ = writeln!(s, "\n### Processor ceiling (pre-encoded events in memory, no broker)\n");
-            let _ = writeln!(s, "| events | count | seconds | per second |\n|---|---|---|---|");
+            let _ = writeln!(s, "| events | count | seconds | per second | CPU (of one core) |\n|---|---|---|---|---|");
             for (name, r) in
                 [("decision traces", t), ("interactions", i), ("suppressions, attributions, model metrics", o)]
             {
-                let _ = writeln!(s, "| {name} | {} | {:.1} | {:.0} |", r.events, r.secs, r.per_s());
+                let _ = writeln!(s, "| {name} | {} | {:.1} | {:.0} | {} |", r.events, r.secs, r.per_s(), r.cpu());
             }
         }
         if let (Some((small_n, small)), Some((large_n, large))) = (self.reads.first(), self.reads.last()) {
