@@ -224,7 +224,7 @@ impl Settings {
                 orphan_after: Duration::from_millis(parse("DV_INGEST_ORPHAN_AFTER_MS", 30_000)?),
                 batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 20_000)?,
                 batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 8 * 1024 * 1024)?,
-                batch_max_delta_rows: parse("DV_INGEST_BATCH_MAX_DELTA_ROWS", 1_000_000)?,
+                batch_max_delta_rows: parse("DV_INGEST_BATCH_MAX_DELTA_ROWS", 60_000)?,
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 trace_lane: parse("DV_INGEST_TRACE_LANE", true)?,
                 synchronous_commit: parse("DV_INGEST_SYNCHRONOUS_COMMIT", true)?,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use consumers::apply::{apply_batch, apply_batch_isolating};
-use consumers::batch::{Batch, Message};
+use consumers::batch::{Batch, BatchLimits, Message};
 use consumers::decode::DecodeLimits;
 use consumers::events::{Event, TopicKind};
 use serde_json::{json, Value};
@@ -119,4 +119,63 @@ async fn sealed_batches_count_members_duplicates_and_isolated_runs_exactly() {
     want[1] = ("", "o2", 3, 2);
     want[4] = ("seg_a", "o2", 2, 1);
     assert_eq!(counts(&pool).await, expect(&want));
+}
+
+/// A batch over a megabyte of traces: the consumer thread folds it a chunk at a time as it
+/// reads and holds each trace's payload compressed. The views count every trace, the raw
+/// store keeps every body byte for byte, and the batch holds a fraction of what it read.
+#[tokio::test]
+async fn a_batch_folded_a_chunk_at_a_time_counts_and_stores_every_trace() {
+    let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
+    let offers: Vec<String> = (0..50).map(|o| format!("offer_{o:02}")).collect();
+    let published: Vec<Value> = (0..600)
+        .map(|i| {
+            let scored: Vec<&str> = (0..40).map(|k| offers[(i + k) % 50].as_str()).collect();
+            trace(&format!("t{i}"), &format!("c{}", i % 7), &scored)
+        })
+        .collect();
+    let events: Vec<(TopicKind, i64, Value)> =
+        published.iter().enumerate().map(|(i, t)| (TopicKind::DecisionTraces, i as i64, t.clone())).collect();
+    let read: usize = published.iter().map(|t| t.to_string().len()).sum();
+    assert!(read > 2 << 20, "more than one fold chunk: {read} bytes");
+    let b = sealed(&events, &BTreeMap::from([(TopicKind::DecisionTraces, None)]));
+    assert!(b.bytes * 4 < read, "payloads held compressed: {} of {read} bytes", b.bytes);
+    assert_eq!(apply_batch(&pool, &b, &options()).await.unwrap().events, 600);
+
+    // Scored by every trace that lists it, selected by those that list it first.
+    let mut want: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for t in &published {
+        for (rank, s) in t["scoringResults"].as_array().unwrap().iter().enumerate() {
+            let c = want.entry((String::new(), s["offerId"].as_str().unwrap().to_owned())).or_default();
+            c.0 += 1;
+            c.1 += i64::from(rank == 0);
+        }
+    }
+    assert_eq!(counts(&pool).await, want);
+    let stored: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT id, body_zstd FROM decision_traces").fetch_all(&pool).await.unwrap();
+    let stored: BTreeMap<String, Vec<u8>> =
+        stored.into_iter().map(|(id, z)| (id, consumers::apply::raw_traces::decompress(&z).unwrap())).collect();
+    let sent: BTreeMap<String, Vec<u8>> =
+        published.iter().map(|t| (t["id"].as_str().unwrap().to_owned(), t.to_string().into_bytes())).collect();
+    assert_eq!(stored, sent);
+}
+
+/// The delta bound counts the rows a batch's events make, not their upper bound: 300
+/// impressions of one offer and channel could add 1,500 rows, and fold into four.
+#[tokio::test]
+async fn a_batch_is_bounded_by_the_rows_its_events_fold_into() {
+    let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
+    let events: Vec<(String, &str)> = (0..300).map(|i| (format!("e{i}"), "o1")).collect();
+    let mut b = crate::isolation::batch_at(&events, 0, None);
+    let limits = BatchLimits { max_messages: 10_000, max_bytes: 1 << 30, max_weight: 100 };
+    assert!(!b.is_full(&limits), "300 events of one key fold into {} rows", b.weight);
+    // (Four: the day's row and its three rollups; eight if the clock passed midnight meanwhile.)
+    assert!(b.weight <= 10, "{} rows", b.weight);
+    b.seal();
+    assert_eq!(apply_batch(&pool, &b, &options()).await.unwrap().events, 300);
+    assert_eq!(crate::isolation::impressions_by_offer(&pool).await, vec![("o1".to_owned(), 300)]);
+    // Past the bound, it is full.
+    let limits = BatchLimits { max_weight: 2, ..limits };
+    assert!(b.is_full(&limits));
 }

@@ -85,7 +85,7 @@ impl Row {
                 self.s(&t.tenant_id).s(&t.id).s(&t.customer_id).o(&t.decision_flow_id).o(&t.channel_id);
                 self.s(if t.degraded { "t" } else { "f" }).n(t.total_duration_ms).t(&t.created_at);
                 // The payload as received.
-                self.s(std::str::from_utf8(&entry.origin.payload)?);
+                self.s(std::str::from_utf8(&entry.origin.payload.bytes())?);
             }
             Event::Interaction(i) => {
                 self.s(&i.tenant_id).s(&i.id).s(&i.customer_id).s(&i.offer_id).s(&i.channel_id);

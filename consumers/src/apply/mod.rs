@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
-use crate::batch::{Batch, DeadLetter, Entry, Message};
+use crate::batch::{Batch, DeadLetter, Entry, Message, Payload};
 use crate::decode::{RejectReason, Rejection};
 use crate::events::{DecisionTrace, Event, MembershipOp};
 use crate::fold::{fold, fold_segments, Delta, Memberships};
@@ -256,12 +256,13 @@ fn rejected_by_database(entry: &Entry, e: &sqlx::Error) -> DeadLetter {
         sqlx::Error::Database(db) => format!("{} (SQLSTATE {})", db.message(), db.code().unwrap_or_default()),
         other => other.to_string(),
     };
+    let payload = o.payload.bytes();
     let msg = Message {
         topic: &o.topic,
         partition: o.partition,
         offset: o.offset,
         key: o.key.as_deref(),
-        payload: Some(&o.payload),
+        payload: Some(&payload),
     };
     let tenant = Some(entry.event.tenant_id().to_owned());
     DeadLetter::of_message(&msg, Rejection::new(RejectReason::RejectedByDatabase, detail, tenant))
@@ -307,9 +308,9 @@ async fn apply_entries(
     // each in key order), so concurrent writers still take row locks in one global order.
     write_views(tx, shared).await?;
     write_views(tx, &segments).await?;
-    let traces: Vec<(&DecisionTrace, &[u8])> = fresh
+    let traces: Vec<(&DecisionTrace, &Payload)> = fresh
         .iter()
-        .filter_map(|e| if let Event::Trace(t) = &e.event { Some((&**t, &*e.origin.payload)) } else { None })
+        .filter_map(|e| if let Event::Trace(t) = &e.event { Some((&**t, &e.origin.payload)) } else { None })
         .collect();
     raw_traces::store(tx, &traces, options.oldest_raw_trace_day()).await?;
     Ok(Applied {

@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
+use crate::batch::Payload;
 use crate::events::{utc_day, DecisionTrace};
+pub use crate::units::body::{compress, decompress};
 
 /// FNV-1a 64 of `tenant \0 id`, then murmur3's 64-bit finalizer: stable across versions and
 /// platforms (the sampling contract). The finalizer matters: FNV alone leaves the high bits of
@@ -50,7 +52,7 @@ pub async fn trace_settings(
 
 pub(super) async fn store(
     tx: &mut Transaction<'_, Postgres>,
-    traces: &[(&DecisionTrace, &[u8])],
+    traces: &[(&DecisionTrace, &Payload)],
     oldest_day: NaiveDate,
 ) -> Result<(), sqlx::Error> {
     if traces.is_empty() {
@@ -58,7 +60,7 @@ pub(super) async fn store(
     }
     let tenants: BTreeSet<&str> = traces.iter().map(|(t, _)| t.tenant_id.as_str()).collect();
     let settings = trace_settings(tx, &tenants.into_iter().collect::<Vec<_>>()).await?;
-    let keep: Vec<&(&DecisionTrace, &[u8])> = traces
+    let keep: Vec<&(&DecisionTrace, &Payload)> = traces
         .iter()
         .filter(|(t, _)| utc_day(t.created_at) >= oldest_day)
         .filter(|(t, _)| {
@@ -72,9 +74,6 @@ pub(super) async fn store(
     }
     let (mut tn, mut day, mut id, mut cust, mut req, mut at, mut body) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    // One compression context for the batch: creating one per trace was a visible share of
-    // the ingest's own CPU (ZSTD_createCCtx in the profile).
-    let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd context");
     for (t, payload) in keep {
         tn.push(t.tenant_id.as_str());
         day.push(utc_day(t.created_at));
@@ -82,9 +81,10 @@ pub(super) async fn store(
         cust.push(t.customer_id.as_str());
         req.push(t.request_id.as_str());
         at.push(t.created_at);
-        // The payload as published, unknown fields included.
-        body.push(zstd.compress(payload).expect("zstd compression into memory"));
+        // The payload as published, unknown fields included, compressed when it was read.
+        body.push(payload.zstd());
     }
+    let body: Vec<&[u8]> = body.iter().map(|b| &**b).collect();
     sqlx::query(
         // Each stored trace's id beside it, in the same statement: lookups by id read
         // `decision_trace_ids` instead of probing every daily partition.
@@ -106,21 +106,6 @@ pub(super) async fn store(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// zstd level 1, the fastest: the point is to spare PostgreSQL the jsonb parse and pglz, not
-/// the last byte (the ratio at each level on the standard traces is not measured yet).
-const ZSTD_LEVEL: i32 = 1;
-
-/// A trace's stored bytes (`decision_traces.body_zstd`).
-pub fn compress(payload: &[u8]) -> Vec<u8> {
-    // Compressing into memory fails only on allocation failure, which aborts anyway.
-    zstd::bulk::compress(payload, ZSTD_LEVEL).expect("zstd compression into memory")
-}
-
-/// The published bytes of a stored trace.
-pub fn decompress(stored: &[u8]) -> std::io::Result<Vec<u8>> {
-    zstd::stream::decode_all(stored)
 }
 
 pub fn partition_name(d: NaiveDate) -> String {
@@ -161,13 +146,5 @@ mod tests {
         }
         assert_eq!((0..100).filter(|i| sampled("t", &i.to_string(), 0.0)).count(), 0);
         assert_eq!((0..100).filter(|i| sampled("t", &i.to_string(), 1.0)).count(), 100);
-    }
-
-    #[test]
-    fn stored_bytes_come_back_exactly() {
-        let trace = br#"{"id":"tr1","n":123456789012345678901234567890,"x":1e2,"s":"\u00e9"}"#;
-        let stored = compress(trace);
-        assert_eq!(decompress(&stored).unwrap(), trace);
-        assert!(decompress(b"not zstd").is_err());
     }
 }

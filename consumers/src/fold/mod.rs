@@ -7,6 +7,7 @@
 
 mod delta;
 pub mod keys;
+mod merge;
 pub mod selection;
 mod traces;
 

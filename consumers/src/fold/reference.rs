@@ -317,3 +317,29 @@ proptest! {
         prop_assert_eq!(segments, Delta::default());
     }
 }
+
+proptest! {
+    /// A batch folded a chunk at a time, each chunk's delta merged onto the ones before
+    /// (`Batch::add`), is the batch folded at once, wherever the chunks end.
+    #[test]
+    fn chunks_merged_make_the_whole_fold(
+        events in proptest::collection::vec(prop_oneof![trace().prop_map(|t| Event::Trace(Box::new(t))), interaction(), membership()], 0..40),
+        cuts in proptest::collection::vec(0_usize..40, 0..4),
+        alice in proptest::collection::btree_set(prop_oneof![Just("s1"), Just("s2")].prop_map(String::from), 0..3),
+    ) {
+        let mut stored = Memberships::new();
+        stored.entry("t".into()).or_default().insert("alice".into(), alice);
+        let refs: Vec<&Event> = events.iter().collect();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(refs.len())).chain([0, refs.len()]).collect();
+        cuts.sort_unstable();
+        let (mut shared, mut all) = (Delta::default(), Delta::default());
+        let mut memberships = stored.clone();
+        for w in cuts.windows(2) {
+            shared.merge(fold_shared(&refs[w[0]..w[1]]));
+            all.merge(fold(&refs[w[0]..w[1]], &mut memberships, 2));
+        }
+        prop_assert_eq!(shared.rows(), fold_shared(&refs).rows());
+        prop_assert_eq!(&shared, &fold_shared(&refs));
+        prop_assert_eq!(&all, &fold(&refs, &mut stored.clone(), 2));
+    }
+}

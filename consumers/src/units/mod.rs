@@ -2,6 +2,7 @@
 //! (sums), applying (column types) and the API (formatting). At the bottom of the crate: every
 //! other module imports it, it imports none of them.
 
+pub mod body;
 pub mod latency;
 pub mod money;
 pub mod wide;

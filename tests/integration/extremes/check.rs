@@ -2,6 +2,7 @@
 //! documented reason (one its values give) or applied (seen in the database), never both; the
 //! bookkeeping matches the batches; and the sums are exact, the extreme ones included.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -151,8 +152,9 @@ pub async fn bookkeeping(pool: &PgPool, at: &[(Arc<str>, i64)], batches: &[Batch
     Ok(())
 }
 
-fn applied(batches: &[Batch]) -> impl Iterator<Item = &Event> {
-    batches.iter().flat_map(|b| &b.entries).map(|e| &e.event)
+/// The batches' events whole (a batch's traces are hollow once folded: read back).
+fn applied(batches: &[Batch]) -> impl Iterator<Item = Cow<'_, Event>> {
+    batches.iter().flat_map(|b| &b.entries).map(|e| e.whole())
 }
 
 fn parse(s: &str) -> Result<i128, String> {
@@ -168,7 +170,7 @@ pub async fn sums(pool: &PgPool, ctx: &Ctx, case: &CaseSpec, batches: &[Batch]) 
     let mut want: BTreeMap<DayKey, ([i64; 6], i128, i128)> = BTreeMap::new();
     let mut attributions: BTreeMap<(String, NaiveDate, String), (i64, i128)> = BTreeMap::new();
     for e in applied(batches) {
-        if let Event::Interaction(i) = e {
+        if let Event::Interaction(i) = &*e {
             let key = (i.tenant_id.clone(), utc_day(i.occurred_at), i.offer_id.clone(), i.channel_id.clone());
             let row = want.entry(key).or_default();
             let n = [Outcome::Impression, Outcome::Click, Outcome::Accept, Outcome::Convert, Outcome::Reject];
@@ -176,7 +178,7 @@ pub async fn sums(pool: &PgPool, ctx: &Ctx, case: &CaseSpec, batches: &[Batch]) 
             row.1 += i128::from(micros(i.revenue)?);
             row.2 += i128::from(micros(i.cost)?);
         }
-        if let Event::Attribution(a) = e {
+        if let Event::Attribution(a) = &*e {
             let row = attributions.entry((a.tenant_id.clone(), utc_day(a.occurred_at), a.model.clone())).or_default();
             row.0 += 1;
             row.1 += i128::from(micros(a.value)?);
@@ -250,7 +252,7 @@ async fn extreme_sums(pool: &PgPool, ctx: &Ctx, case: &CaseSpec, batches: &[Batc
     // (rank_sum, rank_n, score_sum_micros, scored, selected) of the hot offer.
     let mut want = (0i64, 0i64, 0i64, 0i64, 0i64);
     for e in applied(batches) {
-        if let Event::Trace(t) = e {
+        if let Event::Trace(t) = &*e {
             let hot: Vec<_> = t.scoring_results.iter().filter(|s| s.offer_id == HOT_OFFER).collect();
             want.0 += hot.iter().map(|s| s.rank).sum::<i64>();
             want.1 += hot.len() as i64;
@@ -290,7 +292,7 @@ async fn extreme_sums(pool: &PgPool, ctx: &Ctx, case: &CaseSpec, batches: &[Batc
 /// capped scopes are counted; raw traces are stored as the tenant's settings say.
 pub async fn scopes_and_traces(pool: &PgPool, ctx: &Ctx, case: &CaseSpec, batches: &[Batch], capped: u64) -> Res {
     let segments: BTreeSet<String> = applied(batches)
-        .filter_map(|e| match e {
+        .filter_map(|e| match &*e {
             Event::Membership(m)
                 if m.tenant_id == ctx.tenant && m.customer_id == CROWD && m.op == MembershipOp::Add =>
             {
