@@ -173,15 +173,15 @@ pub struct Batch {
     pub weight: usize,
     /// Assignment generation the batch was read in; a batch of an older generation is stale.
     pub generation: u64,
-    /// The views outside segment scopes of all `entries` ([`fold_shared`]), folded by
-    /// [`Batch::seal`] on the thread that read the batch, so that the commit does not wait for
-    /// it. The apply step uses it only when no entry turns out to be a duplicate (otherwise,
+    /// The views outside segment scopes of all `entries` ([`fold_shared`]), folded on the
+    /// thread that read the batch as it read it and finished by [`Batch::seal`], so that the
+    /// commit does not wait for it. The apply step uses it only when no entry turns out to be a duplicate (otherwise,
     /// and when it is absent, it folds the fresh events itself); it must be the fold of the
     /// entries as they are: `seal` once the batch is complete.
     pub prefold: Option<Delta>,
     /// The fold of `entries[..folded]`, whose traces are hollow; the later entries are whole.
     partial: Delta,
-    /// `partial.rows()`, and how many entries it holds.
+    /// `partial.rows()`.
     partial_rows: usize,
     folded: usize,
     /// Payload bytes and [`crate::fold::weight`] of the entries not folded yet.
