@@ -179,3 +179,34 @@ async fn a_batch_is_bounded_by_the_rows_its_events_fold_into() {
     let limits = BatchLimits { max_weight: 2, ..limits };
     assert!(b.is_full(&limits));
 }
+
+/// A trace the database refuses is dead-lettered with the bytes that were published, though
+/// the batch held them compressed; the rest of the batch applies.
+#[tokio::test]
+async fn a_trace_the_database_refuses_is_dead_lettered_with_its_published_bytes() {
+    let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = '22000'; END $$;
+         CREATE TRIGGER test_refuse BEFORE INSERT ON trace_daily FOR EACH ROW
+           WHEN (NEW.channel_id = 'poison') EXECUTE FUNCTION test_refuse();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut poison = trace("t2", "c2", &["o1"]);
+    poison["channelId"] = json!("poison");
+    let events = [
+        (TopicKind::DecisionTraces, 0, trace("t1", "c1", &["o1"])),
+        (TopicKind::DecisionTraces, 1, poison.clone()),
+        (TopicKind::DecisionTraces, 2, trace("t3", "c3", &["o1", "o2"])),
+    ];
+    let b = sealed(&events, &BTreeMap::from([(TopicKind::DecisionTraces, None)]));
+    apply_batch(&pool, &b, &options()).await.expect_err("the trigger refuses the batch");
+    let applied = apply_batch_isolating(&pool, &b, &options(), false).await.unwrap();
+    assert_eq!((applied.events, applied.dead_letters), (2, 1));
+    let dead: Vec<(i64, String, Vec<u8>)> =
+        sqlx::query_as("SELECT \"offset\", reason, payload FROM dead_letters").fetch_all(&pool).await.unwrap();
+    assert_eq!(dead, vec![(1, "rejected_by_database".to_owned(), poison.to_string().into_bytes())]);
+    assert_eq!(counts(&pool).await, expect(&[("", "o1", 2, 2), ("", "o2", 1, 0)]));
+}

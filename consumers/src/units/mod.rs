@@ -1,5 +1,6 @@
-//! How the views store money, durations and many ids' counters in one row: the encodings shared by decoding (ranges), folding
-//! (sums), applying (column types) and the API (formatting). At the bottom of the crate: every
+//! How the views store money, durations and many ids' counters in one row, and how a trace's
+//! bytes are held and stored: the encodings shared by decoding (ranges), folding (sums),
+//! applying (column types) and the API (formatting). At the bottom of the crate: every
 //! other module imports it, it imports none of them.
 
 pub mod body;
