@@ -4,7 +4,7 @@
 //! 1. insert the missing rows, empty (`ON CONFLICT DO NOTHING`), in key order, in one
 //!    statement;
 //! 2. lock the batch's rows (`FOR UPDATE`, in the same key order) and read their values, a
-//!    chunk of about 2 MiB of values at a time;
+//!    chunk of about 2 MiB of merged values at a time;
 //! 3. write back each chunk's values merged with the batch's entries.
 //!
 //! Rows are created and locked in one order by every writer, as the narrow views' upserts
@@ -129,7 +129,7 @@ async fn write<K: Key, const N: usize>(
         conditions.join(" AND ")
     );
     // Locked, merged and rewritten a chunk at a time, in key order (so the lock order is
-    // unchanged), each chunk carrying about `CHUNK_BYTES` of stored values: a selection row
+    // unchanged), each chunk carrying about `CHUNK_BYTES` of merged values: a selection row
     // holds every offer of its flow, and a whole batch's rows in one statement held ~80 MiB of
     // encode buffers at peak (heaptrack, BENCHMARKS.md "Write path, fourth pass"). The first
     // chunk is small; the next ones are sized by the row size it read.
@@ -146,12 +146,16 @@ async fn write<K: Key, const N: usize>(
                 keys.len()
             )));
         }
-        let mut merged = Vec::with_capacity(stored.len());
+        let mut merged: Vec<Vec<u8>> = Vec::with_capacity(stored.len());
         let mut bytes = 0;
         for (row, entries) in stored.iter().zip(&rows.entries[start..end]) {
             let value: &[u8] = row.try_get(0)?;
-            bytes += value.len();
             merged.push(merge(value, entries).map_err(|e| refused(table, e))?);
+            // Sized by what is written, which holds what was stored and more: sized by the
+            // stored values, a chunk of rows the batch had just created (stored empty) made
+            // the next chunk 20,000 rows, a 12.6 MB `Bind` message at the ingest's heap peak
+            // (heaptrack, BENCHMARKS.md "Write path, fifth pass").
+            bytes += merged.last().map_or(0, Vec::len);
         }
         drop(stored);
         K::bind(keys, sqlx::query(&update)).bind(merged).execute(&mut **tx).await?;
@@ -161,7 +165,7 @@ async fn write<K: Key, const N: usize>(
     Ok(())
 }
 
-/// Stored bytes one lock-and-rewrite statement carries, about (see `write`).
+/// Merged bytes one lock-and-rewrite statement carries, about (see `write`).
 const CHUNK_BYTES: usize = 2 << 20;
 /// Rows of the first chunk, before the row size is known; and the most rows of any chunk.
 const FIRST_CHUNK_ROWS: usize = 64;
