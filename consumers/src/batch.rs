@@ -168,9 +168,6 @@ pub struct Batch {
     pub positions: BTreeMap<(String, i32), Position>,
     /// Bytes of payload the batch holds, a trace's compressed ([`Payload`]): the size bound.
     pub bytes: usize,
-    /// Delta rows outside segment scopes: those of the events folded so far, plus an upper
-    /// bound for the rest ([`crate::fold::weight`]); what [`Batch::is_full`] bounds.
-    pub weight: usize,
     /// Assignment generation the batch was read in; a batch of an older generation is stale.
     pub generation: u64,
     /// The views outside segment scopes of all `entries` ([`fold_shared`]), folded on the
@@ -211,6 +208,12 @@ impl Batch {
         self.positions.is_empty()
     }
 
+    /// Delta rows outside segment scopes: those of the events folded so far, plus an upper
+    /// bound for the rest ([`crate::fold::weight`]); what [`Batch::is_full`] bounds.
+    pub fn weight(&self) -> usize {
+        self.partial_rows + self.pending_weight
+    }
+
     /// Finishes the fold of the views outside segment scopes ([`Batch::prefold`]): the last
     /// step of building a batch. Every trace is hollow afterwards
     /// ([`crate::events::DecisionTrace::hollow`]): a batch holds its traces until it commits,
@@ -234,7 +237,6 @@ impl Batch {
         }
         self.folded = self.entries.len();
         self.partial_rows = self.partial.rows();
-        self.weight = self.partial_rows;
         (self.pending_bytes, self.pending_weight) = (0, 0);
     }
 
@@ -295,7 +297,6 @@ impl Batch {
                 None
             }
         };
-        self.weight = self.partial_rows + self.pending_weight;
         if self.pending_bytes >= FOLD_CHUNK_BYTES {
             self.fold_pending();
         }

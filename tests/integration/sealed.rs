@@ -169,9 +169,9 @@ async fn a_batch_is_bounded_by_the_rows_its_events_fold_into() {
     let events: Vec<(String, &str)> = (0..300).map(|i| (format!("e{i}"), "o1")).collect();
     let mut b = crate::isolation::batch_at(&events, 0, None);
     let limits = BatchLimits { max_messages: 10_000, max_bytes: 1 << 30, max_weight: 100 };
-    assert!(!b.is_full(&limits), "300 events of one key fold into {} rows", b.weight);
+    assert!(!b.is_full(&limits), "300 events of one key fold into {} rows", b.weight());
     // (Four: the day's row and its three rollups; eight if the clock passed midnight meanwhile.)
-    assert!(b.weight <= 10, "{} rows", b.weight);
+    assert!(b.weight() <= 10, "{} rows", b.weight());
     b.seal();
     assert_eq!(apply_batch(&pool, &b, &options()).await.unwrap().events, 300);
     assert_eq!(crate::isolation::impressions_by_offer(&pool).await, vec![("o1".to_owned(), 300)]);

@@ -42,10 +42,10 @@ pub struct DecisionTrace {
 
 impl DecisionTrace {
     /// Drops what only the fold reads (the four arrays) and what only the payload keeps
-    /// (`pipeline`, `result`): a batch holds its traces this way once it is folded
-    /// ([`crate::batch::Batch::seal`]): a decoded standard trace held ~10 KB, mostly those
-    /// arrays' entries. The ids, times and dimensions stay: dedup, memberships and the raw
-    /// trace store read them.
+    /// (`pipeline`, `result`): a batch holds its traces this way once it has folded them
+    /// ([`crate::batch::Batch::add`], [`crate::batch::Batch::seal`]): a decoded standard
+    /// trace held ~10 KB, mostly those arrays' entries. The ids, times and dimensions stay:
+    /// dedup, memberships and the raw trace store read them.
     pub fn hollow(&mut self) {
         self.pipeline = None;
         self.result = None;

@@ -31,7 +31,7 @@ pub(super) async fn run_committer(
         tracing::debug!(
             messages = batch.messages(),
             bytes = batch.bytes,
-            weight = batch.weight,
+            weight = batch.weight(),
             millis = started.elapsed().as_millis() as u64,
             "batch done"
         );
