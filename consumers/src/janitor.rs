@@ -1,5 +1,5 @@
-//! Housekeeping next to ingest: the retention of dedup keys and dead letters (deleted past their
-//! horizons, in small chunks so that it never holds long locks) and of raw traces (whole daily
+//! Housekeeping next to ingest: the retention of dead letters (deleted past their horizon, in
+//! small chunks so that it never holds long locks), of dedup keys and raw traces (whole daily
 //! partitions), and the sweep of expired suppressions out of the active counters (see
 //! migration `suppression_counts`).
 
@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+
+use crate::apply::partitions;
 
 const CHUNK: i64 = 10_000;
 const EVERY: Duration = Duration::from_secs(600);
@@ -16,7 +18,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// How long each kind of kept record lives.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    pub dedup_horizon: chrono::Duration,
+    /// DV_RETENTION_DAYS: how old an event time may be; dedup keys live as long.
+    pub event_days: i64,
     pub trace_days: i64,
     pub dead_letter_days: i64,
 }
@@ -33,8 +36,8 @@ pub async fn run(pool: PgPool, retention: Retention, shutdown: CancellationToken
         }
         if last_purge.elapsed() >= EVERY {
             last_purge = tokio::time::Instant::now();
-            match purge(&pool, retention.dedup_horizon).await {
-                Ok(n) if n > 0 => tracing::info!(deleted = n, "expired dedup keys removed"),
+            match purge(&pool, retention.event_days).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "expired dedup keys removed (partitions and old keys)"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "dedup retention failed; will retry"),
             }
@@ -77,9 +80,20 @@ pub async fn sweep_expired_suppressions(pool: &PgPool) -> Result<u64, sqlx::Erro
     Ok(swept.len() as u64)
 }
 
-/// Deletes expired dedup keys; returns how many.
-pub async fn purge(pool: &PgPool, horizon: chrono::Duration) -> Result<u64, sqlx::Error> {
-    delete_older(pool, "dedup_keys", "applied_at", horizon).await
+/// Drops the dedup keys' partitions of days past the retention horizon, whose events would be
+/// refused as too old, and the keys stored before they were kept by day once past the same
+/// horizon; returns how many partitions and keys went.
+pub async fn purge(pool: &PgPool, retention_days: i64) -> Result<u64, sqlx::Error> {
+    // One day more than decode accepts: ingest processes whose clocks differ never write into a
+    // partition being dropped.
+    let oldest_kept = chrono::Utc::now().date_naive() - chrono::Duration::days(retention_days + 1);
+    let dropped = partitions::drop_before(pool, "dedup_keys", oldest_kept).await?.len() as u64;
+    let legacy = delete_older(pool, "legacy_dedup_keys", "applied_at", chrono::Duration::days(retention_days)).await?;
+    // Nothing left to look up there: ingest stops reading it.
+    sqlx::query("DELETE FROM legacy_dedup_bound WHERE NOT EXISTS (SELECT 1 FROM legacy_dedup_keys)")
+        .execute(pool)
+        .await?;
+    Ok(dropped + legacy)
 }
 
 /// Deletes dead letters received longer than `retention` ago; returns how many. The per-topic
@@ -116,23 +130,5 @@ pub async fn drop_expired_trace_partitions(pool: &PgPool, retention_days: i64) -
             break;
         }
     }
-    let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-          WHERE i.inhparent = 'decision_traces'::regclass",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut dropped = Vec::new();
-    for name in partitions {
-        let Some(day) =
-            name.strip_prefix("decision_traces_").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
-        else {
-            continue;
-        };
-        if day < oldest_kept {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(pool).await?;
-            dropped.push(name);
-        }
-    }
-    Ok(dropped)
+    partitions::drop_before(pool, "decision_traces", oldest_kept).await
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use consumers::apply::{apply_batch, apply_batch_isolating, ApplyError, ApplyOptions, Failure};
 use consumers::batch::{Batch, Message};
 use consumers::decode::DecodeLimits;
@@ -33,15 +33,23 @@ fn batch(offers: &[&str]) -> Batch {
 /// A batch of interactions (event id, offer) at offsets `first`.. of one partition, whose
 /// stored next offset is `expected` (`None`: no row yet).
 pub fn batch_at(events: &[(String, &str)], first: i64, expected: Option<i64>) -> Batch {
+    let now = Utc::now();
+    let timed: Vec<(&str, &str, DateTime<Utc>)> = events.iter().map(|(id, offer)| (id.as_str(), *offer, now)).collect();
+    batch_in(0, &timed, first, expected)
+}
+
+/// A batch of interactions (event id, offer, event time) of customer c1 at offsets `first`..
+/// of Kafka partition `partition`, whose stored next offset is `expected`.
+pub fn batch_in(partition: i32, events: &[(&str, &str, DateTime<Utc>)], first: i64, expected: Option<i64>) -> Batch {
     let topic: Arc<str> = Arc::from("interactions");
     let mut b = Batch::default();
-    for (i, (id, offer)) in events.iter().enumerate() {
+    for (i, (id, offer, at)) in events.iter().enumerate() {
         let e = json!({"id": id, "tenantId": "acme", "customerId": "c1", "offerId": offer,
-                       "channelId": "web", "outcome": "impression", "occurredAt": ts(Utc::now())});
+                       "channelId": "web", "outcome": "impression", "occurredAt": ts(*at)});
         let payload = e.to_string();
         let msg = Message {
             topic: &topic,
-            partition: 0,
+            partition,
             offset: first + i as i64,
             key: Some(b"acme:c1"),
             payload: Some(payload.as_bytes()),

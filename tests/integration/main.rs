@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod coalescing;
 mod crash;
+mod dedup_days;
 mod exactly_once;
 mod explain;
 mod extremes;

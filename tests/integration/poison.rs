@@ -212,11 +212,11 @@ async fn verify(env: &TestEnv, p: &Published) {
     // Ingest keeps committing after all of it.
     env.publish(TopicKind::Interactions, &interaction("globex", "last", "z"));
     env.wait_caught_up(Duration::from_secs(60)).await;
-    let last: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM dedup_keys WHERE tenant_id = 'globex' AND event_id = 'last'")
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
+    let last: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys WHERE key = dedup_key('globex', $1, 'last')")
+        .bind(TopicKind::Interactions.code())
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
     assert_eq!(last, 1);
 }
 

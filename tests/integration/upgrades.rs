@@ -49,8 +49,58 @@ async fn dedup_keys_stored_before_the_upgrade_still_recognize_their_events() {
     let applied = apply_batch(&pool, &batch_at(&events(&["a", "c"]), 0, None), &options()).await.unwrap();
     assert_eq!((applied.events, applied.duplicates), (1, 1), "\"a\" was applied before the upgrade");
     assert_eq!(impressions_by_offer(&pool).await, [("o1".into(), 1)]);
-    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys").fetch_one(&pool).await.unwrap();
-    assert_eq!(keys, 3);
+    assert_eq!(remembered(&pool).await, 3);
+}
+
+/// The distinct dedup keys remembered: kept by event date, or stored before that (migration
+/// 20261205000010) and kept as they were.
+async fn remembered(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM (SELECT key FROM dedup_keys UNION SELECT key FROM legacy_dedup_keys) k")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Hashed dedup keys stored before they were kept by event date (migration 20261205000010)
+/// still recognize their events after the upgrade, and the janitor retires them past the
+/// retention horizon, after which ingest no longer looks them up.
+#[tokio::test]
+async fn dedup_keys_stored_before_keys_by_event_date_still_recognize_their_events() {
+    let pool = database_before(20261205000010).await;
+    // What ingest stored before: the hash and the text columns, applied a day ago and 500 days ago.
+    for (id, age) in [("a", 1), ("b", 500)] {
+        sqlx::query(
+            "INSERT INTO dedup_keys (key, tenant_id, topic, event_id, applied_at)
+             VALUES (substring(sha256(convert_to('acme', 'UTF8') || '\\x00'::bytea || int2send($1::int2)
+                                       || '\\x00'::bytea || convert_to($2, 'UTF8')) FROM 1 FOR 16),
+                     'acme', $1, $2, now() - make_interval(days => $3))",
+        )
+        .bind(TopicKind::Interactions.code())
+        .bind(id)
+        .bind(age)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    decision_views::MIGRATOR.run(&pool).await.unwrap();
+    let applied = apply_batch(&pool, &batch_at(&events(&["a", "c"]), 0, None), &options()).await.unwrap();
+    assert_eq!((applied.events, applied.duplicates), (1, 1), "\"a\" was applied before the upgrade");
+    assert_eq!(remembered(&pool).await, 3);
+
+    // Past the horizon: the 500-day-old key goes, the other stays and still counts.
+    consumers::janitor::purge(&pool, 400).await.unwrap();
+    let legacy: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM legacy_dedup_keys").fetch_all(&pool).await.unwrap();
+    assert_eq!(legacy, ["a"]);
+    let bound: i64 = sqlx::query_scalar("SELECT count(*) FROM legacy_dedup_bound").fetch_one(&pool).await.unwrap();
+    assert_eq!(bound, 1, "keys are left to look up");
+    // Once none is left, ingest stops looking.
+    sqlx::query("UPDATE legacy_dedup_keys SET applied_at = now() - interval '401 days'").execute(&pool).await.unwrap();
+    consumers::janitor::purge(&pool, 400).await.unwrap();
+    let bound: i64 = sqlx::query_scalar("SELECT count(*) FROM legacy_dedup_bound").fetch_one(&pool).await.unwrap();
+    assert_eq!(bound, 0);
+    let applied = apply_batch(&pool, &batch_at(&events(&["a"]), 2, Some(2)), &options()).await.unwrap();
+    assert_eq!((applied.events, applied.duplicates), (0, 1), "kept by event date since the first batch");
 }
 
 /// Raw traces stored before `decision_trace_ids` existed are found by id after the upgrade: the

@@ -1,13 +1,15 @@
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
 use sqlx::{Postgres, Transaction};
 
-use sha2::{Digest, Sha256};
-
+use super::partitions;
 use crate::batch::Entry;
+use crate::events::utc_day;
 
 /// An event's dedup key: the first 16 bytes of SHA-256(tenant, 0x00, topic code as big-endian
-/// int2, 0x00, id), as migration `20261202000050` computes it for the keys stored before.
+/// int2, 0x00, id), as migrations `20261202000050` and `20261205000010` (`dedup_key()`) compute it.
 /// Neither the tenant nor the id can hold NUL (the decoder refuses it), so the separators
 /// cannot be forged.
 pub(super) fn key(tenant: &str, topic: i16, id: &str) -> [u8; 16] {
@@ -24,10 +26,14 @@ pub(super) fn key(tenant: &str, topic: i16, id: &str) -> [u8; 16] {
 }
 
 /// Splits the batch into the events to apply and the number of duplicates: an event whose
-/// (tenant, topic, id) was applied before (within the dedup horizon) or appears earlier in the
-/// same batch is dropped. Catalog changes are idempotent by version and skip this table.
+/// (tenant, topic, id) was applied before with an event time on the same UTC date, or appears
+/// earlier in the same batch, is dropped. Catalog changes are idempotent by version and skip
+/// this table.
 ///
-/// The keys are inserted in this transaction, so they commit exactly when the views do.
+/// Keys live in the partition of their event's date (migration `20261205000010`) for the whole
+/// retention horizon, so a resent event is recognized as long as it can be accepted at all,
+/// and a stream in event-time order writes into the few partitions of its last days. The keys
+/// are inserted in this transaction, so they commit exactly when the views do.
 pub(super) async fn fresh_events<'e>(
     tx: &mut Transaction<'_, Postgres>,
     events: &[&'e Entry],
@@ -37,52 +43,76 @@ pub(super) async fn fresh_events<'e>(
     let mut candidates: Vec<&'e Entry> = Vec::with_capacity(events.len());
     for &entry in events {
         let e = &entry.event;
-        if !e.deduplicated_by_id() || seen.insert((e.tenant_id(), e.topic().code(), e.id())) {
+        if !e.deduplicated_by_id() || seen.insert((e.tenant_id(), e.topic().code(), e.id(), utc_day(e.event_time()))) {
             candidates.push(entry);
         }
     }
 
     let keyed = candidates.iter().map(|c| &c.event).filter(|e| e.deduplicated_by_id());
-    let mut sorted: Vec<([u8; 16], &str, i16, &str)> = keyed
-        .map(|e| (key(e.tenant_id(), e.topic().code(), e.id()), e.tenant_id(), e.topic().code(), e.id()))
+    // Sorted: concurrent writers take the unique-index locks in the same order.
+    let mut sorted: Vec<(&str, NaiveDate, [u8; 16], DateTime<Utc>)> = keyed
+        .map(|e| (e.tenant_id(), utc_day(e.event_time()), key(e.tenant_id(), e.topic().code(), e.id()), e.event_time()))
         .collect();
-    sorted.sort_unstable();
-    let keys: Vec<&[u8]> = sorted.iter().map(|k| &k.0[..]).collect();
-    let tenants: Vec<&str> = sorted.iter().map(|k| k.1).collect();
-    let topics: Vec<i16> = sorted.iter().map(|k| k.2).collect();
-    let ids: Vec<&str> = sorted.iter().map(|k| k.3).collect();
-
-    let inserted: Vec<Vec<u8>> = if sorted.is_empty() {
-        Vec::new()
-    } else {
-        // Sorted input: concurrent writers take the unique-index locks in the same order.
-        sqlx::query_scalar(
-            "INSERT INTO dedup_keys (key, tenant_id, topic, event_id)
-             SELECT * FROM unnest($1::bytea[], $2::text[], $3::int2[], $4::text[])
-             ON CONFLICT DO NOTHING
-             RETURNING key",
-        )
-        .bind(&keys)
-        .bind(&tenants)
-        .bind(&topics)
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await?
-    };
-
+    sorted.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
     let in_batch_duplicates = events.len() - candidates.len();
-    if inserted.len() == sorted.len() {
+    if sorted.is_empty() {
+        return Ok((candidates, in_batch_duplicates));
+    }
+    let days: BTreeSet<NaiveDate> = sorted.iter().map(|k| k.1).collect();
+    partitions::ensure(tx, "dedup_keys", &days).await?;
+    let tenants: Vec<&str> = sorted.iter().map(|k| k.0).collect();
+    let day: Vec<NaiveDate> = sorted.iter().map(|k| k.1).collect();
+    let keys: Vec<&[u8]> = sorted.iter().map(|k| &k.2[..]).collect();
+    let inserted: Vec<(NaiveDate, Vec<u8>)> = sqlx::query_as(
+        "INSERT INTO dedup_keys (tenant_id, day, key)
+         SELECT * FROM unnest($1::text[], $2::date[], $3::bytea[])
+         ON CONFLICT DO NOTHING
+         RETURNING day, key",
+    )
+    .bind(&tenants)
+    .bind(&day)
+    .bind(&keys)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut new: HashSet<(NaiveDate, [u8; 16])> =
+        inserted.iter().filter_map(|(d, k)| Some((*d, <[u8; 16]>::try_from(k.as_slice()).ok()?))).collect();
+    let legacy = legacy_duplicates(tx, &sorted, &new).await?;
+    if inserted.len() == sorted.len() && legacy.is_empty() {
         // The common case: nothing was seen before.
         return Ok((candidates, in_batch_duplicates));
     }
-    let new: HashSet<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
+    new.retain(|k| !legacy.contains(&k.1));
     let fresh: Vec<&'e Entry> = candidates
         .into_iter()
         .filter(|c| {
             let e = &c.event;
-            !e.deduplicated_by_id() || new.contains(&key(e.tenant_id(), e.topic().code(), e.id())[..])
+            !e.deduplicated_by_id()
+                || new.contains(&(utc_day(e.event_time()), key(e.tenant_id(), e.topic().code(), e.id())))
         })
         .collect();
     let duplicates = events.len() - fresh.len();
     Ok((fresh, duplicates))
+}
+
+/// The keys among `new` that the table of the keys stored before migration `20261205000010`
+/// holds: only events whose time is before its bound can be there, so once the stream is past
+/// the upgrade this is one read of an empty or one-row table.
+async fn legacy_duplicates(
+    tx: &mut Transaction<'_, Postgres>,
+    sorted: &[(&str, NaiveDate, [u8; 16], DateTime<Utc>)],
+    new: &HashSet<(NaiveDate, [u8; 16])>,
+) -> Result<HashSet<[u8; 16]>, sqlx::Error> {
+    let bound: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT max(probe_before) FROM legacy_dedup_bound").fetch_one(&mut **tx).await?;
+    let Some(bound) = bound else { return Ok(HashSet::new()) };
+    let probe: Vec<&[u8]> =
+        sorted.iter().filter(|k| k.3 < bound && new.contains(&(k.1, k.2))).map(|k| &k.2[..]).collect();
+    if probe.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key FROM legacy_dedup_keys WHERE key = ANY($1)")
+        .bind(&probe)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(found.iter().filter_map(|k| <[u8; 16]>::try_from(k.as_slice()).ok()).collect())
 }

@@ -13,6 +13,7 @@ mod dead_letters;
 mod dedup;
 mod latency;
 mod offsets;
+pub mod partitions;
 pub mod raw_traces;
 mod upsert;
 mod views;
@@ -97,7 +98,7 @@ pub fn classify(e: &sqlx::Error) -> Failure {
 pub struct Applied {
     /// Fresh events folded into the views.
     pub events: usize,
-    /// Events skipped as duplicates (same tenant, topic and id already applied).
+    /// Events skipped as duplicates (same tenant, topic, id and event date already applied).
     pub duplicates: usize,
     /// Dead letters written: the batch's own and those the database refused.
     pub dead_letters: usize,

@@ -69,9 +69,7 @@ pub(super) async fn store(
         })
         .collect();
     let days: BTreeSet<NaiveDate> = keep.iter().map(|(t, _)| utc_day(t.created_at)).collect();
-    for d in days {
-        ensure_partition(tx, d).await?;
-    }
+    super::partitions::ensure(tx, "decision_traces", &days).await?;
     let (mut tn, mut day, mut id, mut cust, mut req, mut at, mut body) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for (t, payload) in keep {
@@ -103,28 +101,6 @@ pub(super) async fn store(
     .bind(&req)
     .bind(&at)
     .bind(&body)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub fn partition_name(d: NaiveDate) -> String {
-    format!("decision_traces_{}", d.format("%Y%m%d"))
-}
-
-/// Creates the day's partition if missing. A concurrent creator may win the race: the
-/// statement then fails with duplicate_table inside a savepoint, which is fine.
-async fn ensure_partition(tx: &mut Transaction<'_, Postgres>, d: NaiveDate) -> Result<(), sqlx::Error> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(partition_name(d)).fetch_one(&mut **tx).await?;
-    if exists {
-        return Ok(());
-    }
-    let next = d.succ_opt().unwrap_or(d);
-    sqlx::query(&format!(
-        "CREATE TABLE IF NOT EXISTS {} PARTITION OF decision_traces FOR VALUES FROM ('{d}') TO ('{next}')",
-        partition_name(d)
-    ))
     .execute(&mut **tx)
     .await?;
     Ok(())

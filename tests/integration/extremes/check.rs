@@ -82,7 +82,7 @@ struct CatalogRow {
 async fn stored(pool: &PgPool, m: &Msg, event: Option<&Event>) -> Result<bool, String> {
     if m.kind != TopicKind::Catalog {
         return sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM dedup_keys WHERE tenant_id = $1 AND topic = $2 AND event_id = $3)",
+            "SELECT EXISTS (SELECT 1 FROM dedup_keys WHERE tenant_id = $1 AND key = dedup_key($1, $2, $3))",
         )
         .bind(&m.tenant)
         .bind(m.kind.code())

@@ -69,6 +69,10 @@ async fn malformed_corpus_is_dead_lettered() {
     let mut messages = Vec::new();
     let mut verdicts = Vec::new();
     let mut applied_interactions = Vec::new();
+    // (topic, tenant, id) of every event that must be applied.
+    let mut applied_ids = Vec::new();
+    let tenant_and_id =
+        |v: &serde_json::Value| (v["tenantId"].as_str().unwrap().to_owned(), v["id"].as_str().unwrap().to_owned());
     for (i, case) in cases.iter().enumerate() {
         let good = good_interaction(i);
         messages.push(Outgoing {
@@ -77,6 +81,7 @@ async fn malformed_corpus_is_dead_lettered() {
             payload: Some(good.to_string().into_bytes()),
         });
         verdicts.push((TopicKind::Interactions, Verdict::Applied, "good"));
+        applied_ids.push((TopicKind::Interactions, tenant_and_id(&good)));
         applied_interactions.push(good);
         messages.push(Outgoing {
             topic: env.topic(case.kind).into(),
@@ -84,6 +89,10 @@ async fn malformed_corpus_is_dead_lettered() {
             payload: case.payload.clone(),
         });
         verdicts.push((case.kind, case.verdict.clone(), case.label.as_str()));
+        if case.verdict == Verdict::Applied && case.kind != TopicKind::Catalog {
+            let event: serde_json::Value = serde_json::from_slice(case.payload.as_ref().unwrap()).unwrap();
+            applied_ids.push((case.kind, tenant_and_id(&event)));
+        }
         if case.kind == TopicKind::Interactions && case.verdict == Verdict::Applied {
             applied_interactions.push(serde_json::from_slice(case.payload.as_ref().unwrap()).unwrap());
         }
@@ -149,13 +158,23 @@ async fn malformed_corpus_is_dead_lettered() {
     assert_eq!(counters, expected_counters(&applied_interactions), "interaction_daily of acme");
     for kind in TopicKind::ALL.into_iter().filter(|k| *k != TopicKind::Catalog) {
         let want = verdicts.iter().filter(|(k, v, _)| *k == kind && *v == Verdict::Applied).count() as i64;
-        let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys WHERE topic = $1")
-            .bind(kind.code())
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
+        let (tenants, ids): (Vec<String>, Vec<String>) =
+            applied_ids.iter().filter(|(k, _)| *k == kind).map(|(_, ti)| ti.clone()).unzip();
+        let keys: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM dedup_keys
+              WHERE key = ANY(ARRAY(SELECT dedup_key(t, $1, i) FROM unnest($2::text[], $3::text[]) u(t, i)))",
+        )
+        .bind(kind.code())
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
         assert_eq!(keys, want, "events of {kind:?} applied");
     }
+    // … and no key of anything else.
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(keys, applied_ids.len() as i64, "dedup keys of the events applied");
 
     // Ingest is alive and well: a later event applies, the process answers.
     let last = good_interaction(messages.len());
