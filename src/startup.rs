@@ -144,6 +144,7 @@ impl Application {
             tasks.spawn(consumers::kafka::run(config, self.pool.clone(), shutdown.clone()));
             let limits = &self.settings.ingest;
             let retention = consumers::janitor::Retention {
+                dedup_horizon_days: limits.dedup_horizon_days,
                 event_days: limits.retention_days,
                 trace_days: limits.trace_retention_days,
                 dead_letter_days: limits.dead_letter_retention_days,

@@ -18,7 +18,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// How long each kind of kept record lives.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    /// DV_RETENTION_DAYS: how old an event time may be; dedup keys live as long.
+    /// DV_DEDUP_HORIZON_DAYS: an applied event's key lives at least this long.
+    pub dedup_horizon_days: i64,
+    /// DV_RETENTION_DAYS: how old an event time may be.
     pub event_days: i64,
     pub trace_days: i64,
     pub dead_letter_days: i64,
@@ -36,7 +38,7 @@ pub async fn run(pool: PgPool, retention: Retention, shutdown: CancellationToken
         }
         if last_purge.elapsed() >= EVERY {
             last_purge = tokio::time::Instant::now();
-            match purge(&pool, retention.event_days).await {
+            match purge(&pool, retention.dedup_horizon_days, retention.event_days).await {
                 Ok(n) if n > 0 => tracing::info!(removed = n, "expired dedup keys removed (partitions and old keys)"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "dedup retention failed; will retry"),
@@ -80,20 +82,37 @@ pub async fn sweep_expired_suppressions(pool: &PgPool) -> Result<u64, sqlx::Erro
     Ok(swept.len() as u64)
 }
 
-/// Drops the dedup keys' partitions of days past the retention horizon, whose events would be
-/// refused as too old, and the keys stored before they were kept by day once past the same
-/// horizon; returns how many partitions and keys went.
-pub async fn purge(pool: &PgPool, retention_days: i64) -> Result<u64, sqlx::Error> {
-    // One day more than decode accepts: ingest processes whose clocks differ never write into a
-    // partition being dropped.
-    let oldest_kept = chrono::Utc::now().date_naive() - chrono::Duration::days(retention_days + 1);
-    let dropped = partitions::drop_before(pool, "dedup_keys", oldest_kept).await?.len() as u64;
-    let legacy = delete_older(pool, "legacy_dedup_keys", "applied_at", chrono::Duration::days(retention_days)).await?;
+/// Drops the dedup keys' day partitions in which no key was applied within `horizon_days`
+/// (or whose date is past `retention_days`, when no copy of their events can be accepted any
+/// more), and deletes the keys stored before they were kept by day once past the horizon;
+/// returns how many partitions and keys went.
+pub async fn purge(pool: &PgPool, horizon_days: i64, retention_days: i64) -> Result<u64, sqlx::Error> {
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    // A day of event time can take keys until an hour after it ends (the future limit) and
+    // for as long as its events are accepted afterwards; a day more for the ingest processes'
+    // clocks. Days younger than the horizon are not worth looking at.
+    let past_retention = today - chrono::Duration::days(retention_days + 1);
+    let past_horizon = today - chrono::Duration::days(horizon_days + 1);
+    let applied_since = now - chrono::Duration::days(horizon_days);
+    let mut removed = 0;
+    for day in partitions::days(pool, "dedup_keys").await? {
+        let dropped = if day < past_retention {
+            partitions::drop_day(pool, "dedup_keys", day, None).await?
+        } else if day < past_horizon {
+            partitions::drop_day(pool, "dedup_keys", day, Some(applied_since)).await?
+        } else {
+            break;
+        };
+        removed += u64::from(dropped);
+    }
+    let horizon = chrono::Duration::days(horizon_days);
+    removed += delete_older(pool, "legacy_dedup_keys", "applied_at", horizon).await?;
     // Nothing left to look up there: ingest stops reading it.
     sqlx::query("DELETE FROM legacy_dedup_bound WHERE NOT EXISTS (SELECT 1 FROM legacy_dedup_keys)")
         .execute(pool)
         .await?;
-    Ok(dropped + legacy)
+    Ok(removed)
 }
 
 /// Deletes dead letters received longer than `retention` ago; returns how many. The per-topic
@@ -130,5 +149,11 @@ pub async fn drop_expired_trace_partitions(pool: &PgPool, retention_days: i64) -
             break;
         }
     }
-    partitions::drop_before(pool, "decision_traces", oldest_kept).await
+    let mut dropped = Vec::new();
+    for day in partitions::days(pool, "decision_traces").await?.into_iter().take_while(|d| *d < oldest_kept) {
+        if partitions::drop_day(pool, "decision_traces", day, None).await? {
+            dropped.push(partitions::name("decision_traces", day));
+        }
+    }
+    Ok(dropped)
 }

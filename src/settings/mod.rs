@@ -132,6 +132,7 @@ pub struct IngestLimits {
     /// The catalog topic's (its models carry whole tree ensembles).
     pub max_catalog_event_bytes: usize,
     pub retention_days: i64,
+    pub dedup_horizon_days: i64,
     pub trace_retention_days: i64,
     pub dead_letter_retention_days: i64,
     /// Entries per trace array (docs/events.md 2.8: bounded fan-out).
@@ -258,6 +259,7 @@ impl Settings {
                 max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
                 max_catalog_event_bytes: parse("DV_MAX_CATALOG_EVENT_BYTES", 16 * 1024 * 1024)?,
                 retention_days: parse("DV_RETENTION_DAYS", 400)?,
+                dedup_horizon_days: parse("DV_DEDUP_HORIZON_DAYS", 7)?,
                 trace_retention_days: parse("DV_TRACE_RETENTION_DAYS", 30)?,
                 dead_letter_retention_days: parse("DV_DEAD_LETTER_RETENTION_DAYS", 30)?,
                 max_candidates_per_trace: parse("DV_MAX_CANDIDATES_PER_TRACE", 1_000)?,
@@ -271,20 +273,15 @@ impl Settings {
                 cache_ttl: Duration::from_secs(parse("DV_NARRATIVE_CACHE_TTL_SECS", 7 * 24 * 3600)?),
             },
         };
-        if var("DV_DEDUP_HORIZON_DAYS").is_some() {
-            // Refused rather than ignored: an operator who set it to bound the table's size
-            // would otherwise find it holding 400 days of keys.
-            anyhow::bail!(
-                "DV_DEDUP_HORIZON_DAYS is gone: a resent event is recognized over the whole retention horizon \
-                 (DV_RETENTION_DAYS), its key kept by event date (README, \"Housekeeping\"); unset it"
-            );
-        }
         s.check_api_limits()?;
         s.ingest_config().validate().map_err(anyhow::Error::msg)?;
         let i = &s.ingest;
-        if [i.retention_days, i.trace_retention_days, i.dead_letter_retention_days].iter().any(|d| *d < 1) {
+        if [i.retention_days, i.dedup_horizon_days, i.trace_retention_days, i.dead_letter_retention_days]
+            .iter()
+            .any(|d| *d < 1)
+        {
             anyhow::bail!(
-                "DV_RETENTION_DAYS, DV_TRACE_RETENTION_DAYS and DV_DEAD_LETTER_RETENTION_DAYS must be at least 1"
+                "DV_RETENTION_DAYS, DV_DEDUP_HORIZON_DAYS, DV_TRACE_RETENTION_DAYS and DV_DEAD_LETTER_RETENTION_DAYS must be at least 1"
             );
         }
         if i.max_candidates_per_trace < 1 {

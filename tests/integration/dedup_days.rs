@@ -1,7 +1,7 @@
 //! Dedup keys kept per event date (migration 20261205000010), driven through the apply step
-//! (no broker): a copy is recognized however late it comes within the retention horizon, the
-//! day partitions appear as batches need them (also when two writers need the same one at
-//! once) and go whole once their date leaves the horizon.
+//! (no broker): a copy within the horizon is recognized however late its event, the day
+//! partitions appear as batches need them (also when two writers need the same one at once)
+//! and go whole once no key of theirs was applied within the horizon.
 
 use chrono::{DateTime, Duration, Utc};
 use consumers::apply::apply_batch;
@@ -33,7 +33,7 @@ async fn apply(pool: &PgPool, events: &[(&str, &str, DateTime<Utc>)], first: i64
 }
 
 #[tokio::test]
-async fn a_copy_is_recognized_however_late_within_the_retention_horizon() {
+async fn a_day_of_keys_lives_until_none_was_applied_within_the_horizon() {
     let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
     let now = Utc::now();
     let (month_ago, week_ago) = (now - Duration::days(30), now - Duration::days(7));
@@ -45,19 +45,25 @@ async fn a_copy_is_recognized_however_late_within_the_retention_horizon() {
     want.sort();
     assert_eq!(partitions(&pool).await, want);
 
-    // Copies long after the old 7-day horizon are still duplicates, also after the janitor ran
-    // with the default retention; a copy dated another day is another event (documented).
-    janitor::purge(&pool, 400).await.unwrap();
-    assert_eq!(partitions(&pool).await, want, "nothing within 400 days is dropped");
+    // Keys applied just now live a 7-day horizon whatever their date: a late event's copy is a
+    // duplicate; a copy dated another day is another event (documented).
+    janitor::purge(&pool, 7, 400).await.unwrap();
+    assert_eq!(partitions(&pool).await, want, "every key was applied within the horizon");
     let copies = [("old", "o1", month_ago), ("mid", "o1", week_ago), ("old", "o1", month_ago + Duration::days(1))];
     assert_eq!(apply(&pool, &copies, 3).await, (1, 2));
     assert_eq!(impressions_by_offer(&pool).await, [("o1".into(), 4)]);
 
-    // A 20-day horizon drops the partitions of a month ago and the day after, and only them.
-    janitor::purge(&pool, 20).await.unwrap();
-    let kept = partitions(&pool).await;
-    assert!(!kept.contains(&partition(month_ago)) && !kept.contains(&partition(month_ago + Duration::days(1))));
-    assert!(kept.contains(&partition(week_ago)) && kept.contains(&partition(now)), "{kept:?}");
+    // Eight days on, as far as the keys know: the days before the horizon go whole, the others
+    // stay (their dates are within it), and a copy of "old" now counts again, as the horizon says.
+    sqlx::query("UPDATE dedup_keys SET applied_at = applied_at - interval '8 days'").execute(&pool).await.unwrap();
+    janitor::purge(&pool, 7, 400).await.unwrap();
+    assert_eq!(partitions(&pool).await, [partition(week_ago), partition(now)]);
+    assert_eq!(apply(&pool, &[("old", "o1", month_ago), ("mid", "o1", week_ago)], 6).await, (1, 1));
+
+    // Past the retention horizon a day goes whatever its keys' age: none of its events can be
+    // accepted any more.
+    janitor::purge(&pool, 400, 20).await.unwrap();
+    assert_eq!(partitions(&pool).await, [partition(week_ago), partition(now)]);
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys").fetch_one(&pool).await.unwrap();
     assert_eq!(keys, 2, "mid and new");
 }
@@ -84,17 +90,32 @@ async fn two_writers_needing_the_same_new_day_both_commit() {
     assert_eq!(impressions_by_offer(&pool).await, [("o1".into(), 20)]);
 }
 
-/// The variable that set the old horizon is refused, not ignored: an operator who set it to
-/// bound the table's size must learn that keys now live as long as events are accepted.
-#[test]
-fn the_former_horizon_variable_is_refused_at_start_up() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_decision-views"))
-        .arg("ingest")
-        .env_clear()
-        .env("DV_DEDUP_HORIZON_DAYS", "7")
-        .output()
-        .expect("run the binary");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("DV_DEDUP_HORIZON_DAYS is gone") && stderr.contains("DV_RETENTION_DAYS"), "{stderr}");
+/// The janitor never drops a day under a batch writing it: a late event's key, written by a
+/// batch still in flight into a day whose other keys are past the horizon, keeps the day (the
+/// janitor waits for the batch, then sees the key). Dropping on what it saw before the batch
+/// committed would lose the key, and the event's copy would count twice.
+#[tokio::test]
+async fn a_day_is_not_dropped_under_a_batch_writing_it() {
+    let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
+    let old = Utc::now() - Duration::days(30);
+    assert_eq!(apply(&pool, &[("first", "o1", old)], 0).await, (1, 0));
+    sqlx::query("UPDATE dedup_keys SET applied_at = applied_at - interval '8 days'").execute(&pool).await.unwrap();
+    // The next batch stalls after its dedup keys, before its view upserts commit.
+    sqlx::raw_sql(
+        "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+         CREATE TRIGGER stall BEFORE INSERT ON interaction_daily FOR EACH ROW EXECUTE FUNCTION stall();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let in_flight = tokio::spawn({
+        let pool = pool.clone();
+        async move { apply(&pool, &[("late", "o1", old)], 1).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    janitor::purge(&pool, 7, 400).await.unwrap();
+    assert_eq!(in_flight.await.unwrap(), (1, 0));
+    assert_eq!(partitions(&pool).await, [partition(old)], "the day a key was just applied to stays");
+    sqlx::raw_sql("DROP TRIGGER stall ON interaction_daily").execute(&pool).await.unwrap();
+    assert_eq!(apply(&pool, &[("late", "o1", old)], 2).await, (0, 1));
 }

@@ -87,16 +87,16 @@ async fn dedup_keys_stored_before_keys_by_event_date_still_recognize_their_event
     assert_eq!((applied.events, applied.duplicates), (1, 1), "\"a\" was applied before the upgrade");
     assert_eq!(remembered(&pool).await, 3);
 
-    // Past the horizon: the 500-day-old key goes, the other stays and still counts.
-    consumers::janitor::purge(&pool, 400).await.unwrap();
+    // Past the horizon: the 500-day-old key goes, the other (a day old) stays and still counts.
+    consumers::janitor::purge(&pool, 7, 400).await.unwrap();
     let legacy: Vec<String> =
         sqlx::query_scalar("SELECT event_id FROM legacy_dedup_keys").fetch_all(&pool).await.unwrap();
     assert_eq!(legacy, ["a"]);
     let bound: i64 = sqlx::query_scalar("SELECT count(*) FROM legacy_dedup_bound").fetch_one(&pool).await.unwrap();
     assert_eq!(bound, 1, "keys are left to look up");
     // Once none is left, ingest stops looking.
-    sqlx::query("UPDATE legacy_dedup_keys SET applied_at = now() - interval '401 days'").execute(&pool).await.unwrap();
-    consumers::janitor::purge(&pool, 400).await.unwrap();
+    sqlx::query("UPDATE legacy_dedup_keys SET applied_at = now() - interval '8 days'").execute(&pool).await.unwrap();
+    consumers::janitor::purge(&pool, 7, 400).await.unwrap();
     let bound: i64 = sqlx::query_scalar("SELECT count(*) FROM legacy_dedup_bound").fetch_one(&pool).await.unwrap();
     assert_eq!(bound, 0);
     let applied = apply_batch(&pool, &batch_at(&events(&["a"]), 2, Some(2)), &options()).await.unwrap();

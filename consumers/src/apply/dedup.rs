@@ -30,10 +30,11 @@ pub(super) fn key(tenant: &str, topic: i16, id: &str) -> [u8; 16] {
 /// earlier in the same batch, is dropped. Catalog changes are idempotent by version and skip
 /// this table.
 ///
-/// Keys live in the partition of their event's date (migration `20261205000010`) for the whole
-/// retention horizon, so a resent event is recognized as long as it can be accepted at all,
-/// and a stream in event-time order writes into the few partitions of its last days. The keys
-/// are inserted in this transaction, so they commit exactly when the views do.
+/// Keys live in the partition of their event's date (migration `20261205000010`), which the
+/// janitor drops once none of its keys was applied within the dedup horizon: a stream in
+/// event-time order writes into the few partitions of its last days, however long the
+/// horizon. The keys are inserted in this transaction, so they commit exactly when the views
+/// do.
 pub(super) async fn fresh_events<'e>(
     tx: &mut Transaction<'_, Postgres>,
     events: &[&'e Entry],
@@ -49,11 +50,12 @@ pub(super) async fn fresh_events<'e>(
     }
 
     let keyed = candidates.iter().map(|c| &c.event).filter(|e| e.deduplicated_by_id());
-    // Sorted: concurrent writers take the unique-index locks in the same order.
+    // Sorted in the unique index's order (key, day, tenant): concurrent writers take its
+    // locks in the same order.
     let mut sorted: Vec<(&str, NaiveDate, [u8; 16], DateTime<Utc>)> = keyed
         .map(|e| (e.tenant_id(), utc_day(e.event_time()), key(e.tenant_id(), e.topic().code(), e.id()), e.event_time()))
         .collect();
-    sorted.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    sorted.sort_unstable_by(|a, b| (a.2, a.1, a.0).cmp(&(b.2, b.1, b.0)));
     let in_batch_duplicates = events.len() - candidates.len();
     if sorted.is_empty() {
         return Ok((candidates, in_batch_duplicates));
