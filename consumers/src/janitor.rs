@@ -89,9 +89,10 @@ pub async fn sweep_expired_suppressions(pool: &PgPool) -> Result<u64, sqlx::Erro
 pub async fn purge(pool: &PgPool, horizon_days: i64, retention_days: i64) -> Result<u64, sqlx::Error> {
     let now = chrono::Utc::now();
     let today = now.date_naive();
-    // A day of event time can take keys until an hour after it ends (the future limit) and
-    // for as long as its events are accepted afterwards; a day more for the ingest processes'
-    // clocks. Days younger than the horizon are not worth looking at.
+    // A day is worth looking at once its date is more than the horizon behind (a day more for
+    // the ingest processes' clocks): until then its own events were applied within it. Past
+    // the retention horizon (and a day) no copy of its events can be accepted, so it goes
+    // whatever its keys' age.
     let past_retention = today - chrono::Duration::days(retention_days + 1);
     let past_horizon = today - chrono::Duration::days(horizon_days + 1);
     let applied_since = now - chrono::Duration::days(horizon_days);

@@ -45,11 +45,16 @@ async fn dedup_keys_stored_before_the_upgrade_still_recognize_their_events() {
             .await
             .unwrap();
     }
-    decision_views::MIGRATOR.run(&pool).await.unwrap();
-    let applied = apply_batch(&pool, &batch_at(&events(&["a", "c"]), 0, None), &options()).await.unwrap();
+    upgrade_then_apply_a_and_c(&pool).await;
+}
+
+/// Runs the remaining migrations, then applies "a" (stored before: a duplicate) and "c".
+async fn upgrade_then_apply_a_and_c(pool: &PgPool) {
+    decision_views::MIGRATOR.run(pool).await.unwrap();
+    let applied = apply_batch(pool, &batch_at(&events(&["a", "c"]), 0, None), &options()).await.unwrap();
     assert_eq!((applied.events, applied.duplicates), (1, 1), "\"a\" was applied before the upgrade");
-    assert_eq!(impressions_by_offer(&pool).await, [("o1".into(), 1)]);
-    assert_eq!(remembered(&pool).await, 3);
+    assert_eq!(impressions_by_offer(pool).await, [("o1".into(), 1)]);
+    assert_eq!(remembered(pool).await, 3);
 }
 
 /// The distinct dedup keys remembered: kept by event date, or stored before that (migration
@@ -63,7 +68,7 @@ async fn remembered(pool: &PgPool) -> i64 {
 
 /// Hashed dedup keys stored before they were kept by event date (migration 20261205000010)
 /// still recognize their events after the upgrade, and the janitor retires them past the
-/// retention horizon, after which ingest no longer looks them up.
+/// dedup horizon, after which ingest no longer looks them up.
 #[tokio::test]
 async fn dedup_keys_stored_before_keys_by_event_date_still_recognize_their_events() {
     let pool = database_before(20261205000010).await;
@@ -82,10 +87,7 @@ async fn dedup_keys_stored_before_keys_by_event_date_still_recognize_their_event
         .await
         .unwrap();
     }
-    decision_views::MIGRATOR.run(&pool).await.unwrap();
-    let applied = apply_batch(&pool, &batch_at(&events(&["a", "c"]), 0, None), &options()).await.unwrap();
-    assert_eq!((applied.events, applied.duplicates), (1, 1), "\"a\" was applied before the upgrade");
-    assert_eq!(remembered(&pool).await, 3);
+    upgrade_then_apply_a_and_c(&pool).await;
 
     // Past the horizon: the 500-day-old key goes, the other (a day old) stays and still counts.
     consumers::janitor::purge(&pool, 7, 400).await.unwrap();
