@@ -65,21 +65,13 @@ pub(super) async fn fresh_events<'e>(
     let tenants: Vec<&str> = sorted.iter().map(|k| k.0).collect();
     let day: Vec<NaiveDate> = sorted.iter().map(|k| k.1).collect();
     let keys: Vec<&[u8]> = sorted.iter().map(|k| &k.2[..]).collect();
-    let inserted: Vec<(NaiveDate, Vec<u8>)> = sqlx::query_as(
-        "INSERT INTO dedup_keys (tenant_id, day, key)
-         SELECT * FROM unnest($1::text[], $2::date[], $3::bytea[])
-         ON CONFLICT DO NOTHING
-         RETURNING day, key",
-    )
-    .bind(&tenants)
-    .bind(&day)
-    .bind(&keys)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut new: HashSet<(NaiveDate, [u8; 16])> =
-        inserted.iter().filter_map(|(d, k)| Some((*d, <[u8; 16]>::try_from(k.as_slice()).ok()?))).collect();
+    let inserted = insert(tx, &tenants, &day, &keys).await?;
+    let mut new: HashSet<(NaiveDate, [u8; 16])> = match &inserted {
+        None => sorted.iter().map(|k| (k.1, k.2)).collect(),
+        Some(rows) => rows.iter().filter_map(|(d, k)| Some((*d, <[u8; 16]>::try_from(k.as_slice()).ok()?))).collect(),
+    };
     let legacy = legacy_duplicates(tx, &sorted, &new).await?;
-    if inserted.len() == sorted.len() && legacy.is_empty() {
+    if inserted.is_none() && legacy.is_empty() {
         // The common case: nothing was seen before.
         return Ok((candidates, in_batch_duplicates));
     }
@@ -94,6 +86,42 @@ pub(super) async fn fresh_events<'e>(
         .collect();
     let duplicates = events.len() - fresh.len();
     Ok((fresh, duplicates))
+}
+
+/// Inserts the keys; `None` when every one was new (the usual case), else the (day, key) of
+/// those that were.
+///
+/// A plain `INSERT` first, in a savepoint: `ON CONFLICT DO NOTHING` inserts each row
+/// speculatively (probe, insert, confirm) and `RETURNING` sends every key back, which made the
+/// statement ~45 % dearer per key when nothing conflicts (BENCHMARKS.md, sixth pass). Only
+/// when a key was applied before does the insert fail on the unique key (SQLSTATE 23505, and
+/// this table has no other unique index); then it is undone and done again with `ON CONFLICT`.
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    tenants: &[&str],
+    days: &[NaiveDate],
+    keys: &[&[u8]],
+) -> Result<Option<Vec<(NaiveDate, Vec<u8>)>>, sqlx::Error> {
+    const INSERT: &str = "INSERT INTO dedup_keys (tenant_id, day, key)
+                          SELECT * FROM unnest($1::text[], $2::date[], $3::bytea[])";
+    sqlx::query("SAVEPOINT dedup_keys").execute(&mut **tx).await?;
+    match sqlx::query(INSERT).bind(tenants).bind(days).bind(keys).execute(&mut **tx).await {
+        Ok(_) => {
+            sqlx::query("RELEASE SAVEPOINT dedup_keys").execute(&mut **tx).await?;
+            Ok(None)
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+            sqlx::query("ROLLBACK TO SAVEPOINT dedup_keys").execute(&mut **tx).await?;
+            let rows = sqlx::query_as(&format!("{INSERT} ON CONFLICT DO NOTHING RETURNING day, key"))
+                .bind(tenants)
+                .bind(days)
+                .bind(keys)
+                .fetch_all(&mut **tx)
+                .await?;
+            Ok(Some(rows))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The keys among `new` that the table of the keys stored before migration `20261205000010`
