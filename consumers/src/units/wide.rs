@@ -1,9 +1,18 @@
 //! How a wide view row stores the counters of many ids in one `bytea` (migration
-//! `20261203000010_wide_selection_rows`): entries sorted by id bytes, each
+//! `20261203000010_wide_selection_rows`): entries sorted by id bytes, in one of two encodings
+//! told apart by the value's first byte.
 //!
-//! `int2 BE byte length of the id | id (UTF-8) | N counters as int8 BE`
+//! - **Compact**, what ingest writes: the byte `0xFF`, then per entry
+//!   `LEB128 byte length of the id | id (UTF-8) | N counters, each zigzag LEB128`.
+//!   Counters are mostly 0 or small, so a `selection_flow_daily` entry (15 counters) takes
+//!   ~25 bytes instead of 129, and every batch reads and rewrites these values whole
+//!   (BENCHMARKS.md, "Write path, seventh pass").
+//! - **Fixed**, what the migration wrote (SQL writes it with `int2send` and `int8send`) and
+//!   ingest wrote until the compact one: per entry
+//!   `int2 BE byte length of the id | id (UTF-8) | N counters as int8 BE`. Ids are at most 256
+//!   bytes, so its first byte is 0 or 1, never `0xFF`. Such a row is read as it is and written
+//!   back compact the next time a batch merges into it: no migration rewrites the rows.
 //!
-//! so SQL can write it too (`int2send`, `int8send`), which is how existing rows carried over.
 //! Ingest merges a batch's entries into the stored value ([`merge`]); the API sums the values
 //! of a window ([`Sums`]). Both check every addition: a sum out of `int8` is an error, as it is
 //! for a narrow view's `bigint` column.
@@ -34,14 +43,19 @@ pub enum WideError {
     OutOfRange(#[from] OutOfRange),
 }
 
-/// Reads the entries of a value, in their stored (id byte) order.
+/// First byte of a compact value.
+const COMPACT: u8 = 0xFF;
+
+/// Reads the entries of a value, either encoding, in their stored (id byte) order.
 pub fn entries<const N: usize>(value: &[u8]) -> Entries<'_, N> {
-    Entries { value, at: 0 }
+    let compact = value.first() == Some(&COMPACT);
+    Entries { value, at: usize::from(compact), compact }
 }
 
 pub struct Entries<'a, const N: usize> {
     value: &'a [u8],
     at: usize,
+    compact: bool,
 }
 
 impl<'a, const N: usize> Iterator for Entries<'a, N> {
@@ -61,39 +75,78 @@ impl<'a, const N: usize> Iterator for Entries<'a, N> {
 
 impl<'a, const N: usize> Entries<'a, N> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Damaged> {
-        let bytes = self.value.get(self.at..self.at + n).ok_or(Damaged { at: self.at, what })?;
+        let end = self.at.checked_add(n).ok_or(Damaged { at: self.at, what })?;
+        let bytes = self.value.get(self.at..end).ok_or(Damaged { at: self.at, what })?;
         self.at += n;
         Ok(bytes)
     }
 
+    /// An unsigned LEB128 number of at most 64 bits.
+    fn varint(&mut self, what: &'static str) -> Result<u64, Damaged> {
+        let start = self.at;
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1, what)?[0];
+            // The tenth byte holds bit 63 only.
+            if shift == 63 && b > 1 {
+                break;
+            }
+            n |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(Damaged { at: start, what: "varint out of range" })
+    }
+
     fn entry(&mut self) -> Result<(&'a str, [i64; N]), Damaged> {
-        let len = self.take(2, "truncated id length")?;
-        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        let len = if self.compact {
+            usize::try_from(self.varint("truncated id length")?)
+                .map_err(|_| Damaged { at: self.at, what: "id too long" })?
+        } else {
+            let len = self.take(2, "truncated id length")?;
+            u16::from_be_bytes([len[0], len[1]]) as usize
+        };
         let at = self.at;
         let id =
             std::str::from_utf8(self.take(len, "truncated id")?).map_err(|_| Damaged { at, what: "id not UTF-8" })?;
         let mut counters = [0; N];
         for c in &mut counters {
-            let b = self.take(8, "truncated counters")?;
-            *c = i64::from_be_bytes(b.try_into().expect("8 bytes"));
+            *c = if self.compact {
+                let z = self.varint("truncated counters")?;
+                // zigzag: 0, -1, 1, -2, … ↔ 0, 1, 2, 3, …
+                (z >> 1) as i64 ^ -((z & 1) as i64)
+            } else {
+                let b = self.take(8, "truncated counters")?;
+                i64::from_be_bytes(b.try_into().expect("8 bytes"))
+            };
         }
         Ok((id, counters))
     }
 }
 
-/// Appends one entry. Ids are at most 256 bytes (the decode limits), far inside `int2`.
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends one entry, compact.
 fn push<const N: usize>(out: &mut Vec<u8>, id: &str, counters: &[i64; N]) {
-    let len = u16::try_from(id.len()).expect("ids are at most 256 bytes");
-    out.extend_from_slice(&len.to_be_bytes());
+    push_varint(out, id.len() as u64);
     out.extend_from_slice(id.as_bytes());
-    for c in counters {
-        out.extend_from_slice(&c.to_be_bytes());
+    for &c in counters {
+        push_varint(out, ((c << 1) ^ (c >> 63)) as u64);
     }
 }
 
-/// The stored value plus `delta` (sorted by id bytes, ids distinct): one pass over both.
+/// The stored value (either encoding) plus `delta` (sorted by id bytes, ids distinct), compact:
+/// one pass over both.
 pub fn merge<const N: usize>(stored: &[u8], delta: &[(&str, [i64; N])]) -> Result<Vec<u8>, WideError> {
-    let mut out = Vec::with_capacity(stored.len() + delta.len() * (12 + 8 * N));
+    let mut out = Vec::with_capacity(1 + stored.len() + delta.len() * (12 + 2 * N));
+    out.push(COMPACT);
     let mut old = entries::<N>(stored).peekable();
     let mut new = delta.iter().peekable();
     loop {
@@ -167,6 +220,56 @@ mod tests {
         merge(&[], e).unwrap()
     }
 
+    /// The fixed encoding, as the migration and earlier builds wrote it.
+    fn fixed<const N: usize>(e: &[(&str, [i64; N])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (id, counters) in e {
+            out.extend_from_slice(&(id.len() as u16).to_be_bytes());
+            out.extend_from_slice(id.as_bytes());
+            counters.iter().for_each(|c| out.extend_from_slice(&c.to_be_bytes()));
+        }
+        out
+    }
+
+    #[test]
+    fn a_fixed_value_is_read_and_merged_into_a_compact_one() {
+        let stored = fixed(&[("a", [1, i64::MIN]), ("c", [3, i64::MAX])]);
+        assert_eq!(entries::<2>(&stored).collect::<Vec<_>>(), [Ok(("a", [1, i64::MIN])), Ok(("c", [3, i64::MAX]))]);
+        let merged = merge(&stored, &[("b", [7, 8]), ("c", [10, -20])]).unwrap();
+        assert_eq!(merged[0], COMPACT);
+        let got: Vec<(&str, [i64; 2])> = entries(&merged).map(Result::unwrap).collect();
+        assert_eq!(got, [("a", [1, i64::MIN]), ("b", [7, 8]), ("c", [13, i64::MAX - 20])]);
+        // A window reads rows of both encodings.
+        let mut sums = Sums::<2>::default();
+        sums.add(&stored, |_| true).unwrap();
+        sums.add(&encode(&[("a", [1, 1])]), |_| true).unwrap();
+        assert_eq!(
+            sums.by_id.into_iter().collect::<Vec<_>>(),
+            [("a".into(), [2, i64::MIN + 1]), ("c".into(), [3, i64::MAX])]
+        );
+        // Small counters take a byte each: 1 + (1 + 1 + 2) per entry.
+        assert_eq!(encode(&[("a", [0, -1]), ("b", [63, -64])]).len(), 9);
+    }
+
+    #[test]
+    fn a_damaged_compact_value_is_an_error() {
+        let value = encode(&[("abc", [300])]);
+        // The marker alone is an empty value; any other cut ends inside an entry.
+        for cut in 2..value.len() {
+            assert!(entries::<1>(&value[..cut]).any(|e| e.is_err()), "cut at {cut}");
+        }
+        // An id length or a counter past 64 bits: eleven bytes, or a tenth byte above 1.
+        let mut long = vec![COMPACT, 1, b'x'];
+        long.extend([0x80; 10]);
+        long.push(0);
+        assert!(matches!(merge::<1>(&long, &[]), Err(WideError::Damaged(_))));
+        let mut tenth = vec![COMPACT, 1, b'x'];
+        tenth.extend([0xFF; 9]);
+        tenth.push(2);
+        assert!(Sums::<1>::default().add(&tenth, |_| true).is_err());
+        assert!(merge::<1>(&[COMPACT, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1], &[]).is_err());
+    }
+
     #[test]
     fn merge_adds_equal_ids_and_keeps_byte_order() {
         let stored = encode(&[("a", [1, 2]), ("c", [3, 4]), ("é", [5, 6])]);
@@ -211,8 +314,10 @@ mod tests {
         fn merge_is_the_map_of_sums(
             stored in proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(proptest::num::i64::ANY), 0..8),
             delta in proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(-3_i64..3), 0..8),
+            stored_fixed: bool,
         ) {
-            let stored_value = encode(&stored.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>());
+            let stored_entries: Vec<(&str, [i64; 2])> = stored.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            let stored_value = if stored_fixed { fixed(&stored_entries) } else { encode(&stored_entries) };
             let d: Vec<(&str, [i64; 2])> = delta.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             let mut want = map(&stored.into_iter().collect::<Vec<_>>());
             let mut overflow = false;
