@@ -22,9 +22,12 @@ type Expected = BTreeMap<(NaiveDate, String, String), BTreeMap<String, (i64, i64
 const DAYS: i64 = 20;
 const CHANNELS: usize = 4;
 const FLOWS: usize = 3;
-/// Candidates of each trace: 400 offers of 15 counters make a ~50 KB row, so the 240 rows of
-/// a batch hold ~12 MiB, about six chunks.
+/// Candidates of each trace: 400 offers of 15 counters with 80-byte ids make a ~39 KB row
+/// (compact counters take a byte or two each, so the ids make the size), and the 240 rows of a
+/// batch hold ~9.4 MiB, about five chunks.
 const OFFERS: usize = 400;
+/// Pads an offer id to 80 bytes.
+const PAD: &str = "_________________________________________________________________________";
 
 /// One trace per (day, channel, flow): every candidate qualifies, passes the contact policy
 /// and is scored, ranked by its position; the first one is selected.
@@ -36,7 +39,7 @@ fn traces(round: usize, first: i64, expected: &mut Expected) -> Vec<(TopicKind, 
             for f in 0..FLOWS {
                 let (channel, flow) = (format!("ch{c}"), format!("df{f}"));
                 let offers: Vec<String> =
-                    (0..OFFERS).map(|k| format!("off_{:03}", (k + d as usize * 7 + round * 3) % 500)).collect();
+                    (0..OFFERS).map(|k| format!("off_{:03}{PAD}", (k + d as usize * 7 + round * 3) % 500)).collect();
                 let row = expected.entry((today - Duration::days(d), channel.clone(), flow.clone())).or_default();
                 for (i, o) in offers.iter().enumerate() {
                     let counts = row.entry(o.clone()).or_default();
