@@ -21,8 +21,8 @@ INSERT INTO interaction_segment_daily SELECT 'tenant_0', 'segment_'||s, current_
 INSERT INTO offer_spend SELECT 'tenant_'||t, 'off_'||o, (o*7919) % 20000000000 FROM generate_series(0,9) t, generate_series(0,199) o;
 INSERT INTO trace_daily SELECT 'tenant_'||t, current_date - d, 'channel_'||c, 'df_'||f, 1000 + d % 90, 20 + c
   FROM generate_series(0,9) t, generate_series(0,89) d, generate_series(0,5) c, generate_series(0,4) f;
-INSERT INTO selection_daily (tenant_id, day, offer_id, eligible, scored, selected, rank_sum, rank_n, r1, r2, r3, miss_qualification, miss_too_low, score_sum_micros, score_n)
-SELECT 'tenant_'||t, current_date - d, 'off_'||o, 500, 400, 60, 2000, 400, 60, 80, 90, 50, 300, 200000000, 400
+INSERT INTO selection_daily (tenant_id, day, offer_id, eligible, scored, selected, rank_sum, rank_n, r1, r2, r3, miss_qualification, miss_too_low, score_sum_micros, score_n, b0, b5)
+SELECT 'tenant_'||t, current_date - d, 'off_'||o, 500, 400, 60, 2000, 400, 60, 80, 90, 50, 300, 200000000, 400, 100, 300
   FROM generate_series(0,9) t, generate_series(0,89) d, generate_series(0,199) o WHERE t = 0 OR o < 20;
 -- Wide rows (migration 20261203000010): every offer's 15 counters in one value per (day, channel, flow).
 INSERT INTO selection_flow_daily (tenant_id, day, channel_id, decision_flow_id, offers)
@@ -43,7 +43,6 @@ SELECT 'tenant_0', 'off_'||o, current_date - d,
   FROM generate_series(0,89) d, generate_series(0,199) o;
 INSERT INTO score_daily (tenant_id, day, b0, b5, b9, score_sum_micros, n) SELECT 'tenant_'||t, current_date - d, 100, 500, 40, 300000000, 640 FROM generate_series(0,9) t, generate_series(0,89) d;
 INSERT INTO score_channel_daily (tenant_id, day, channel_id, b0, b5, score_sum_micros, n) SELECT 'tenant_0', current_date - d, 'channel_'||c, 20, 80, 50000000, 100 FROM generate_series(0,89) d, generate_series(0,5) c;
-INSERT INTO score_offer_daily (tenant_id, day, offer_id, b0, b5, score_sum_micros, n) SELECT 'tenant_0', current_date - d, 'off_'||o, 3, 9, 6000000, 12 FROM generate_series(0,89) d, generate_series(0,199) o;
 INSERT INTO attribution_daily SELECT 'tenant_0', current_date - d, m, 2000, 600000000000 FROM generate_series(0,89) d, unnest(ARRAY['last_touch','first_touch','linear']) m;
 INSERT INTO attribution_first_days SELECT 'tenant_0', current_date - d, CASE WHEN k = 0 THEN '0001-01-01'::date ELSE current_date - d - k END, 1500 / (k+1)
   FROM generate_series(0,89) d, generate_series(0,3) k;

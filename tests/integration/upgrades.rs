@@ -15,19 +15,24 @@ use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 
 use crate::exactly_once::events;
-use crate::helpers::{empty_database, Servers};
+use crate::helpers::{empty_database, spawn_app_with, Servers, TestEnv};
 use crate::isolation::{batch_at, impressions_by_offer, options};
 use crate::model::ts;
 
 /// A database at the migrations before `version`.
 async fn database_before(version: i64) -> PgPool {
-    let (_, _, pool) = empty_database(&Servers::default().postgres).await;
+    database_url_before(version).await.1
+}
+
+/// [`database_before`], with the database's URL (to run the application on it).
+async fn database_url_before(version: i64) -> (String, PgPool) {
+    let (_, url, pool) = empty_database(&Servers::default().postgres).await;
     let before = Migrator {
         migrations: Cow::Owned(decision_views::MIGRATOR.iter().filter(|m| m.version < version).cloned().collect()),
         ..Migrator::DEFAULT
     };
     before.run(&pool).await.unwrap();
-    pool
+    (url, pool)
 }
 
 /// Dedup keys stored before they were hashed (migration 20261202000050) still recognize their
@@ -256,4 +261,86 @@ async fn winners(pool: &PgPool, day: NaiveDate) -> Vec<(String, i64)> {
     .await
     .unwrap();
     entries::<1>(&value).map(|e| e.map(|(id, [n])| (id.to_owned(), n)).unwrap()).collect()
+}
+
+/// The per-offer score buckets stored in `score_offer_daily` before migration 20261205000030
+/// are `selection_daily`'s columns after it: score_distribution by offer answers as before,
+/// buckets included (`filterId`), and an offer that was a candidate but never scored stays out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_score_buckets_carry_over_into_selection_daily() {
+    let (db_url, pool) = database_url_before(20261205000030).await;
+    let today = crate::model::test_today();
+    let yesterday = today - Duration::days(1);
+    // What ingest stored before: o1 scored 0.4 and 0.9 today and 0.95 yesterday, o2 0.15 today,
+    // o3 a candidate today that was never scored.
+    for (day, offer, eligible, scored, sum, n) in [
+        (today, "o1", 2_i64, 2_i64, 1_300_000_i64, 2_i64),
+        (yesterday, "o1", 1, 1, 950_000, 1),
+        (today, "o2", 1, 1, 150_000, 1),
+        (today, "o3", 1, 0, 0, 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO selection_daily (tenant_id, day, offer_id, eligible, scored, score_sum_micros, score_n)
+             VALUES ('acme', $1, $2, $3, $4, $5, $6)",
+        )
+        .bind(day)
+        .bind(offer)
+        .bind(eligible)
+        .bind(scored)
+        .bind(sum)
+        .bind(n)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (day, offer, buckets, counts, sum, n) in [
+        (today, "o1", "b4, b9", "1, 1", 1_300_000_i64, 2_i64),
+        (yesterday, "o1", "b9", "1", 950_000, 1),
+        (today, "o2", "b1", "1", 150_000, 1),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO score_offer_daily (tenant_id, day, offer_id, {buckets}, score_sum_micros, n)
+             VALUES ('acme', $1, $2, {counts}, $3, $4)"
+        ))
+        .bind(day)
+        .bind(offer)
+        .bind(sum)
+        .bind(n)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    decision_views::MIGRATOR.run(&pool).await.unwrap();
+
+    let env = TestEnv::new().await;
+    let env = TestEnv { db_url, pool, ..env };
+    let key = env.api_key("acme", decision_views::api::auth::Role::Viewer).await;
+    let app = spawn_app_with(env, decision_views::startup::Mode::Api).await;
+    let get = |query: String| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let path =
+                format!("/api/v1/dashboard-data?type=score_distribution&days=7&asOf={today}&groupBy=offer{query}");
+            let (status, body) = app.get(&path, key, "acme").await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let body = get(String::new()).await;
+    let dims: Vec<(String, i64, f64)> = body["dimensionBuckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (d["name"].as_str().unwrap().to_owned(), d["count"].as_i64().unwrap(), d["avgScore"].as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(dims, [("o1".to_owned(), 3, 0.75), ("o2".to_owned(), 1, 0.15)]);
+    let buckets = |body: &serde_json::Value| -> Vec<i64> {
+        body["data"].as_array().unwrap().iter().map(|b| b["count"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(buckets(&get("&filterId=o1".into()).await), [0, 0, 0, 0, 1, 0, 0, 0, 0, 2]);
+    assert_eq!(buckets(&get("&filterId=o2".into()).await), [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    app.stop().await.unwrap();
 }

@@ -3,7 +3,8 @@
 //! `score_distribution`, `offer_spend`, `attributions`, `model_metrics`), and written from its
 //! delta map with the one upsert of [`super::upsert`].
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Postgres, Transaction};
 
@@ -14,7 +15,7 @@ use crate::fold::keys::{
     SegmentSelectionKey, SegmentTraceKey, TraceKey,
 };
 use crate::fold::selection::{ScoreCounts, SelectionCounts};
-use crate::fold::{Delta, InteractionCounts, Offers, TraceCounts};
+use crate::fold::{Delta, InteractionCounts, TraceCounts};
 
 const INTERACTIONS: &[(&str, Kind)] = &[
     ("impressions", Int),
@@ -27,7 +28,7 @@ const INTERACTIONS: &[(&str, Kind)] = &[
     ("cost_micros", Money),
 ];
 const TRACES: &[(&str, Kind)] = &[("traces", Int), ("degraded", Int)];
-const SELECTION: &[(&str, Kind)] = &[
+const SELECTION: [(&str, Kind); 21] = [
     ("eligible", Int),
     ("scored", Int),
     ("selected", Int),
@@ -50,7 +51,8 @@ const SELECTION: &[(&str, Kind)] = &[
     ("score_sum_micros", Int),
     ("score_n", Int),
 ];
-const SCORES: &[(&str, Kind)] = &[
+/// Score buckets 0.0-0.1 … 0.9-1.0 (docs/dashboard-types.md 5.1 score_distribution).
+const BUCKETS: [(&str, Kind); 10] = [
     ("b0", Int),
     ("b1", Int),
     ("b2", Int),
@@ -61,9 +63,26 @@ const SCORES: &[(&str, Kind)] = &[
     ("b7", Int),
     ("b8", Int),
     ("b9", Int),
-    ("score_sum_micros", Int),
-    ("n", Int),
 ];
+const SCORES: [(&str, Kind); 12] = concat(BUCKETS, [("score_sum_micros", Int), ("n", Int)]);
+/// `selection_daily` also holds the per-offer score buckets (migration
+/// `offer_scores_in_selection_daily`): its score sum and count are the selection counters'.
+const SELECTION_AND_BUCKETS: [(&str, Kind); 31] = concat(SELECTION, BUCKETS);
+
+/// `a` then `b`: a table's counters are one static list.
+const fn concat<const A: usize, const B: usize, const C: usize>(
+    a: [(&'static str, Kind); A],
+    b: [(&'static str, Kind); B],
+) -> [(&'static str, Kind); C] {
+    assert!(A + B == C, "C must be A + B");
+    let mut out = [("", Int); C];
+    let mut i = 0;
+    while i < C {
+        out[i] = if i < A { a[i] } else { b[i - A] };
+        i += 1;
+    }
+    out
+}
 
 const T: (&str, Kind) = ("tenant_id", Text);
 const SEG: (&str, Kind) = ("segment_id", Text);
@@ -95,17 +114,17 @@ static MODEL_EVAL_DAILY: Table = Table {
 static TRACE_DAILY: Table = Table { name: "trace_daily", keys: &[T, DAY, CHANNEL, FLOW], counters: TRACES };
 static TRACE_SEGMENT_DAILY: Table =
     Table { name: "trace_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW], counters: TRACES };
-static SELECTION_DAILY: Table = Table { name: "selection_daily", keys: &[T, DAY, OFFER], counters: SELECTION };
+static SELECTION_DAILY: Table =
+    Table { name: "selection_daily", keys: &[T, DAY, OFFER], counters: &SELECTION_AND_BUCKETS };
 static SELECTION_SEGMENT_DAILY: Table =
-    Table { name: "selection_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW, OFFER], counters: SELECTION };
+    Table { name: "selection_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW, OFFER], counters: &SELECTION };
 static BEATEN_BY_SEGMENT_DAILY: Table = Table {
     name: "beaten_by_segment_daily",
     keys: &[T, SEG, DAY, OFFER, ("winner_id", Text)],
     counters: &[("count", Int)],
 };
-static SCORE_DAILY: Table = Table { name: "score_daily", keys: &[T, DAY], counters: SCORES };
-static SCORE_CHANNEL_DAILY: Table = Table { name: "score_channel_daily", keys: &[T, DAY, CHANNEL], counters: SCORES };
-static SCORE_OFFER_DAILY: Table = Table { name: "score_offer_daily", keys: &[T, DAY, OFFER], counters: SCORES };
+static SCORE_DAILY: Table = Table { name: "score_daily", keys: &[T, DAY], counters: &SCORES };
+static SCORE_CHANNEL_DAILY: Table = Table { name: "score_channel_daily", keys: &[T, DAY, CHANNEL], counters: &SCORES };
 
 /// Every narrow counter view of the delta, one statement each (the wide ones are `wide`).
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
@@ -119,12 +138,11 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
     upsert(tx, &MODEL_EVAL_DAILY, &d.model_evals).await?;
     upsert(tx, &TRACE_DAILY, &d.traces).await?;
     upsert(tx, &TRACE_SEGMENT_DAILY, &d.segment_traces).await?;
-    upsert_offers(tx, &SELECTION_DAILY, &d.selection).await?;
+    upsert_selection_daily(tx, d).await?;
     upsert(tx, &SELECTION_SEGMENT_DAILY, &d.selection_segments).await?;
     upsert(tx, &BEATEN_BY_SEGMENT_DAILY, &d.beaten_by_segments).await?;
     upsert(tx, &SCORE_DAILY, &d.scores).await?;
-    upsert(tx, &SCORE_CHANNEL_DAILY, &d.channel_scores).await?;
-    upsert_offers(tx, &SCORE_OFFER_DAILY, &d.offer_scores).await
+    upsert(tx, &SCORE_CHANNEL_DAILY, &d.channel_scores).await
 }
 
 /// One view from one delta map (in key order).
@@ -140,19 +158,64 @@ async fn upsert<K: Columns, C: Columns>(
     rows.upsert(tx).await
 }
 
-/// One view keyed (…, offer) from a delta map nested by offer (in key order).
-async fn upsert_offers<K: Columns, C: Columns>(
-    tx: &mut Transaction<'_, Postgres>,
-    table: &'static Table,
-    delta: &BTreeMap<K, Offers<C>>,
-) -> Result<(), sqlx::Error> {
-    let mut rows = table.rows();
-    for (k, offers) in delta {
-        for (offer, c) in offers {
-            c.write(k.write(rows.row()).text(offer)).end();
+/// `selection_daily`: per (tenant, day, offer) the selection counters of `d.selection` and
+/// the score buckets of `d.offer_scores`, one row per offer of either (a scored offer is
+/// always a candidate, so the scores' offers are among the selection's), in key order.
+async fn upsert_selection_daily(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    let days: BTreeSet<&DayKey> = d.selection.keys().chain(d.offer_scores.keys()).collect();
+    let joined: Vec<_> = days
+        .into_iter()
+        .map(|k| {
+            let selection = d.selection.get(k).map_or(&[][..], Vec::as_slice);
+            (k, by_offer(selection, d.offer_scores.get(k).map_or(&[][..], Vec::as_slice)))
+        })
+        .collect();
+    let mut rows = SELECTION_DAILY.rows();
+    for (k, offers) in &joined {
+        for (offer, s, b) in offers {
+            let mut row = s.write(k.write(rows.row()).text(offer));
+            for &n in &b.buckets {
+                row = row.int(n);
+            }
+            row.end();
         }
     }
     rows.upsert(tx).await
+}
+
+/// The two lists (each sorted by offer id) joined by offer: every offer of either, the side
+/// without it counted as zero. An offer with scores and no selection counters (which the fold
+/// never makes) keeps its score sum and count in the selection counters' columns.
+fn by_offer<'a>(
+    selection: &'a [(String, SelectionCounts)],
+    scores: &'a [(String, ScoreCounts)],
+) -> Vec<(&'a str, SelectionCounts, ScoreCounts)> {
+    let mut out = Vec::with_capacity(selection.len().max(scores.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < selection.len() || j < scores.len() {
+        let order = match (selection.get(i), scores.get(j)) {
+            (Some(a), Some(b)) => a.0.as_bytes().cmp(b.0.as_bytes()),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                out.push((selection[i].0.as_str(), selection[i].1, ScoreCounts::default()));
+                i += 1;
+            }
+            Ordering::Equal => {
+                out.push((selection[i].0.as_str(), selection[i].1, scores[j].1));
+                (i, j) = (i + 1, j + 1);
+            }
+            Ordering::Greater => {
+                let (offer, b) = &scores[j];
+                let s = SelectionCounts { score_sum_micros: b.sum_micros, score_n: b.n, ..Default::default() };
+                out.push((offer.as_str(), s, *b));
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Writes its values into a row, in its table's column order.

@@ -83,7 +83,8 @@ pub struct Delta {
     pub selection: BTreeMap<DayKey, Offers<SelectionCounts>>,
     pub selection_dims: BTreeMap<TraceKey, Offers<SelectionCounts>>,
     pub selection_segments: BTreeMap<SegmentSelectionKey, SelectionCounts>,
-    /// Score buckets per day, per channel (`dim`) and per offer.
+    /// Score buckets per day, per channel (`dim`) and per offer (`selection_daily`'s bucket
+    /// columns, written with `selection`).
     pub scores: BTreeMap<DayKey, ScoreCounts>,
     pub channel_scores: BTreeMap<DimKey, ScoreCounts>,
     pub offer_scores: BTreeMap<DayKey, Offers<ScoreCounts>>,

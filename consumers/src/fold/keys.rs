@@ -19,7 +19,7 @@ key!(
     DayKey { tenant: String, day: NaiveDate }
 );
 key!(
-    /// One dimension per day: `selection_daily` and `score_offer_daily` (offer),
+    /// One dimension per day: `selection_daily` (offer: its selection counters and score buckets),
     /// `score_channel_daily` (channel), `model_eval_daily` and `attribution_daily` (model).
     DimKey { tenant: String, day: NaiveDate, dim: String }
 );

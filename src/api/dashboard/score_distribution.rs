@@ -39,10 +39,18 @@ pub struct DimensionBucket {
     pub avg_score: f64,
 }
 
+/// The ten bucket sums, as [`Row::buckets`].
+macro_rules! bucket_sums {
+    () => {
+        "ARRAY[sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6), sum(b7), sum(b8), sum(b9)]::int8[] AS buckets"
+    };
+}
 /// The score counters of a `score_*daily` table summed over the window, as [`Row`] names them.
-const SUMS: &str =
-    "ARRAY[sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6), sum(b7), sum(b8), sum(b9)]::int8[] AS buckets,
-    sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n";
+const SUMS: &str = concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n");
+/// The same of `selection_daily`, which holds the per-offer buckets beside the selection
+/// counters (migration `offer_scores_in_selection_daily`); its score count is `score_n`.
+const OFFER_SUMS: &str =
+    concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(score_n)::int8 AS n");
 
 /// The scores of one dimension value, or of all (`key` "").
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -144,8 +152,9 @@ async fn per_dimension(pool: &PgPool, tenant: &str, p: &Params, group_by: Option
               WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY channel_id"
         ),
         Some(_) => format!(
-            "SELECT offer_id AS key, {SUMS} FROM score_offer_daily
-              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY offer_id"
+            // Offers that were candidates but never scored have rows too: they have no scores.
+            "SELECT offer_id AS key, {OFFER_SUMS} FROM selection_daily
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY offer_id HAVING sum(score_n) > 0"
         ),
     };
     let rows: Vec<Row> =
