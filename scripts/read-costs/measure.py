@@ -34,7 +34,7 @@ Q = {
  "why_not_ranked": f"SELECT sum(eligible), sum(selected), sum(miss_qualification), sum(miss_contact), sum(miss_too_low), sum(miss_not_ranked), sum(score_sum_micros), sum(score_n), {SUMS} FROM selection_daily WHERE tenant_id = {T} AND day BETWEEN {S} AND {E} AND offer_id = 'off_7'",
  "why_not_ranked (beatenBy)": f"SELECT winners FROM beaten_by_offer_daily WHERE tenant_id = {T} AND offer_id = 'off_7' AND day BETWEEN {S} AND {E}",
  "score_distribution": f"SELECT ARRAY[sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6), sum(b7), sum(b8), sum(b9)], sum(score_sum_micros), sum(n) FROM score_daily WHERE tenant_id = {T} AND day BETWEEN {S} AND {E}",
- "score_distribution (groupBy offer)": f"SELECT offer_id, sum(b0), sum(b5), sum(score_sum_micros), sum(n) FROM score_offer_daily WHERE tenant_id = {T} AND day BETWEEN {S} AND {E} GROUP BY offer_id",
+ "score_distribution (groupBy offer)": f"SELECT offer_id, sum(b0), sum(b5), sum(score_sum_micros), sum(score_n) FROM selection_daily WHERE tenant_id = {T} AND day BETWEEN {S} AND {E} GROUP BY offer_id HAVING sum(score_n) > 0",
  "degraded_scoring": f"SELECT COALESCE(sum(degraded), 0), COALESCE(sum(traces), 0) FROM trace_daily WHERE tenant_id = {T} AND day BETWEEN {S} AND {E}",
  "anomaly_candidates (interactions, 7+7 days)": f"SELECT day, offer_id, channel_id, sum(impressions), sum(accepts + converts), sum(revenue_micros) FROM interaction_daily WHERE tenant_id = {T} AND day BETWEEN current_date - 13 AND {E} GROUP BY day, offer_id, channel_id",
 }
