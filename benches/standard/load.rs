@@ -16,7 +16,7 @@ pub struct LoadFigure {
 pub fn wrk(label: &str, base: &str, key: &str, tenant: &str, secs: u64) -> anyhow::Result<LoadFigure> {
     let paths: Vec<String> = decision_views::api::DASHBOARD_TYPES
         .iter()
-        .flat_map(|t| DAYS.iter().map(move |d| reads::path(t, *d)))
+        .flat_map(|t| reads::cases(t).into_iter().flat_map(move |c| DAYS.iter().map(move |d| reads::path(t, *d, c))))
         .map(|p| format!("  {p:?},"))
         .collect();
     let script = format!(

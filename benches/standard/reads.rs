@@ -8,13 +8,38 @@ use sqlx::{Connection, PgConnection};
 
 use crate::raw;
 
-pub const DAYS: [i64; 3] = [7, 30, 90];
+pub const DAYS: [i64; 4] = [7, 30, 90, 365];
 /// why_not_ranked needs an offer: one the standard workload ranks often.
 pub const WHY_NOT_OFFER: &str = "off_007";
+
+/// The reads of one type: with no parameter (the one compared with raw SQL), then with each
+/// filter and grouping it accepts (`DashboardType::params`), set to a value the standard
+/// workload has (its ids: `src/publish/workload.rs`).
+pub fn cases(kind: &str) -> Vec<&'static str> {
+    const SEGMENT: &str = "&segmentId=seg_03";
+    let mut v = vec![""];
+    v.extend_from_slice(match kind {
+        "acceptance_rate" | "offer_performance" | "channel_effectiveness" | "daily_trend" | "revenue_trend" => {
+            &[SEGMENT][..]
+        }
+        "offer_performance_grouped" => &["&groupBy=category", "&groupBy=segment", SEGMENT][..],
+        "score_distribution" => {
+            &["&groupBy=offer", "&groupBy=channel", "&groupBy=category", "&groupBy=channel&filterId=ch_1"]
+        }
+        "selection_frequency" => &[SEGMENT, "&channelId=ch_1", "&decisionFlowId=df_1", "&categoryId=cat_1"],
+        "model_metrics_trend" => &["&modelId=model_0"],
+        "anomaly_candidates" => &["&baselineDays=365"],
+        "why_not_ranked" => &[SEGMENT],
+        _ => &[],
+    });
+    v
+}
 
 #[derive(Debug, Clone)]
 pub struct ReadFigure {
     pub kind: &'static str,
+    /// The query parameters beyond type and days ([`cases`]), `&`-separated.
+    pub params: &'static str,
     pub days: i64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -23,9 +48,9 @@ pub struct ReadFigure {
     pub capped: bool,
 }
 
-pub fn path(kind: &str, days: i64) -> String {
+pub fn path(kind: &str, days: i64, params: &str) -> String {
     let extra = if kind == "why_not_ranked" { format!("&offerId={WHY_NOT_OFFER}") } else { String::new() };
-    format!("/api/v1/dashboard-data?type={kind}&days={days}{extra}")
+    format!("/api/v1/dashboard-data?type={kind}&days={days}{extra}{params}")
 }
 
 pub struct Api<'a> {
@@ -64,9 +89,11 @@ pub async fn measure(
     let today = chrono::Utc::now().date_naive();
     let queries = raw::queries();
     let mut out = Vec::new();
-    for kind in decision_views::api::DASHBOARD_TYPES {
+    for (kind, params) in
+        decision_views::api::DASHBOARD_TYPES.iter().flat_map(|k| cases(k).into_iter().map(move |c| (*k, c)))
+    {
         for days in DAYS {
-            let p = path(kind, days);
+            let p = path(kind, days, params);
             api.get(&client, &p).await?;
             api.get(&client, &p).await?;
             let mut h = Histogram::<u64>::new(3)?;
@@ -76,7 +103,7 @@ pub async fn measure(
                 h.record(t.elapsed().as_micros() as u64)?;
             }
             let (mut raw_ms, mut capped) = (None::<f64>, false);
-            if let Some(q) = queries.iter().find(|q| q.kind == kind) {
+            if let Some(q) = queries.iter().find(|q| q.kind == kind && params.is_empty()) {
                 let since = today - chrono::Duration::days(days - 1);
                 for _ in 0..raw_runs {
                     let t = Instant::now();
@@ -95,6 +122,7 @@ pub async fn measure(
             }
             let f = ReadFigure {
                 kind,
+                params,
                 days,
                 p50_ms: h.value_at_quantile(0.5) as f64 / 1e3,
                 p99_ms: h.value_at_quantile(0.99) as f64 / 1e3,
@@ -102,7 +130,7 @@ pub async fn measure(
                 capped,
             };
             eprintln!(
-                "[bench] read {kind} days={days}: p50 {:.2} ms p99 {:.2} ms; raw {}{:.0} ms",
+                "[bench] read {kind}{params} days={days}: p50 {:.2} ms p99 {:.2} ms; raw {}{:.0} ms",
                 f.p50_ms,
                 f.p99_ms,
                 if capped { ">" } else { "" },
@@ -114,12 +142,14 @@ pub async fn measure(
     Ok(out)
 }
 
-/// One request per (type, days): fills a response cache before a cached measurement.
+/// One request per (type, parameters, days): fills a response cache before a cached measurement.
 pub async fn warm(api: &Api<'_>) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     for kind in decision_views::api::DASHBOARD_TYPES {
-        for days in DAYS {
-            api.get(&client, &path(kind, days)).await?;
+        for params in cases(kind) {
+            for days in DAYS {
+                api.get(&client, &path(kind, days, params)).await?;
+            }
         }
     }
     Ok(())

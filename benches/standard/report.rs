@@ -105,7 +105,7 @@ impl Report {
                 .fold(f64::INFINITY, f64::min);
             let _ = writeln!(
                 s,
-                "| read latency, 18 types × days 7/30/90, uncached | p99 ≤ 10 ms at {} and {} traces; ≥ 100× raw SQL at {} | worst p99 {:.1} ms / {:.1} ms; smallest raw ÷ p99 {:.0}× (summary and funnel n/a: catalog only) | {} |",
+                "| read latency, 18 types and their filters × days 7/30/90/365, uncached | p99 ≤ 10 ms at {} and {} traces; ≥ 100× raw SQL at {} | worst p99 {:.1} ms / {:.1} ms; smallest raw ÷ p99 {:.0}× (summary and funnel n/a: catalog only) | {} |",
                 cfg.small,
                 cfg.large,
                 cfg.large,
@@ -181,7 +181,7 @@ impl Report {
         }
         if let (Some((small_n, small)), Some((large_n, large))) = (self.reads.first(), self.reads.last()) {
             let _ = writeln!(s, "\n### Read latency, uncached, through the API (ms)\n");
-            let _ = writeln!(s, "| type | days | p50 @{small_n} | p99 @{small_n} | raw SQL @{small_n} | p50 @{large_n} | p99 @{large_n} | raw SQL @{large_n} | raw ÷ p99 @{large_n} |\n|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "| type | parameters | days | p50 @{small_n} | p99 @{small_n} | raw SQL @{small_n} | p50 @{large_n} | p99 @{large_n} | raw SQL @{large_n} | raw ÷ p99 @{large_n} |\n|---|---|---|---|---|---|---|---|---|---|");
             for (a, b) in small.iter().zip(large) {
                 let raw = |f: &ReadFigure| match f.raw_ms {
                     Some(r) => format!("{}{r:.0}", if f.capped { ">" } else { "" }),
@@ -194,8 +194,9 @@ impl Report {
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {} | {} |",
+                    "| {} | {} | {} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {} | {} |",
                     a.kind,
+                    a.params.trim_start_matches('&').replace('&', ", "),
                     a.days,
                     a.p50_ms,
                     a.p99_ms,
@@ -212,7 +213,10 @@ impl Report {
             let _ =
                 writeln!(s, "\n### Freshness: worst probe latency per 5 s of probing (ms)\n\n{}", slices.join(", "));
         }
-        let _ = writeln!(s, "\n### API throughput (wrk -t2 -c64, rotating over 18 types × 3 windows)\n");
+        let _ = writeln!(
+            s,
+            "\n### API throughput (wrk -t2 -c64, rotating over the 18 types and their filters × 4 windows)\n"
+        );
         let _ = writeln!(s, "| mode | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|");
         for l in &self.load {
             let _ = writeln!(

@@ -1,5 +1,6 @@
-//! The interaction rollups (migration `interaction_rollups`) against the base tables they sum,
-//! and the migration's backfill against what ingest maintains.
+//! The interaction rollups (migration `interaction_rollups`) and running totals (migration
+//! `running_totals`) against the base tables they sum, and the migrations' backfills against
+//! what ingest maintains.
 
 use sqlx::Connection;
 
@@ -57,18 +58,83 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     .unwrap();
     assert_eq!(vip, f.vip().iter().filter(|e| e.outcome == "impression").count() as i64);
 
-    // The migration run again in a scratch schema first on the search path: its CREATEs land
-    // there and its backfill reads the filled base tables, so it must rebuild what ingest kept.
-    let migration = decision_views::MIGRATOR
-        .iter()
-        .find(|m| m.description.contains("interaction rollups"))
-        .expect("the rollup migration");
+    let rollups = ROLLUPS.map(|(table, _)| table);
+    for (table, differing) in backfill_differences(&mut conn, "interaction rollups", &rollups).await {
+        assert_eq!(differing, 0, "backfilled {table} differs from the maintained one");
+    }
+    assert_running_totals_exact(&mut conn).await;
+}
+
+/// The running-total views (migration `running_totals`) and their checkpoints.
+const RUNNING: [&str; 3] = ["running_total_days", "interaction_offer_totals", "interaction_offer_channel_totals"];
+
+/// The running totals ingest maintained equal what their migration's backfill computes from
+/// the daily tables: a checkpoint at each day with interactions, and there a row per key seen
+/// up to that day holding its counters summed up to that day. (The daily tables are checked
+/// against the events by the test above and the dashboard tests.)
+pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
+    let checkpoints: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();
+    assert!(checkpoints > 0, "no checkpoint was written");
+    for (table, differing) in backfill_differences(conn, "running totals", &RUNNING).await {
+        assert_eq!(differing, 0, "{table} differs from the sums of the daily rows");
+    }
+}
+
+/// Rows that differ between each of `tables` as ingest maintained it and as the migration
+/// named `description` backfills it from the tables filled now. The migration runs again in a
+/// scratch schema first on the search path: its CREATEs land there and its backfill reads the
+/// filled base tables; the transaction is rolled back.
+async fn backfill_differences(
+    conn: &mut sqlx::PgConnection,
+    description: &str,
+    tables: &[&'static str],
+) -> Vec<(&'static str, i64)> {
+    let migration =
+        decision_views::MIGRATOR.iter().find(|m| m.description.contains(description)).expect("the migration");
     let mut tx = conn.begin().await.unwrap();
     sqlx::raw_sql("CREATE SCHEMA backfill; SET LOCAL search_path = backfill, public").execute(&mut *tx).await.unwrap();
     sqlx::raw_sql(migration.sql.as_ref()).execute(&mut *tx).await.expect("the backfill runs");
-    for (table, _) in ROLLUPS {
+    let mut out = Vec::new();
+    for &table in tables {
         let (a, b) = (format!("SELECT * FROM backfill.{table}"), format!("SELECT * FROM public.{table}"));
-        assert_eq!(difference(&mut tx, &a, &b).await, 0, "backfilled {table} differs from the maintained one");
+        out.push((table, difference(&mut tx, &a, &b).await));
     }
     tx.rollback().await.unwrap();
+    out
+}
+
+/// Windows in every position against the running totals' checkpoints: wholly before the data,
+/// overlapping its start or end, between two checkpoints, after it, and one day long; all
+/// customers and one segment. Each answer is the events' own count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_anywhere_around_the_checkpoints_are_exact() {
+    let f = seeded().await;
+    let (all, vip) = (f.all(), f.vip());
+    for ahead in [-14i64, -9, -5, -1, 0, 1, 3, 12] {
+        let as_of = f.today + chrono::Duration::days(ahead);
+        for days in [1, 2, 4, 365] {
+            for (segment, subset) in [(None, &all), (Some("seg_vip"), &vip)] {
+                let seg = segment.map(|s| format!("&segmentId={s}")).unwrap_or_default();
+                let (status, body) = f.get(&format!("type=acceptance_rate&days={days}&asOf={as_of}{seg}")).await;
+                assert_eq!(status, 200, "{body}");
+                let got: Vec<(String, i64, i64, i64)> = body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| {
+                        let n = |k: &str| o[k].as_i64().unwrap();
+                        (o["offerId"].as_str().unwrap().to_owned(), n("impressions"), n("positive"), n("negative"))
+                    })
+                    .collect();
+                let mut expected: Vec<(String, i64, i64, i64)> =
+                    crate::model::by_offer(subset.iter().copied(), as_of, days)
+                        .into_iter()
+                        .map(|(offer, c)| (offer, c.impressions, c.positive, c.negative))
+                        .collect();
+                expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                assert_eq!(got, expected, "asOf {as_of}, days {days}, segment {segment:?}");
+            }
+        }
+    }
 }

@@ -105,5 +105,8 @@ async fn two_ingest_processes_one_killed_mid_stream_totals_exact() {
     assert_eq!(hists.len(), 1);
     let h = consumers::units::latency::deserialize(&hists[0]).unwrap();
     assert_eq!((h.len(), h.max(), h.value_at_quantile(0.5)), (2_000, 499, 249), "merged by both writers exactly");
+    // The running totals, written by both processes at once in days of any order.
+    let mut conn = env.pool.acquire().await.unwrap();
+    crate::rollups::assert_running_totals_exact(&mut conn).await;
     assert!(b.terminate().success());
 }

@@ -17,7 +17,7 @@ use crate::fold::keys::{
 use crate::fold::selection::{ScoreCounts, SelectionCounts};
 use crate::fold::{Delta, InteractionCounts, TraceCounts};
 
-const INTERACTIONS: &[(&str, Kind)] = &[
+pub(super) const INTERACTIONS: &[(&str, Kind)] = &[
     ("impressions", Int),
     ("clicks", Int),
     ("accepts", Int),
@@ -84,11 +84,11 @@ const fn concat<const A: usize, const B: usize, const C: usize>(
     out
 }
 
-const T: (&str, Kind) = ("tenant_id", Text);
-const SEG: (&str, Kind) = ("segment_id", Text);
-const DAY: (&str, Kind) = ("day", Date);
-const OFFER: (&str, Kind) = ("offer_id", Text);
-const CHANNEL: (&str, Kind) = ("channel_id", Text);
+pub(super) const T: (&str, Kind) = ("tenant_id", Text);
+pub(super) const SEG: (&str, Kind) = ("segment_id", Text);
+pub(super) const DAY: (&str, Kind) = ("day", Date);
+pub(super) const OFFER: (&str, Kind) = ("offer_id", Text);
+pub(super) const CHANNEL: (&str, Kind) = ("channel_id", Text);
 const FLOW: (&str, Kind) = ("decision_flow_id", Text);
 
 static INTERACTION_DAILY: Table =

@@ -15,6 +15,7 @@ mod latency;
 mod offsets;
 pub mod partitions;
 pub mod raw_traces;
+mod running;
 mod upsert;
 mod views;
 mod wide;
@@ -344,6 +345,7 @@ fn member(memberships: &Memberships, joining: &HashSet<(&str, &str)>, tenant: &s
 /// Every view write of one delta (an empty map writes nothing).
 async fn write_views(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     counters::apply(tx, d).await?;
+    running::apply(tx, d).await?;
     wide::apply(tx, d).await?;
     views::apply(tx, d).await?;
     catalog::apply(tx, &d.catalog).await?;

@@ -23,7 +23,8 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    fn array(self) -> &'static str {
+    /// The SQL array type of a column of this kind.
+    pub fn array(self) -> &'static str {
         match self {
             Kind::Text => "text[]",
             Kind::Date => "date[]",
@@ -108,14 +109,26 @@ impl<'a> Rows<'a> {
     }
 
     pub async fn upsert(self, tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+        self.execute(tx, &self.table.sql(), self.columns.len()).await
+    }
+
+    /// Runs `sql` with the first `columns` columns of the rows bound as its arrays `$1` … (a
+    /// statement must use every parameter it is given); nothing without rows. For the views
+    /// written by more than the plain upsert (`running`).
+    pub async fn execute(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        sql: &str,
+        columns: usize,
+    ) -> Result<(), sqlx::Error> {
         if self.len == 0 {
             return Ok(());
         }
         let mut args = PgArguments::default();
-        for c in &self.columns {
+        for c in &self.columns[..columns] {
             c.bind(&mut args)?;
         }
-        sqlx::query_with(&self.table.sql(), args).execute(&mut **tx).await?;
+        sqlx::query_with(sql, args).execute(&mut **tx).await?;
         Ok(())
     }
 }

@@ -4,7 +4,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::rate;
-use super::read::{fetch_window, name_or_id, names, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
+use super::read::{
+    fetch_window, name_or_id, names, segment_scope, totals_source, Body, Params, SegmentScope, Totals, SCOPE_CHAIN,
+};
 use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
 
@@ -51,7 +53,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         "SELECT offer_id, sum(impressions)::int8 AS impressions, sum(accepts + converts)::int8 AS positive,
                 sum(rejects + dismisses)::int8 AS negative
          {} GROUP BY offer_id",
-        rollup_source(Grain::Offer)
+        totals_source(Totals::Offer, SCOPE_CHAIN)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::percent_string;
-use super::read::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
+use super::read::{fetch_window, segment_scope, totals_source, Body, Params, SegmentScope, Totals, SCOPE_CHAIN};
 use crate::api::error::ApiResult;
 use consumers::units::money::{to_money, Micros};
 
@@ -61,15 +61,18 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
              SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
                     sum(revenue_micros) AS rev
              {} GROUP BY offer_id)
-         SELECT o.entity_id AS offer_id, o.name, o.priority,
-                (SELECT count(*) FROM catalog_entities c
-                  WHERE c.tenant_id = $1 AND c.entity = 'creative' AND NOT c.deleted AND c.offer_id = o.entity_id)
-                  AS creatives,
+         -- The creatives counted once per offer (a subquery per offer scanned them all each
+         -- time: 8 ms for 200 offers).
+         , creatives AS (
+             SELECT offer_id, count(*) AS n FROM catalog_entities
+              WHERE tenant_id = $1 AND entity = 'creative' AND NOT deleted GROUP BY offer_id)
+         SELECT o.entity_id AS offer_id, o.name, o.priority, COALESCE(c.n, 0) AS creatives,
                 COALESCE(s.imp, 0) AS impressions, COALESCE(s.conv, 0) AS conversions,
                 COALESCE(s.rev, 0) AS revenue_micros
            FROM catalog_entities o LEFT JOIN stats s ON s.offer_id = o.entity_id
+           LEFT JOIN creatives c ON c.offer_id = o.entity_id
           WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'",
-        rollup_source(Grain::Offer)
+        totals_source(Totals::Offer, SCOPE_CHAIN)
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(rows))

@@ -13,8 +13,7 @@ use sqlx::PgPool;
 use super::format::percent_string;
 use super::offer_performance::TOP;
 use super::read::{
-    fetch_window, interaction_source, names, rollup_source, segment_bind, segment_scope, Body, Grain, Params,
-    SegmentScope, UNCATEGORIZED,
+    fetch_window, names, segment_scope, totals_source, Body, Params, SegmentScope, Totals, SCOPE_CHAIN, UNCATEGORIZED,
 };
 use crate::api::error::{ApiError, ApiResult};
 use consumers::units::money::{to_money, Micros};
@@ -90,21 +89,30 @@ pub struct Row {
     pub revenue_micros: Micros,
 }
 
+/// The chains of the active, materialized segments of tenant `$1` (only `$4` when given).
+const ACTIVE_SEGMENTS: &str = "SELECT m.segment_id FROM segments_materialized m
+      JOIN catalog_entities c ON c.tenant_id = m.tenant_id AND c.entity = 'segment' AND c.entity_id = m.segment_id
+                             AND NOT c.deleted AND c.status = 'active'
+     WHERE m.tenant_id = $1 AND ($4::text IS NULL OR m.segment_id = $4)";
+
+/// [`Row`]s per (`group` column, offer) of a `totals_source`.
+fn per_group(group: &str, source: &str) -> String {
+    format!(
+        "SELECT {group} AS group_id, offer_id, sum(impressions)::int8 AS impressions,
+                sum(accepts + converts)::int8 AS conversions, sum(revenue_micros) AS revenue_micros
+         {source} GROUP BY {group}, offer_id"
+    )
+}
+
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let group_by = GroupBy::parse(p.get("groupBy"))?;
     let scope = segment_scope(pool, tenant, p).await?;
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
     }
-    let (since, today) = (p.window.since(), p.window.today);
     let rows: Vec<Row> = match group_by {
         GroupBy::Channel => {
-            let sql = format!(
-                "SELECT channel_id AS group_id, offer_id, sum(impressions)::int8 AS impressions,
-                        sum(accepts + converts)::int8 AS conversions, sum(revenue_micros) AS revenue_micros
-                 {} GROUP BY channel_id, offer_id",
-                interaction_source(&scope)
-            );
+            let sql = per_group("channel_id", &totals_source(Totals::OfferChannel, SCOPE_CHAIN));
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
         GroupBy::Category => {
@@ -118,30 +126,15 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                    FROM stats s
                    LEFT JOIN catalog_entities o
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
-                rollup_source(Grain::Offer)
+                totals_source(Totals::Offer, SCOPE_CHAIN)
             );
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
-        // Active, materialized segments (only the requested one when segmentId is given); in the
-        // rollup, segment ids > '' skips the all-customers rows as an index range.
+        // Active, materialized segments (only the requested one when segmentId is given): one
+        // chain of the running totals each.
         GroupBy::Segment => {
-            sqlx::query_as(
-                "SELECT d.segment_id AS group_id, d.offer_id, sum(d.impressions)::int8 AS impressions,
-                        sum(d.accepts + d.converts)::int8 AS conversions, sum(d.revenue_micros) AS revenue_micros
-                   FROM interaction_rollup_offer d
-                   JOIN segments_materialized m ON m.tenant_id = d.tenant_id AND m.segment_id = d.segment_id
-                   JOIN catalog_entities c ON c.tenant_id = d.tenant_id AND c.entity = 'segment'
-                                          AND c.entity_id = d.segment_id AND NOT c.deleted AND c.status = 'active'
-                  WHERE d.tenant_id = $1 AND d.segment_id > '' AND d.day BETWEEN $2 AND $3
-                    AND ($4::text IS NULL OR d.segment_id = $4)
-                  GROUP BY d.segment_id, d.offer_id",
-            )
-            .bind(tenant)
-            .bind(since)
-            .bind(today)
-            .bind(segment_bind(&scope))
-            .fetch_all(pool)
-            .await?
+            let sql = per_group("segment_id", &totals_source(Totals::Offer, ACTIVE_SEGMENTS));
+            fetch_window(pool, &sql, tenant, p, &scope).await?
         }
     };
     let group_ids: Vec<String> = rows.iter().map(|r| r.group_id.clone()).collect();

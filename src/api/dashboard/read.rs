@@ -104,41 +104,93 @@ pub async fn segment_scope(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult
     })
 }
 
-/// The interaction counters at (day, offer, channel) grain, for reads that group by both offer
-/// and channel: all customers, or one segment's. Returns the `FROM …
-/// WHERE` part with `$1` tenant, `$2`/`$3` first/last day and `$4` segment (NULL for all).
-pub fn interaction_source(scope: &SegmentScope) -> &'static str {
-    match scope {
-        SegmentScope::Segment(_) => {
-            "FROM interaction_segment_daily WHERE tenant_id = $1 AND segment_id = $4 AND day BETWEEN $2 AND $3"
-        }
-        _ => "FROM interaction_daily WHERE tenant_id = $1 AND $4::text IS NULL AND day BETWEEN $2 AND $3",
-    }
-}
-
 /// The grain of an interaction rollup (migration `interaction_rollups`).
 #[derive(Debug, Clone, Copy)]
 pub enum Grain {
     Day,
-    Offer,
     Channel,
 }
 
-/// Like [`interaction_source`], from the smallest rollup that holds `grain`: a 90-day read then
-/// touches 90 rows per day, offer or channel, not every (day, offer, channel). Segment `''`
-/// holds all customers, so `$4` NULL reads it.
+/// The interaction counters per day from the smallest rollup that holds `grain`: a 90-day
+/// read touches 90 rows per day or channel. Returns the `FROM … WHERE` part with `$1` tenant,
+/// `$2`/`$3` first/last day and `$4` segment (NULL for all customers: segment `''` holds them).
 pub fn rollup_source(grain: Grain) -> &'static str {
     match grain {
         Grain::Day => {
             "FROM interaction_rollup_day WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
         }
-        Grain::Offer => {
-            "FROM interaction_rollup_offer WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
-        }
         Grain::Channel => {
             "FROM interaction_rollup_channel WHERE tenant_id = $1 AND segment_id = COALESCE($4::text, '') AND day BETWEEN $2 AND $3"
         }
     }
+}
+
+/// A running-total view of the interaction counters (migration `running_totals`), by its keys
+/// after the segment.
+#[derive(Debug, Clone, Copy)]
+pub enum Totals {
+    /// `interaction_offer_totals`: offer_id.
+    Offer,
+    /// `interaction_offer_channel_totals`: offer_id, channel_id.
+    OfferChannel,
+}
+
+/// The chain of the read's segment scope: `$4`, or segment `''` (all customers) when NULL.
+pub const SCOPE_CHAIN: &str = "SELECT COALESCE($4::text, '') AS segment_id";
+
+const COUNTERS: [&str; 8] =
+    ["impressions", "clicks", "accepts", "converts", "rejects", "dismisses", "revenue_micros", "cost_micros"];
+
+/// The interaction counters summed over the window from a running-total view: `FROM (…)
+/// totals`, one row per segment and key with at least one interaction in the window (as the
+/// daily rows it replaces), columns `segment_id`, the keys, then the eight counters. Per chain
+/// of `chains` (a query returning `segment_id`s) it reads two checkpoints, the latest up to the
+/// window's last day and the latest before its first, and subtracts the second from the first:
+/// two rows per key whatever the window's length. `$1` tenant, `$2`/`$3` first/last day.
+///
+/// The chains' checkpoints are found first (a materialized CTE) and each checkpoint's rows are
+/// read by their primary key (a lateral join per checkpoint): written as one join on
+/// `day IN (hi, lo)`, the planner scanned every row of the tenant (45 ms for 20 segments
+/// against 3.5 ms; BENCHMARKS.md "Reads, first pass").
+pub fn totals_source(totals: Totals, chains: &str) -> String {
+    let (table, keys) = match totals {
+        Totals::Offer => ("interaction_offer_totals", "offer_id"),
+        Totals::OfferChannel => ("interaction_offer_channel_totals", "offer_id, channel_id"),
+    };
+    let events = "r.impressions + r.clicks + r.accepts + r.converts + r.rejects + r.dismisses";
+    let plus: Vec<String> = COUNTERS.iter().map(|c| format!("r.{c}")).collect();
+    let minus: Vec<String> = COUNTERS.iter().map(|c| format!("-r.{c}")).collect();
+    let sums: Vec<String> = COUNTERS.iter().map(|c| format!("sum(x.{c}) AS {c}")).collect();
+    let keys_r: Vec<String> = keys.split(", ").map(|k| format!("r.{k}")).collect();
+    let keys_x: Vec<String> = keys.split(", ").map(|k| format!("x.{k}")).collect();
+    let checkpoint = |bound: &str| {
+        format!(
+            "(SELECT max(d.day) FROM running_total_days d
+               WHERE d.view = '{table}' AND d.tenant_id = $1 AND d.segment_id = s.segment_id AND d.day {bound})"
+        )
+    };
+    let rows = |day: &str, values: &[String], events: &str| {
+        format!(
+            "SELECT r.segment_id, {keys}, {values}, {events} AS events FROM {table} r
+              WHERE r.tenant_id = $1 AND r.segment_id = c.segment_id AND r.day = c.{day}",
+            keys = keys_r.join(", "),
+            values = values.join(", "),
+        )
+    };
+    format!(
+        "FROM (WITH c AS MATERIALIZED (SELECT s.segment_id, {hi} AS hi, {lo} AS lo FROM ({chains}) s)
+               SELECT x.segment_id, {keys_x}, {sums}
+                 FROM c CROSS JOIN LATERAL ({plus} UNION ALL {minus}) x
+                WHERE c.hi >= $2
+                GROUP BY x.segment_id, {keys_x}
+               HAVING sum(x.events) <> 0) totals",
+        hi = checkpoint("<= $3"),
+        lo = checkpoint("< $2"),
+        keys_x = keys_x.join(", "),
+        sums = sums.join(", "),
+        plus = rows("hi", &plus, events),
+        minus = rows("lo", &minus, &format!("-({events})")),
+    )
 }
 
 /// Runs a window read over the interaction counters: binds `$1` tenant, `$2`/`$3` the
@@ -162,7 +214,7 @@ where
         .await?)
 }
 
-pub fn segment_bind(scope: &SegmentScope) -> Option<&str> {
+fn segment_bind(scope: &SegmentScope) -> Option<&str> {
     match scope {
         SegmentScope::Segment(s) => Some(s.as_str()),
         _ => None,

@@ -1,6 +1,8 @@
 //! `anomaly_candidates`: core metrics of the current window against the `baselineDays` dates
-//! before it (docs/dashboard-types.md 5.2). Stateless: nothing fires. Reads the interaction rollups per (day,
-//! offer) and per (day, channel) and the trace counters per day of both windows.
+//! before it (docs/dashboard-types.md 5.2). Stateless: nothing fires. Reads the per-offer running
+//! totals at three checkpoints (migration `running_totals`: both windows' sums, and the sums of
+//! the daily revenue's squares for its deviation), the interaction rollup per (day, channel)
+//! and the trace counters per day of both windows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,8 +15,7 @@ mod stats;
 use super::read::{name_or_id, names, Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{iso_midnight, parse_days, Window};
-use consumers::units::money::Micros;
-use stats::{candidate, proportion, rank, revenue, Candidate};
+use stats::{candidate, proportion, rank, revenue, Candidate, DailyRevenue};
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct AnomalyCandidates {
@@ -30,17 +31,55 @@ pub struct Period {
     pub since: String,
 }
 
-/// One (day, offer) of the per-offer rollup, all customers.
+/// One offer's counters in each window, all customers; revenue in micro-units.
 #[derive(Debug, sqlx::FromRow)]
 pub struct OfferRow {
-    pub day: NaiveDate,
     pub offer_id: String,
     pub impressions: i64,
     /// accept + convert.
     pub positive: i64,
-    /// In micro-units.
-    pub revenue_micros: Micros,
+    pub revenue: f64,
+    pub baseline_impressions: i64,
+    pub baseline_positive: i64,
+    pub baseline_revenue: f64,
+    /// `b · Σx² − (Σx)²` of the baseline's daily revenue totals x (b days), computed exactly.
+    pub baseline_spread: f64,
 }
+
+/// Per offer with interactions in either window: its counters in each (`$1` tenant, `$2` the
+/// baseline's first day, `$3` the current window's last day, `$4` its first, `$5` the
+/// baseline's length in days). Three checkpoints of the all-customers chain: the latest up to
+/// the last day (hi), before the current window (mid) and before the baseline (lo); the current
+/// window is hi − mid, the baseline mid − lo. Numeric sums are exact; each figure is rounded
+/// to a float once, at the end.
+const OFFERS: &str = "WITH c AS MATERIALIZED (
+         SELECT (SELECT max(day) FROM running_total_days
+                  WHERE view = 'interaction_offer_totals' AND tenant_id = $1 AND segment_id = '' AND day <= $3) AS hi,
+                (SELECT max(day) FROM running_total_days
+                  WHERE view = 'interaction_offer_totals' AND tenant_id = $1 AND segment_id = '' AND day < $4) AS mid,
+                (SELECT max(day) FROM running_total_days
+                  WHERE view = 'interaction_offer_totals' AND tenant_id = $1 AND segment_id = '' AND day < $2) AS lo),
+     x AS (
+         SELECT 1 AS cur, 0 AS base, r.* FROM c JOIN interaction_offer_totals r
+             ON r.tenant_id = $1 AND r.segment_id = '' AND r.day = c.hi
+         UNION ALL
+         SELECT -1, 1, r.* FROM c JOIN interaction_offer_totals r
+             ON r.tenant_id = $1 AND r.segment_id = '' AND r.day = c.mid
+         UNION ALL
+         SELECT 0, -1, r.* FROM c JOIN interaction_offer_totals r
+             ON r.tenant_id = $1 AND r.segment_id = '' AND r.day = c.lo),
+     sums AS (
+         SELECT offer_id,
+                sum(cur * impressions) AS imp1, sum(cur * (accepts + converts)) AS pos1,
+                sum(cur * revenue_micros) AS rev1,
+                sum(base * impressions) AS imp0, sum(base * (accepts + converts)) AS pos0,
+                sum(base * revenue_micros) AS rev0, sum(base * revenue_sq_micros) AS sq0,
+                sum((cur + base) * (impressions + clicks + accepts + converts + rejects + dismisses)) AS events
+           FROM x GROUP BY offer_id)
+     SELECT offer_id, imp1::int8 AS impressions, pos1::int8 AS positive, rev1::float8 AS revenue,
+            imp0::int8 AS baseline_impressions, pos0::int8 AS baseline_positive, rev0::float8 AS baseline_revenue,
+            ($5 * sq0 - rev0 * rev0)::float8 AS baseline_spread
+       FROM sums WHERE events <> 0";
 
 /// One (day, channel) of the per-channel rollup, all customers.
 #[derive(Debug, sqlx::FromRow)]
@@ -68,13 +107,15 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let first = p.window.since() - chrono::Duration::days(baseline_days);
     // All customers (segment_id ''); the overall counts are the sum of the per-offer rows.
     let both = (tenant, first, p.window.today);
+    let offers = sqlx::query_as::<_, OfferRow>(OFFERS)
+        .bind(tenant)
+        .bind(first)
+        .bind(p.window.today)
+        .bind(p.window.since())
+        .bind(baseline_days)
+        .fetch_all(pool);
     let (offers, channels, traces) = tokio::try_join!(
-        window_rows::<OfferRow>(
-            pool,
-            "SELECT day, offer_id, impressions, accepts + converts AS positive, revenue_micros
-               FROM interaction_rollup_offer WHERE tenant_id = $1 AND segment_id = '' AND day BETWEEN $2 AND $3",
-            both,
-        ),
+        async { Ok(offers.await?) },
         window_rows::<ChannelRow>(
             pool,
             "SELECT day, channel_id, impressions, accepts + converts AS positive
@@ -150,12 +191,13 @@ pub fn to_response(
     let mut overall = Counts::default();
     let mut by_offer: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut by_channel: BTreeMap<&str, Counts> = BTreeMap::new();
-    let mut revenue_by_offer_day: BTreeMap<&str, BTreeMap<NaiveDate, i128>> = BTreeMap::new();
     for r in rows.offers {
-        let cur = current(r.day);
-        overall.add(cur, r.positive, r.impressions);
-        by_offer.entry(&r.offer_id).or_default().add(cur, r.positive, r.impressions);
-        *revenue_by_offer_day.entry(&r.offer_id).or_default().entry(r.day).or_default() += r.revenue_micros.0;
+        for (cur, positive, impressions) in
+            [(true, r.positive, r.impressions), (false, r.baseline_positive, r.baseline_impressions)]
+        {
+            overall.add(cur, positive, impressions);
+            by_offer.entry(&r.offer_id).or_default().add(cur, positive, impressions);
+        }
     }
     for r in rows.channels {
         by_channel.entry(&r.channel_id).or_default().add(current(r.day), r.positive, r.impressions);
@@ -176,14 +218,16 @@ pub fn to_response(
         let key = Some((channel.to_string(), name_or_id(channel_names, channel)));
         out.extend(candidate("acceptance_rate", "channel", key, test(c)));
     }
-    let baseline_dates: Vec<NaiveDate> = (1..=baseline_days).rev().map(|i| since - chrono::Duration::days(i)).collect();
-    let current_dates: Vec<NaiveDate> = w.dates().collect();
-    for (offer, days) in &revenue_by_offer_day {
-        let series = |dates: &[NaiveDate]| -> Vec<f64> {
-            dates.iter().map(|d| days.get(d).copied().unwrap_or(0) as f64 / 1e6).collect()
+    for r in rows.offers {
+        let daily = DailyRevenue {
+            current_sum: r.revenue,
+            current_days: w.days,
+            baseline_sum: r.baseline_revenue,
+            baseline_days,
+            baseline_spread: r.baseline_spread,
         };
-        let key = Some((offer.to_string(), name_or_id(offer_names, offer)));
-        out.extend(candidate("revenue", "offer", key, revenue(&series(&current_dates), &series(&baseline_dates))));
+        let key = Some((r.offer_id.clone(), name_or_id(offer_names, &r.offer_id)));
+        out.extend(candidate("revenue", "offer", key, revenue(daily)));
     }
     out.extend(candidate("degraded_scoring_rate", "overall", None, test(&degraded)));
     rank(&mut out);

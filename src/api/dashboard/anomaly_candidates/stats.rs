@@ -29,17 +29,32 @@ pub fn proportion(x1: i64, n1: i64, x0: i64, n0: i64) -> Option<(f64, f64, Optio
     Some((p0, p1, delta_pct(p0, p1), z))
 }
 
-/// Revenue: `current_days` and `baseline_days` are zero-filled daily totals.
-pub fn revenue(current_days: &[f64], baseline_days: &[f64]) -> Option<(f64, f64, Option<f64>, Option<f64>)> {
-    let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-    let (mu1, mu0) = (mean(current_days), mean(baseline_days));
+/// The daily revenue totals of a window, in micro-units: their sum over its days (days without
+/// revenue count as 0), and for the baseline `b · Σx² − (Σx)²`, which PostgreSQL computes
+/// exactly (numeric) from the running sums of the totals and of their squares, so that a
+/// constant series has no deviation at all (the rounding of a two-pass mean would leave one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DailyRevenue {
+    pub current_sum: f64,
+    pub current_days: i64,
+    pub baseline_sum: f64,
+    pub baseline_days: i64,
+    pub baseline_spread: f64,
+}
+
+/// Revenue: mean daily revenue of each window (currency units) and the z of the current mean
+/// against the baseline's, by the standard error of the daily mean.
+pub fn revenue(r: DailyRevenue) -> Option<(f64, f64, Option<f64>, Option<f64>)> {
+    let mean = |sum: f64, days: i64| if days <= 0 { 0.0 } else { sum / 1e6 / days as f64 };
+    let (mu1, mu0) = (mean(r.current_sum, r.current_days), mean(r.baseline_sum, r.baseline_days));
     if mu1 == 0.0 && mu0 == 0.0 {
         return None;
     }
-    let b = baseline_days.len();
+    let b = r.baseline_days;
     let z = if b >= 2 {
-        let s0 = (baseline_days.iter().map(|x| (x - mu0).powi(2)).sum::<f64>() / (b - 1) as f64).sqrt();
-        let se = s0 / (current_days.len() as f64).sqrt();
+        // Sample variance (b − 1 degrees of freedom), from micro-units² to units².
+        let s0 = (r.baseline_spread.max(0.0) / (b as f64 * (b - 1) as f64)).sqrt() / 1e6;
+        let se = s0 / (r.current_days as f64).sqrt();
         (se > 0.0).then(|| (mu1 - mu0) / se)
     } else {
         None
@@ -150,11 +165,32 @@ mod tests {
 
     #[test]
     fn revenue_uses_the_standard_error_of_the_daily_mean() {
-        let (mu0, mu1, d, z) = revenue(&[30.0, 30.0], &[10.0, 20.0, 30.0]).unwrap();
+        // Baseline days 10, 20, 30 (units); current days 30, 30.
+        let m = 1e6;
+        let (sum0, sq0) = (60.0 * m, (100.0 + 400.0 + 900.0) * m * m);
+        let r = DailyRevenue {
+            current_sum: 60.0 * m,
+            current_days: 2,
+            baseline_sum: sum0,
+            baseline_days: 3,
+            baseline_spread: 3.0 * sq0 - sum0 * sum0,
+        };
+        let (mu0, mu1, d, z) = revenue(r).unwrap();
         assert_eq!((mu0, mu1), (20.0, 30.0));
         assert_eq!(d, Some(50.0));
         assert!((z.unwrap() - 10.0 / (10.0 / 2f64.sqrt())).abs() < 1e-12);
-        assert!(revenue(&[0.0], &[0.0, 0.0]).is_none());
-        assert_eq!(revenue(&[5.0], &[4.0]).unwrap().3, None); // B < 2: no deviation
+        let zero = DailyRevenue {
+            current_sum: 0.0,
+            current_days: 1,
+            baseline_sum: 0.0,
+            baseline_days: 2,
+            baseline_spread: 0.0,
+        };
+        assert!(revenue(zero).is_none());
+        // B < 2: no deviation; a constant baseline: none either.
+        let one = DailyRevenue { current_sum: 5.0 * m, baseline_sum: 4.0 * m, baseline_days: 1, ..zero };
+        assert_eq!(revenue(one).unwrap().3, None);
+        let flat = DailyRevenue { current_sum: 5.0 * m, baseline_sum: 8.0 * m, ..zero };
+        assert_eq!(revenue(flat).unwrap().3, None);
     }
 }

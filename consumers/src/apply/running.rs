@@ -1,0 +1,205 @@
+//! Running totals (migration `running_totals`): per (tenant, segment) chain, checkpoints at the
+//! days that had interactions, each holding every key's counters summed up to that day, so a
+//! window's sums are two rows per key (the latest checkpoint ≤ its last day minus the latest
+//! before its first day) whatever its length.
+//!
+//! A batch writes a view in three statements: it locks its tenants' chains; it creates the
+//! checkpoints it needs, each a copy of the latest earlier one; then it adds every delta row
+//! to its day's checkpoint and to each later one. The lock is what keeps this exact under
+//! concurrent writers (several partitions, several processes): without it a batch could copy
+//! a checkpoint while another batch, not yet committed, adds to it, and the copy would miss
+//! that addition for good.
+
+use sqlx::{Postgres, Transaction};
+
+use super::counters::{CHANNEL, DAY, INTERACTIONS, OFFER, SEG, T};
+use super::upsert::Table;
+use crate::fold::{Delta, InteractionCounts};
+
+/// The checkpoints of every chain, per view: `running_total_days`.
+const DAYS: &str = "running_total_days";
+
+/// A running-total view: its table (keys, then the counters the delta adds), and a column
+/// derived in SQL from the day's row of a daily table as this batch left it.
+struct View {
+    table: &'static Table,
+    derived: Option<Derived>,
+}
+
+/// A running sum over days of a function of each day's value (the sum of squares the revenue
+/// z-score of anomaly_candidates needs): when a day's value goes from `n - w` to `n` (`n` the
+/// daily row after this batch's upsert, `w` the delta), the sum changes by `f(n) - f(n - w)`.
+struct Derived {
+    column: &'static str,
+    /// Keyed as the view, written before it in the same transaction (`counters`).
+    daily: &'static str,
+    /// `f(n) - f(n - w)` over the daily row `n` and the delta row `w`.
+    change: &'static str,
+}
+
+static OFFER_TOTALS_TABLE: Table =
+    Table { name: "interaction_offer_totals", keys: &[T, SEG, DAY, OFFER], counters: INTERACTIONS };
+static OFFER_TOTALS: View = View {
+    table: &OFFER_TOTALS_TABLE,
+    derived: Some(Derived {
+        column: "revenue_sq_micros",
+        daily: "interaction_rollup_offer",
+        change: "n.revenue_micros * n.revenue_micros
+                 - (n.revenue_micros - w.revenue_micros) * (n.revenue_micros - w.revenue_micros)",
+    }),
+};
+static OFFER_CHANNEL_TOTALS_TABLE: Table =
+    Table { name: "interaction_offer_channel_totals", keys: &[T, SEG, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
+static OFFER_CHANNEL_TOTALS: View = View { table: &OFFER_CHANNEL_TOTALS_TABLE, derived: None };
+
+/// Both running-total views of a delta. The segment-scoped part of a batch is a second delta
+/// written after the shared one in the same transaction; its tenants' locks are already held.
+pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    let mut offers = OFFER_TOTALS_TABLE.rows();
+    for (k, c) in &d.rollup_offer {
+        counters(offers.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.dim), c).end();
+    }
+    let mut pairs = OFFER_CHANNEL_TOTALS_TABLE.rows();
+    for (k, c) in &d.interactions {
+        let row = pairs.row().text(&k.tenant).text("").date(k.day).text(&k.offer).text(&k.channel);
+        counters(row, c).end();
+    }
+    for (k, c) in &d.segment_interactions {
+        let row = pairs.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.offer).text(&k.channel);
+        counters(row, c).end();
+    }
+    // Every tenant of the per-offer rows has per-(offer, channel) rows too: one lock statement.
+    pairs.execute(tx, LOCK_TENANTS, 1).await?;
+    for (view, rows) in [(&OFFER_TOTALS, offers), (&OFFER_CHANNEL_TOTALS, pairs)] {
+        let table = view.table;
+        rows.execute(tx, &checkpoints_sql(view), 3).await?;
+        rows.execute(tx, &add_sql(view), table.keys.len() + table.counters.len()).await?;
+    }
+    Ok(())
+}
+
+fn counters<'r, 'a>(row: super::upsert::Row<'r, 'a>, c: &InteractionCounts) -> super::upsert::Row<'r, 'a> {
+    let row = row.int(c.impressions).int(c.clicks).int(c.accepts).int(c.converts);
+    row.int(c.rejects).int(c.dismisses).money(c.revenue_micros).money(c.cost_micros)
+}
+
+/// Locks the chains of the tenants of `$1`, in tenant order (every writer takes them in the
+/// same order, so two cannot deadlock on them). A transaction-scoped advisory lock per tenant
+/// covers all its segments: every interaction counts in segment `''`, so a batch writing a
+/// segment's chain writes its tenant's `''` chain as well, and writers of a tenant already
+/// wait on each other for the rows of its current day.
+const LOCK_TENANTS: &str = "SELECT count(pg_advisory_xact_lock(hashtext('running totals'), hashtext(t)))
+     FROM (SELECT DISTINCT t FROM unnest($1::text[]) t ORDER BY t) tenants";
+
+/// The key columns after (tenant, segment, day).
+fn dims(table: &Table) -> Vec<&'static str> {
+    table.keys[3..].iter().map(|(name, _)| *name).collect()
+}
+
+/// Creates the checkpoints of `$1`/`$2`/`$3` (tenant, segment, day) that do not exist, each as
+/// a copy of its chain's latest earlier checkpoint (none: it starts empty). The copies read
+/// the checkpoints as they were before this statement, so two new days of one batch copy the
+/// same earlier day; the statement after adds the batch's counters to both.
+fn checkpoints_sql(view: &View) -> String {
+    let table = view.table;
+    let name = table.name;
+    let dims: Vec<String> = dims(table).iter().map(|d| format!("r.{d}")).collect();
+    let copied: Vec<&str> =
+        table.counters.iter().map(|(c, _)| *c).chain(view.derived.as_ref().map(|d| d.column)).collect();
+    let counters: Vec<String> = copied.iter().map(|c| format!("r.{c}")).collect();
+    let columns: Vec<&str> = table.keys.iter().map(|(c, _)| *c).chain(copied.iter().copied()).collect();
+    format!(
+        "WITH created AS (
+             INSERT INTO {DAYS} (view, tenant_id, segment_id, day)
+             SELECT DISTINCT '{name}', t, s, d FROM unnest($1::text[], $2::text[], $3::date[]) AS w(t, s, d)
+             ORDER BY 2, 3, 4
+             ON CONFLICT DO NOTHING
+             RETURNING tenant_id, segment_id, day)
+         INSERT INTO {name} ({columns})
+         SELECT n.tenant_id, n.segment_id, n.day, {dims}, {counters}
+           FROM created n
+           JOIN LATERAL (SELECT max(p.day) AS day FROM {DAYS} p
+                          WHERE p.view = '{name}' AND p.tenant_id = n.tenant_id AND p.segment_id = n.segment_id
+                            AND p.day < n.day) prev ON true
+           JOIN {name} r ON r.tenant_id = n.tenant_id AND r.segment_id = n.segment_id AND r.day = prev.day",
+        columns = columns.join(", "),
+        dims = dims.join(", "),
+        counters = counters.join(", "),
+    )
+}
+
+/// Adds each delta row to its day's checkpoint and every later one of its chain. Rows of
+/// several days of one key that meet on a checkpoint are summed first (an upsert may touch a
+/// row once), and rows go in key order, the lock order of every view.
+fn add_sql(view: &View) -> String {
+    let table = view.table;
+    let name = table.name;
+    let delta: Vec<&str> = table.keys.iter().chain(table.counters).map(|(c, _)| *c).collect();
+    let arrays: Vec<String> = table
+        .keys
+        .iter()
+        .chain(table.counters)
+        .enumerate()
+        .map(|(i, (_, kind))| format!("${}::{}", i + 1, kind.array()))
+        .collect();
+    let mut source = format!("unnest({}) AS w({})", arrays.join(", "), delta.join(", "));
+    let mut sums: Vec<String> = table
+        .counters
+        .iter()
+        .map(|(c, kind)| match kind {
+            super::upsert::Kind::Money => format!("sum(w.{c})"),
+            _ => format!("sum(w.{c})::int8"),
+        })
+        .collect();
+    let mut counters: Vec<&str> = table.counters.iter().map(|(c, _)| *c).collect();
+    if let Some(d) = &view.derived {
+        let on: Vec<String> = table.keys.iter().map(|(k, _)| format!("n.{k} = w.{k}")).collect();
+        source = format!(
+            "(SELECT w.*, {change} AS {column} FROM {source} JOIN {daily} n ON {on}) w",
+            change = d.change,
+            column = d.column,
+            daily = d.daily,
+            on = on.join(" AND "),
+        );
+        sums.push(format!("sum(w.{})", d.column));
+        counters.push(d.column);
+    }
+    let dims: Vec<String> = dims(table).iter().map(|d| format!("w.{d}")).collect();
+    let group = format!("w.tenant_id, w.segment_id, c.day, {}", dims.join(", "));
+    let keys: Vec<&str> = table.keys.iter().map(|(c, _)| *c).collect();
+    let columns: Vec<&str> = keys.iter().chain(&counters).copied().collect();
+    let set: Vec<String> = counters.iter().map(|c| format!("{c} = t.{c} + EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO {name} AS t ({columns})
+         SELECT {group}, {sums}
+           FROM {source}
+           JOIN {DAYS} c ON c.view = '{name}' AND c.tenant_id = w.tenant_id AND c.segment_id = w.segment_id
+                        AND c.day >= w.day
+          GROUP BY {group}
+          ORDER BY {group}
+         ON CONFLICT ({keys}) DO UPDATE SET {set}",
+        columns = columns.join(", "),
+        sums = sums.join(", "),
+        keys = keys.join(", "),
+        set = set.join(", "),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statements_name_every_column_once() {
+        let add = add_sql(&OFFER_CHANNEL_TOTALS);
+        assert!(add.contains("GROUP BY w.tenant_id, w.segment_id, c.day, w.offer_id, w.channel_id"), "{add}");
+        assert!(add.contains("sum(w.revenue_micros), sum(w.cost_micros)"), "{add}");
+        assert!(add.contains("ON CONFLICT (tenant_id, segment_id, day, offer_id, channel_id)"), "{add}");
+        let copy = checkpoints_sql(&OFFER_TOTALS);
+        assert!(copy.contains("SELECT n.tenant_id, n.segment_id, n.day, r.offer_id, r.impressions"), "{copy}");
+        assert!(copy.contains("r.cost_micros, r.revenue_sq_micros"), "{copy}");
+        let add = add_sql(&OFFER_TOTALS);
+        assert!(add.contains("JOIN interaction_rollup_offer n ON n.tenant_id = w.tenant_id AND n.segment_id"), "{add}");
+        assert!(add.contains("revenue_sq_micros = t.revenue_sq_micros + EXCLUDED.revenue_sq_micros"), "{add}");
+    }
+}
