@@ -66,7 +66,8 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
 }
 
 /// The running-total views (migration `running_totals`) and their checkpoints.
-const RUNNING: [&str; 3] = ["running_total_days", "interaction_offer_totals", "interaction_offer_channel_totals"];
+const RUNNING: [&str; 4] =
+    ["running_total_days", "interaction_offer_totals", "interaction_offer_channel_totals", "selection_offer_totals"];
 
 /// The running totals ingest maintained equal what their migration's backfill computes from
 /// the daily tables: a checkpoint at each day with interactions, and there a row per key seen

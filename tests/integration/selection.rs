@@ -189,6 +189,9 @@ async fn selection_frequency_is_exact_for_every_filter() {
             );
         }
     }
+    // The per-offer running totals those reads use, against the daily rows (10 days of traces).
+    let mut conn = env.pool.acquire().await.unwrap();
+    crate::rollups::assert_running_totals_exact(&mut conn).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,7 +67,7 @@ const BUCKETS: [(&str, Kind); 10] = [
 const SCORES: [(&str, Kind); 12] = concat(BUCKETS, [("score_sum_micros", Int), ("n", Int)]);
 /// `selection_daily` also holds the per-offer score buckets (migration
 /// `offer_scores_in_selection_daily`): its score sum and count are the selection counters'.
-const SELECTION_AND_BUCKETS: [(&str, Kind); 31] = concat(SELECTION, BUCKETS);
+pub(super) const SELECTION_AND_BUCKETS: [(&str, Kind); 31] = concat(SELECTION, BUCKETS);
 
 /// `a` then `b`: a table's counters are one static list.
 const fn concat<const A: usize, const B: usize, const C: usize>(
@@ -162,14 +162,7 @@ async fn upsert<K: Columns, C: Columns>(
 /// the score buckets of `d.offer_scores`, one row per offer of either (a scored offer is
 /// always a candidate, so the scores' offers are among the selection's), in key order.
 async fn upsert_selection_daily(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    let days: BTreeSet<&DayKey> = d.selection.keys().chain(d.offer_scores.keys()).collect();
-    let joined: Vec<_> = days
-        .into_iter()
-        .map(|k| {
-            let selection = d.selection.get(k).map_or(&[][..], Vec::as_slice);
-            (k, by_offer(selection, d.offer_scores.get(k).map_or(&[][..], Vec::as_slice)))
-        })
-        .collect();
+    let joined = selection_by_offer(d);
     let mut rows = SELECTION_DAILY.rows();
     for (k, offers) in &joined {
         for (offer, s, b) in offers {
@@ -181,6 +174,20 @@ async fn upsert_selection_daily(tx: &mut Transaction<'_, Postgres>, d: &Delta) -
         }
     }
     rows.upsert(tx).await
+}
+
+/// Per (tenant, day), in key order: every offer's selection counters and score buckets (the
+/// rows of `selection_daily`, and of `selection_offer_totals`).
+pub(super) type SelectionByOffer<'d> = Vec<(&'d DayKey, Vec<(&'d str, SelectionCounts, ScoreCounts)>)>;
+
+pub(super) fn selection_by_offer(d: &Delta) -> SelectionByOffer<'_> {
+    let days: BTreeSet<&DayKey> = d.selection.keys().chain(d.offer_scores.keys()).collect();
+    days.into_iter()
+        .map(|k| {
+            let selection = d.selection.get(k).map_or(&[][..], Vec::as_slice);
+            (k, by_offer(selection, d.offer_scores.get(k).map_or(&[][..], Vec::as_slice)))
+        })
+        .collect()
 }
 
 /// The two lists (each sorted by offer id) joined by offer: every offer of either, the side
@@ -219,7 +226,7 @@ fn by_offer<'a>(
 }
 
 /// Writes its values into a row, in its table's column order.
-trait Columns {
+pub(super) trait Columns {
     fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a>;
 }
 

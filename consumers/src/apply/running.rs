@@ -1,5 +1,5 @@
 //! Running totals (migration `running_totals`): per (tenant, segment) chain, checkpoints at the
-//! days that had interactions, each holding every key's counters summed up to that day, so a
+//! days that had events, each holding every key's counters summed up to that day, so a
 //! window's sums are two rows per key (the latest checkpoint ≤ its last day minus the latest
 //! before its first day) whatever its length.
 //!
@@ -12,7 +12,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::counters::{CHANNEL, DAY, INTERACTIONS, OFFER, SEG, T};
+use super::counters::{selection_by_offer, Columns, CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
 use super::upsert::Table;
 use crate::fold::{Delta, InteractionCounts};
 
@@ -51,8 +51,12 @@ static OFFER_TOTALS: View = View {
 static OFFER_CHANNEL_TOTALS_TABLE: Table =
     Table { name: "interaction_offer_channel_totals", keys: &[T, SEG, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
 static OFFER_CHANNEL_TOTALS: View = View { table: &OFFER_CHANNEL_TOTALS_TABLE, derived: None };
+/// All customers only: segment `''`.
+static SELECTION_TOTALS_TABLE: Table =
+    Table { name: "selection_offer_totals", keys: &[T, SEG, DAY, OFFER], counters: &SELECTION_AND_BUCKETS };
+static SELECTION_TOTALS: View = View { table: &SELECTION_TOTALS_TABLE, derived: None };
 
-/// Both running-total views of a delta. The segment-scoped part of a batch is a second delta
+/// The running-total views of a delta. The segment-scoped part of a batch is a second delta
 /// written after the shared one in the same transaction; its tenants' locks are already held.
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     let mut offers = OFFER_TOTALS_TABLE.rows();
@@ -68,9 +72,25 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         let row = pairs.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.offer).text(&k.channel);
         counters(row, c).end();
     }
-    // Every tenant of the per-offer rows has per-(offer, channel) rows too: one lock statement.
-    pairs.execute(tx, LOCK_TENANTS, 1).await?;
-    for (view, rows) in [(&OFFER_TOTALS, offers), (&OFFER_CHANNEL_TOTALS, pairs)] {
+    let joined = selection_by_offer(d);
+    let mut selection = SELECTION_TOTALS_TABLE.rows();
+    for (k, offers) in &joined {
+        for (offer, s, b) in offers {
+            // The buckets only: the score sum and count are the selection counters' (as in
+            // `selection_daily`).
+            let mut row = s.write(selection.row().text(&k.tenant).text("").date(k.day).text(offer));
+            for &n in &b.buckets {
+                row = row.int(n);
+            }
+            row.end();
+        }
+    }
+    // Every tenant of the per-offer rows has per-(offer, channel) rows too: one lock statement
+    // for the interaction views. Trace batches lock their own class: the two pipelines of a
+    // tenant do not wait for each other.
+    pairs.execute(tx, &lock_tenants("interaction totals"), 1).await?;
+    selection.execute(tx, &lock_tenants("selection totals"), 1).await?;
+    for (view, rows) in [(&OFFER_TOTALS, offers), (&OFFER_CHANNEL_TOTALS, pairs), (&SELECTION_TOTALS, selection)] {
         let table = view.table;
         rows.execute(tx, &checkpoints_sql(view), 3).await?;
         rows.execute(tx, &add_sql(view), table.keys.len() + table.counters.len()).await?;
@@ -83,13 +103,17 @@ fn counters<'r, 'a>(row: super::upsert::Row<'r, 'a>, c: &InteractionCounts) -> s
     row.int(c.rejects).int(c.dismisses).money(c.revenue_micros).money(c.cost_micros)
 }
 
-/// Locks the chains of the tenants of `$1`, in tenant order (every writer takes them in the
-/// same order, so two cannot deadlock on them). A transaction-scoped advisory lock per tenant
-/// covers all its segments: every interaction counts in segment `''`, so a batch writing a
-/// segment's chain writes its tenant's `''` chain as well, and writers of a tenant already
-/// wait on each other for the rows of its current day.
-const LOCK_TENANTS: &str = "SELECT count(pg_advisory_xact_lock(hashtext('running totals'), hashtext(t)))
-     FROM (SELECT DISTINCT t FROM unnest($1::text[]) t ORDER BY t) tenants";
+/// Locks the chains of the tenants of `$1` for one class of views, in tenant order (every
+/// writer takes them in the same order, so two cannot deadlock on them). A transaction-scoped
+/// advisory lock per tenant covers all its segments: every interaction counts in segment `''`,
+/// so a batch writing a segment's chain writes its tenant's `''` chain as well, and writers of
+/// a tenant already wait on each other for the rows of its current day.
+fn lock_tenants(class: &str) -> String {
+    format!(
+        "SELECT count(pg_advisory_xact_lock(hashtext('{class}'), hashtext(t)))
+           FROM (SELECT DISTINCT t FROM unnest($1::text[]) t ORDER BY t) tenants"
+    )
+}
 
 /// The key columns after (tenant, segment, day).
 fn dims(table: &Table) -> Vec<&'static str> {

@@ -4,9 +4,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::rate;
-use super::read::{
-    fetch_window, name_or_id, names, segment_scope, totals_source, Body, Params, SegmentScope, Totals, SCOPE_CHAIN,
-};
+use super::read::{fetch_window, name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use super::totals::{totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
 use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
 
@@ -50,10 +49,13 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         return Ok(w);
     }
     let sql = format!(
-        "SELECT offer_id, sum(impressions)::int8 AS impressions, sum(accepts + converts)::int8 AS positive,
-                sum(rejects + dismisses)::int8 AS negative
-         {} GROUP BY offer_id",
-        totals_source(Totals::Offer, SCOPE_CHAIN)
+        "SELECT offer_id, impressions::int8 AS impressions, (accepts + converts)::int8 AS positive,
+                (rejects + dismisses)::int8 AS negative {}",
+        totals_source(
+            &OFFER_INTERACTIONS,
+            SCOPE_CHAIN,
+            &["impressions", "accepts", "converts", "rejects", "dismisses"]
+        )
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();

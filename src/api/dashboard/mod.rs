@@ -24,6 +24,7 @@ mod revenue_trend;
 mod score_distribution;
 mod selection_frequency;
 mod summary;
+mod totals;
 mod why_not_ranked;
 
 use axum::extract::State;

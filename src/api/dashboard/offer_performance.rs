@@ -5,7 +5,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::percent_string;
-use super::read::{fetch_window, segment_scope, totals_source, Body, Params, SegmentScope, Totals, SCOPE_CHAIN};
+use super::read::{fetch_window, segment_scope, Body, Params, SegmentScope};
+use super::totals::{totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
 use crate::api::error::ApiResult;
 use consumers::units::money::{to_money, Micros};
 
@@ -58,9 +59,9 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     }
     let sql = format!(
         "WITH stats AS (
-             SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
-                    sum(revenue_micros) AS rev
-             {} GROUP BY offer_id)
+             SELECT offer_id, impressions::int8 AS imp, (accepts + converts)::int8 AS conv,
+                    revenue_micros AS rev
+             {})
          -- The creatives counted once per offer (a subquery per offer scanned them all each
          -- time: 8 ms for 200 offers).
          , creatives AS (
@@ -72,7 +73,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
            FROM catalog_entities o LEFT JOIN stats s ON s.offer_id = o.entity_id
            LEFT JOIN creatives c ON c.offer_id = o.entity_id
           WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'",
-        totals_source(Totals::Offer, SCOPE_CHAIN)
+        totals_source(&OFFER_INTERACTIONS, SCOPE_CHAIN, &["impressions", "accepts", "converts", "revenue_micros"])
     );
     let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
     Body::json(&to_response(rows))

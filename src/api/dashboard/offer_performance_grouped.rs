@@ -12,9 +12,8 @@ use sqlx::PgPool;
 
 use super::format::percent_string;
 use super::offer_performance::TOP;
-use super::read::{
-    fetch_window, names, segment_scope, totals_source, Body, Params, SegmentScope, Totals, SCOPE_CHAIN, UNCATEGORIZED,
-};
+use super::read::{fetch_window, names, segment_scope, Body, Params, SegmentScope, UNCATEGORIZED};
+use super::totals::{totals_source, OFFER_CHANNEL_INTERACTIONS, OFFER_INTERACTIONS, SCOPE_CHAIN};
 use crate::api::error::{ApiError, ApiResult};
 use consumers::units::money::{to_money, Micros};
 
@@ -95,12 +94,14 @@ const ACTIVE_SEGMENTS: &str = "SELECT m.segment_id FROM segments_materialized m
                              AND NOT c.deleted AND c.status = 'active'
      WHERE m.tenant_id = $1 AND ($4::text IS NULL OR m.segment_id = $4)";
 
-/// [`Row`]s per (`group` column, offer) of a `totals_source`.
+/// The counters the groups show.
+const COUNTERS: &[&str] = &["impressions", "accepts", "converts", "revenue_micros"];
+
+/// [`Row`]s per (`group` column, offer) of a `totals_source` over [`COUNTERS`] (one row each).
 fn per_group(group: &str, source: &str) -> String {
     format!(
-        "SELECT {group} AS group_id, offer_id, sum(impressions)::int8 AS impressions,
-                sum(accepts + converts)::int8 AS conversions, sum(revenue_micros) AS revenue_micros
-         {source} GROUP BY {group}, offer_id"
+        "SELECT {group} AS group_id, offer_id, impressions::int8 AS impressions,
+                (accepts + converts)::int8 AS conversions, revenue_micros {source}"
     )
 }
 
@@ -112,28 +113,26 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     }
     let rows: Vec<Row> = match group_by {
         GroupBy::Channel => {
-            let sql = per_group("channel_id", &totals_source(Totals::OfferChannel, SCOPE_CHAIN));
+            let sql = per_group("channel_id", &totals_source(&OFFER_CHANNEL_INTERACTIONS, SCOPE_CHAIN, COUNTERS));
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
         GroupBy::Category => {
             let sql = format!(
-                "WITH stats AS (
-                     SELECT offer_id, sum(impressions)::int8 AS imp, sum(accepts + converts)::int8 AS conv,
-                            sum(revenue_micros) AS rev
-                     {} GROUP BY offer_id)
-                 SELECT COALESCE(o.category_id, '{UNCATEGORIZED}') AS group_id, s.offer_id, s.imp AS impressions,
-                        s.conv AS conversions, s.rev AS revenue_micros
+                "WITH stats AS (SELECT offer_id, impressions, accepts, converts, revenue_micros {})
+                 SELECT COALESCE(o.category_id, '{UNCATEGORIZED}') AS group_id, s.offer_id,
+                        s.impressions::int8 AS impressions, (s.accepts + s.converts)::int8 AS conversions,
+                        s.revenue_micros
                    FROM stats s
                    LEFT JOIN catalog_entities o
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
-                totals_source(Totals::Offer, SCOPE_CHAIN)
+                totals_source(&OFFER_INTERACTIONS, SCOPE_CHAIN, COUNTERS)
             );
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
         // Active, materialized segments (only the requested one when segmentId is given): one
         // chain of the running totals each.
         GroupBy::Segment => {
-            let sql = per_group("segment_id", &totals_source(Totals::Offer, ACTIVE_SEGMENTS));
+            let sql = per_group("segment_id", &totals_source(&OFFER_INTERACTIONS, ACTIVE_SEGMENTS, COUNTERS));
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
     };

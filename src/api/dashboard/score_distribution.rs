@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use super::format::round;
 use super::read::{name_or_id, names, Body, Params, UNCATEGORIZED};
+use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
 use crate::api::error::{ApiError, ApiResult};
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -47,10 +48,11 @@ macro_rules! bucket_sums {
 }
 /// The score counters of a `score_*daily` table summed over the window, as [`Row`] names them.
 const SUMS: &str = concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n");
-/// The same of `selection_daily`, which holds the per-offer buckets beside the selection
-/// counters (migration `offer_scores_in_selection_daily`); its score count is `score_n`.
-const OFFER_SUMS: &str =
-    concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(score_n)::int8 AS n");
+/// The per-offer score columns of `selection_daily` (migration `offer_scores_in_selection_daily`:
+/// the buckets beside the selection counters, the count as `score_n`), read from their running
+/// totals (migration `running_totals`).
+const OFFER_SCORES: &[&str] =
+    &["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "score_sum_micros", "score_n"];
 
 /// The scores of one dimension value, or of all (`key` "").
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -153,8 +155,10 @@ async fn per_dimension(pool: &PgPool, tenant: &str, p: &Params, group_by: Option
         ),
         Some(_) => format!(
             // Offers that were candidates but never scored have rows too: they have no scores.
-            "SELECT offer_id AS key, {OFFER_SUMS} FROM selection_daily
-              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY offer_id HAVING sum(score_n) > 0"
+            "SELECT offer_id AS key, ARRAY[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9]::int8[] AS buckets,
+                    score_sum_micros::int8 AS score_sum_micros, score_n::int8 AS n
+               {} WHERE score_n > 0",
+            totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, OFFER_SCORES)
         ),
     };
     let rows: Vec<Row> =

@@ -1,8 +1,9 @@
 //! `selection_frequency`: per offer, how often it was eligible, scored and selected in the
 //! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
-//! The read picks the smallest table that covers the filters (migrations `selection` and
-//! `wide_selection_rows`): none → per (day, offer); channel/flow → per (day, channel, flow),
+//! The read picks the smallest table that covers the filters (migrations `selection`,
+//! `wide_selection_rows` and `running_totals`): none → the per-offer running totals, two rows
+//! per offer; channel/flow → per (day, channel, flow),
 //! every offer in one wide row; segment → per (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
 
 use serde::Serialize;
@@ -10,6 +11,7 @@ use sqlx::PgPool;
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
+use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -61,6 +63,13 @@ const SUMS: &str = "sum(eligible)::int8 AS eligible, sum(scored)::int8 AS scored
     sum(rank_sum)::int8 AS rank_sum, sum(rank_n)::int8 AS rank_n,
     ARRAY[sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8), sum(r9), sum(r10)]::int8[] AS ranks";
 
+/// The counters of [`Row`] from the per-offer running totals, summed already.
+const COUNTERS: &[&str] = &[
+    "eligible", "scored", "selected", "rank_sum", "rank_n", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10",
+];
+const TOTALS: &str = "eligible::int8 AS eligible, scored::int8 AS scored, selected::int8 AS selected,
+    rank_sum::int8 AS rank_sum, rank_n::int8 AS rank_n, ARRAY[r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]::int8[] AS ranks";
+
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
     let segment = match scope {
@@ -89,12 +98,18 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         if by_flow {
             return by_channel_and_flow(pool, tenant, &p.window, channel, flow, category).await;
         }
+        // All customers: the running totals, one row per offer; a segment: its daily rows.
+        let (columns, source, group) = match segment {
+            None => (TOTALS, format!("{} WHERE", totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, COUNTERS)), ""),
+            Some(_) => {
+                (SUMS, format!("FROM {table} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND"), "GROUP BY offer_id")
+            }
+        };
         let sql = format!(
-            "SELECT offer_id, {SUMS} FROM {table}
-              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}
+            "SELECT offer_id, {columns} {source} {}
                 AND ($7::text IS NULL OR offer_id IN (SELECT entity_id FROM catalog_entities
                       WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $7))
-              GROUP BY offer_id",
+              {group}",
             dims(table)
         );
         let rows = sqlx::query_as::<_, Row>(&sql)
