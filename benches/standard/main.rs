@@ -15,6 +15,7 @@
 //! smoke configuration.
 
 mod ceiling;
+mod chart;
 mod cpu;
 mod env;
 mod freshness;
@@ -98,6 +99,14 @@ async fn main() -> anyhow::Result<()> {
     }
     if cfg.stages.iter().any(|s| s == "reads") {
         reads_stage(&cfg, &broker, &mut report).await?;
+        // The chart of the read table, kept with the report (BENCHMARKS.md shows a copy).
+        let chart = std::env::var("DV_BENCH_CHART").unwrap_or_else(|_| "target/bench/read-latency.png".into());
+        let chart = std::path::Path::new(&chart);
+        if let Some(dir) = chart.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        chart::draw(chart, &report.reads)?;
+        eprintln!("[bench] read latency chart: {}", chart.display());
     }
     if cfg.stages.iter().any(|s| s == "freshness") {
         report.freshness = Some(freshness::run(&broker, cfg.fresh_rate, cfg.fresh_secs).await?);
