@@ -105,8 +105,11 @@ async fn main() -> anyhow::Result<()> {
         if let Some(dir) = chart.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        chart::draw(chart, &report.reads)?;
-        eprintln!("[bench] read latency chart: {}", chart.display());
+        // A chart that cannot be drawn (no font) must not cost the run its figures.
+        match chart::draw(chart, &report.reads) {
+            Ok(()) => eprintln!("[bench] read latency chart: {}", chart.display()),
+            Err(e) => eprintln!("[bench] read latency chart not drawn: {e:#}"),
+        }
     }
     if cfg.stages.iter().any(|s| s == "freshness") {
         report.freshness = Some(freshness::run(&broker, cfg.fresh_rate, cfg.fresh_secs).await?);

@@ -127,7 +127,13 @@ static SCORE_DAILY: Table = Table { name: "score_daily", keys: &[T, DAY], counte
 static SCORE_CHANNEL_DAILY: Table = Table { name: "score_channel_daily", keys: &[T, DAY, CHANNEL], counters: &SCORES };
 
 /// Every narrow counter view of the delta, one statement each (the wide ones are `wide`).
-pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+/// `selection`: [`selection_by_offer`] of `d`, built once per delta for this and the running
+/// totals.
+pub(super) async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    d: &Delta,
+    selection: &SelectionByOffer<'_>,
+) -> Result<(), sqlx::Error> {
     upsert(tx, &INTERACTION_DAILY, &d.interactions).await?;
     upsert(tx, &INTERACTION_SEGMENT_DAILY, &d.segment_interactions).await?;
     upsert(tx, &ROLLUP_DAY, &d.rollup_day).await?;
@@ -138,7 +144,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
     upsert(tx, &MODEL_EVAL_DAILY, &d.model_evals).await?;
     upsert(tx, &TRACE_DAILY, &d.traces).await?;
     upsert(tx, &TRACE_SEGMENT_DAILY, &d.segment_traces).await?;
-    upsert_selection_daily(tx, d).await?;
+    upsert_selection_daily(tx, selection).await?;
     upsert(tx, &SELECTION_SEGMENT_DAILY, &d.selection_segments).await?;
     upsert(tx, &BEATEN_BY_SEGMENT_DAILY, &d.beaten_by_segments).await?;
     upsert(tx, &SCORE_DAILY, &d.scores).await?;
@@ -161,10 +167,12 @@ async fn upsert<K: Columns, C: Columns>(
 /// `selection_daily`: per (tenant, day, offer) the selection counters of `d.selection` and
 /// the score buckets of `d.offer_scores`, one row per offer of either (a scored offer is
 /// always a candidate, so the scores' offers are among the selection's), in key order.
-async fn upsert_selection_daily(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    let joined = selection_by_offer(d);
+async fn upsert_selection_daily(
+    tx: &mut Transaction<'_, Postgres>,
+    joined: &SelectionByOffer<'_>,
+) -> Result<(), sqlx::Error> {
     let mut rows = SELECTION_DAILY.rows();
-    for (k, offers) in &joined {
+    for (k, offers) in joined {
         for (offer, s, b) in offers {
             let mut row = s.write(k.write(rows.row()).text(offer));
             for &n in &b.buckets {

@@ -344,8 +344,9 @@ fn member(memberships: &Memberships, joining: &HashSet<(&str, &str)>, tenant: &s
 
 /// Every view write of one delta (an empty map writes nothing).
 async fn write_views(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    counters::apply(tx, d).await?;
-    running::apply(tx, d).await?;
+    let selection = counters::selection_by_offer(d);
+    counters::apply(tx, d, &selection).await?;
+    running::apply(tx, d, &selection).await?;
     wide::apply(tx, d).await?;
     views::apply(tx, d).await?;
     catalog::apply(tx, &d.catalog).await?;

@@ -12,7 +12,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::counters::{selection_by_offer, Columns, CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
+use super::counters::{Columns, SelectionByOffer, CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
 use super::upsert::Table;
 use crate::fold::{Delta, InteractionCounts};
 
@@ -60,7 +60,11 @@ static SELECTION_TOTALS: View = View { table: &SELECTION_TOTALS_TABLE, derived: 
 
 /// The running-total views of a delta. The segment-scoped part of a batch is a second delta
 /// written after the shared one in the same transaction; its tenants' locks are already held.
-pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+pub(super) async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    d: &Delta,
+    joined: &SelectionByOffer<'_>,
+) -> Result<(), sqlx::Error> {
     let mut offers = OFFER_TOTALS_TABLE.rows();
     for (k, c) in &d.rollup_offer {
         counters(offers.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.dim), c).end();
@@ -74,9 +78,8 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         let row = pairs.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.offer).text(&k.channel);
         counters(row, c).end();
     }
-    let joined = selection_by_offer(d);
     let mut selection = SELECTION_TOTALS_TABLE.rows();
-    for (k, offers) in &joined {
+    for (k, offers) in joined {
         for (offer, s, b) in offers {
             // The buckets only: the score sum and count are the selection counters' (as in
             // `selection_daily`).

@@ -11,12 +11,14 @@ pub struct Totals {
     table: &'static str,
     keys: &'static [&'static str],
     counters: &'static [&'static str],
-    events: Option<&'static str>,
+    events: Option<&'static [&'static str]>,
 }
 
 const INTERACTIONS: &[&str] =
     &["impressions", "clicks", "accepts", "converts", "rejects", "dismisses", "revenue_micros", "cost_micros"];
-const INTERACTION_EVENTS: Option<&str> = Some("impressions + clicks + accepts + converts + rejects + dismisses");
+/// Each interaction adds one to exactly one of these.
+const INTERACTION_EVENTS: Option<&[&str]> =
+    Some(&["impressions", "clicks", "accepts", "converts", "rejects", "dismisses"]);
 
 /// `interaction_offer_totals`, per offer.
 pub const OFFER_INTERACTIONS: Totals = Totals {
@@ -104,8 +106,7 @@ pub fn totals_source(view: &Totals, chains: &str, counters: &[&str]) -> String {
     values.extend(counters.iter().map(|c| format!("h.{c} - COALESCE(l.{c}, 0) AS {c}")));
     let in_window = match events {
         Some(e) => {
-            let (h, l): (Vec<String>, Vec<String>) =
-                e.split(" + ").map(|c| (format!("h.{c}"), format!("l.{c}"))).unzip();
+            let (h, l): (Vec<String>, Vec<String>) = e.iter().map(|c| (format!("h.{c}"), format!("l.{c}"))).unzip();
             values.push(format!("{} - COALESCE({}, 0) AS events", h.join(" + "), l.join(" + ")));
             "AND x.events <> 0"
         }
