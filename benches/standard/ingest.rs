@@ -127,8 +127,9 @@ async fn stored_events(pool: &sqlx::PgPool, kind: TopicKind) -> anyhow::Result<i
     let sql = match kind {
         TopicKind::DecisionTraces => "SELECT COALESCE(sum(traces), 0)::int8 FROM trace_daily",
         _ => {
+            // The all-customers chain of the smallest rollup: polled while ingest runs.
             "SELECT COALESCE(sum(impressions + clicks + accepts + converts + rejects + dismisses), 0)::int8
-               FROM interaction_daily"
+               FROM interaction_rollup_day WHERE segment_id = ''"
         }
     };
     Ok(sqlx::query_scalar(sql).fetch_one(pool).await?)

@@ -103,7 +103,7 @@ async fn a_day_is_not_dropped_under_a_batch_writing_it() {
     // The next batch stalls after its dedup keys, before its view upserts commit.
     sqlx::raw_sql(
         "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
-         CREATE TRIGGER stall BEFORE INSERT ON interaction_daily FOR EACH ROW EXECUTE FUNCTION stall();",
+         CREATE TRIGGER stall BEFORE INSERT ON interaction_rollup_offer FOR EACH ROW EXECUTE FUNCTION stall();",
     )
     .execute(&pool)
     .await
@@ -116,6 +116,6 @@ async fn a_day_is_not_dropped_under_a_batch_writing_it() {
     janitor::purge(&pool, 7, 400).await.unwrap();
     assert_eq!(in_flight.await.unwrap(), (1, 0));
     assert_eq!(partitions(&pool).await, [partition(old)], "the day a key was just applied to stays");
-    sqlx::raw_sql("DROP TRIGGER stall ON interaction_daily").execute(&pool).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER stall ON interaction_rollup_offer").execute(&pool).await.unwrap();
     assert_eq!(apply(&pool, &[("late", "o1", old)], 2).await, (0, 1));
 }

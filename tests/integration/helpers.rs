@@ -2,6 +2,7 @@
 //! database with a random name, its own topics and consumer group on the real broker, and an
 //! application started on port 0. Real PostgreSQL, Kafka-protocol broker and Redis; no mocks.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use serde_json::Value;
+use sqlx::migrate::Migrator;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -263,6 +265,22 @@ pub async fn empty_database(server: &str) -> (String, String, PgPool) {
     let db_url = format!("{server}/{db_name}");
     let pool = PgPool::connect(&db_url).await.expect("connect to the test database");
     (suffix, db_url, pool)
+}
+
+/// A database at the migrations before `version`.
+pub async fn database_before(version: i64) -> PgPool {
+    database_url_before(version).await.1
+}
+
+/// [`database_before`], with the database's URL (to run the application on it).
+pub async fn database_url_before(version: i64) -> (String, PgPool) {
+    let (_, url, pool) = empty_database(&Servers::default().postgres).await;
+    let before = Migrator {
+        migrations: Cow::Owned(decision_views::MIGRATOR.iter().filter(|m| m.version < version).cloned().collect()),
+        ..Migrator::DEFAULT
+    };
+    before.run(&pool).await.unwrap();
+    (url, pool)
 }
 
 async fn create_topics(brokers: &str, topics: &BTreeMap<TopicKind, String>) {

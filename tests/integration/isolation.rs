@@ -74,7 +74,7 @@ pub async fn stored_next_offset(pool: &PgPool) -> Option<i64> {
 #[tokio::test]
 async fn refused_events_are_isolated_and_the_rest_applies_with_the_offsets() {
     let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
-    sqlx::raw_sql("ALTER TABLE interaction_daily ADD CONSTRAINT no_bad CHECK (offer_id NOT LIKE 'bad%')")
+    sqlx::raw_sql("ALTER TABLE interaction_rollup_offer ADD CONSTRAINT no_bad CHECK (offer_id NOT LIKE 'bad%')")
         .execute(&pool)
         .await
         .unwrap();
@@ -115,7 +115,7 @@ async fn a_fault_that_refuses_every_event_dead_letters_nothing() {
     sqlx::raw_sql(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN RAISE EXCEPTION 'broken' USING ERRCODE = 'P0001'; END $$;
-         CREATE TRIGGER refuse BEFORE INSERT ON interaction_daily FOR EACH ROW EXECUTE FUNCTION refuse();",
+         CREATE TRIGGER refuse BEFORE INSERT ON interaction_rollup_offer FOR EACH ROW EXECUTE FUNCTION refuse();",
     )
     .execute(&pool)
     .await

@@ -56,7 +56,7 @@ fn trace(id: &str) -> Value {
 /// The refusals planted in the database (see the module comment).
 async fn plant_refusals(env: &TestEnv) {
     sqlx::raw_sql(
-        "ALTER TABLE interaction_daily ADD CONSTRAINT test_poison CHECK (offer_id <> 'poison-offer');
+        "ALTER TABLE interaction_rollup_offer ADD CONSTRAINT test_poison CHECK (offer_id <> 'poison-offer');
          CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'P0001'; END $$;
          CREATE TRIGGER test_refuse BEFORE INSERT ON trace_daily FOR EACH ROW

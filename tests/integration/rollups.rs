@@ -72,7 +72,11 @@ const RUNNING: [&str; 4] =
 /// The running totals ingest maintained equal what their migration's backfill computes from
 /// the daily tables: a checkpoint at each day with interactions, and there a row per key seen
 /// up to that day holding its counters summed up to that day. (The daily tables are checked
-/// against the events by the test above and the dashboard tests.)
+/// against the events by the test above and the dashboard tests.) `interaction_daily` and
+/// `interaction_segment_daily` are views of `interaction_offer_channel_totals`' day-to-day
+/// differences now (migration `interaction_daily_from_totals`): for that table this checks the
+/// checkpoints are dense and consistent, and the rollups, which ingest writes separately, are
+/// what the test above ties its days to.
 pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     let checkpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();

@@ -2,7 +2,6 @@
 //! code of that time stored, answers the same after it (migrations README: an applied
 //! migration is never edited; a change is a new one that carries the existing data over).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -11,29 +10,14 @@ use consumers::batch::{Batch, Message};
 use consumers::decode::DecodeLimits;
 use consumers::events::TopicKind;
 use consumers::units::wide::entries;
-use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 
 use crate::exactly_once::events;
-use crate::helpers::{empty_database, spawn_app_with, Servers, TestEnv};
+use crate::helpers::{database_before, database_url_before, spawn_app_with, TestEnv};
 use crate::isolation::{batch_at, impressions_by_offer, options};
 use crate::model::ts;
 
-/// A database at the migrations before `version`.
-async fn database_before(version: i64) -> PgPool {
-    database_url_before(version).await.1
-}
-
-/// [`database_before`], with the database's URL (to run the application on it).
-async fn database_url_before(version: i64) -> (String, PgPool) {
-    let (_, url, pool) = empty_database(&Servers::default().postgres).await;
-    let before = Migrator {
-        migrations: Cow::Owned(decision_views::MIGRATOR.iter().filter(|m| m.version < version).cloned().collect()),
-        ..Migrator::DEFAULT
-    };
-    before.run(&pool).await.unwrap();
-    (url, pool)
-}
+mod daily_views;
 
 /// Dedup keys stored before they were hashed (migration 20261202000050) still recognize their
 /// events after the upgrade: the migration hashes them exactly as ingest does.

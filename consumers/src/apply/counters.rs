@@ -3,16 +3,15 @@
 //! `score_distribution`, `offer_spend`, `attributions`, `model_metrics`), and written from its
 //! delta map with the one upsert of [`super::upsert`].
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sqlx::{Postgres, Transaction};
 
 use super::upsert::Kind::{Date, Int, Money, Text};
 use super::upsert::{Kind, Row, Table};
 use crate::fold::keys::{
-    DayKey, DimKey, EntityKey, InteractionKey, RollupDayKey, RollupKey, SegmentBeatenByKey, SegmentInteractionKey,
-    SegmentSelectionKey, SegmentTraceKey, TraceKey,
+    DayKey, DimKey, EntityKey, RollupDayKey, RollupKey, SegmentBeatenByKey, SegmentSelectionKey, SegmentTraceKey,
+    TraceKey,
 };
 use crate::fold::selection::{ScoreCounts, SelectionCounts};
 use crate::fold::{Delta, InteractionCounts, TraceCounts};
@@ -65,8 +64,9 @@ const BUCKETS: [(&str, Kind); 10] = [
     ("b9", Int),
 ];
 const SCORES: [(&str, Kind); 12] = concat(BUCKETS, [("score_sum_micros", Int), ("n", Int)]);
-/// `selection_daily` also holds the per-offer score buckets (migration
-/// `offer_scores_in_selection_daily`): its score sum and count are the selection counters'.
+/// The per-offer selection counters and score buckets of `selection_offer_totals` (as of
+/// `selection_daily` since migration `offer_scores_in_selection_daily`): the score sum and
+/// count are the selection counters'.
 pub(super) const SELECTION_AND_BUCKETS: [(&str, Kind); 31] = concat(SELECTION, BUCKETS);
 
 /// `a` then `b`: a table's counters are one static list.
@@ -91,10 +91,6 @@ pub(super) const OFFER: (&str, Kind) = ("offer_id", Text);
 pub(super) const CHANNEL: (&str, Kind) = ("channel_id", Text);
 const FLOW: (&str, Kind) = ("decision_flow_id", Text);
 
-static INTERACTION_DAILY: Table =
-    Table { name: "interaction_daily", keys: &[T, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
-static INTERACTION_SEGMENT_DAILY: Table =
-    Table { name: "interaction_segment_daily", keys: &[T, SEG, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
 static ROLLUP_DAY: Table = Table { name: "interaction_rollup_day", keys: &[T, SEG, DAY], counters: INTERACTIONS };
 static ROLLUP_OFFER: Table =
     Table { name: "interaction_rollup_offer", keys: &[T, SEG, DAY, OFFER], counters: INTERACTIONS };
@@ -114,8 +110,6 @@ static MODEL_EVAL_DAILY: Table = Table {
 static TRACE_DAILY: Table = Table { name: "trace_daily", keys: &[T, DAY, CHANNEL, FLOW], counters: TRACES };
 static TRACE_SEGMENT_DAILY: Table =
     Table { name: "trace_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW], counters: TRACES };
-static SELECTION_DAILY: Table =
-    Table { name: "selection_daily", keys: &[T, DAY, OFFER], counters: &SELECTION_AND_BUCKETS };
 static SELECTION_SEGMENT_DAILY: Table =
     Table { name: "selection_segment_daily", keys: &[T, SEG, DAY, CHANNEL, FLOW, OFFER], counters: &SELECTION };
 static BEATEN_BY_SEGMENT_DAILY: Table = Table {
@@ -126,16 +120,10 @@ static BEATEN_BY_SEGMENT_DAILY: Table = Table {
 static SCORE_DAILY: Table = Table { name: "score_daily", keys: &[T, DAY], counters: &SCORES };
 static SCORE_CHANNEL_DAILY: Table = Table { name: "score_channel_daily", keys: &[T, DAY, CHANNEL], counters: &SCORES };
 
-/// Every narrow counter view of the delta, one statement each (the wide ones are `wide`).
-/// `selection`: [`selection_by_offer`] of `d`, built once per delta for this and the running
-/// totals.
-pub(super) async fn apply(
-    tx: &mut Transaction<'_, Postgres>,
-    d: &Delta,
-    selection: &SelectionByOffer<'_>,
-) -> Result<(), sqlx::Error> {
-    upsert(tx, &INTERACTION_DAILY, &d.interactions).await?;
-    upsert(tx, &INTERACTION_SEGMENT_DAILY, &d.segment_interactions).await?;
+/// Every narrow counter view of the delta, one statement each (the wide ones are `wide`; the
+/// per-(offer, channel) and all customers' per-offer selection counters only as running
+/// totals, `running`).
+pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     upsert(tx, &ROLLUP_DAY, &d.rollup_day).await?;
     upsert(tx, &ROLLUP_OFFER, &d.rollup_offer).await?;
     upsert(tx, &ROLLUP_CHANNEL, &d.rollup_channel).await?;
@@ -144,7 +132,6 @@ pub(super) async fn apply(
     upsert(tx, &MODEL_EVAL_DAILY, &d.model_evals).await?;
     upsert(tx, &TRACE_DAILY, &d.traces).await?;
     upsert(tx, &TRACE_SEGMENT_DAILY, &d.segment_traces).await?;
-    upsert_selection_daily(tx, selection).await?;
     upsert(tx, &SELECTION_SEGMENT_DAILY, &d.selection_segments).await?;
     upsert(tx, &BEATEN_BY_SEGMENT_DAILY, &d.beaten_by_segments).await?;
     upsert(tx, &SCORE_DAILY, &d.scores).await?;
@@ -162,75 +149,6 @@ async fn upsert<K: Columns, C: Columns>(
         c.write(k.write(rows.row())).end();
     }
     rows.upsert(tx).await
-}
-
-/// `selection_daily`: per (tenant, day, offer) the selection counters of `d.selection` and
-/// the score buckets of `d.offer_scores`, one row per offer of either (a scored offer is
-/// always a candidate, so the scores' offers are among the selection's), in key order.
-async fn upsert_selection_daily(
-    tx: &mut Transaction<'_, Postgres>,
-    joined: &SelectionByOffer<'_>,
-) -> Result<(), sqlx::Error> {
-    let mut rows = SELECTION_DAILY.rows();
-    for (k, offers) in joined {
-        for (offer, s, b) in offers {
-            let mut row = s.write(k.write(rows.row()).text(offer));
-            for &n in &b.buckets {
-                row = row.int(n);
-            }
-            row.end();
-        }
-    }
-    rows.upsert(tx).await
-}
-
-/// Per (tenant, day), in key order: every offer's selection counters and score buckets (the
-/// rows of `selection_daily`, and of `selection_offer_totals`).
-pub(super) type SelectionByOffer<'d> = Vec<(&'d DayKey, Vec<(&'d str, SelectionCounts, ScoreCounts)>)>;
-
-pub(super) fn selection_by_offer(d: &Delta) -> SelectionByOffer<'_> {
-    let days: BTreeSet<&DayKey> = d.selection.keys().chain(d.offer_scores.keys()).collect();
-    days.into_iter()
-        .map(|k| {
-            let selection = d.selection.get(k).map_or(&[][..], Vec::as_slice);
-            (k, by_offer(selection, d.offer_scores.get(k).map_or(&[][..], Vec::as_slice)))
-        })
-        .collect()
-}
-
-/// The two lists (each sorted by offer id) joined by offer: every offer of either, the side
-/// without it counted as zero. An offer with scores and no selection counters (which the fold
-/// never makes) keeps its score sum and count in the selection counters' columns.
-fn by_offer<'a>(
-    selection: &'a [(String, SelectionCounts)],
-    scores: &'a [(String, ScoreCounts)],
-) -> Vec<(&'a str, SelectionCounts, ScoreCounts)> {
-    let mut out = Vec::with_capacity(selection.len().max(scores.len()));
-    let (mut i, mut j) = (0, 0);
-    while i < selection.len() || j < scores.len() {
-        let order = match (selection.get(i), scores.get(j)) {
-            (Some(a), Some(b)) => a.0.as_bytes().cmp(b.0.as_bytes()),
-            (Some(_), None) => Ordering::Less,
-            _ => Ordering::Greater,
-        };
-        match order {
-            Ordering::Less => {
-                out.push((selection[i].0.as_str(), selection[i].1, ScoreCounts::default()));
-                i += 1;
-            }
-            Ordering::Equal => {
-                out.push((selection[i].0.as_str(), selection[i].1, scores[j].1));
-                (i, j) = (i + 1, j + 1);
-            }
-            Ordering::Greater => {
-                let (offer, b) = &scores[j];
-                let s = SelectionCounts { score_sum_micros: b.sum_micros, score_n: b.n, ..Default::default() };
-                out.push((offer.as_str(), s, *b));
-                j += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Writes its values into a row, in its table's column order.
@@ -253,18 +171,6 @@ impl Columns for DimKey {
 impl Columns for EntityKey {
     fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
         row.text(&self.tenant).text(&self.id)
-    }
-}
-
-impl Columns for InteractionKey {
-    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
-        row.text(&self.tenant).date(self.day).text(&self.offer).text(&self.channel)
-    }
-}
-
-impl Columns for SegmentInteractionKey {
-    fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a> {
-        row.text(&self.tenant).text(&self.segment).date(self.day).text(&self.offer).text(&self.channel)
     }
 }
 

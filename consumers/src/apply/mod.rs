@@ -344,9 +344,8 @@ fn member(memberships: &Memberships, joining: &HashSet<(&str, &str)>, tenant: &s
 
 /// Every view write of one delta (an empty map writes nothing).
 async fn write_views(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    let selection = counters::selection_by_offer(d);
-    counters::apply(tx, d, &selection).await?;
-    running::apply(tx, d, &selection).await?;
+    counters::apply(tx, d).await?;
+    running::apply(tx, d).await?;
     wide::apply(tx, d).await?;
     views::apply(tx, d).await?;
     catalog::apply(tx, &d.catalog).await?;

@@ -10,10 +10,15 @@
 //! a checkpoint while another batch, not yet committed, adds to it, and the copy would miss
 //! that addition for good.
 
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
 use sqlx::{Postgres, Transaction};
 
-use super::counters::{Columns, SelectionByOffer, CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
+use super::counters::{Columns, CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
 use super::upsert::Table;
+use crate::fold::keys::DayKey;
+use crate::fold::selection::{ScoreCounts, SelectionCounts};
 use crate::fold::{Delta, InteractionCounts};
 
 /// The checkpoints of every chain, per view: `running_total_days`.
@@ -60,11 +65,9 @@ static SELECTION_TOTALS: View = View { table: &SELECTION_TOTALS_TABLE, derived: 
 
 /// The running-total views of a delta. The segment-scoped part of a batch is a second delta
 /// written after the shared one in the same transaction; its tenants' locks are already held.
-pub(super) async fn apply(
-    tx: &mut Transaction<'_, Postgres>,
-    d: &Delta,
-    joined: &SelectionByOffer<'_>,
-) -> Result<(), sqlx::Error> {
+pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    // The rows borrow their values: built before them, dropped after.
+    let joined = selection_by_offer(d);
     let mut offers = OFFER_TOTALS_TABLE.rows();
     for (k, c) in &d.rollup_offer {
         counters(offers.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.dim), c).end();
@@ -79,7 +82,7 @@ pub(super) async fn apply(
         counters(row, c).end();
     }
     let mut selection = SELECTION_TOTALS_TABLE.rows();
-    for (k, offers) in joined {
+    for (k, offers) in &joined {
         for (offer, s, b) in offers {
             // The buckets only: the score sum and count are the selection counters' (as in
             // `selection_daily`).
@@ -101,6 +104,55 @@ pub(super) async fn apply(
         rows.execute(tx, &add_sql(view), table.keys.len() + table.counters.len()).await?;
     }
     Ok(())
+}
+
+/// Per (tenant, day), in key order: every offer's selection counters and score buckets (the
+/// rows `selection_offer_totals` adds; `selection_daily` is a view of it).
+type SelectionByOffer<'d> = Vec<(&'d DayKey, Vec<(&'d str, SelectionCounts, ScoreCounts)>)>;
+
+fn selection_by_offer(d: &Delta) -> SelectionByOffer<'_> {
+    let days: BTreeSet<&DayKey> = d.selection.keys().chain(d.offer_scores.keys()).collect();
+    days.into_iter()
+        .map(|k| {
+            let selection = d.selection.get(k).map_or(&[][..], Vec::as_slice);
+            (k, by_offer(selection, d.offer_scores.get(k).map_or(&[][..], Vec::as_slice)))
+        })
+        .collect()
+}
+
+/// The two lists (each sorted by offer id) joined by offer: every offer of either, the side
+/// without it counted as zero. An offer with scores and no selection counters (which the fold
+/// never makes) keeps its score sum and count in the selection counters' columns.
+fn by_offer<'a>(
+    selection: &'a [(String, SelectionCounts)],
+    scores: &'a [(String, ScoreCounts)],
+) -> Vec<(&'a str, SelectionCounts, ScoreCounts)> {
+    let mut out = Vec::with_capacity(selection.len().max(scores.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < selection.len() || j < scores.len() {
+        let order = match (selection.get(i), scores.get(j)) {
+            (Some(a), Some(b)) => a.0.as_bytes().cmp(b.0.as_bytes()),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                out.push((selection[i].0.as_str(), selection[i].1, ScoreCounts::default()));
+                i += 1;
+            }
+            Ordering::Equal => {
+                out.push((selection[i].0.as_str(), selection[i].1, scores[j].1));
+                (i, j) = (i + 1, j + 1);
+            }
+            Ordering::Greater => {
+                let (offer, b) = &scores[j];
+                let s = SelectionCounts { score_sum_micros: b.sum_micros, score_n: b.n, ..Default::default() };
+                out.push((offer.as_str(), s, *b));
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 fn counters<'r, 'a>(row: super::upsert::Row<'r, 'a>, c: &InteractionCounts) -> super::upsert::Row<'r, 'a> {

@@ -10,8 +10,8 @@ use super::selection::{ScoreCounts, SelectionCounts};
 use crate::events::{CatalogChange, Interaction, ModelMetric, Outcome, Suppression};
 use crate::units::money;
 
-/// Per-day interaction counters (one row of `interaction_daily` / `interaction_segment_daily`
-/// and of the rollups).
+/// Per-day interaction counters (one day's change of an `interaction_offer_channel_totals` key,
+/// and one row of the rollups).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InteractionCounts {
     pub impressions: i64,

@@ -24,11 +24,11 @@ key!(
     DimKey { tenant: String, day: NaiveDate, dim: String }
 );
 key!(
-    /// `interaction_daily`.
+    /// `interaction_offer_channel_totals` of segment '' (all customers).
     InteractionKey { tenant: String, day: NaiveDate, offer: String, channel: String }
 );
 key!(
-    /// `interaction_segment_daily`.
+    /// `interaction_offer_channel_totals` of a segment.
     SegmentInteractionKey { tenant: String, segment: String, day: NaiveDate, offer: String, channel: String }
 );
 key!(

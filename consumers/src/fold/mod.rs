@@ -36,7 +36,7 @@ pub fn weight(e: &Event) -> usize {
                 + t.selected_offers.len();
             4 + t.scoring_results.len() + 3 * entries
         }
-        // interaction_daily, the three rollups, offer_spend.
+        // (offer, channel) totals, the three rollups, offer_spend.
         Event::Interaction(_) => 5,
         _ => 2,
     }

@@ -48,9 +48,9 @@ macro_rules! bucket_sums {
 }
 /// The score counters of a `score_*daily` table summed over the window, as [`Row`] names them.
 const SUMS: &str = concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n");
-/// The per-offer score columns of `selection_daily` (migration `offer_scores_in_selection_daily`:
-/// the buckets beside the selection counters, the count as `score_n`), read from their running
-/// totals (migration `running_totals`).
+/// The per-offer score columns of `selection_offer_totals` (migration `running_totals`; as
+/// `selection_daily`'s since migration `offer_scores_in_selection_daily`: the buckets beside
+/// the selection counters, the count as `score_n`).
 const OFFER_SCORES: &[&str] =
     &["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "score_sum_micros", "score_n"];
 

@@ -80,37 +80,41 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let (channel, flow, category) = (p.get("channelId"), p.get("decisionFlowId"), p.get("categoryId"));
     // $1 tenant, $2/$3 window, $4 segment, $5 channel, $6 flow, $7 category (NULL: no filter).
     let by_flow = segment.is_none() && (channel.is_some() || flow.is_some());
-    let (table, traces_table) = if segment.is_some() {
-        ("selection_segment_daily", "trace_segment_daily")
-    } else {
-        ("selection_daily", "trace_daily")
-    };
-    let dims = |table: &str| match table {
-        "selection_daily" => "$4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL",
-        "trace_daily" => {
-            "$4::text IS NULL AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)"
-        }
-        _ => {
-            "segment_id = $4 AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)"
-        }
+    // The filters of a daily table keyed by segment, channel and flow; all customers' traces
+    // have no segment column.
+    let (traces_table, dims) = match segment {
+        Some(_) => (
+            "trace_segment_daily",
+            "segment_id = $4 AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)",
+        ),
+        None => (
+            "trace_daily",
+            "$4::text IS NULL AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)",
+        ),
     };
     let rows = async {
         if by_flow {
             return by_channel_and_flow(pool, tenant, &p.window, channel, flow, category).await;
         }
-        // All customers: the running totals, one row per offer; a segment: its daily rows.
+        // All customers (no channel or flow here): the running totals, one row per offer; a
+        // segment: its daily rows.
         let (columns, source, group) = match segment {
-            None => (TOTALS, format!("{} WHERE", totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, COUNTERS)), ""),
-            Some(_) => {
-                (SUMS, format!("FROM {table} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND"), "GROUP BY offer_id")
-            }
+            None => (
+                TOTALS,
+                format!("{} WHERE $4::text IS NULL", totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, COUNTERS)),
+                "",
+            ),
+            Some(_) => (
+                SUMS,
+                format!("FROM selection_segment_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}"),
+                "GROUP BY offer_id",
+            ),
         };
         let sql = format!(
-            "SELECT offer_id, {columns} {source} {}
+            "SELECT offer_id, {columns} {source}
                 AND ($7::text IS NULL OR offer_id IN (SELECT entity_id FROM catalog_entities
                       WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $7))
-              {group}",
-            dims(table)
+              {group}"
         );
         let rows = sqlx::query_as::<_, Row>(&sql)
             .bind(tenant)
@@ -126,8 +130,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     };
     let traces_sql = format!(
         "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces_table}
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {}",
-        dims(if segment.is_some() { "segment" } else { traces_table })
+          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}"
     );
     let total_traces = sqlx::query_scalar::<_, i64>(&traces_sql)
         .bind(tenant)

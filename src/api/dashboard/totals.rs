@@ -78,6 +78,13 @@ pub const OFFER_SELECTION: Totals = Totals {
     events: None,
 };
 
+impl Totals {
+    /// Every counter of the view.
+    pub fn counters(&self) -> &'static [&'static str] {
+        self.counters
+    }
+}
+
 /// The chain of the read's segment scope: `$4`, or segment `''` (all customers) when NULL.
 pub const SCOPE_CHAIN: &str = "SELECT COALESCE($4::text, '') AS segment_id";
 

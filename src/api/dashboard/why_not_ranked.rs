@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
+use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -90,9 +91,23 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         SegmentScope::Segment(s) => Some(s),
         SegmentScope::All => None,
     };
-    let (table, traces, seg) = match segment {
-        Some(_) => ("selection_segment_daily", "trace_segment_daily", "segment_id = $4"),
-        None => ("selection_daily", "trace_daily", "$4::text IS NULL"),
+    // All customers: the offer's row of the running totals (two checkpoints whatever the
+    // window); a segment: its daily rows.
+    let (source, traces, seg) = match segment {
+        Some(_) => (
+            "FROM selection_segment_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND segment_id = $4"
+                .to_owned(),
+            "trace_segment_daily",
+            "segment_id = $4",
+        ),
+        None => (
+            format!(
+                "{} WHERE $4::text IS NULL",
+                totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, OFFER_SELECTION.counters())
+            ),
+            "trace_daily",
+            "$4::text IS NULL",
+        ),
     };
     let w = &p.window;
     let row_sql = format!(
@@ -106,7 +121,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                 ARRAY[COALESCE(sum(r1), 0), COALESCE(sum(r2), 0), COALESCE(sum(r3), 0), COALESCE(sum(r4), 0),
                       COALESCE(sum(r5), 0), COALESCE(sum(r6), 0), COALESCE(sum(r7), 0), COALESCE(sum(r8), 0),
                       COALESCE(sum(r9), 0), COALESCE(sum(r10), 0)]::int8[] AS ranks
-           FROM {table} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg} AND offer_id = $5"
+           {source} AND offer_id = $5"
     );
     let row = sqlx::query_as::<_, Row>(&row_sql)
         .bind(tenant)

@@ -32,13 +32,13 @@ async fn open_transactions(pool: &PgPool, waiting: bool) -> i64 {
     .unwrap_or(0)
 }
 
-/// Holds a lock on `interaction_daily` until ingest's next batch blocks on it mid-transaction;
+/// Holds a lock on `interaction_rollup_offer` (written by every interaction batch) until ingest's next batch blocks on it mid-transaction;
 /// returns the connection holding the lock (it dies with the restart).
 async fn hold_a_batch(env: &TestEnv) -> PgConnection {
     let mut conn = PgConnection::connect(&env.db_url).await.expect("connect");
     conn.execute("BEGIN").await.unwrap();
     // SHARE conflicts with the ROW EXCLUSIVE of the batch's upserts, not with reads.
-    conn.execute("LOCK TABLE interaction_daily IN SHARE MODE").await.unwrap();
+    conn.execute("LOCK TABLE interaction_rollup_offer IN SHARE MODE").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while open_transactions(&env.pool, true).await == 0 {
         assert!(Instant::now() < deadline, "no batch blocked on the lock within 20 s");
