@@ -152,7 +152,7 @@ async fn upsert<K: Columns, C: Columns>(
 }
 
 /// Writes its values into a row, in its table's column order.
-pub(super) trait Columns {
+trait Columns {
     fn write<'r, 'a>(&'a self, row: Row<'r, 'a>) -> Row<'r, 'a>;
 }
 

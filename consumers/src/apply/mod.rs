@@ -11,6 +11,7 @@ mod catalog;
 mod counters;
 mod dead_letters;
 mod dedup;
+mod fan;
 mod latency;
 mod offsets;
 pub mod partitions;

@@ -5,7 +5,9 @@
 //!
 //! A batch writes a view in three statements: it locks its tenants' chains; it creates the
 //! checkpoints it needs, each a copy of the latest earlier one; then it adds every delta row
-//! to its day's checkpoint and to each later one. The lock is what keeps this exact under
+//! to its day's checkpoint and to each later one (in SQL for the per-offer view, whose
+//! derived column needs each day's value; fanned out and summed in Rust for the others,
+//! `fan`). The lock is what keeps this exact under
 //! concurrent writers (several partitions, several processes): without it a batch could copy
 //! a checkpoint while another batch, not yet committed, adds to it, and the copy would miss
 //! that addition for good.
@@ -15,7 +17,8 @@ use std::collections::BTreeSet;
 
 use sqlx::{Postgres, Transaction};
 
-use super::counters::{Columns, CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
+use super::counters::{CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
+use super::fan::{self, Deltas, Key};
 use super::upsert::Table;
 use crate::fold::keys::DayKey;
 use crate::fold::selection::{ScoreCounts, SelectionCounts};
@@ -72,36 +75,33 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
     for (k, c) in &d.rollup_offer {
         counters(offers.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.dim), c).end();
     }
-    let mut pairs = OFFER_CHANNEL_TOTALS_TABLE.rows();
+    let mut pairs: Deltas<'_> = Vec::with_capacity(d.interactions.len() + d.segment_interactions.len());
     for (k, c) in &d.interactions {
-        let row = pairs.row().text(&k.tenant).text("").date(k.day).text(&k.offer).text(&k.channel);
-        counters(row, c).end();
+        pairs.push((key(&k.tenant, "", k.day, vec![&k.offer, &k.channel]), interaction_values(c)));
     }
     for (k, c) in &d.segment_interactions {
-        let row = pairs.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.offer).text(&k.channel);
-        counters(row, c).end();
+        pairs.push((key(&k.tenant, &k.segment, k.day, vec![&k.offer, &k.channel]), interaction_values(c)));
     }
-    let mut selection = SELECTION_TOTALS_TABLE.rows();
+    let mut selection: Deltas<'_> = Vec::new();
     for (k, offers) in &joined {
         for (offer, s, b) in offers {
-            // The buckets only: the score sum and count are the selection counters' (as in
-            // `selection_daily`).
-            let mut row = s.write(selection.row().text(&k.tenant).text("").date(k.day).text(offer));
-            for &n in &b.buckets {
-                row = row.int(n);
-            }
-            row.end();
+            selection.push((key(&k.tenant, "", k.day, vec![offer]), selection_values(s, b)));
         }
     }
     // Every tenant of the per-offer rows has per-(offer, channel) rows too: one lock statement
     // for the interaction views. Trace batches lock their own class: the two pipelines of a
     // tenant do not wait for each other.
-    pairs.execute(tx, &lock_tenants("interaction totals"), 1).await?;
-    selection.execute(tx, &lock_tenants("selection totals"), 1).await?;
-    for (view, rows) in [(&OFFER_TOTALS, offers), (&OFFER_CHANNEL_TOTALS, pairs), (&SELECTION_TOTALS, selection)] {
-        let table = view.table;
-        rows.execute(tx, &checkpoints_sql(view), 3).await?;
-        rows.execute(tx, &add_sql(view), table.keys.len() + table.counters.len()).await?;
+    for (class, deltas) in [("interaction totals", &pairs), ("selection totals", &selection)] {
+        if !deltas.is_empty() {
+            sqlx::query(&lock_tenants(class)).bind(fan::tenants(deltas)).execute(&mut **tx).await?;
+        }
+    }
+    // The per-offer view adds in SQL: its derived column needs each day's value, in numeric.
+    let table = OFFER_TOTALS.table;
+    offers.execute(tx, &checkpoints_sql(&OFFER_TOTALS), 3).await?;
+    offers.execute(tx, &add_sql(&OFFER_TOTALS), table.keys.len() + table.counters.len()).await?;
+    for (view, deltas) in [(&OFFER_CHANNEL_TOTALS, &pairs), (&SELECTION_TOTALS, &selection)] {
+        fan::add(tx, view.table, DAYS, &checkpoints_sql(view), deltas).await?;
     }
     Ok(())
 }
@@ -153,6 +153,25 @@ fn by_offer<'a>(
         }
     }
     out
+}
+
+fn key<'a>(tenant: &'a str, segment: &'a str, day: chrono::NaiveDate, dims: Vec<&'a str>) -> Key<'a> {
+    Key { tenant, segment, day, dims }
+}
+
+/// [`INTERACTIONS`]' values.
+fn interaction_values(c: &InteractionCounts) -> Vec<i128> {
+    let counts = [c.impressions, c.clicks, c.accepts, c.converts, c.rejects, c.dismisses];
+    counts.into_iter().map(i128::from).chain([c.revenue_micros, c.cost_micros]).collect()
+}
+
+/// [`SELECTION_AND_BUCKETS`]' values: the buckets only after the selection counters, whose
+/// score sum and count are the scores' (as in `selection_daily`).
+fn selection_values(s: &SelectionCounts, b: &ScoreCounts) -> Vec<i128> {
+    let head = [s.eligible, s.scored, s.selected, s.rank_sum, s.rank_n];
+    let tail = [s.miss_qualification, s.miss_contact, s.miss_too_low, s.miss_not_ranked, s.score_sum_micros, s.score_n];
+    let values: Vec<i64> = head.into_iter().chain(s.ranks).chain(tail).chain(b.buckets).collect();
+    values.into_iter().map(i128::from).collect()
 }
 
 fn counters<'r, 'a>(row: super::upsert::Row<'r, 'a>, c: &InteractionCounts) -> super::upsert::Row<'r, 'a> {
@@ -241,11 +260,13 @@ fn add_sql(view: &View) -> String {
     let mut delta_rows = format!("SELECT * FROM unnest({}) AS w({})", arrays.join(", "), delta.join(", "));
     if let Some(d) = &view.derived {
         // The day's value read by primary key for each delta row (a scalar subquery: never
-        // a scan of the daily table, whatever the plan).
+        // a scan of the daily table, whatever the plan). OFFSET 0 keeps the inner query a
+        // subquery: pulled up, `n` would be the subquery itself, run once per mention (three
+        // index probes a row instead of one).
         let on: Vec<String> = table.keys.iter().map(|(k, _)| format!("n.{k} = w.{k}")).collect();
         delta_rows = format!(
             "SELECT w.*, {change} AS {column}
-               FROM (SELECT w.*, (SELECT n.{value} FROM {daily} n WHERE {on}) AS n FROM ({delta_rows}) w) w",
+               FROM (SELECT w.*, (SELECT n.{value} FROM {daily} n WHERE {on}) AS n FROM ({delta_rows}) w OFFSET 0) w",
             change = d.change,
             column = d.column,
             value = d.value,
