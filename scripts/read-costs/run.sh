@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Read cost per dashboard type for a 90-day window (see BENCHMARKS.md): creates a scratch
-# database, applies the migrations, fills the views to the performance bar's shape (docs/guarantees.md 7), prints a markdown table
-# of access path, rows read, buffers and time per query, and drops the database.
+# Read cost of every dashboard read the bench measures, from the SQL the API itself runs
+# (BENCHMARKS.md, appendix): EXPLAIN (ANALYZE, BUFFERS) of each statement at days=90.
+#
+# Needs a database the bench filled and kept, and its report:
+#   DV_BENCH_KEEP=1 DV_BENCH_STAGES=reads cargo bench --locked --bench standard
+#   scripts/read-costs/run.sh [DATABASE]     (default: the largest dv_bench_reads_* database)
+# It runs `decision-views api` (release build) on that database with its statements logged
+# (log_min_duration_statement=0 for its own connections only), requests each read of the
+# report once, and reads the statements back from PostgreSQL's log (DV_READ_COSTS_PG_LOG,
+# default Debian's /var/log/postgresql/postgresql-15-main.log). Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-db="${DV_READ_COSTS_DB:-dv_read_costs}"
-psql() { command psql -X -h 127.0.0.1 -U postgres "$@"; }
-psql -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-for f in migrations/*.sql; do psql -d "$db" -q -v ON_ERROR_STOP=1 -f "$f"; done
-psql -d "$db" -q -v ON_ERROR_STOP=1 -f scripts/read-costs/fill.sql
-DV_READ_COSTS_DB="$db" python3 scripts/read-costs/measure.py
-psql -qc "DROP DATABASE $db"
+db="${1:-$(psql -X -h 127.0.0.1 -U postgres -tAc \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'dv_bench_reads%' ORDER BY pg_database_size(datname) DESC LIMIT 1")}"
+if [ -z "$db" ]; then
+  echo "no dv_bench_reads_* database: run the bench with DV_BENCH_KEEP=1 DV_BENCH_STAGES=reads first" >&2
+  exit 1
+fi
+[ -x target/release/decision-views ] || cargo build --release --locked --bin decision-views
+echo "[read-costs] database $db" >&2
+DV_READ_COSTS_DB="$db" python3 scripts/read-costs/explain.py

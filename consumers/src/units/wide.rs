@@ -17,8 +17,6 @@
 //! of a window ([`Sums`]). Both check every addition: a sum out of `int8` is an error, as it is
 //! for a narrow view's `bigint` column.
 
-use std::collections::BTreeMap;
-
 /// The value cannot be read: not this encoding (a bug or a damaged row, never user data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("wide row value damaged at byte {at}: {what}")]
@@ -187,33 +185,57 @@ fn add<const N: usize>(id: &str, into: &mut [i64; N], d: &[i64; N]) -> Result<()
     Ok(())
 }
 
-/// Counters summed per id over many values (the rows of a window).
+/// Counters summed per id over many values (the rows of a window), in id byte order.
 #[derive(Debug, Default)]
 pub struct Sums<const N: usize> {
-    pub by_id: BTreeMap<String, [i64; N]>,
+    by_id: Vec<(String, [i64; N])>,
 }
 
 impl<const N: usize> Sums<N> {
-    /// Adds every entry of `value`; `keep` filters ids (e.g. one catalog category).
+    /// Adds every entry of `value`; `keep` filters ids (e.g. one catalog category). Both the
+    /// value's entries and the sums are in id order, so this is one merge of the two lists:
+    /// one comparison per entry, where a map took a search (a 90-day read by channel sums 450
+    /// values of 200 offers each).
     pub fn add(&mut self, value: &[u8], keep: impl Fn(&str) -> bool) -> Result<(), WideError> {
+        let mut merged = Vec::with_capacity(self.by_id.len().max(16));
+        let mut old = std::mem::take(&mut self.by_id).into_iter().peekable();
+        let mut previous: Option<&str> = None;
         for entry in entries::<N>(value) {
             let (id, c) = entry?;
+            // Every writer keeps the entries in id order; one out of it is a damaged value.
+            if previous.is_some_and(|p| p >= id) {
+                return Err(Damaged { at: 0, what: "entries out of id order" }.into());
+            }
+            previous = Some(id);
             if !keep(id) {
                 continue;
             }
-            match self.by_id.get_mut(id) {
-                Some(sum) => add(id, sum, &c)?,
-                None => {
-                    self.by_id.insert(id.to_owned(), c);
+            while let Some(smaller) = old.next_if(|(o, _)| o.as_str() < id) {
+                merged.push(smaller);
+            }
+            match old.next_if(|(o, _)| o == id) {
+                Some((o, mut sum)) => {
+                    add(id, &mut sum, &c)?;
+                    merged.push((o, sum));
                 }
+                None => merged.push((id.to_owned(), c)),
             }
         }
+        merged.extend(old);
+        self.by_id = merged;
         Ok(())
+    }
+
+    /// The sums, in id byte order.
+    pub fn into_sorted(self) -> Vec<(String, [i64; N])> {
+        self.by_id
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn encode<const N: usize>(e: &[(&str, [i64; N])]) -> Vec<u8> {
@@ -243,10 +265,7 @@ mod tests {
         let mut sums = Sums::<2>::default();
         sums.add(&stored, |_| true).unwrap();
         sums.add(&encode(&[("a", [1, 1])]), |_| true).unwrap();
-        assert_eq!(
-            sums.by_id.into_iter().collect::<Vec<_>>(),
-            [("a".into(), [2, i64::MIN + 1]), ("c".into(), [3, i64::MAX])]
-        );
+        assert_eq!(sums.into_sorted(), [("a".into(), [2, i64::MIN + 1]), ("c".into(), [3, i64::MAX])]);
         // Small counters take a byte each: 1 + (1 + 1 + 2) per entry.
         assert_eq!(encode(&[("a", [0, -1]), ("b", [63, -64])]).len(), 9);
     }
@@ -342,12 +361,39 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Sums over values of either encoding = the map of the kept ids' sums, in id order.
+        #[test]
+        fn sums_are_the_map_of_sums(
+            values in proptest::collection::vec(
+                (proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(-1000_i64..1000), 0..8), proptest::bool::ANY),
+                0..6),
+        ) {
+            let keep = |id: &str| !id.starts_with('b');
+            let mut sums = Sums::<2>::default();
+            let mut want: BTreeMap<String, [i64; 2]> = BTreeMap::new();
+            for (value, is_fixed) in &values {
+                let e: Vec<(&str, [i64; 2])> = value.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                sums.add(&if *is_fixed { fixed(&e) } else { encode(&e) }, keep).unwrap();
+                for (k, v) in value.iter().filter(|(k, _)| keep(k)) {
+                    want.entry(k.clone()).or_insert([0, 0]).iter_mut().zip(v).for_each(|(w, v)| *w += v);
+                }
+            }
+            proptest::prop_assert_eq!(sums.into_sorted(), want.into_iter().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn entries_out_of_id_order_are_a_damaged_value() {
+        assert!(Sums::<1>::default().add(&fixed(&[("b", [1]), ("a", [2])]), |_| true).is_err());
+    }
+
     #[test]
     fn sums_filter_and_add() {
         let (a, b) = (encode(&[("o1", [1]), ("o2", [2])]), encode(&[("o1", [10]), ("o3", [3])]));
         let mut sums = Sums::<1>::default();
         sums.add(&a, |id| id != "o2").unwrap();
         sums.add(&b, |id| id != "o2").unwrap();
-        assert_eq!(sums.by_id.into_iter().collect::<Vec<_>>(), [("o1".to_owned(), [11]), ("o3".to_owned(), [3])]);
+        assert_eq!(sums.into_sorted(), [("o1".to_owned(), [11]), ("o3".to_owned(), [3])]);
     }
 }

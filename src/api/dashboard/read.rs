@@ -158,10 +158,10 @@ fn segment_bind(scope: &SegmentScope) -> Option<&str> {
 pub fn wide_sums<const N: usize>(
     values: &[Vec<u8>],
     keep: impl Fn(&str) -> bool,
-) -> ApiResult<std::collections::BTreeMap<String, [i64; N]>> {
+) -> ApiResult<Vec<(String, [i64; N])>> {
     let mut sums = consumers::units::wide::Sums::<N>::default();
     for v in values {
         sums.add(v, &keep).map_err(anyhow::Error::from)?;
     }
-    Ok(sums.by_id)
+    Ok(sums.into_sorted())
 }

@@ -6,11 +6,12 @@
 //! per offer; channel/flow → per (day, channel, flow),
 //! every offer in one wide row; segment → per (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
 
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::{rate, round};
-use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
+use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
 use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
@@ -157,7 +158,25 @@ async fn by_channel_and_flow(
     flow: Option<&str>,
     category: Option<&str>,
 ) -> ApiResult<Vec<Row>> {
-    let values = sqlx::query_scalar::<_, Vec<u8>>(
+    // The category's offers first (one small query), then the wide rows summed as they
+    // arrive: decoding them took as long as PostgreSQL took to send them (perf, 1M traces:
+    // ~5 ms each for 450 rows), and the two now overlap.
+    let in_category = match category {
+        Some(category) => Some(
+            sqlx::query_scalar::<_, String>(
+                "SELECT entity_id FROM catalog_entities
+                  WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $2",
+            )
+            .bind(tenant)
+            .bind(category)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect::<std::collections::HashSet<String>>(),
+        ),
+        None => None,
+    };
+    let mut values = sqlx::query_scalar::<_, Vec<u8>>(
         "SELECT offers FROM selection_flow_daily
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
             AND ($4::text IS NULL OR channel_id = $4) AND ($5::text IS NULL OR decision_flow_id = $5)",
@@ -167,21 +186,12 @@ async fn by_channel_and_flow(
     .bind(w.today)
     .bind(channel)
     .bind(flow)
-    .fetch_all(pool);
-    let in_category = async {
-        let Some(category) = category else { return Ok(None) };
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT entity_id FROM catalog_entities
-              WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $2",
-        )
-        .bind(tenant)
-        .bind(category)
-        .fetch_all(pool)
-        .await?;
-        Ok::<_, sqlx::Error>(Some(ids.into_iter().collect::<std::collections::HashSet<String>>()))
-    };
-    let (values, in_category) = tokio::try_join!(values, in_category)?;
-    let sums = wide_sums::<15>(&values, |id| in_category.as_ref().is_none_or(|ids| ids.contains(id)))?;
+    .fetch(pool);
+    let mut sums = consumers::units::wide::Sums::<15>::default();
+    while let Some(value) = values.try_next().await? {
+        sums.add(&value, |id| in_category.as_ref().is_none_or(|ids| ids.contains(id))).map_err(anyhow::Error::from)?;
+    }
+    let sums = sums.into_sorted();
     Ok(sums
         .into_iter()
         .map(|(offer_id, c)| Row {
