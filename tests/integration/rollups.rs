@@ -59,13 +59,14 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     assert_eq!(vip, f.vip().iter().filter(|e| e.outcome == "impression").count() as i64);
 
     let rollups = ROLLUPS.map(|(table, _)| table);
-    for (table, differing) in backfill_differences(&mut conn, "interaction rollups", &rollups).await {
+    for (table, differing) in backfill_differences(&mut conn, &["interaction rollups"], &rollups).await {
         assert_eq!(differing, 0, "backfilled {table} differs from the maintained one");
     }
     assert_running_totals_exact(&mut conn).await;
 }
 
-/// The running-total views (migration `running_totals`) and their checkpoints.
+/// The running-total views (migrations `running_totals` and `selection_offer_totals`) and
+/// their checkpoints.
 const RUNNING: [&str; 4] =
     ["running_total_days", "interaction_offer_totals", "interaction_offer_channel_totals", "selection_offer_totals"];
 
@@ -81,25 +82,27 @@ pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     let checkpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();
     assert!(checkpoints > 0, "no checkpoint was written");
-    for (table, differing) in backfill_differences(conn, "running totals", &RUNNING).await {
+    for (table, differing) in backfill_differences(conn, &["running totals", "selection offer totals"], &RUNNING).await
+    {
         assert_eq!(differing, 0, "{table} differs from the sums of the daily rows");
     }
 }
 
-/// Rows that differ between each of `tables` as ingest maintained it and as the migration
-/// named `description` backfills it from the tables filled now. The migration runs again in a
-/// scratch schema first on the search path: its CREATEs land there and its backfill reads the
-/// filled base tables; the transaction is rolled back.
+/// Rows that differ between each of `tables` as ingest maintained it and as the migrations
+/// named `descriptions` backfill it from the tables filled now. The migrations run again, in
+/// that order, in a scratch schema first on the search path: their CREATEs land there and their
+/// backfills read the filled base tables; the transaction is rolled back.
 async fn backfill_differences(
     conn: &mut sqlx::PgConnection,
-    description: &str,
+    descriptions: &[&str],
     tables: &[&'static str],
 ) -> Vec<(&'static str, i64)> {
-    let migration =
-        decision_views::MIGRATOR.iter().find(|m| m.description.contains(description)).expect("the migration");
     let mut tx = conn.begin().await.unwrap();
     sqlx::raw_sql("CREATE SCHEMA backfill; SET LOCAL search_path = backfill, public").execute(&mut *tx).await.unwrap();
-    sqlx::raw_sql(migration.sql.as_ref()).execute(&mut *tx).await.expect("the backfill runs");
+    for description in descriptions {
+        let migration = decision_views::MIGRATOR.iter().find(|m| m.description == *description).expect("the migration");
+        sqlx::raw_sql(migration.sql.as_ref()).execute(&mut *tx).await.expect("the backfill runs");
+    }
     let mut out = Vec::new();
     for &table in tables {
         let (a, b) = (format!("SELECT * FROM backfill.{table}"), format!("SELECT * FROM public.{table}"));

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
-use super::upsert::{Kind, Table};
+use super::upsert::{Kind, Rows, Table};
 
 /// A delta row's key: its chain (tenant, segment), its day, then the view's other keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,13 +69,18 @@ pub(super) async fn add(
     for (i, day) in reached {
         targets[usize::try_from(i - 1).expect("ordinality counts from 1")].push(day);
     }
+    rows(table, &fan_out(deltas, &chain_days, &targets))?.upsert(tx).await
+}
+
+/// `deltas` as `table`'s rows, in their order.
+pub(super) fn rows<'a>(table: &'static Table, deltas: &Deltas<'a>) -> Result<Rows<'a>, sqlx::Error> {
     let mut rows = table.rows();
-    for (k, sum) in &fan_out(deltas, &chain_days, &targets) {
+    for (k, values) in deltas {
         let mut row = rows.row().text(k.tenant).text(k.segment).date(k.day);
         for dim in &k.dims {
             row = row.text(dim);
         }
-        for (&v, (_, kind)) in sum.iter().zip(table.counters) {
+        for (&v, (_, kind)) in values.iter().zip(table.counters) {
             row = match kind {
                 Kind::Money => row.money(v),
                 // A count summed over a batch's few days of one key: far inside int8.
@@ -84,7 +89,7 @@ pub(super) async fn add(
         }
         row.end();
     }
-    rows.upsert(tx).await
+    Ok(rows)
 }
 
 /// Every row of `deltas` on each checkpoint day its (chain, day) reaches (`targets`, by the

@@ -1,7 +1,7 @@
-//! Running totals (migration `running_totals`): per (tenant, segment) chain, checkpoints at the
-//! days that had events, each holding every key's counters summed up to that day, so a
-//! window's sums are two rows per key (the latest checkpoint ≤ its last day minus the latest
-//! before its first day) whatever its length.
+//! Running totals (migrations `running_totals`, `selection_offer_totals`): per (tenant,
+//! segment) chain, checkpoints at the days that had events, each holding every key's counters
+//! summed up to that day, so a window's sums are two rows per key (the latest checkpoint ≤ its
+//! last day minus the latest before its first day) whatever its length.
 //!
 //! A batch writes a view in three statements: it locks its tenants' chains; it creates the
 //! checkpoints it needs, each a copy of the latest earlier one; then it adds every delta row
@@ -71,10 +71,12 @@ static SELECTION_TOTALS: View = View { table: &SELECTION_TOTALS_TABLE, derived: 
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     // The rows borrow their values: built before them, dropped after.
     let joined = selection_by_offer(d);
-    let mut offers = OFFER_TOTALS_TABLE.rows();
-    for (k, c) in &d.rollup_offer {
-        counters(offers.row().text(&k.tenant).text(&k.segment).date(k.day).text(&k.dim), c).end();
-    }
+    let offers: Deltas<'_> = d
+        .rollup_offer
+        .iter()
+        .map(|(k, c)| (key(&k.tenant, &k.segment, k.day, vec![&k.dim]), interaction_values(c)))
+        .collect();
+    let offers = fan::rows(&OFFER_TOTALS_TABLE, &offers)?;
     let mut pairs: Deltas<'_> = Vec::with_capacity(d.interactions.len() + d.segment_interactions.len());
     for (k, c) in &d.interactions {
         pairs.push((key(&k.tenant, "", k.day, vec![&k.offer, &k.channel]), interaction_values(c)));
@@ -172,11 +174,6 @@ fn selection_values(s: &SelectionCounts, b: &ScoreCounts) -> Vec<i128> {
     let tail = [s.miss_qualification, s.miss_contact, s.miss_too_low, s.miss_not_ranked, s.score_sum_micros, s.score_n];
     let values: Vec<i64> = head.into_iter().chain(s.ranks).chain(tail).chain(b.buckets).collect();
     values.into_iter().map(i128::from).collect()
-}
-
-fn counters<'r, 'a>(row: super::upsert::Row<'r, 'a>, c: &InteractionCounts) -> super::upsert::Row<'r, 'a> {
-    let row = row.int(c.impressions).int(c.clicks).int(c.accepts).int(c.converts);
-    row.int(c.rejects).int(c.dismisses).money(c.revenue_micros).money(c.cost_micros)
 }
 
 /// Locks the chains of the tenants of `$1` for one class of views, in tenant order (every

@@ -2,7 +2,7 @@
 //! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
 //! The read picks the smallest table that covers the filters (migrations `selection`,
-//! `wide_selection_rows` and `running_totals`): none → the per-offer running totals, two rows
+//! `wide_selection_rows` and `selection_offer_totals`): none → the per-offer running totals, two rows
 //! per offer; channel/flow → per (day, channel, flow),
 //! every offer in one wide row; segment → per (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
 
