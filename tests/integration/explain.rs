@@ -35,6 +35,26 @@ pub fn trace(tenant: &str, id: &str) -> Value {
         "totalDurationMs": 42, "createdAt": ts(Utc::now() - chrono::Duration::minutes(5))})
 }
 
+/// Applies [`trace`] (acme's, id `t1`) created at `at` as one batch, straight to the views (no
+/// broker): how the upgrade tests add a batch of today's code onto carried-over rows.
+pub async fn apply_trace_at(pool: &sqlx::PgPool, at: chrono::DateTime<Utc>) {
+    let mut trace = trace("acme", "t1");
+    trace["createdAt"] = ts(at).into();
+    let payload = trace.to_string();
+    let topic: std::sync::Arc<str> = std::sync::Arc::from("decision-traces");
+    let msg = consumers::batch::Message {
+        topic: &topic,
+        partition: 0,
+        offset: 0,
+        key: None,
+        payload: Some(payload.as_bytes()),
+    };
+    let mut batch = consumers::batch::Batch::default();
+    batch.add(TopicKind::DecisionTraces, msg, None, &consumers::decode::DecodeLimits::default(), Utc::now());
+    assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+    consumers::apply::apply_batch(pool, &batch, &crate::isolation::options()).await.unwrap();
+}
+
 /// Publishes what the tests explain: acme opted in, with offer names and a trace; globex
 /// opted out, with a trace of its own.
 pub async fn publish_decisions(app: &TestApp) {

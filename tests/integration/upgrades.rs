@@ -2,12 +2,8 @@
 //! code of that time stored, answers the same after it (migrations README: an applied
 //! migration is never edited; a change is a new one that carries the existing data over).
 
-use std::sync::Arc;
-
 use chrono::{Duration, NaiveDate, Utc};
 use consumers::apply::apply_batch;
-use consumers::batch::{Batch, Message};
-use consumers::decode::DecodeLimits;
 use consumers::events::TopicKind;
 use consumers::units::wide::entries;
 use sqlx::PgPool;
@@ -15,9 +11,9 @@ use sqlx::PgPool;
 use crate::exactly_once::events;
 use crate::helpers::{database_before, database_url_before, spawn_app_with, TestEnv};
 use crate::isolation::{batch_at, impressions_by_offer, options};
-use crate::model::ts;
 
 mod daily_views;
+mod flow_totals;
 
 /// Dedup keys stored before they were hashed (migration 20261202000050) still recognize their
 /// events after the upgrade: the migration hashes them exactly as ingest does.
@@ -203,15 +199,7 @@ async fn narrow_selection_rows_carry_over_into_wide_rows() {
 
     // The next batch: explain's trace (email, no flow) adds off_gold_plus scored 2nd and beaten
     // by off_premium_card, which it selected 1st; two more candidates miss.
-    let mut trace = crate::explain::trace("acme", "t1");
-    trace["createdAt"] = ts(today.and_hms_opt(0, 0, 1).unwrap().and_utc()).into();
-    let payload = trace.to_string();
-    let topic: Arc<str> = Arc::from("decision-traces");
-    let msg = Message { topic: &topic, partition: 0, offset: 0, key: None, payload: Some(payload.as_bytes()) };
-    let mut batch = Batch::default();
-    batch.add(TopicKind::DecisionTraces, msg, None, &DecodeLimits::default(), Utc::now());
-    assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
-    apply_batch(&pool, &batch, &options()).await.unwrap();
+    crate::explain::apply_trace_at(&pool, today.and_hms_opt(0, 0, 1).unwrap().and_utc()).await;
     let email = vec![
         ("off_gold_plus".to_owned(), counters(1, 1, 1, [4, 3, 1, 6, 3])),
         ("off_premium_card".to_owned(), counters(1, 0, 0, [1, 1, 1, 1, 1])),
@@ -224,16 +212,7 @@ async fn narrow_selection_rows_carry_over_into_wide_rows() {
 }
 
 async fn flow_row(pool: &PgPool, day: NaiveDate, channel: &str, flow: &str) -> Vec<(String, [i64; 15])> {
-    let value: Vec<u8> = sqlx::query_scalar(
-        "SELECT offers FROM selection_flow_daily WHERE tenant_id = 'acme' AND day = $1 AND channel_id = $2 AND decision_flow_id = $3",
-    )
-    .bind(day)
-    .bind(channel)
-    .bind(flow)
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    entries::<15>(&value).map(|e| e.map(|(id, c)| (id.to_owned(), c)).unwrap()).collect()
+    crate::wide_rows::flow_day(pool, "acme", day, channel, flow).await
 }
 
 async fn winners(pool: &PgPool, day: NaiveDate) -> Vec<(String, i64)> {

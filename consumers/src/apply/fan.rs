@@ -50,8 +50,20 @@ pub(super) async fn add(
     chain_days.dedup();
     let (t, s, d) = columns(&chain_days);
     sqlx::query(checkpoints).bind(&t).bind(&s).bind(&d).execute(&mut **tx).await?;
-    // The checkpoint days each (chain, day) reaches, by its position in `chain_days`; one
-    // index range each (LATERAL … OFFSET 0: never a scan of every checkpoint per row).
+    let targets = reached(tx, days, table.name, &chain_days).await?;
+    rows(table, &fan_out(deltas, &chain_days, &targets))?.upsert(tx).await
+}
+
+/// The checkpoint days of `view` (in `days`) that each (tenant, segment, day) of `chain_days`
+/// reaches: its own and every later one of its chain, by position. One index
+/// range each (LATERAL … OFFSET 0: never a scan of every checkpoint per row).
+pub(super) async fn reached(
+    tx: &mut Transaction<'_, Postgres>,
+    days: &str,
+    view: &str,
+    chain_days: &[(&str, &str, NaiveDate)],
+) -> Result<Vec<Vec<NaiveDate>>, sqlx::Error> {
+    let (t, s, d) = columns(chain_days);
     let reached: Vec<(i64, NaiveDate)> = sqlx::query_as(&format!(
         "SELECT k.i, c.day
            FROM unnest($1::text[], $2::text[], $3::date[]) WITH ORDINALITY AS k(t, s, d, i)
@@ -62,14 +74,14 @@ pub(super) async fn add(
     .bind(&t)
     .bind(&s)
     .bind(&d)
-    .bind(table.name)
+    .bind(view)
     .fetch_all(&mut **tx)
     .await?;
     let mut targets: Vec<Vec<NaiveDate>> = vec![Vec::new(); chain_days.len()];
     for (i, day) in reached {
         targets[usize::try_from(i - 1).expect("ordinality counts from 1")].push(day);
     }
-    rows(table, &fan_out(deltas, &chain_days, &targets))?.upsert(tx).await
+    Ok(targets)
 }
 
 /// `deltas` as `table`'s rows, in their order.

@@ -12,6 +12,7 @@ mod counters;
 mod dead_letters;
 mod dedup;
 mod fan;
+mod flow_totals;
 mod latency;
 mod offsets;
 pub mod partitions;

@@ -181,7 +181,7 @@ fn selection_values(s: &SelectionCounts, b: &ScoreCounts) -> Vec<i128> {
 /// advisory lock per tenant covers all its segments: every interaction counts in segment `''`,
 /// so a batch writing a segment's chain writes its tenant's `''` chain as well, and writers of
 /// a tenant already wait on each other for the rows of its current day.
-fn lock_tenants(class: &str) -> String {
+pub(super) fn lock_tenants(class: &str) -> String {
     format!(
         "SELECT count(pg_advisory_xact_lock(hashtext('{class}'), hashtext(t)))
            FROM (SELECT DISTINCT t FROM unnest($1::text[]) t ORDER BY t) tenants"

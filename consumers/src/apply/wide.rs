@@ -1,5 +1,7 @@
-//! The wide views (migration `wide_selection_rows`): one row per coarse key holding many ids'
-//! counters in one value ([`crate::units::wide`]). A batch writes each of its rows once:
+//! The wide views (migrations `wide_selection_rows`, `selection_flow_totals`): one row per
+//! coarse key holding many ids' counters in one value ([`crate::units::wide`]); the selection
+//! rows are running totals, fanned out to their checkpoints first (`flow_totals`). A batch
+//! writes each of its rows once:
 //!
 //! 1. insert the missing rows, empty (`ON CONFLICT DO NOTHING`), in key order, in one
 //!    statement;
@@ -20,6 +22,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
 
+use super::flow_totals;
 use crate::fold::keys::TraceKey;
 use crate::fold::selection::SelectionCounts;
 use crate::fold::Delta;
@@ -40,9 +43,9 @@ trait Key: Sized {
     fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments>;
 }
 
-/// `selection_flow_daily` is keyed as `trace_daily` is: (tenant, day, channel, flow).
+/// `selection_flow_totals` is keyed as `trace_daily` is: (tenant, day, channel, flow).
 impl Key for TraceKey {
-    const TABLE: &'static str = "selection_flow_daily";
+    const TABLE: &'static str = flow_totals::TABLE;
     const VALUE: &'static str = "offers";
     const COLUMNS: &'static [(&'static str, &'static str)] =
         &[("tenant_id", "text[]"), ("day", "date[]"), ("channel_id", "text[]"), ("decision_flow_id", "text[]")];
@@ -83,11 +86,16 @@ fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
 
 /// Both wide views of the delta.
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    let (mut keys, mut entries) = (Vec::new(), Vec::new());
-    for (k, offers) in &d.selection_dims {
-        keys.push(k.clone());
-        entries.push(offers.iter().map(|(offer, c)| (offer.as_str(), selection_counters(c))).collect());
-    }
+    // Traces without candidates leave a key with no offers: nothing to add.
+    let flows = d
+        .selection_dims
+        .iter()
+        .filter(|(_, offers)| !offers.is_empty())
+        .map(|(k, offers)| {
+            (k.clone(), offers.iter().map(|(offer, c)| (offer.as_str(), selection_counters(c))).collect())
+        })
+        .collect();
+    let (keys, entries) = flow_totals::fan_out(tx, flows).await?.into_iter().unzip();
     write(tx, Rows::<TraceKey, 15> { keys, entries }).await?;
     // beaten_by is nested (tenant, day) → offer → winner; rows go in (tenant, offer, day) order.
     let mut losers: BTreeMap<LoserKey, Vec<(&str, [i64; 1])>> = BTreeMap::new();

@@ -78,8 +78,9 @@ pub struct Delta {
     pub traces: BTreeMap<TraceKey, TraceCounts>,
     pub segment_traces: BTreeMap<SegmentTraceKey, TraceCounts>,
     /// Candidate counters per (tenant, day) and offer; per (tenant, day, channel, flow) and
-    /// offer (a wide row each, `selection_flow_daily`); per segment. Nested by offer, so that
-    /// folding a trace's candidates looks them up by `&str` (no key built per candidate).
+    /// offer (added to the wide running totals, `selection_flow_totals`); per segment. Nested
+    /// by offer, so that folding a trace's candidates looks them up by `&str` (no key built per
+    /// candidate).
     pub selection: BTreeMap<DayKey, Offers<SelectionCounts>>,
     pub selection_dims: BTreeMap<TraceKey, Offers<SelectionCounts>>,
     pub selection_segments: BTreeMap<SegmentSelectionKey, SelectionCounts>,

@@ -48,7 +48,7 @@ key!(
     SegmentTraceKey { tenant: String, segment: String, day: NaiveDate, channel: String, flow: String }
 );
 key!(
-    /// `selection_flow_daily`: a wide row per (tenant, day, channel, flow), an entry per offer.
+    /// `selection_flow_totals`: a wide row per (tenant, day, channel, flow), an entry per offer.
     SelectionKey { tenant: String, day: NaiveDate, channel: String, flow: String, offer: String }
 );
 key!(

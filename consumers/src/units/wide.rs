@@ -4,7 +4,7 @@
 //!
 //! - **Compact**, what ingest writes: the byte `0xFF`, then per entry
 //!   `LEB128 byte length of the id | id (UTF-8) | N counters, each zigzag LEB128`.
-//!   Counters are mostly 0 or small, so a `selection_flow_daily` entry (15 counters) takes
+//!   Counters are mostly 0 or small, so a `selection_flow_totals` entry (15 counters) takes
 //!   ~25 bytes instead of 129, and every batch reads and rewrites these values whole
 //!   (BENCHMARKS.md, "Write path, seventh pass").
 //! - **Fixed**, what the migration wrote (SQL writes it with `int2send` and `int8send`) and
@@ -178,6 +178,33 @@ pub fn merge<const N: usize>(stored: &[u8], delta: &[(&str, [i64; N])]) -> Resul
     }
 }
 
+/// Two entry lists (each sorted by id bytes, ids distinct) as one: ids of both, counters of
+/// equal ids added. What one row of a running total receives from several days of a batch.
+pub fn add_entries<'a, const N: usize>(
+    a: &[(&'a str, [i64; N])],
+    b: &[(&'a str, [i64; N])],
+) -> Result<Vec<(&'a str, [i64; N])>, OutOfRange> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return Ok(out),
+            (Some(x), Some(y)) => x.0.as_bytes().cmp(y.0.as_bytes()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => out.extend(a.next().copied()),
+            std::cmp::Ordering::Greater => out.extend(b.next().copied()),
+            std::cmp::Ordering::Equal => {
+                let (&(id, mut c), (_, d)) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                add(id, &mut c, d)?;
+                out.push((id, c));
+            }
+        }
+    }
+}
+
 fn add<const N: usize>(id: &str, into: &mut [i64; N], d: &[i64; N]) -> Result<(), OutOfRange> {
     for (counter, (a, b)) in into.iter_mut().zip(d).enumerate() {
         *a = a.checked_add(*b).ok_or_else(|| OutOfRange { id: id.to_owned(), counter })?;
@@ -197,11 +224,21 @@ impl<const N: usize> Sums<N> {
     /// one comparison per entry, where a map took a search (a 90-day read by channel sums 450
     /// values of 200 offers each).
     pub fn add(&mut self, value: &[u8], keep: impl Fn(&str) -> bool) -> Result<(), WideError> {
+        self.fold(value, keep, false)
+    }
+
+    /// Subtracts every entry of `value` (a running total's earlier checkpoint: a window's sums
+    /// are its last checkpoint minus the one before it); `keep` as for [`Sums::add`].
+    pub fn subtract(&mut self, value: &[u8], keep: impl Fn(&str) -> bool) -> Result<(), WideError> {
+        self.fold(value, keep, true)
+    }
+
+    fn fold(&mut self, value: &[u8], keep: impl Fn(&str) -> bool, negate: bool) -> Result<(), WideError> {
         let mut merged = Vec::with_capacity(self.by_id.len().max(16));
         let mut old = std::mem::take(&mut self.by_id).into_iter().peekable();
         let mut previous: Option<&str> = None;
         for entry in entries::<N>(value) {
-            let (id, c) = entry?;
+            let (id, mut c) = entry?;
             // Every writer keeps the entries in id order; one out of it is a damaged value.
             if previous.is_some_and(|p| p >= id) {
                 return Err(Damaged { at: 0, what: "entries out of id order" }.into());
@@ -209,6 +246,11 @@ impl<const N: usize> Sums<N> {
             previous = Some(id);
             if !keep(id) {
                 continue;
+            }
+            if negate {
+                for (counter, v) in c.iter_mut().enumerate() {
+                    *v = v.checked_neg().ok_or_else(|| OutOfRange { id: id.to_owned(), counter })?;
+                }
             }
             while let Some(smaller) = old.next_if(|(o, _)| o.as_str() < id) {
                 merged.push(smaller);
@@ -233,167 +275,4 @@ impl<const N: usize> Sums<N> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    fn encode<const N: usize>(e: &[(&str, [i64; N])]) -> Vec<u8> {
-        merge(&[], e).unwrap()
-    }
-
-    /// The fixed encoding, as the migration and earlier builds wrote it.
-    fn fixed<const N: usize>(e: &[(&str, [i64; N])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (id, counters) in e {
-            out.extend_from_slice(&(id.len() as u16).to_be_bytes());
-            out.extend_from_slice(id.as_bytes());
-            counters.iter().for_each(|c| out.extend_from_slice(&c.to_be_bytes()));
-        }
-        out
-    }
-
-    #[test]
-    fn a_fixed_value_is_read_and_merged_into_a_compact_one() {
-        let stored = fixed(&[("a", [1, i64::MIN]), ("c", [3, i64::MAX])]);
-        assert_eq!(entries::<2>(&stored).collect::<Vec<_>>(), [Ok(("a", [1, i64::MIN])), Ok(("c", [3, i64::MAX]))]);
-        let merged = merge(&stored, &[("b", [7, 8]), ("c", [10, -20])]).unwrap();
-        assert_eq!(merged[0], COMPACT);
-        let got: Vec<(&str, [i64; 2])> = entries(&merged).map(Result::unwrap).collect();
-        assert_eq!(got, [("a", [1, i64::MIN]), ("b", [7, 8]), ("c", [13, i64::MAX - 20])]);
-        // A window reads rows of both encodings.
-        let mut sums = Sums::<2>::default();
-        sums.add(&stored, |_| true).unwrap();
-        sums.add(&encode(&[("a", [1, 1])]), |_| true).unwrap();
-        assert_eq!(sums.into_sorted(), [("a".into(), [2, i64::MIN + 1]), ("c".into(), [3, i64::MAX])]);
-        // Small counters take a byte each: 1 + (1 + 1 + 2) per entry.
-        assert_eq!(encode(&[("a", [0, -1]), ("b", [63, -64])]).len(), 9);
-    }
-
-    #[test]
-    fn a_damaged_compact_value_is_an_error() {
-        let value = encode(&[("abc", [300])]);
-        // The marker alone is an empty value; any other cut ends inside an entry.
-        for cut in 2..value.len() {
-            assert!(entries::<1>(&value[..cut]).any(|e| e.is_err()), "cut at {cut}");
-        }
-        // An id length or a counter past 64 bits: eleven bytes, or a tenth byte above 1.
-        let mut long = vec![COMPACT, 1, b'x'];
-        long.extend([0x80; 10]);
-        long.push(0);
-        assert!(matches!(merge::<1>(&long, &[]), Err(WideError::Damaged(_))));
-        let mut tenth = vec![COMPACT, 1, b'x'];
-        tenth.extend([0xFF; 9]);
-        tenth.push(2);
-        assert!(Sums::<1>::default().add(&tenth, |_| true).is_err());
-        assert!(merge::<1>(&[COMPACT, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1], &[]).is_err());
-    }
-
-    #[test]
-    fn merge_adds_equal_ids_and_keeps_byte_order() {
-        let stored = encode(&[("a", [1, 2]), ("c", [3, 4]), ("é", [5, 6])]);
-        let merged = merge(&stored, &[("b", [7, 8]), ("c", [10, 20]), ("z", [1, 1])]).unwrap();
-        let got: Vec<(&str, [i64; 2])> = entries(&merged).map(Result::unwrap).collect();
-        assert_eq!(got, [("a", [1, 2]), ("b", [7, 8]), ("c", [13, 24]), ("z", [1, 1]), ("é", [5, 6])]);
-    }
-
-    #[test]
-    fn the_sql_encoding_is_read() {
-        // What `int2send(1::int2) || convert_to('x', 'UTF8') || int8send(-2)` writes.
-        let value = [0, 1, b'x', 255, 255, 255, 255, 255, 255, 255, 254];
-        assert_eq!(entries::<1>(&value).collect::<Vec<_>>(), [Ok(("x", [-2]))]);
-    }
-
-    #[test]
-    fn a_sum_out_of_int8_is_an_error_not_a_wrap() {
-        let stored = encode(&[("a", [i64::MAX - 1, 0])]);
-        let err = merge(&stored, &[("a", [2, 0])]).unwrap_err();
-        assert_eq!(err, WideError::OutOfRange(OutOfRange { id: "a".into(), counter: 0 }));
-        let mut sums = Sums::<2>::default();
-        sums.add(&stored, |_| true).unwrap();
-        assert!(sums.add(&stored, |_| true).is_err());
-    }
-
-    #[test]
-    fn a_damaged_value_is_an_error() {
-        let mut value = encode(&[("abc", [1])]);
-        value.pop();
-        assert!(matches!(merge::<1>(&value, &[]), Err(WideError::Damaged(_))));
-        assert!(Sums::<1>::default().add(&[0, 9, b'x'], |_| true).is_err());
-    }
-
-    fn map(e: &[(String, [i64; 2])]) -> BTreeMap<String, [i64; 2]> {
-        e.iter().cloned().collect()
-    }
-
-    proptest::proptest! {
-        /// merge(stored, delta) = the per-id sums of both, in id byte order, or an error
-        /// exactly when a sum leaves int8; whatever the ids (non-ASCII too) and counters.
-        #[test]
-        fn merge_is_the_map_of_sums(
-            stored in proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(proptest::num::i64::ANY), 0..8),
-            delta in proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(-3_i64..3), 0..8),
-            stored_fixed: bool,
-        ) {
-            let stored_entries: Vec<(&str, [i64; 2])> = stored.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            let stored_value = if stored_fixed { fixed(&stored_entries) } else { encode(&stored_entries) };
-            let d: Vec<(&str, [i64; 2])> = delta.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            let mut want = map(&stored.into_iter().collect::<Vec<_>>());
-            let mut overflow = false;
-            for (k, v) in &delta {
-                let e = want.entry(k.clone()).or_insert([0, 0]);
-                for (a, b) in e.iter_mut().zip(v) {
-                    match a.checked_add(*b) {
-                        Some(x) => *a = x,
-                        None => overflow = true,
-                    }
-                }
-            }
-            match merge(&stored_value, &d) {
-                Ok(value) => {
-                    proptest::prop_assert!(!overflow);
-                    let got: Vec<(String, [i64; 2])> =
-                        entries(&value).map(|e| e.map(|(k, c)| (k.to_owned(), c)).unwrap()).collect();
-                    proptest::prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
-                }
-                Err(e) => proptest::prop_assert!(overflow, "{}", e),
-            }
-        }
-    }
-
-    proptest::proptest! {
-        /// Sums over values of either encoding = the map of the kept ids' sums, in id order.
-        #[test]
-        fn sums_are_the_map_of_sums(
-            values in proptest::collection::vec(
-                (proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(-1000_i64..1000), 0..8), proptest::bool::ANY),
-                0..6),
-        ) {
-            let keep = |id: &str| !id.starts_with('b');
-            let mut sums = Sums::<2>::default();
-            let mut want: BTreeMap<String, [i64; 2]> = BTreeMap::new();
-            for (value, is_fixed) in &values {
-                let e: Vec<(&str, [i64; 2])> = value.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-                sums.add(&if *is_fixed { fixed(&e) } else { encode(&e) }, keep).unwrap();
-                for (k, v) in value.iter().filter(|(k, _)| keep(k)) {
-                    want.entry(k.clone()).or_insert([0, 0]).iter_mut().zip(v).for_each(|(w, v)| *w += v);
-                }
-            }
-            proptest::prop_assert_eq!(sums.into_sorted(), want.into_iter().collect::<Vec<_>>());
-        }
-    }
-
-    #[test]
-    fn entries_out_of_id_order_are_a_damaged_value() {
-        assert!(Sums::<1>::default().add(&fixed(&[("b", [1]), ("a", [2])]), |_| true).is_err());
-    }
-
-    #[test]
-    fn sums_filter_and_add() {
-        let (a, b) = (encode(&[("o1", [1]), ("o2", [2])]), encode(&[("o1", [10]), ("o3", [3])]));
-        let mut sums = Sums::<1>::default();
-        sums.add(&a, |id| id != "o2").unwrap();
-        sums.add(&b, |id| id != "o2").unwrap();
-        assert_eq!(sums.into_sorted(), [("o1".to_owned(), [11]), ("o3".to_owned(), [3])]);
-    }
-}
+mod tests;
