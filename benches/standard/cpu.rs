@@ -1,5 +1,6 @@
-//! Where the CPU went during a run: the ingest process, PostgreSQL's processes, the broker and
-//! the machine's idle time, from `/proc` tick counters (all threads of each process).
+//! Where the CPU went during a run: the measured process (ingest, or the API under wrk),
+//! PostgreSQL's processes, the broker and the machine's idle time, from `/proc` tick counters
+//! (all threads of each process).
 
 use std::fs;
 
@@ -73,12 +74,13 @@ fn machine_ticks() -> (u64, u64) {
     (idle, v.iter().take(8).sum())
 }
 
-pub fn snapshot(ingest_pid: u32, broker_pid: u32) -> Snapshot {
+/// `broker_pid`: none when the broker takes no part (the API under wrk).
+pub fn snapshot(ingest_pid: u32, broker_pid: Option<u32>) -> Snapshot {
     let (idle, total) = machine_ticks();
     Snapshot {
         ingest: process_ticks(ingest_pid),
         postgres: postgres_ticks(),
-        broker: process_ticks(broker_pid),
+        broker: broker_pid.map_or(0, process_ticks),
         idle,
         total,
     }

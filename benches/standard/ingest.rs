@@ -78,7 +78,7 @@ pub async fn run(
             peak = peak.max(hwm);
         }
         if c > 0 && first.is_none() {
-            first = Some((now, c, cpu::snapshot(ingest.pid(), broker.pid())));
+            first = Some((now, c, cpu::snapshot(ingest.pid(), Some(broker.pid()))));
         }
         let progress = c as f64 / high as f64;
         if rss.last().is_none_or(|(p, _)| progress >= p + 0.1) || c >= high {
@@ -87,7 +87,7 @@ pub async fn run(
             }
         }
         if c >= high {
-            break (now, cpu::snapshot(ingest.pid(), broker.pid()));
+            break (now, cpu::snapshot(ingest.pid(), Some(broker.pid())));
         }
         anyhow::ensure!(now < deadline, "ingest did not finish {topic} in 600 s ({c} of {high})");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -11,9 +11,13 @@ pub struct LoadFigure {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub non_2xx: u64,
+    /// Where the CPU went during the run: the API process, PostgreSQL, the rest (wrk itself
+    /// and the bench) and idle.
+    pub cpu: crate::cpu::Split,
 }
 
-pub fn wrk(label: &str, base: &str, key: &str, tenant: &str, secs: u64) -> anyhow::Result<LoadFigure> {
+/// `api_pid`: the API process serving `base`, whose CPU share is reported.
+pub fn wrk(label: &str, base: &str, key: &str, tenant: &str, secs: u64, api_pid: u32) -> anyhow::Result<LoadFigure> {
     let paths: Vec<String> = decision_views::api::DASHBOARD_TYPES
         .iter()
         .flat_map(|t| reads::cases(t).into_iter().flat_map(move |c| DAYS.iter().map(move |d| reads::path(t, *d, c))))
@@ -26,6 +30,7 @@ pub fn wrk(label: &str, base: &str, key: &str, tenant: &str, secs: u64) -> anyho
     );
     let file = std::env::temp_dir().join(format!("dv-bench-{}.lua", std::process::id()));
     std::fs::write(&file, script)?;
+    let before = crate::cpu::snapshot(api_pid, None);
     let out = Command::new("wrk")
         .args(["-t", "2", "-c", "64", "-d", &format!("{secs}s"), "--latency", "-s"])
         .arg(&file)
@@ -33,6 +38,7 @@ pub fn wrk(label: &str, base: &str, key: &str, tenant: &str, secs: u64) -> anyho
         .arg(base)
         .output()
         .map_err(|e| anyhow::anyhow!("run wrk (apt-get install wrk): {e}"))?;
+    let cpu = crate::cpu::split(before, crate::cpu::snapshot(api_pid, None));
     let _ = std::fs::remove_file(&file);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     anyhow::ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
@@ -42,12 +48,28 @@ pub fn wrk(label: &str, base: &str, key: &str, tenant: &str, secs: u64) -> anyho
         p50_ms: latency(&text, "50%").unwrap_or(f64::NAN),
         p99_ms: latency(&text, "99%").unwrap_or(f64::NAN),
         non_2xx: field(&text, "Non-2xx or 3xx responses:").unwrap_or(0.0) as u64,
+        cpu,
     };
     eprintln!(
-        "[bench] wrk {label}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
-        figure.requests_per_s, figure.p50_ms, figure.p99_ms, figure.non_2xx
+        "[bench] wrk {label}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}; CPU {}",
+        figure.requests_per_s,
+        figure.p50_ms,
+        figure.p99_ms,
+        figure.non_2xx,
+        figure.cpu_text()
     );
     Ok(figure)
+}
+
+impl LoadFigure {
+    /// The CPU split, of both cores.
+    pub fn cpu_text(&self) -> String {
+        let c = &self.cpu;
+        format!(
+            "API {:.0} %, PostgreSQL {:.0} %, wrk and the rest {:.0} %, idle {:.0} %",
+            c.ingest, c.postgres, c.other, c.idle
+        )
+    }
 }
 
 fn field(text: &str, name: &str) -> Option<f64> {

@@ -43,6 +43,10 @@ pub struct Config {
     pub ingest_traces: u64,
     pub small: u64,
     pub large: u64,
+    /// A third read size past the bar's two (DV_BENCH_XL_TRACES, e.g. 10,000,000): reads and
+    /// the ratio to the small size only (no raw tables, no wrk); unset in the default run, whose
+    /// 15 minutes it does not fit.
+    pub xl: Option<u64>,
     pub read_samples: usize,
     pub raw_cap: Duration,
     pub wrk_secs: u64,
@@ -66,6 +70,7 @@ impl Config {
             ingest_traces: num("DV_BENCH_INGEST_TRACES", ingest),
             small: num("DV_BENCH_SMALL_TRACES", small),
             large: num("DV_BENCH_LARGE_TRACES", large),
+            xl: std::env::var("DV_BENCH_XL_TRACES").ok().and_then(|v| v.parse().ok()),
             read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 30 }) as usize,
             raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 3)),
             wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 8 }),
@@ -177,17 +182,27 @@ async fn ceiling_stage(traces: u64) -> anyhow::Result<(u64, ceiling::Rate, ceili
 async fn reads_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Report) -> anyhow::Result<()> {
     let api_port = env::free_port();
     let base = format!("http://127.0.0.1:{api_port}");
-    for size in [cfg.small, cfg.large] {
+    for (i, size) in [cfg.small, cfg.large].into_iter().chain(cfg.xl).enumerate() {
+        // The raw tables (the raw-SQL comparison) at the bar's two sizes only.
+        let raw = i < 2;
         let (db_url, pool) = env::fresh_database("reads").await?;
         sqlx::raw_sql(raw::DDL).execute(&pool).await?;
         let key = decision_views::keys::create_api_key(&pool, "tenant_0", Role::Viewer, "bench").await?;
         let (mut filler, catalog_events) = ceiling::Filler::new(pool.clone(), 2, size).await?;
-        raw::load(&pool, &catalog_events).await?;
+        if raw {
+            raw::load(&pool, &catalog_events).await?;
+        }
         let load_pool = pool.clone();
         filler
             .fill_to(size, |events| {
                 let p = load_pool.clone();
-                async move { raw::load(&p, &events).await }
+                async move {
+                    if raw {
+                        raw::load(&p, &events).await
+                    } else {
+                        Ok(())
+                    }
+                }
             })
             .await?;
         ceiling::settle(&pool).await?;
@@ -200,9 +215,10 @@ async fn reads_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Re
         let api = env::Process::start("api", &api_env([("DV_CACHE_TTL_MS", "0"), ("DV_REDIS_URL", "")]))?;
         env::wait_http(&format!("{base}/healthz")).await?;
         let who = reads::Api { base: &base, key: &key, tenant: "tenant_0" };
-        report.reads.push((size, reads::measure(&who, &db_url, cfg.read_samples, 1, cfg.raw_cap).await?));
-        if size == cfg.large {
-            report.load.push(load::wrk("uncached", &base, &key, "tenant_0", cfg.wrk_secs)?);
+        let raw_runs = usize::from(raw);
+        report.reads.push((size, reads::measure(&who, &db_url, cfg.read_samples, raw_runs, cfg.raw_cap).await?));
+        if i == 1 {
+            report.load.push(load::wrk("uncached", &base, &key, "tenant_0", cfg.wrk_secs, api.pid())?);
             api.stop();
             // Cached: the response cache in Redis (the setup for several replicas) and in process.
             for (label, redis) in [("cached (Redis)", "redis://127.0.0.1:6379"), ("cached (in-process)", "")] {
@@ -210,7 +226,7 @@ async fn reads_stage(cfg: &Config, broker: &env::Broker, report: &mut report::Re
                     env::Process::start("api", &api_env([("DV_CACHE_TTL_MS", "60000"), ("DV_REDIS_URL", redis)]))?;
                 env::wait_http(&format!("{base}/healthz")).await?;
                 reads::warm(&who).await?;
-                report.load.push(load::wrk(label, &base, &key, "tenant_0", cfg.wrk_secs)?);
+                report.load.push(load::wrk(label, &base, &key, "tenant_0", cfg.wrk_secs, api.pid())?);
                 api.stop();
             }
             report.ceiling = Some((filler.traces, filler.interactions, filler.other));

@@ -96,7 +96,7 @@ impl Report {
                 verdict(f.p99_ms <= 500.0)
             );
         }
-        if let (Some((_, small)), Some((_, large))) = (self.reads.first(), self.reads.last()) {
+        if let (Some((_, small)), Some((_, large))) = (self.reads.first(), self.reads.get(1)) {
             let worst = |v: &[ReadFigure]| v.iter().map(|f| f.p99_ms).fold(0.0, f64::max);
             let min_ratio = large
                 .iter()
@@ -113,6 +113,15 @@ impl Report {
                 worst(large),
                 min_ratio,
                 verdict(worst(small) <= 10.0 && worst(large) <= 10.0 && min_ratio >= 100.0)
+            );
+        }
+        if let (Some((small_n, small)), Some((xl_n, xl))) = (self.reads.first(), self.reads.get(2)) {
+            let worst = xl.iter().map(|f| f.p99_ms).fold(0.0, f64::max);
+            let (ratio, at) = growth(small, xl);
+            let _ = writeln!(
+                s,
+                "| read latency at {xl_n} traces (DV_BENCH_XL_TRACES) | p99 ≤ 10 ms; p99 at {xl_n} ÷ at {small_n} ≤ 1.5 for each | worst p99 {worst:.1} ms; largest ratio {ratio:.2} ({at}) | {} |",
+                verdict(worst <= 10.0 && ratio <= 1.5)
             );
         }
         if let Some(c) =
@@ -179,7 +188,10 @@ impl Report {
                 let _ = writeln!(s, "| {name} | {} | {:.1} | {:.0} | {} |", r.events, r.secs, r.per_s(), r.cpu());
             }
         }
-        if let (Some((small_n, small)), Some((large_n, large))) = (self.reads.first(), self.reads.last()) {
+        if self.reads.len() > 2 {
+            self.sizes_table(s);
+        }
+        if let (Some((small_n, small)), Some((large_n, large))) = (self.reads.first(), self.reads.get(1)) {
             let _ = writeln!(s, "\n### Read latency, uncached, through the API (ms)\n");
             let _ = writeln!(s, "| type | parameters | days | p50 @{small_n} | p99 @{small_n} | raw SQL @{small_n} | p50 @{large_n} | p99 @{large_n} | raw SQL @{large_n} | raw ÷ p99 @{large_n} |\n|---|---|---|---|---|---|---|---|---|---|");
             for (a, b) in small.iter().zip(large) {
@@ -217,13 +229,53 @@ impl Report {
             s,
             "\n### API throughput (wrk -t2 -c64, rotating over the 18 types and their filters × 4 windows)\n"
         );
-        let _ = writeln!(s, "| mode | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|");
+        let _ =
+            writeln!(s, "| mode | req/s | p50 ms | p99 ms | non-2xx | CPU of both cores |\n|---|---|---|---|---|---|");
         for l in &self.load {
             let _ = writeln!(
                 s,
-                "| {} | {:.0} | {:.2} | {:.2} | {} |",
-                l.label, l.requests_per_s, l.p50_ms, l.p99_ms, l.non_2xx
+                "| {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+                l.label,
+                l.requests_per_s,
+                l.p50_ms,
+                l.p99_ms,
+                l.non_2xx,
+                l.cpu_text()
             );
         }
     }
+
+    /// p99 of every read at every size, and the largest size's ÷ the smallest's.
+    fn sizes_table(&self, s: &mut String) {
+        let sizes: Vec<String> = self.reads.iter().map(|(n, _)| format!("p99 @{n}")).collect();
+        let (first, last) = (self.reads[0].0, self.reads[self.reads.len() - 1].0);
+        let _ = writeln!(s, "\n### Read latency at every size, uncached, p99 (ms)\n");
+        let _ = writeln!(
+            s,
+            "| type | parameters | days | {} | @{last} ÷ @{first} |\n|---|---|---|{}---|",
+            sizes.join(" | "),
+            "---|".repeat(sizes.len())
+        );
+        for (i, f) in self.reads[0].1.iter().enumerate() {
+            let p99: Vec<f64> = self.reads.iter().filter_map(|(_, v)| v.get(i)).map(|g| g.p99_ms).collect();
+            let cells: Vec<String> = p99.iter().map(|ms| format!("{ms:.2}")).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.2} |",
+                f.kind,
+                f.params.trim_start_matches('&').replace('&', ", "),
+                f.days,
+                cells.join(" | "),
+                p99.last().unwrap_or(&f64::NAN) / f.p99_ms
+            );
+        }
+    }
+}
+
+/// The largest p99 ratio of `to` over `from` (the same reads in the same order), and the read.
+fn growth(from: &[ReadFigure], to: &[ReadFigure]) -> (f64, String) {
+    from.iter()
+        .zip(to)
+        .map(|(a, b)| (b.p99_ms / a.p99_ms, format!("{} {} days {}", a.kind, a.params.trim_start_matches('&'), a.days)))
+        .fold((0.0, String::new()), |best, x| if x.0 > best.0 { x } else { best })
 }

@@ -12,6 +12,7 @@ mod exactly_once;
 mod explain;
 mod extremes;
 mod fixture;
+mod grouped_top;
 mod helpers;
 mod interaction_types;
 mod isolation;
