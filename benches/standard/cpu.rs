@@ -41,12 +41,17 @@ fn process_ticks(pid: u32) -> u64 {
 }
 
 fn process_ticks_at(path: &str) -> u64 {
+    // `rest` below starts at field 3 (state): utime is field 14, stime 15.
+    stat_sum(path, [11, 12])
+}
+
+/// The sum of two fields of a `/proc/…/stat` file, counted from field 3 (after the command
+/// name, which may hold spaces); 0 when it cannot be read.
+fn stat_sum(path: &str, at: [usize; 2]) -> u64 {
     let Ok(stat) = fs::read_to_string(path) else { return 0 };
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0 };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state): utime is field 14, stime 15.
-    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    at.iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum()
 }
 
 /// utime + stime of the calling thread.
@@ -54,14 +59,22 @@ pub fn thread_ticks() -> u64 {
     process_ticks_at("/proc/thread-self/stat")
 }
 
-/// Every process whose command is `postgres` (the postmaster, its backends and workers).
+/// Every process whose command is `postgres` (the postmaster, its backends and workers), and
+/// the backends that have exited: the postmaster reaps them, and its `cutime + cstime` (fields
+/// 16 and 17) hold their ticks. Without those the sum went down whenever a busy backend ended
+/// between two snapshots (a bench connection closing during a wrk run showed PostgreSQL at 0 %).
 pub fn postgres_ticks() -> u64 {
     let Ok(dir) = fs::read_dir("/proc") else { return 0 };
     dir.filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
-        .map(process_ticks)
+        .map(|pid| process_ticks(pid) + reaped_children_ticks(&format!("/proc/{pid}/stat")))
         .sum()
+}
+
+/// cutime + cstime (fields 16 and 17): the ticks of the process's children it has waited for.
+fn reaped_children_ticks(path: &str) -> u64 {
+    stat_sum(path, [13, 14])
 }
 
 /// (idle + iowait, total) ticks of all cores from `/proc/stat`.
