@@ -1,7 +1,7 @@
-//! Running totals (migrations `running_totals`, `selection_offer_totals`): per (tenant,
-//! segment) chain, checkpoints at the days that had events, each holding every key's counters
-//! summed up to that day, so a window's sums are two rows per key (the latest checkpoint ≤ its
-//! last day minus the latest before its first day) whatever its length.
+//! Running totals (migration `running_totals`): per (tenant, segment) chain, checkpoints at the
+//! days that had events, each holding every key's counters summed up to that day, so a
+//! window's sums are two rows per key (the latest checkpoint ≤ its last day minus the latest
+//! before its first day) whatever its length.
 //!
 //! A batch writes a view in three statements: it locks its tenants' chains; it creates the
 //! checkpoints it needs, each a copy of the latest earlier one; then it adds every delta row

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
-use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
+use super::totals::{checkpoint, totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -178,23 +178,22 @@ async fn by_channel_and_flow(
         None => None,
     };
     // No checkpoint within the window (hi before its first day, so hi = lo): nothing.
-    let mut values = sqlx::query_as::<_, (bool, Vec<u8>)>(
-        "WITH c AS (
-             SELECT (SELECT max(day) FROM running_total_days
-                      WHERE view = 'selection_flow_totals' AND tenant_id = $1 AND segment_id = '' AND day <= $3) AS hi,
-                    (SELECT max(day) FROM running_total_days
-                      WHERE view = 'selection_flow_totals' AND tenant_id = $1 AND segment_id = '' AND day < $2) AS lo)
+    let sql = format!(
+        "WITH c AS (SELECT {hi} AS hi, {lo} AS lo)
          SELECT f.day = c.hi, f.offers
            FROM c JOIN selection_flow_totals f ON f.tenant_id = $1 AND f.day IN (c.hi, c.lo)
           WHERE c.hi >= $2
             AND ($4::text IS NULL OR f.channel_id = $4) AND ($5::text IS NULL OR f.decision_flow_id = $5)",
-    )
-    .bind(tenant)
-    .bind(w.since())
-    .bind(w.today)
-    .bind(channel)
-    .bind(flow)
-    .fetch(pool);
+        hi = checkpoint("selection_flow_totals", "''", "<= $3"),
+        lo = checkpoint("selection_flow_totals", "''", "< $2"),
+    );
+    let mut values = sqlx::query_as::<_, (bool, Vec<u8>)>(&sql)
+        .bind(tenant)
+        .bind(w.since())
+        .bind(w.today)
+        .bind(channel)
+        .bind(flow)
+        .fetch(pool);
     let mut sums = consumers::units::wide::Sums::<15>::default();
     let keep = |id: &str| in_category.as_ref().is_none_or(|ids| ids.contains(id));
     while let Some((hi, value)) = values.try_next().await? {

@@ -1,6 +1,6 @@
-//! Window sums from the running totals (migrations `running_totals`, `selection_offer_totals`):
-//! per (tenant, segment) chain, checkpoints at the days that had events, each holding every
-//! key's counters summed up to that day. A window's sums are the latest checkpoint up to its last day minus the latest
+//! Window sums from the running totals (migration `running_totals`): per (tenant, segment)
+//! chain, checkpoints at the days that had events, each holding every key's counters summed up
+//! to that day. A window's sums are the latest checkpoint up to its last day minus the latest
 //! before its first: two rows per key whatever the window's length (`consumers::apply::running`
 //! writes them). Below the types (they import it); it imports nothing of theirs.
 
@@ -148,12 +148,6 @@ fn source(view: &Totals, chains: &str, counters: &[&str], top: Option<&Top<'_>>)
         }
         None => (String::new(), String::new()),
     };
-    let checkpoint = |bound: &str| {
-        format!(
-            "(SELECT max(d.day) FROM running_total_days d
-               WHERE d.view = '{table}' AND d.tenant_id = $1 AND d.segment_id = s.segment_id AND d.day {bound})"
-        )
-    };
     let rows = |day: &str| {
         format!("(SELECT * FROM {table} r WHERE r.tenant_id = $1 AND r.segment_id = c.segment_id AND r.day = c.{day})")
     };
@@ -165,11 +159,20 @@ fn source(view: &Totals, chains: &str, counters: &[&str], top: Option<&Top<'_>>)
                         FROM (SELECT {values} FROM {h} h LEFT JOIN {l} l USING ({keys})) x
                        WHERE true {in_window} {ranked}) x
                 WHERE c.hi >= $2) totals",
-        hi = checkpoint("<= $3"),
-        lo = checkpoint("< $2"),
+        hi = checkpoint(table, "s.segment_id", "<= $3"),
+        lo = checkpoint(table, "s.segment_id", "< $2"),
         values = values.join(", "),
         h = rows("hi"),
         l = rows("lo"),
         keys = keys.join(", "),
+    )
+}
+
+/// The latest checkpoint of `view`'s chain `segment` (an SQL expression) of tenant `$1` whose
+/// day is `bound` (`<= $3`: a window's hi; `< $2`: its lo), as a scalar subquery.
+pub fn checkpoint(view: &str, segment: &str, bound: &str) -> String {
+    format!(
+        "(SELECT max(d.day) FROM running_total_days d
+           WHERE d.view = '{view}' AND d.tenant_id = $1 AND d.segment_id = {segment} AND d.day {bound})"
     )
 }
