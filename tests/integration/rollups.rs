@@ -67,7 +67,7 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     assert_running_totals_exact(&mut conn).await;
 }
 
-/// The running-total views (migration `running_totals`) and
+/// The running-total views (migrations `running_totals` and `selection_segment_totals`) and
 /// their checkpoints. `selection_flow_totals`' checkpoints are left out: its backfill's source,
 /// `selection_flow_daily`, is gone (see [`assert_flow_totals_add_up`]).
 const RUNNING: [&str; 4] = [
@@ -89,7 +89,9 @@ pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     let checkpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();
     assert!(checkpoints > 0, "no checkpoint was written");
-    for (table, differing) in backfill_differences(conn, &["running totals"], &RUNNING).await {
+    for (table, differing) in
+        backfill_differences(conn, &["running totals", "selection segment totals"], &RUNNING).await
+    {
         assert_eq!(differing, 0, "{table} differs from the sums of the daily rows");
     }
     assert_flow_totals_add_up(conn).await;
@@ -133,7 +135,8 @@ async fn assert_flow_totals_add_up(conn: &mut sqlx::PgConnection) {
     // Both views take a checkpoint at each day with candidates.
     let days: Vec<(String, i64)> = sqlx::query_as(
         "SELECT view, count(*) FROM (SELECT view, tenant_id, day FROM running_total_days
-                                      WHERE view IN ('selection_flow_totals', 'selection_offer_totals')) d
+                                      WHERE view IN ('selection_flow_totals', 'selection_offer_totals')
+                                        AND segment_id = '') d
           GROUP BY view ORDER BY view",
     )
     .fetch_all(&mut *conn)

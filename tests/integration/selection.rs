@@ -122,13 +122,14 @@ async fn selection_frequency_is_exact_for_every_filter() {
     env.publish(TopicKind::DecisionTraces, &traces[7].json); // a resent duplicate
     env.wait_caught_up(Duration::from_secs(90)).await;
 
-    let filters: [(&str, Param, Param, Param, Param); 8] = [
+    let filters: [(&str, Param, Param, Param, Param); 9] = [
         ("none", None, None, None, None),
         ("channel", Some("ch1"), None, None, None),
         ("flow", None, Some("df0"), None, None),
         ("channel+flow", Some("ch2"), Some("df1"), None, None),
         ("segment", None, None, Some("seg_a"), None),
         ("segment+channel", Some("ch0"), None, Some("seg_a"), None),
+        ("segment+category", None, None, Some("seg_a"), Some("cat_2")),
         ("category", None, None, None, Some("cat_2")),
         ("channel+category", Some("ch1"), None, None, Some("cat_2")),
     ];

@@ -2,9 +2,11 @@
 //! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
 //! The read picks the smallest table that covers the filters (migrations `selection`,
-//! `selection_offer_totals` and `selection_flow_totals`): none → the per-offer running totals, two
-//! rows per offer; channel/flow → the running totals per (channel, flow), every offer in one wide
-//! row, two rows per (channel, flow); segment → per (segment, day, channel, flow, offer). categoryId keeps the offers of that catalog category.
+//! `running_totals`, `selection_flow_totals` and `selection_segment_totals`): none or a segment →
+//! the per-offer running totals of all customers or of the segment, two rows per offer;
+//! channel/flow → the running totals per (channel, flow), every offer in one wide row, two rows
+//! per (channel, flow); a segment with channel/flow → per (segment, day, channel, flow, offer).
+//! categoryId keeps the offers of that catalog category.
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -12,7 +14,7 @@ use sqlx::PgPool;
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
-use super::totals::{checkpoint, totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
+use super::totals::{checkpoint, totals_source, OFFER_SELECTION, SCOPE_CHAIN};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -97,19 +99,16 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         if by_flow {
             return by_channel_and_flow(pool, tenant, &p.window, channel, flow, category).await;
         }
-        // All customers (no channel or flow here): the running totals, one row per offer; a
-        // segment: its daily rows.
-        let (columns, source, group) = match segment {
-            None => (
-                TOTALS,
-                format!("{} WHERE $4::text IS NULL", totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, COUNTERS)),
-                "",
-            ),
-            Some(_) => (
+        // Without channel and flow: the running totals of all customers or of the segment,
+        // two rows per offer; a segment with a channel or flow: its daily rows.
+        let (columns, source, group) = if channel.is_none() && flow.is_none() {
+            (TOTALS, format!("{} WHERE true", totals_source(&OFFER_SELECTION, SCOPE_CHAIN, COUNTERS)), "")
+        } else {
+            (
                 SUMS,
                 format!("FROM selection_segment_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}"),
                 "GROUP BY offer_id",
-            ),
+            )
         };
         let sql = format!(
             "SELECT offer_id, {columns} {source}

@@ -37,8 +37,9 @@ pub const OFFER_CHANNEL_INTERACTIONS: Totals = Totals {
 };
 
 /// `selection_offer_totals`, per offer: the columns of `selection_daily` (selection counters
-/// and score buckets). Chain `''` only ([`ALL_CUSTOMERS`]). Every offer ever a candidate has a
-/// row, with zeros when it was none in the window: the reads filter on their own counters.
+/// and score buckets). Chain `''` ([`ALL_CUSTOMERS`]) and one per segment, whose score buckets
+/// are zero (migration `selection_segment_totals`). Every offer ever a candidate has a row,
+/// with zeros when it was none in the window: the reads filter on their own counters.
 pub const OFFER_SELECTION: Totals = Totals {
     table: "selection_offer_totals",
     keys: &["offer_id"],

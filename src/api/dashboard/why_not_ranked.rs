@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
-use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
+use super::totals::{totals_source, OFFER_SELECTION, SCOPE_CHAIN};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -91,24 +91,13 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         SegmentScope::Segment(s) => Some(s),
         SegmentScope::All => None,
     };
-    // All customers: the offer's row of the running totals (two checkpoints whatever the
-    // window); a segment: its daily rows.
-    let (source, traces, seg) = match segment {
-        Some(_) => (
-            "FROM selection_segment_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND segment_id = $4"
-                .to_owned(),
-            "trace_segment_daily",
-            "segment_id = $4",
-        ),
-        None => (
-            format!(
-                "{} WHERE $4::text IS NULL",
-                totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, OFFER_SELECTION.counters())
-            ),
-            "trace_daily",
-            "$4::text IS NULL",
-        ),
+    // The offer's row of the running totals of all customers or of the segment (two
+    // checkpoints whatever the window).
+    let (traces, seg) = match segment {
+        Some(_) => ("trace_segment_daily", "segment_id = $4"),
+        None => ("trace_daily", "$4::text IS NULL"),
     };
+    let source = format!("{} WHERE true", totals_source(&OFFER_SELECTION, SCOPE_CHAIN, OFFER_SELECTION.counters()));
     let w = &p.window;
     let row_sql = format!(
         "SELECT COALESCE(sum(eligible), 0)::int8 AS eligible, COALESCE(sum(selected), 0)::int8 AS selected,
