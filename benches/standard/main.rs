@@ -71,7 +71,7 @@ impl Config {
             small: num("DV_BENCH_SMALL_TRACES", small),
             large: num("DV_BENCH_LARGE_TRACES", large),
             xl: std::env::var("DV_BENCH_XL_TRACES").ok().and_then(|v| v.parse().ok()),
-            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 30 }) as usize,
+            read_samples: num("DV_BENCH_READ_SAMPLES", if quick { 10 } else { 100 }) as usize,
             raw_cap: Duration::from_secs(num("DV_BENCH_RAW_CAP_SECS", 3)),
             wrk_secs: num("DV_BENCH_WRK_SECS", if quick { 3 } else { 8 }),
             fresh_rate: num("DV_BENCH_FRESH_RATE", 5_000),
