@@ -27,6 +27,7 @@ mod reliability;
 mod rollups;
 mod scale;
 mod schemas;
+mod score_distribution;
 mod sealed;
 mod selection;
 mod trace_types;
