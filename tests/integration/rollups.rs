@@ -67,7 +67,8 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     assert_running_totals_exact(&mut conn).await;
 }
 
-/// The running-total views (migrations `running_totals` and `selection_segment_totals`) and
+/// The running-total views (migrations `running_totals`, `selection_offer_totals` and
+/// `selection_segment_totals`) and
 /// their checkpoints. `selection_flow_totals`' checkpoints are left out: its backfill's source,
 /// `selection_flow_daily`, is gone (see [`assert_flow_totals_add_up`]).
 const RUNNING: [&str; 4] = [
@@ -90,7 +91,8 @@ pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
         sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();
     assert!(checkpoints > 0, "no checkpoint was written");
     for (table, differing) in
-        backfill_differences(conn, &["running totals", "selection segment totals"], &RUNNING).await
+        backfill_differences(conn, &["running totals", "selection offer totals", "selection segment totals"], &RUNNING)
+            .await
     {
         assert_eq!(differing, 0, "{table} differs from the sums of the daily rows");
     }

@@ -1,6 +1,6 @@
-//! Window sums from the running totals (migration `running_totals`): per (tenant, segment)
-//! chain, checkpoints at the days that had events, each holding every key's counters summed up
-//! to that day. A window's sums are the latest checkpoint up to its last day minus the latest
+//! Window sums from the running totals (migrations `running_totals`, `selection_offer_totals`):
+//! per (tenant, segment) chain, checkpoints at the days that had events, each holding every
+//! key's counters summed up to that day. A window's sums are the latest checkpoint up to its last day minus the latest
 //! before its first: two rows per key whatever the window's length (`consumers::apply::running`
 //! writes them). Below the types (they import it); it imports nothing of theirs.
 
