@@ -1,15 +1,16 @@
-//! offer_performance_grouped by segment ranks each segment's offers in PostgreSQL and sends only
-//! its top 20, with the segment's impressions over all its offers (`totals::top_per_chain`).
-//! Planted running totals (two checkpoints of one segment, one of another) with more offers
-//! than are listed, ties broken by id, and offers without events in the window: the listed
-//! offers, their order and the segments' order are what the planted window values give.
+//! offer_performance_grouped by segment lists each segment's top 20 offers, with the segment's
+//! impressions over all its offers. Planted running totals (two checkpoints of one segment, one
+//! of another) with more offers than are listed, ties broken by id, and offers without events
+//! in the window, stored as the per-offer rows of `interaction_offer_totals` before migration
+//! 20261206000050 and read from the wide checkpoints it backfills from them: the listed offers,
+//! their order and the segments' order are what the planted window values give.
 
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate, Utc};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app_with, TestEnv};
+use crate::helpers::{database_url_before, spawn_app_with, TestEnv};
 
 /// (impressions, accepts, converts, revenue micros) of an offer in a window.
 type Counts = (i64, i64, i64, i64);
@@ -52,8 +53,7 @@ fn plus(a: &BTreeMap<String, Counts>, b: &BTreeMap<String, Counts>) -> BTreeMap<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_lists_its_top_offers_and_counts_all_of_them() {
-    let env = TestEnv::new().await;
-    let pool = env.pool.clone();
+    let (db_url, pool) = database_url_before(20261206000050).await;
     let today = Utc::now().date_naive();
     for (segment, name) in [("seg_a", "Segment A"), ("seg_b", "Segment B")] {
         sqlx::query(
@@ -90,7 +90,9 @@ async fn a_segment_lists_its_top_offers_and_counts_all_of_them() {
     let window_b: BTreeMap<String, Counts> =
         [("p1", (listed_a + 2, 1, 1, 0))].map(|(o, c)| (o.to_owned(), c)).into_iter().collect();
     checkpoint(&pool, "seg_b", today - Duration::days(1), &window_b).await;
+    decision_views::MIGRATOR.run(&pool).await.unwrap();
 
+    let env = TestEnv { db_url, pool: pool.clone(), ..TestEnv::new().await };
     let key = env.api_key("acme", decision_views::api::auth::Role::Viewer).await;
     let app = spawn_app_with(env, decision_views::startup::Mode::Api).await;
     let as_of = today - Duration::days(1);

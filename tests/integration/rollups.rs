@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use consumers::units::wide::offer_interactions::{OfferInteractions, COUNTERS};
 use sqlx::Connection;
 
 use crate::fixture::seeded;
@@ -64,12 +65,17 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     for (table, differing) in backfill_differences(&mut conn, &["interaction rollups"], &rollups).await {
         assert_eq!(differing, 0, "backfilled {table} differs from the maintained one");
     }
+    let wide: i64 = sqlx::query_scalar("SELECT count(*) FROM interaction_segment_totals WHERE segment_id = 'seg_vip'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert!(wide > 0, "ingest wrote no wide checkpoint of seg_vip's chain");
     assert_running_totals_exact(&mut conn).await;
 }
 
 /// The running-total views (migrations `running_totals`, `selection_offer_totals` and
-/// `selection_segment_totals`) and
-/// their checkpoints. `selection_flow_totals`' checkpoints are left out: its backfill's source,
+/// `selection_segment_totals`) and their checkpoints (`interaction_segment_totals`' among them;
+/// its wide values are compared decoded, see [`backfill_differences`]). `selection_flow_totals`' checkpoints are left out: its backfill's source,
 /// `selection_flow_daily`, is gone (see [`assert_flow_totals_add_up`]).
 const RUNNING: [&str; 4] = [
     "running_total_days WHERE view <> 'selection_flow_totals'",
@@ -90,9 +96,12 @@ pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     let checkpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();
     assert!(checkpoints > 0, "no checkpoint was written");
-    for (table, differing) in
-        backfill_differences(conn, &["running totals", "selection offer totals", "selection segment totals"], &RUNNING)
-            .await
+    for (table, differing) in backfill_differences(
+        conn,
+        &["running totals", "selection offer totals", "selection segment totals", "interaction segment totals"],
+        &RUNNING,
+    )
+    .await
     {
         assert_eq!(differing, 0, "{table} differs from the sums of the daily rows");
     }
@@ -156,7 +165,9 @@ async fn assert_flow_totals_add_up(conn: &mut sqlx::PgConnection) {
 /// Rows that differ between each of `tables` as ingest maintained it and as the migrations
 /// named `descriptions` backfill it from the tables filled now. The migrations run again, in
 /// that order, in a scratch schema first on the search path: their CREATEs land there and their
-/// backfills read the filled base tables; the transaction is rolled back.
+/// backfills read the filled base tables; the transaction is rolled back. When
+/// `interaction_segment_totals` is backfilled, its entries too, decoded: ingest writes the
+/// compact encoding and sums revenue limbs without carrying, the backfill writes the fixed one.
 async fn backfill_differences(
     conn: &mut sqlx::PgConnection,
     descriptions: &[&str],
@@ -173,7 +184,35 @@ async fn backfill_differences(
         let (a, b) = (format!("SELECT * FROM backfill.{table}"), format!("SELECT * FROM public.{table}"));
         out.push((table, difference(&mut tx, &a, &b).await));
     }
+    if descriptions.contains(&"interaction segment totals") {
+        let (backfilled, maintained) =
+            (segment_entries(&mut tx, "backfill").await, segment_entries(&mut tx, "public").await);
+        let differing = backfilled.iter().filter(|(k, v)| maintained.get(*k) != Some(*v)).count()
+            + maintained.keys().filter(|k| !backfilled.contains_key(*k)).count();
+        out.push(("interaction_segment_totals", differing as i64));
+    }
     tx.rollback().await.unwrap();
+    out
+}
+
+/// Every entry of `schema`'s `interaction_segment_totals`, by (tenant, segment, day, offer).
+async fn segment_entries(
+    conn: &mut sqlx::PgConnection,
+    schema: &str,
+) -> BTreeMap<(String, String, chrono::NaiveDate, String), OfferInteractions> {
+    let rows: Vec<(String, String, chrono::NaiveDate, Vec<u8>)> =
+        sqlx::query_as(&format!("SELECT tenant_id, segment_id, day, offers FROM {schema}.interaction_segment_totals"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    let mut out = BTreeMap::new();
+    for (tenant, segment, day, value) in rows {
+        for entry in consumers::units::wide::entries::<COUNTERS>(&value) {
+            let (offer, c) = entry.unwrap();
+            let o = OfferInteractions::from_counters(c).expect("revenue in i128");
+            out.insert((tenant.clone(), segment.clone(), day, offer.to_owned()), o);
+        }
+    }
     out
 }
 

@@ -14,6 +14,7 @@ use crate::isolation::{batch_at, impressions_by_offer, options};
 
 mod daily_views;
 mod flow_totals;
+mod grouped_segments;
 mod segment_totals;
 
 /// Dedup keys stored before they were hashed (migration 20261202000050) still recognize their

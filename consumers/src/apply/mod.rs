@@ -12,7 +12,6 @@ mod counters;
 mod dead_letters;
 mod dedup;
 mod fan;
-mod flow_totals;
 mod latency;
 mod offsets;
 pub mod partitions;
@@ -21,6 +20,7 @@ mod running;
 mod upsert;
 mod views;
 mod wide;
+mod wide_chains;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};

@@ -1,7 +1,7 @@
-//! The wide views (migrations `wide_selection_rows`, `selection_flow_totals`): one row per
-//! coarse key holding many ids' counters in one value ([`crate::units::wide`]); the selection
-//! rows are running totals, fanned out to their checkpoints first (`flow_totals`). A batch
-//! writes each of its rows once:
+//! The wide views (migrations `wide_selection_rows`, `selection_flow_totals`,
+//! `interaction_segment_totals`): one row per coarse key holding many ids' counters in one
+//! value ([`crate::units::wide`]); the running totals among them are fanned out to their
+//! checkpoints first (`wide_chains`). A batch writes each of its rows once:
 //!
 //! 1. insert the missing rows, empty (`ON CONFLICT DO NOTHING`), in key order, in one
 //!    statement;
@@ -22,10 +22,11 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
 
-use super::flow_totals;
-use crate::fold::keys::TraceKey;
+use super::wide_chains::{Entries, FLOWS, SEGMENTS};
+use crate::fold::keys::{RollupDayKey, TraceKey};
 use crate::fold::selection::SelectionCounts;
-use crate::fold::Delta;
+use crate::fold::{Delta, InteractionCounts};
+use crate::units::wide::offer_interactions::{OfferInteractions, COUNTERS};
 use crate::units::wide::{merge, WideError};
 
 /// A batch's rows of one wide view: keys in lock order, each with its entries (id byte order).
@@ -45,7 +46,7 @@ trait Key: Sized {
 
 /// `selection_flow_totals` is keyed as `trace_daily` is: (tenant, day, channel, flow).
 impl Key for TraceKey {
-    const TABLE: &'static str = flow_totals::TABLE;
+    const TABLE: &'static str = FLOWS.table;
     const VALUE: &'static str = "offers";
     const COLUMNS: &'static [(&'static str, &'static str)] =
         &[("tenant_id", "text[]"), ("day", "date[]"), ("channel_id", "text[]"), ("decision_flow_id", "text[]")];
@@ -54,6 +55,19 @@ impl Key for TraceKey {
             .bind(keys.iter().map(|k| k.day).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| k.channel.as_str()).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| k.flow.as_str()).collect::<Vec<_>>())
+    }
+}
+
+/// `interaction_segment_totals`: (tenant, segment, day), a chain per segment.
+impl Key for RollupDayKey {
+    const TABLE: &'static str = SEGMENTS.table;
+    const VALUE: &'static str = "offers";
+    const COLUMNS: &'static [(&'static str, &'static str)] =
+        &[("tenant_id", "text[]"), ("segment_id", "text[]"), ("day", "date[]")];
+    fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        q.bind(keys.iter().map(|k| k.tenant.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.segment.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.day).collect::<Vec<_>>())
     }
 }
 
@@ -84,7 +98,18 @@ fn selection_counters(c: &SelectionCounts) -> [i64; 15] {
     out
 }
 
-/// Both wide views of the delta.
+/// An offer's entry in `interaction_segment_totals`.
+fn segment_offer_counters(c: &InteractionCounts) -> [i64; COUNTERS] {
+    OfferInteractions {
+        impressions: c.impressions,
+        conversions: c.accepts + c.converts,
+        events: c.impressions + c.clicks + c.accepts + c.converts + c.rejects + c.dismisses,
+        revenue_micros: c.revenue_micros,
+    }
+    .to_counters()
+}
+
+/// Every wide view of the delta.
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
     // Traces without candidates leave a key with no offers: nothing to add.
     let flows = d
@@ -95,8 +120,23 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
             (k.clone(), offers.iter().map(|(offer, c)| (offer.as_str(), selection_counters(c))).collect())
         })
         .collect();
-    let (keys, entries) = flow_totals::fan_out(tx, flows).await?.into_iter().unzip();
+    let (keys, entries) = FLOWS.fan_out(tx, flows).await?.into_iter().unzip();
     write(tx, Rows::<TraceKey, 15> { keys, entries }).await?;
+    // The segment scopes' per-offer rows (`rollup_offer` is in (tenant, segment, day, offer)
+    // order): a wide row per (segment, day), its offers in id order.
+    let mut segments: Vec<(RollupDayKey, Entries<'_, COUNTERS>)> = Vec::new();
+    for (k, c) in d.rollup_offer.iter().filter(|(k, _)| !k.segment.is_empty()) {
+        let entry = (k.dim.as_str(), segment_offer_counters(c));
+        match segments.last_mut() {
+            Some((last, entries)) if last.tenant == k.tenant && last.segment == k.segment && last.day == k.day => {
+                entries.push(entry)
+            }
+            _ => segments
+                .push((RollupDayKey { tenant: k.tenant.clone(), segment: k.segment.clone(), day: k.day }, vec![entry])),
+        }
+    }
+    let (keys, entries) = SEGMENTS.fan_out(tx, segments).await?.into_iter().unzip();
+    write(tx, Rows::<RollupDayKey, COUNTERS> { keys, entries }).await?;
     // beaten_by is nested (tenant, day) → offer → winner; rows go in (tenant, offer, day) order.
     let mut losers: BTreeMap<LoserKey, Vec<(&str, [i64; 1])>> = BTreeMap::new();
     for (k, offers) in &d.beaten_by {

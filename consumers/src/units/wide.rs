@@ -274,5 +274,6 @@ impl<const N: usize> Sums<N> {
     }
 }
 
+pub mod offer_interactions;
 #[cfg(test)]
 mod tests;

@@ -108,28 +108,6 @@ pub const ALL_CUSTOMERS: &str = "SELECT ''::text AS segment_id";
 /// lo row across chains made one index probe per key (10-14 ms for 1,200 keys). Without a
 /// checkpoint in the window (hi < first day, so hi = lo) a chain is skipped.
 pub fn totals_source(view: &Totals, chains: &str, counters: &[&str]) -> String {
-    source(view, chains, counters, None)
-}
-
-/// The first keys of each chain in an order, and the chain's total of a counter: what a read
-/// listing the top keys of many chains needs, without sending every key of every chain.
-pub struct Top<'a> {
-    /// An `ORDER BY` over the window's columns (`x.` the keys and counters).
-    pub order: &'a str,
-    pub limit: usize,
-    /// A counter summed over all the chain's keys in the window, as column `chain_{total}`.
-    pub total: &'a str,
-}
-
-/// [`totals_source`] with only the [`Top`] keys of each chain, and its total column. The
-/// chain's rows are ranked inside its lateral subquery (a top-N sort of its own ~160 rows):
-/// offer_performance_grouped by segment sent 3,100 rows for the 400 it lists, and decoding
-/// them took the API as long as PostgreSQL took to compute them.
-pub fn top_per_chain(view: &Totals, chains: &str, counters: &[&str], top: &Top<'_>) -> String {
-    source(view, chains, counters, Some(top))
-}
-
-fn source(view: &Totals, chains: &str, counters: &[&str], top: Option<&Top<'_>>) -> String {
     let Totals { table, keys, events, .. } = view;
     debug_assert!(counters.iter().all(|c| view.counters.contains(c)), "{table} has no {counters:?}");
     let mut values: Vec<String> = keys.iter().map(|k| format!("h.{k}")).collect();
@@ -142,13 +120,6 @@ fn source(view: &Totals, chains: &str, counters: &[&str], top: Option<&Top<'_>>)
         }
         None => "",
     };
-    let (total, ranked) = match top {
-        Some(Top { order, limit, total }) => {
-            debug_assert!(counters.contains(total), "{total} is not read");
-            (format!(", sum(x.{total}) OVER () AS chain_{total}"), format!("ORDER BY {order} LIMIT {limit}"))
-        }
-        None => (String::new(), String::new()),
-    };
     let rows = |day: &str| {
         format!("(SELECT * FROM {table} r WHERE r.tenant_id = $1 AND r.segment_id = c.segment_id AND r.day = c.{day})")
     };
@@ -156,9 +127,9 @@ fn source(view: &Totals, chains: &str, counters: &[&str], top: Option<&Top<'_>>)
         "FROM (WITH c AS MATERIALIZED (SELECT s.segment_id, {hi} AS hi, {lo} AS lo FROM ({chains}) s)
                SELECT c.segment_id, x.*
                  FROM c CROSS JOIN LATERAL (
-                      SELECT x.*{total}
+                      SELECT x.*
                         FROM (SELECT {values} FROM {h} h LEFT JOIN {l} l USING ({keys})) x
-                       WHERE true {in_window} {ranked}) x
+                       WHERE true {in_window}) x
                 WHERE c.hi >= $2) totals",
         hi = checkpoint(table, "s.segment_id", "<= $3"),
         lo = checkpoint(table, "s.segment_id", "< $2"),
