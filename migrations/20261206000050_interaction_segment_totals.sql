@@ -9,11 +9,13 @@
 -- (consumers/src/units/wide.rs): a window reads two rows per segment.
 --
 -- An entry's counters (consumers/src/units/wide/offer_interactions.rs): impressions,
--- accepts + converts, interactions of every type, and revenue_micros as three int8 limbs
--- a·2^64 + b·2^32 + c (b and c in [0, 2^32) as written here), which add as the sum does.
+-- accepts + converts, rejects + dismisses, interactions of every type, and revenue_micros as
+-- three int8 limbs a·2^64 + b·2^32 + c (b and c in [0, 2^32) as written here), which add as
+-- the sum does. acceptance_rate and offer_performance with a segmentId read them too (one
+-- segment's two rows, where they read two rows per offer).
 --
--- interaction_offer_totals keeps its segment chains: acceptance_rate and offer_performance
--- with a segmentId read one chain's rows, and the anomaly baselines need its revenue squares.
+-- interaction_offer_totals keeps its segment chains: the anomaly baselines with a segmentId
+-- need its revenue squares.
 CREATE TABLE interaction_segment_totals (
     tenant_id  text COLLATE "C" NOT NULL,
     segment_id text COLLATE "C" NOT NULL,
@@ -35,7 +37,7 @@ ON CONFLICT DO NOTHING;
 INSERT INTO interaction_segment_totals (tenant_id, segment_id, day, offers)
 SELECT t.tenant_id, t.segment_id, t.day,
        string_agg(int2send(octet_length(convert_to(t.offer_id, 'UTF8'))::int2) || convert_to(t.offer_id, 'UTF8')
-                  || int8send(t.impressions) || int8send(t.accepts + t.converts)
+                  || int8send(t.impressions) || int8send(t.accepts + t.converts) || int8send(t.rejects + t.dismisses)
                   || int8send(t.impressions + t.clicks + t.accepts + t.converts + t.rejects + t.dismisses)
                   || int8send(div(q.q - b.b, 4294967296)::int8) || int8send(b.b::int8) || int8send(c.c::int8),
                   ''::bytea ORDER BY t.offer_id COLLATE "C")

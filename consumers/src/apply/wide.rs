@@ -103,6 +103,7 @@ fn segment_offer_counters(c: &InteractionCounts) -> [i64; COUNTERS] {
     OfferInteractions {
         impressions: c.impressions,
         conversions: c.accepts + c.converts,
+        negatives: c.rejects + c.dismisses,
         events: c.impressions + c.clicks + c.accepts + c.converts + c.rejects + c.dismisses,
         revenue_micros: c.revenue_micros,
     }

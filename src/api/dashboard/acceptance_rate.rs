@@ -5,7 +5,7 @@ use sqlx::PgPool;
 
 use super::format::rate;
 use super::read::{fetch_window, name_or_id, names, segment_scope, Body, Params, SegmentScope};
-use super::totals::{totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
+use super::totals::{segment_offers, totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
 use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
 
@@ -48,16 +48,32 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
     }
-    let sql = format!(
-        "SELECT offer_id, impressions::int8 AS impressions, (accepts + converts)::int8 AS positive,
-                (rejects + dismisses)::int8 AS negative {}",
-        totals_source(
-            &OFFER_INTERACTIONS,
-            SCOPE_CHAIN,
-            &["impressions", "accepts", "converts", "rejects", "dismisses"]
-        )
-    );
-    let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
+    let rows: Vec<Row> = match scope {
+        // A segment's two wide checkpoints (`totals::segment_offers`).
+        SegmentScope::Segment(_) => segment_offers(pool, tenant, p, &scope, SCOPE_CHAIN)
+            .await?
+            .into_iter()
+            .flat_map(|s| s.offers)
+            .map(|(offer_id, o)| Row {
+                offer_id,
+                impressions: o.impressions,
+                positive: o.conversions,
+                negative: o.negatives,
+            })
+            .collect(),
+        _ => {
+            let sql = format!(
+                "SELECT offer_id, impressions::int8 AS impressions, (accepts + converts)::int8 AS positive,
+                        (rejects + dismisses)::int8 AS negative {}",
+                totals_source(
+                    &OFFER_INTERACTIONS,
+                    SCOPE_CHAIN,
+                    &["impressions", "accepts", "converts", "rejects", "dismisses"]
+                )
+            );
+            fetch_window(pool, &sql, tenant, p, &scope).await?
+        }
+    };
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, &names, &p.window))

@@ -1,14 +1,17 @@
 //! `offer_performance`: the 20 first active catalog offers by conversions, then impressions
 //! (docs/dashboard-types.md 5.1), with priority, creative count, and the window's counters.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::percent_string;
 use super::read::{fetch_window, segment_scope, Body, Params, SegmentScope};
-use super::totals::{totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
+use super::totals::{segment_offers, totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
 use crate::api::error::ApiResult;
 use consumers::units::money::{to_money, Micros};
+use consumers::units::wide::offer_interactions::OfferInteractions;
 
 /// How many offers the answer lists.
 pub const TOP: usize = 20;
@@ -52,30 +55,63 @@ pub struct Row {
     pub revenue_micros: Micros,
 }
 
-pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
-    let scope = segment_scope(pool, tenant, p).await?;
-    if let SegmentScope::Warning(w) = scope {
-        return Ok(w);
-    }
-    let sql = format!(
-        "WITH stats AS (
-             SELECT offer_id, impressions::int8 AS imp, (accepts + converts)::int8 AS conv,
-                    revenue_micros AS rev
-             {})
-         -- The creatives counted once per offer (a subquery per offer scanned them all each
-         -- time: 8 ms for 200 offers).
-         , creatives AS (
-             SELECT offer_id, count(*) AS n FROM catalog_entities
-              WHERE tenant_id = $1 AND entity = 'creative' AND NOT deleted GROUP BY offer_id)
+/// The catalog's active offers, each with its creatives and the window's counters of `stats`
+/// (a query of `offer_id`, `imp`, `conv`, `rev`; an offer without a row: zeros). The creatives
+/// are counted once per offer (a subquery per offer scanned them all each time: 8 ms for 200
+/// offers).
+fn active_offers(stats: &str) -> String {
+    format!(
+        "WITH stats AS ({stats}),
+              creatives AS (
+                  SELECT offer_id, count(*) AS n FROM catalog_entities
+                   WHERE tenant_id = $1 AND entity = 'creative' AND NOT deleted GROUP BY offer_id)
          SELECT o.entity_id AS offer_id, o.name, o.priority, COALESCE(c.n, 0) AS creatives,
                 COALESCE(s.imp, 0) AS impressions, COALESCE(s.conv, 0) AS conversions,
                 COALESCE(s.rev, 0) AS revenue_micros
            FROM catalog_entities o LEFT JOIN stats s ON s.offer_id = o.entity_id
            LEFT JOIN creatives c ON c.offer_id = o.entity_id
-          WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'",
-        totals_source(&OFFER_INTERACTIONS, SCOPE_CHAIN, &["impressions", "accepts", "converts", "revenue_micros"])
-    );
-    let rows: Vec<Row> = fetch_window(pool, &sql, tenant, p, &scope).await?;
+          WHERE o.tenant_id = $1 AND o.entity = 'offer' AND NOT o.deleted AND o.status = 'active'"
+    )
+}
+
+pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
+    let scope = segment_scope(pool, tenant, p).await?;
+    if let SegmentScope::Warning(w) = scope {
+        return Ok(w);
+    }
+    let rows: Vec<Row> = match scope {
+        // The catalog's offers and the segment's two wide checkpoints (`totals::segment_offers`),
+        // side by side on two connections, joined here.
+        SegmentScope::Segment(_) => {
+            let catalog = active_offers(
+                "SELECT NULL::text AS offer_id, 0::int8 AS imp, 0::int8 AS conv, 0::numeric AS rev WHERE false",
+            );
+            let (catalog, segments) = tokio::try_join!(
+                fetch_window::<Row>(pool, &catalog, tenant, p, &scope),
+                segment_offers(pool, tenant, p, &scope, SCOPE_CHAIN)
+            )?;
+            let stats: HashMap<String, OfferInteractions> = segments.into_iter().flat_map(|s| s.offers).collect();
+            catalog
+                .into_iter()
+                .map(|r| match stats.get(&r.offer_id) {
+                    Some(o) => Row {
+                        impressions: o.impressions,
+                        conversions: o.conversions,
+                        revenue_micros: Micros(o.revenue_micros),
+                        ..r
+                    },
+                    None => r,
+                })
+                .collect()
+        }
+        _ => {
+            let stats = format!(
+                "SELECT offer_id, impressions::int8 AS imp, (accepts + converts)::int8 AS conv, revenue_micros AS rev {}",
+                totals_source(&OFFER_INTERACTIONS, SCOPE_CHAIN, &["impressions", "accepts", "converts", "revenue_micros"])
+            );
+            fetch_window(pool, &active_offers(&stats), tenant, p, &scope).await?
+        }
+    };
     Body::json(&to_response(rows))
 }
 

@@ -13,11 +13,11 @@ use sqlx::PgPool;
 use super::format::percent_string;
 use super::offer_performance::TOP;
 use super::read::{fetch_window, names, segment_scope, Body, Params, SegmentScope, UNCATEGORIZED};
-use super::totals::{checkpoint, totals_source, OFFER_CHANNEL_INTERACTIONS, OFFER_INTERACTIONS, SCOPE_CHAIN};
+use super::totals::{
+    segment_offers, totals_source, SegmentOffers, OFFER_CHANNEL_INTERACTIONS, OFFER_INTERACTIONS, SCOPE_CHAIN,
+};
 use crate::api::error::{ApiError, ApiResult};
 use consumers::units::money::{to_money, Micros};
-use consumers::units::wide::offer_interactions::{OfferInteractions, COUNTERS as OFFER_COUNTERS};
-use consumers::units::wide::Sums;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
@@ -157,43 +157,13 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 }
 
 /// Grouped by segment: the active, materialized segments (only the requested one when
-/// segmentId is given), each a chain of `interaction_segment_totals` whose checkpoints are one
-/// wide row each, every offer's counters in it. A segment's window is its latest checkpoint up
-/// to the last day minus its latest before the first: two rows per segment, summed here. The
-/// same chains as rows per (segment, offer) of `interaction_offer_totals` were two rows per
-/// offer, ~6,400 at 10M traces for 20 segments (4.6-4.8 ms in PostgreSQL, BENCHMARKS.md
-/// "Reads, fourth pass").
+/// segmentId is given), each offer's counters from the segment's wide checkpoints.
 async fn by_segment(pool: &PgPool, tenant: &str, p: &Params, scope: &SegmentScope) -> ApiResult<Vec<Row>> {
-    // No checkpoint within the window (hi before its first day, so hi = lo): no row.
-    let sql = format!(
-        "WITH c AS MATERIALIZED (SELECT s.segment_id, {hi} AS hi, {lo} AS lo FROM ({ACTIVE_SEGMENTS}) s)
-         SELECT c.segment_id, f.day = c.hi, f.offers
-           FROM c JOIN interaction_segment_totals f
-             ON f.tenant_id = $1 AND f.segment_id = c.segment_id AND f.day IN (c.hi, c.lo)
-          WHERE c.hi >= $2
-          ORDER BY c.segment_id",
-        hi = checkpoint("interaction_segment_totals", "s.segment_id", "<= $3"),
-        lo = checkpoint("interaction_segment_totals", "s.segment_id", "< $2"),
-    );
-    let values: Vec<(String, bool, Vec<u8>)> = fetch_window(pool, &sql, tenant, p, scope).await?;
     let mut rows = Vec::new();
-    for chain in values.chunk_by(|a, b| a.0 == b.0) {
-        let mut sums = Sums::<OFFER_COUNTERS>::default();
-        for (_, hi, value) in chain {
-            if *hi { sums.add(value, |_| true) } else { sums.subtract(value, |_| true) }
-                .map_err(anyhow::Error::from)?;
-        }
-        let mut offers = Vec::new();
-        for (offer_id, c) in sums.into_sorted() {
-            let o = OfferInteractions::from_counters(c)
-                .ok_or_else(|| anyhow::anyhow!("segment {}: revenue of {offer_id} out of range", chain[0].0))?;
-            if o.events != 0 {
-                offers.push((offer_id, o));
-            }
-        }
+    for SegmentOffers { segment_id, offers } in segment_offers(pool, tenant, p, scope, ACTIVE_SEGMENTS).await? {
         let impressions: i64 = offers.iter().map(|(_, o)| o.impressions).sum();
         rows.extend(offers.into_iter().map(|(offer_id, o)| Row {
-            group_id: chain[0].0.clone(),
+            group_id: segment_id.clone(),
             offer_id,
             impressions: o.impressions,
             conversions: o.conversions,

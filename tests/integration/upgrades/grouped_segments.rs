@@ -1,72 +1,77 @@
-//! offer_performance_grouped by segment reads `interaction_segment_totals` from migration
+//! The per-offer reads of a segment (offer_performance_grouped by segment, acceptance_rate and
+//! offer_performance with a segmentId) read `interaction_segment_totals` from migration
 //! 20261206000050 on, one wide row per checkpoint of each segment's chain, backfilled from the
 //! chains of `interaction_offer_totals` that the code of before maintained: for windows that
-//! take some of the days, the answer is what the stored chains' rows give.
+//! take some of the days, the answers are what the stored chains' rows give.
 
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
+use serde_json::Value;
 
 use crate::helpers::{database_url_before, spawn_app_with, TestEnv};
 
-/// One day's interactions of an offer in a segment: (days ago, segment, offer, impressions,
-/// clicks, accepts, converts, revenue micros).
-type Day = (i64, &'static str, &'static str, i64, i64, i64, i64, i128);
+/// One day's interactions of an offer in a segment.
+struct Day {
+    ago: i64,
+    segment: &'static str,
+    offer: &'static str,
+    /// impressions, clicks, accepts, converts, rejects, dismisses.
+    c: [i64; 6],
+    revenue_micros: i128,
+}
+
+const fn day(ago: i64, segment: &'static str, offer: &'static str, c: [i64; 6], revenue_micros: i128) -> Day {
+    Day { ago, segment, offer, c, revenue_micros }
+}
 
 /// Past 2^64 micro-units (a revenue the `numeric` column holds and an `int8` does not), a
 /// negative one, an offer with clicks only, a non-ASCII id, two segments.
 const DAYS: [Day; 8] = [
-    (0, "seg_a", "o1", 3, 1, 1, 0, 1_500_000),
-    (0, "seg_a", "off_é", 0, 2, 0, 0, 0),
-    (2, "seg_a", "o1", 4, 0, 1, 1, (1 << 70) + 7_250_000),
-    (2, "seg_a", "o2", 9, 0, 0, 2, -3_000_000),
-    (5, "seg_a", "o2", 1, 0, 1, 0, 250_000),
-    (12, "seg_a", "o3", 6, 0, 0, 0, 0),
-    (2, "seg_b", "o3", 2, 0, 2, 0, 40_000_000),
-    (9, "seg_b", "o1", 20, 0, 0, 0, 0),
+    day(0, "seg_a", "o1", [3, 1, 1, 0, 1, 0], 1_500_000),
+    day(0, "seg_a", "off_é", [0, 2, 0, 0, 0, 0], 0),
+    day(2, "seg_a", "o1", [4, 0, 1, 1, 0, 2], (1 << 70) + 7_250_000),
+    day(2, "seg_a", "o2", [9, 0, 0, 2, 1, 1], -3_000_000),
+    day(5, "seg_a", "o2", [1, 0, 1, 0, 0, 0], 250_000),
+    day(12, "seg_a", "o3", [6, 0, 0, 0, 3, 0], 0),
+    day(2, "seg_b", "o3", [2, 0, 2, 0, 0, 0], 40_000_000),
+    day(9, "seg_b", "o1", [20, 0, 0, 0, 0, 1], 0),
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segment_chains_carry_over_into_the_wide_checkpoints() {
-    let (db_url, pool) = database_url_before(20261206000050).await;
-    let today = Utc::now().date_naive();
-    // What the code of before stored: at each day a segment had interactions, a checkpoint
-    // holding every offer seen up to then, its counters summed up to then.
+/// What the code of before stored: at each day a segment had interactions, a checkpoint holding
+/// every offer seen up to then, its counters summed up to then.
+async fn store_chains(pool: &sqlx::PgPool, today: chrono::NaiveDate) {
     for segment in ["seg_a", "seg_b"] {
-        let mut agos: Vec<i64> = DAYS.iter().filter(|d| d.1 == segment).map(|d| d.0).collect();
-        agos.sort_unstable_by(|a, b| b.cmp(a));
+        let mut agos: Vec<i64> = DAYS.iter().filter(|d| d.segment == segment).map(|d| d.ago).collect();
+        agos.sort_unstable();
         agos.dedup();
         for ago in agos {
             let day = today - Duration::days(ago);
             sqlx::query("INSERT INTO running_total_days VALUES ('interaction_offer_totals', 'acme', $1, $2)")
                 .bind(segment)
                 .bind(day)
-                .execute(&pool)
+                .execute(pool)
                 .await
                 .unwrap();
-            let mut upto: BTreeMap<&str, ([i64; 4], i128)> = BTreeMap::new();
-            for d in DAYS.iter().filter(|d| d.1 == segment && d.0 >= ago) {
-                let (c, r) = upto.entry(d.2).or_default();
-                c.iter_mut().zip([d.3, d.4, d.5, d.6]).for_each(|(c, v)| *c += v);
-                *r += d.7;
+            let mut upto: BTreeMap<&str, ([i64; 6], i128)> = BTreeMap::new();
+            for d in DAYS.iter().filter(|d| d.segment == segment && d.ago >= ago) {
+                let (c, r) = upto.entry(d.offer).or_default();
+                c.iter_mut().zip(d.c).for_each(|(c, v)| *c += v);
+                *r += d.revenue_micros;
             }
             for (offer, (c, revenue)) in upto {
-                sqlx::query(
+                let mut insert = sqlx::query(
                     "INSERT INTO interaction_offer_totals (tenant_id, segment_id, day, offer_id, impressions, clicks,
-                         accepts, converts, revenue_micros)
-                     VALUES ('acme', $1, $2, $3, $4, $5, $6, $7, $8::text::numeric)",
+                         accepts, converts, rejects, dismisses, revenue_micros)
+                     VALUES ('acme', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::numeric)",
                 )
                 .bind(segment)
                 .bind(day)
-                .bind(offer)
-                .bind(c[0])
-                .bind(c[1])
-                .bind(c[2])
-                .bind(c[3])
-                .bind(revenue.to_string())
-                .execute(&pool)
-                .await
-                .unwrap();
+                .bind(offer);
+                for v in c {
+                    insert = insert.bind(v);
+                }
+                insert.bind(revenue.to_string()).execute(pool).await.unwrap();
             }
         }
         for insert in [
@@ -74,51 +79,114 @@ async fn segment_chains_carry_over_into_the_wide_checkpoints() {
              VALUES ('acme', 'segment', $1, 'active', now())",
             "INSERT INTO segments_materialized (tenant_id, segment_id) VALUES ('acme', $1)",
         ] {
-            sqlx::query(insert).bind(segment).execute(&pool).await.unwrap();
+            sqlx::query(insert).bind(segment).execute(pool).await.unwrap();
         }
     }
+    // offer_performance lists the active catalog offers, with or without interactions.
+    for offer in ["o1", "o2", "o3", "off_é", "o9"] {
+        sqlx::query(
+            "INSERT INTO catalog_entities (tenant_id, entity, entity_id, status, updated_at)
+             VALUES ('acme', 'offer', $1, 'active', now())",
+        )
+        .bind(offer)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// An offer's window: impressions, conversions (accepts + converts), negatives (rejects +
+/// dismisses), revenue micros.
+type Window = (i64, i64, i64, i128);
+
+/// The window's days summed per segment and offer (offers with interactions in it only).
+fn windows(days: i64) -> BTreeMap<&'static str, BTreeMap<&'static str, Window>> {
+    let mut out: BTreeMap<&str, BTreeMap<&str, Window>> = BTreeMap::new();
+    for d in DAYS.iter().filter(|d| d.ago < days) {
+        let s = out.entry(d.segment).or_default().entry(d.offer).or_default();
+        *s = (s.0 + d.c[0], s.1 + d.c[2] + d.c[3], s.2 + d.c[4] + d.c[5], s.3 + d.revenue_micros);
+    }
+    out
+}
+
+/// Offers in offer_performance's order: conversions, impressions (both descending), id.
+fn ranked(offers: impl IntoIterator<Item = (&'static str, Window)>) -> Vec<(&'static str, Window)> {
+    let mut v: Vec<(&str, Window)> = offers.into_iter().collect();
+    v.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(b.1 .0.cmp(&a.1 .0)).then(a.0.cmp(b.0)));
+    v
+}
+
+/// Listed offers against the expected ones: ids, impressions, conversions, revenue.
+fn assert_offers(listed: &Value, want: &[(&str, Window)], what: &str) {
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), want.len(), "{what}: {listed:?}");
+    for (o, (offer, (impressions, conversions, _, revenue))) in listed.iter().zip(want) {
+        assert_eq!(o["offerId"], *offer, "{what}");
+        assert_eq!(
+            (o["impressions"].as_i64(), o["conversions"].as_i64()),
+            (Some(*impressions), Some(*conversions)),
+            "{what} {offer}"
+        );
+        let (got, want) = (o["revenue"].as_f64().unwrap(), *revenue as f64 / 1e6);
+        assert!((got - want).abs() <= want.abs() * 1e-12 + 0.005, "{what} {offer}: revenue {got}, want {want}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_chains_carry_over_into_the_wide_checkpoints() {
+    let (db_url, pool) = database_url_before(20261206000050).await;
+    let today = Utc::now().date_naive();
+    store_chains(&pool, today).await;
     decision_views::MIGRATOR.run(&pool).await.unwrap();
 
-    let env = TestEnv::new().await;
-    let env = TestEnv { db_url, pool: pool.clone(), ..env };
+    let env = TestEnv { db_url, pool: pool.clone(), ..TestEnv::new().await };
     let key = env.api_key("acme", decision_views::api::auth::Role::Viewer).await;
     let app = spawn_app_with(env, decision_views::startup::Mode::Api).await;
-    for days in [1, 2, 3, 6, 10, 30] {
-        let query = format!("type=offer_performance_grouped&groupBy=segment&days={days}&asOf={today}");
-        let (status, body) = app.get(&format!("/api/v1/dashboard-data?{query}"), &key, "acme").await;
-        assert_eq!(status, 200, "{query}: {body}");
-        // The window's days, summed per segment and offer: (impressions, conversions, revenue).
-        let mut want: BTreeMap<&str, BTreeMap<&str, (i64, i64, i128)>> = BTreeMap::new();
-        for d in DAYS.iter().filter(|d| d.0 < days) {
-            let s = want.entry(d.1).or_default().entry(d.2).or_default();
-            *s = (s.0 + d.3, s.1 + d.5 + d.6, s.2 + d.7);
+    let get = |query: String| {
+        let (app, key) = (&app, &key);
+        async move {
+            let (status, body) = app.get(&format!("/api/v1/dashboard-data?{query}&asOf={today}"), key, "acme").await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body
         }
+    };
+    for days in [1, 2, 3, 6, 10, 30] {
+        let want = windows(days);
+        let query = format!("type=offer_performance_grouped&groupBy=segment&days={days}");
+        let body = get(query.clone()).await;
         let mut groups: Vec<(&str, i64)> =
             want.iter().map(|(s, offers)| (*s, offers.values().map(|o| o.0).sum())).collect();
         groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let got = body["groups"].as_array().unwrap();
-        assert_eq!(
-            got.iter().map(|g| g["groupId"].as_str().unwrap()).collect::<Vec<_>>(),
-            groups.iter().map(|g| g.0).collect::<Vec<_>>(),
-            "{query}"
-        );
+        let ids: Vec<&str> = got.iter().map(|g| g["groupId"].as_str().unwrap()).collect();
+        assert_eq!(ids, groups.iter().map(|g| g.0).collect::<Vec<_>>(), "{query}");
         for (group, (segment, _)) in got.iter().zip(&groups) {
-            let mut offers: Vec<(&str, (i64, i64, i128))> = want[segment].iter().map(|(o, c)| (*o, *c)).collect();
-            offers.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(b.1 .0.cmp(&a.1 .0)).then(a.0.cmp(b.0)));
-            let listed = group["offers"].as_array().unwrap();
-            assert_eq!(listed.len(), offers.len(), "{query} {segment}");
-            for (o, (offer, (impressions, conversions, revenue))) in listed.iter().zip(offers) {
-                assert_eq!(o["offerId"], offer, "{query} {segment}");
-                assert_eq!(
-                    (o["impressions"].as_i64(), o["conversions"].as_i64()),
-                    (Some(impressions), Some(conversions))
-                );
-                let (got, want) = (o["revenue"].as_f64().unwrap(), revenue as f64 / 1e6);
-                assert!(
-                    (got - want).abs() <= want.abs() * 1e-12 + 0.005,
-                    "{query} {offer}: revenue {got}, want {want}"
-                );
-            }
+            let offers = ranked(want[segment].iter().map(|(o, w)| (*o, *w)));
+            assert_offers(&group["offers"], &offers, &format!("{query} {segment}"));
+        }
+
+        for segment in ["seg_a", "seg_b"] {
+            let none = BTreeMap::new();
+            let mine = want.get(segment).unwrap_or(&none);
+            let query = format!("type=offer_performance&days={days}&segmentId={segment}");
+            let active = ["o1", "o2", "o3", "off_é", "o9"].map(|o| (o, mine.get(o).copied().unwrap_or_default()));
+            assert_offers(&get(query.clone()).await["data"], &ranked(active), &query);
+
+            let query = format!("type=acceptance_rate&days={days}&segmentId={segment}");
+            let body = get(query.clone()).await;
+            let got: Vec<(String, i64, i64, i64)> = body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    let n = |k: &str| o[k].as_i64().unwrap();
+                    (o["offerId"].as_str().unwrap().to_owned(), n("impressions"), n("positive"), n("negative"))
+                })
+                .collect();
+            let mut expected: Vec<(String, i64, i64, i64)> =
+                mine.iter().map(|(o, w)| ((*o).to_owned(), w.0, w.1, w.2)).collect();
+            expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            assert_eq!(got, expected, "{query}");
         }
     }
     app.stop().await.unwrap();

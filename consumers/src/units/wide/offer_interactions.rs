@@ -10,7 +10,7 @@
 //! [`Micros`]: crate::units::money::Micros
 
 /// Counters per entry.
-pub const COUNTERS: usize = 6;
+pub const COUNTERS: usize = 7;
 
 /// One offer's counters over a window (a difference of two checkpoints) or up to a checkpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct OfferInteractions {
     pub impressions: i64,
     /// accept + convert.
     pub conversions: i64,
+    /// reject + dismiss.
+    pub negatives: i64,
     /// Interactions of every type: an offer is in a window when it had any.
     pub events: i64,
     pub revenue_micros: i128,
@@ -26,16 +28,16 @@ pub struct OfferInteractions {
 impl OfferInteractions {
     pub fn to_counters(self) -> [i64; COUNTERS] {
         let [a, b, c] = limbs(self.revenue_micros);
-        [self.impressions, self.conversions, self.events, a, b, c]
+        [self.impressions, self.conversions, self.negatives, self.events, a, b, c]
     }
 
     /// `None`: the limbs stand for a sum past `i128` (no data this service accepts).
     pub fn from_counters(c: [i64; COUNTERS]) -> Option<OfferInteractions> {
-        let revenue_micros = i128::from(c[3])
+        let revenue_micros = i128::from(c[4])
             .checked_mul(1 << 64)?
-            .checked_add(i128::from(c[4]) << 32)?
-            .checked_add(i128::from(c[5]))?;
-        Some(OfferInteractions { impressions: c[0], conversions: c[1], events: c[2], revenue_micros })
+            .checked_add(i128::from(c[5]) << 32)?
+            .checked_add(i128::from(c[6]))?;
+        Some(OfferInteractions { impressions: c[0], conversions: c[1], negatives: c[2], events: c[3], revenue_micros })
     }
 }
 
@@ -51,7 +53,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(revenue_micros: i128) -> OfferInteractions {
-        OfferInteractions { impressions: 1, conversions: 0, events: 1, revenue_micros }
+        OfferInteractions { impressions: 1, conversions: 0, negatives: 0, events: 1, revenue_micros }
     }
 
     #[test]
@@ -60,7 +62,7 @@ mod tests {
             let back = OfferInteractions::from_counters(entry(v).to_counters());
             assert_eq!(back, Some(entry(v)), "{v}");
         }
-        assert_eq!(entry(-1).to_counters()[3..], [-1, 0xFFFF_FFFF, 0xFFFF_FFFF]);
+        assert_eq!(entry(-1).to_counters()[4..], [-1, 0xFFFF_FFFF, 0xFFFF_FFFF]);
     }
 
     proptest! {
