@@ -34,5 +34,6 @@ mod trace_types;
 mod traces_api;
 mod undeliverable;
 mod upgrades;
+mod viewer;
 mod wide_rows;
 mod wire;

@@ -230,15 +230,7 @@ async fn windows_anywhere_around_the_checkpoints_are_exact() {
                 let seg = segment.map(|s| format!("&segmentId={s}")).unwrap_or_default();
                 let (status, body) = f.get(&format!("type=acceptance_rate&days={days}&asOf={as_of}{seg}")).await;
                 assert_eq!(status, 200, "{body}");
-                let got: Vec<(String, i64, i64, i64)> = body["data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|o| {
-                        let n = |k: &str| o[k].as_i64().unwrap();
-                        (o["offerId"].as_str().unwrap().to_owned(), n("impressions"), n("positive"), n("negative"))
-                    })
-                    .collect();
+                let got = crate::viewer::acceptance_rows(&body);
                 let mut expected: Vec<(String, i64, i64, i64)> =
                     crate::model::by_offer(subset.iter().copied(), as_of, days)
                         .into_iter()

@@ -226,25 +226,12 @@ fn checkpoints_sql(view: &View) -> String {
     let counters: Vec<String> = copied.iter().map(|c| format!("r.{c}")).collect();
     let columns: Vec<&str> = table.keys.iter().map(|(c, _)| *c).chain(copied.iter().copied()).collect();
     format!(
-        "WITH created AS (
-             INSERT INTO {DAYS} (view, tenant_id, segment_id, day)
-             SELECT DISTINCT '{name}', t, s, d FROM unnest($1::text[], $2::text[], $3::date[]) AS w(t, s, d)
-             ORDER BY 2, 3, 4
-             ON CONFLICT DO NOTHING
-             RETURNING tenant_id, segment_id, day),
-         -- Each new checkpoint's source day found first: planned as a lateral join, the
-         -- lookup ran once per row of the whole chain, every day of it (auto_explain: 105k
-         -- lookups and 0.5 s per new day at 100k traces, growing with the days kept).
-         sources AS MATERIALIZED (
-             SELECT n.tenant_id, n.segment_id, n.day,
-                    (SELECT max(p.day) FROM {DAYS} p
-                      WHERE p.view = '{name}' AND p.tenant_id = n.tenant_id AND p.segment_id = n.segment_id
-                        AND p.day < n.day) AS prev
-               FROM created n)
+        "{sources}
          INSERT INTO {name} ({columns})
          SELECT n.tenant_id, n.segment_id, n.day, {dims}, {counters}
            FROM sources n
            JOIN {name} r ON r.tenant_id = n.tenant_id AND r.segment_id = n.segment_id AND r.day = n.prev",
+        sources = fan::new_checkpoints(DAYS, name),
         columns = columns.join(", "),
         dims = dims.join(", "),
         counters = counters.join(", "),

@@ -110,32 +110,21 @@ impl Chains {
     }
 
     /// Creates the checkpoints of `$1`/`$2`/`$3` (tenant, segment, day) that do not exist, each
-    /// a copy of its chain's latest earlier checkpoint (none: it starts empty). The copies read
-    /// the checkpoints as they were before this statement, so two new days of one batch copy
-    /// the same earlier day; the batch's entries are then merged into both.
+    /// a copy of its chain's latest earlier checkpoint (none: it starts empty;
+    /// [`fan::new_checkpoints`]); the batch's entries are then merged into them.
     fn checkpoints(&self) -> String {
         let Chains { table, others, segmented, .. } = self;
         let (segment, on_segment) =
             if *segmented { ("n.segment_id, ", "AND r.segment_id = n.segment_id") } else { ("", "") };
         let keys = 2 + usize::from(*segmented) + others.len();
         format!(
-            "WITH created AS (
-                 INSERT INTO {DAYS} (view, tenant_id, segment_id, day)
-                 SELECT DISTINCT '{table}', t, s, d FROM unnest($1::text[], $2::text[], $3::date[]) AS w(t, s, d)
-                 ORDER BY 2, 3, 4
-                 ON CONFLICT DO NOTHING
-                 RETURNING tenant_id, segment_id, day),
-             sources AS MATERIALIZED (
-                 SELECT n.tenant_id, n.segment_id, n.day,
-                        (SELECT max(p.day) FROM {DAYS} p
-                          WHERE p.view = '{table}' AND p.tenant_id = n.tenant_id AND p.segment_id = n.segment_id
-                            AND p.day < n.day) AS prev
-                   FROM created n)
+            "{sources}
              INSERT INTO {table} (tenant_id, {segment_col}day, {names}offers)
              SELECT n.tenant_id, {segment}n.day, {copied}r.offers
                FROM sources n
                JOIN {table} r ON r.tenant_id = n.tenant_id {on_segment} AND r.day = n.prev
               ORDER BY {order}",
+            sources = fan::new_checkpoints(DAYS, table),
             segment_col = if *segmented { "segment_id, " } else { "" },
             names = others.iter().map(|c| format!("{c}, ")).collect::<String>(),
             copied = others.iter().map(|c| format!("r.{c}, ")).collect::<String>(),

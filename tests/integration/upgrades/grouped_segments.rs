@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
-use crate::helpers::{database_url_before, spawn_app_with, TestEnv};
+use crate::helpers::database_url_before;
+use crate::viewer::{acceptance_rows, ViewerApi};
 
 /// One day's interactions of an offer in a segment.
 struct Day {
@@ -139,16 +140,10 @@ async fn segment_chains_carry_over_into_the_wide_checkpoints() {
     store_chains(&pool, today).await;
     decision_views::MIGRATOR.run(&pool).await.unwrap();
 
-    let env = TestEnv { db_url, pool: pool.clone(), ..TestEnv::new().await };
-    let key = env.api_key("acme", decision_views::api::auth::Role::Viewer).await;
-    let app = spawn_app_with(env, decision_views::startup::Mode::Api).await;
+    let api = ViewerApi::start(db_url, pool.clone(), "acme").await;
     let get = |query: String| {
-        let (app, key) = (&app, &key);
-        async move {
-            let (status, body) = app.get(&format!("/api/v1/dashboard-data?{query}&asOf={today}"), key, "acme").await;
-            assert_eq!(status, 200, "{query}: {body}");
-            body
-        }
+        let api = &api;
+        async move { api.dashboard(&format!("{query}&asOf={today}")).await }
     };
     for days in [1, 2, 3, 6, 10, 30] {
         let want = windows(days);
@@ -173,21 +168,12 @@ async fn segment_chains_carry_over_into_the_wide_checkpoints() {
             assert_offers(&get(query.clone()).await["data"], &ranked(active), &query);
 
             let query = format!("type=acceptance_rate&days={days}&segmentId={segment}");
-            let body = get(query.clone()).await;
-            let got: Vec<(String, i64, i64, i64)> = body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| {
-                    let n = |k: &str| o[k].as_i64().unwrap();
-                    (o["offerId"].as_str().unwrap().to_owned(), n("impressions"), n("positive"), n("negative"))
-                })
-                .collect();
+            let got = acceptance_rows(&get(query.clone()).await);
             let mut expected: Vec<(String, i64, i64, i64)> =
                 mine.iter().map(|(o, w)| ((*o).to_owned(), w.0, w.1, w.2)).collect();
             expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             assert_eq!(got, expected, "{query}");
         }
     }
-    app.stop().await.unwrap();
+    api.stop().await;
 }

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use crate::helpers::{database_url_before, spawn_app_with, TestEnv};
+use crate::helpers::database_url_before;
+use crate::viewer::ViewerApi;
 
 /// A daily row: (days ago, segment, channel, offer) and the counters written.
 struct Stored {
@@ -77,17 +78,10 @@ async fn daily_segment_rows_carry_over_into_the_segment_chains() {
         }
         out
     };
-    let env = TestEnv::new().await;
-    let env = TestEnv { db_url, pool: pool.clone(), ..env };
-    let key = env.api_key("acme", decision_views::api::auth::Role::Viewer).await;
-    let app = spawn_app_with(env, decision_views::startup::Mode::Api).await;
+    let api = ViewerApi::start(db_url, pool.clone(), "acme").await;
     let get = |query: String| {
-        let (app, key) = (&app, &key);
-        async move {
-            let (status, body) = app.get(&format!("/api/v1/dashboard-data?{query}&asOf={today}"), key, "acme").await;
-            assert_eq!(status, 200, "{query}: {body}");
-            body
-        }
+        let api = &api;
+        async move { api.dashboard(&format!("{query}&asOf={today}")).await }
     };
     for (segment, channel) in [("seg_a", None), ("seg_b", None), ("seg_a", Some("email"))] {
         let filter = format!("segmentId={segment}{}", channel.map(|c| format!("&channelId={c}")).unwrap_or_default());
@@ -132,5 +126,5 @@ async fn daily_segment_rows_carry_over_into_the_segment_chains() {
             }
         }
     }
-    app.stop().await.unwrap();
+    api.stop().await;
 }
