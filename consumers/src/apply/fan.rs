@@ -175,7 +175,10 @@ fn fan_out<'a>(
     out
 }
 
-fn columns<'a>(chain_days: &[(&'a str, &'a str, NaiveDate)]) -> (Vec<&'a str>, Vec<&'a str>, Vec<NaiveDate>) {
+/// The tenants, segments and days of `chain_days` as the three arrays the statements bind.
+pub(super) fn columns<'a>(
+    chain_days: &[(&'a str, &'a str, NaiveDate)],
+) -> (Vec<&'a str>, Vec<&'a str>, Vec<NaiveDate>) {
     let mut out = (Vec::with_capacity(chain_days.len()), Vec::with_capacity(chain_days.len()), Vec::new());
     for &(t, s, d) in chain_days {
         out.0.push(t);

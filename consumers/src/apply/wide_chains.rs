@@ -6,8 +6,9 @@
 //!   `''`), a row per (channel, flow) seen up to the day, an entry per offer; selection_frequency
 //!   by channel or flow reads it.
 //! - `interaction_segment_totals` (migration `interaction_segment_totals`): a chain per
-//!   segment, one row per checkpoint, an entry per offer; offer_performance_grouped by segment
-//!   reads it (two rows per segment, where it read two rows per (segment, offer)).
+//!   segment, one row per checkpoint, an entry per offer; offer_performance_grouped by segment,
+//!   and acceptance_rate and offer_performance with a segment, read it (two rows per segment,
+//!   where they read two rows per (segment, offer)).
 //!
 //! A batch locks its tenants' chains (the lock of the narrow running totals of the same
 //! pipeline, see `running`), creates the checkpoints it needs as copies of the chain's latest
@@ -91,12 +92,7 @@ impl Chains {
         let mut tenants: Vec<&str> = chain_days.iter().map(|c| c.0).collect();
         tenants.dedup();
         sqlx::query(&lock_tenants(self.lock)).bind(&tenants).execute(&mut **tx).await?;
-        let (mut t, mut s, mut d) = (Vec::new(), Vec::new(), Vec::new());
-        for &(tenant, segment, day) in &chain_days {
-            t.push(tenant);
-            s.push(segment);
-            d.push(day);
-        }
+        let (t, s, d) = fan::columns(&chain_days);
         sqlx::query(&self.checkpoints()).bind(&t).bind(&s).bind(&d).execute(&mut **tx).await?;
         let targets = fan::reached(tx, DAYS, self.table, &chain_days).await?;
         let mut fanned: Vec<(K, &Entries<'d, N>)> = Vec::with_capacity(rows.len());
