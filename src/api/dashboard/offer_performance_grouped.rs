@@ -88,9 +88,6 @@ pub struct Row {
     pub conversions: i64,
     /// Σ revenue, in micro-units.
     pub revenue_micros: Micros,
-    /// The group's impressions over all its offers, when the rows are its top offers only
-    /// (by segment); otherwise summed from the rows.
-    pub group_impressions: Option<i64>,
 }
 
 /// The active, materialized segments of tenant `$1` (only `$4` when given).
@@ -102,16 +99,6 @@ const ACTIVE_SEGMENTS: &str = "SELECT m.segment_id FROM segments_materialized m
 /// The counters the groups show.
 const COUNTERS: &[&str] = &["impressions", "accepts", "converts", "revenue_micros"];
 
-/// [`Row`]s per (`group` column, offer) of a `totals_source` over [`COUNTERS`] (one row each);
-/// `group_impressions` an expression of its columns.
-fn per_group(group: &str, group_impressions: &str, source: &str) -> String {
-    format!(
-        "SELECT {group} AS group_id, offer_id, impressions::int8 AS impressions,
-                (accepts + converts)::int8 AS conversions, revenue_micros,
-                {group_impressions}::int8 AS group_impressions {source}"
-    )
-}
-
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let group_by = GroupBy::parse(p.get("groupBy"))?;
     let scope = segment_scope(pool, tenant, p).await?;
@@ -120,8 +107,11 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     }
     let rows: Vec<Row> = match group_by {
         GroupBy::Channel => {
-            let sql =
-                per_group("channel_id", "NULL", &totals_source(&OFFER_CHANNEL_INTERACTIONS, SCOPE_CHAIN, COUNTERS));
+            let sql = format!(
+                "SELECT channel_id AS group_id, offer_id, impressions::int8 AS impressions,
+                            (accepts + converts)::int8 AS conversions, revenue_micros {}",
+                totals_source(&OFFER_CHANNEL_INTERACTIONS, SCOPE_CHAIN, COUNTERS)
+            );
             fetch_window(pool, &sql, tenant, p, &scope).await?
         }
         GroupBy::Category => {
@@ -129,7 +119,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                 "WITH stats AS (SELECT offer_id, impressions, accepts, converts, revenue_micros {})
                  SELECT COALESCE(o.category_id, '{UNCATEGORIZED}') AS group_id, s.offer_id,
                         s.impressions::int8 AS impressions, (s.accepts + s.converts)::int8 AS conversions,
-                        s.revenue_micros, NULL::int8 AS group_impressions
+                        s.revenue_micros
                    FROM stats s
                    LEFT JOIN catalog_entities o
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
@@ -161,14 +151,12 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 async fn by_segment(pool: &PgPool, tenant: &str, p: &Params, scope: &SegmentScope) -> ApiResult<Vec<Row>> {
     let mut rows = Vec::new();
     for SegmentOffers { segment_id, offers } in segment_offers(pool, tenant, p, scope, ACTIVE_SEGMENTS).await? {
-        let impressions: i64 = offers.iter().map(|(_, o)| o.impressions).sum();
         rows.extend(offers.into_iter().map(|(offer_id, o)| Row {
             group_id: segment_id.clone(),
             offer_id,
             impressions: o.impressions,
             conversions: o.conversions,
             revenue_micros: Micros(o.revenue_micros),
-            group_impressions: Some(impressions),
         }));
     }
     Ok(rows)
@@ -191,10 +179,7 @@ fn rank(rows: Vec<Row>) -> Vec<Ranked> {
     let mut groups: Vec<Ranked> = by_group
         .into_iter()
         .map(|(group_id, mut offers)| {
-            let impressions = match offers.first().and_then(|o| o.group_impressions) {
-                Some(all) => all,
-                None => offers.iter().map(|o| o.impressions).sum(),
-            };
+            let impressions = offers.iter().map(|o| o.impressions).sum();
             offers.sort_by(|a, b| {
                 b.conversions
                     .cmp(&a.conversions)
@@ -250,7 +235,6 @@ mod tests {
             impressions,
             conversions,
             revenue_micros: Micros(revenue),
-            group_impressions: None,
         };
         let rows: Vec<Row> =
             vec![row("ch1", "o1", 10, 1, 0), row("ch1", "o2", 5, 2, 0), row("ch2", "o1", 30, 0, 2_500_000)];
