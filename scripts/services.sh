@@ -2,7 +2,8 @@
 # Local services for decision-views: PostgreSQL 15, Redis and a Kafka-protocol
 # broker (tansu, persistent SQLite storage engine).
 #
-#   scripts/services.sh up       start/prepare everything (idempotent)
+#   scripts/services.sh up       start/prepare everything (idempotent), and install Chromium
+#                                and chromedriver for the browser test when absent
 #   scripts/services.sh down     stop only what this script started
 #   scripts/services.sh status   one line per service (exit 1 if any is not ready)
 #   scripts/services.sh topics   create the Kafka topics (idempotent; broker must be up)
@@ -452,6 +453,15 @@ state dir: $STATE_DIR
 EOF
 }
 
+# The dashboard page's test drives Debian's Chromium through chromedriver (issue 15).
+browser_up() {
+  if have chromium && have chromedriver; then
+    log "browser: $(chromium --version 2>/dev/null | head -1), chromedriver ready"
+  else
+    apt_install chromium chromium-driver
+  fi
+}
+
 main() {
   local sub=${1:-}
   case $sub in
@@ -462,6 +472,7 @@ main() {
       redis_up
       tansu_up
       topics_up
+      browser_up
       log "all services ready: postgres://postgres@$PG_HOST:$PG_PORT/$APP_DB redis://$REDIS_HOST:$REDIS_PORT kafka $KAFKA_HOST:$KAFKA_PORT"
       ;;
     down)

@@ -16,6 +16,7 @@ pub mod guard;
 mod health;
 mod ingest;
 mod models;
+mod page;
 pub mod rate_limit;
 pub mod serve;
 mod shap;
@@ -40,6 +41,7 @@ pub use watermarks::Watermarks;
 /// timeout, the panic catcher) inside the latency metrics, so timeouts and panics are measured.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
+        .merge(page::router())
         .merge(health::router())
         .merge(ingest::router())
         .merge(dashboard::router())

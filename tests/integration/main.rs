@@ -5,6 +5,7 @@ mod anomaly;
 mod api_hardening;
 mod auth;
 mod bad_input;
+mod browser;
 mod coalescing;
 mod crash;
 mod dedup_days;
