@@ -453,12 +453,23 @@ state dir: $STATE_DIR
 EOF
 }
 
-# The dashboard page's test drives Debian's Chromium through chromedriver (issue 15).
+# The dashboard page's test drives Debian's Chromium through chromedriver, and the OpenAPI
+# test runs schemathesis (PyPI) against a live instance (issue 15).
+SCHEMATHESIS_VERSION=4.32.5
 browser_up() {
   if have chromium && have chromedriver; then
     log "browser: $(chromium --version 2>/dev/null | head -1), chromedriver ready"
   else
     apt_install chromium chromium-driver
+  fi
+  if have st && st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "schemathesis $SCHEMATHESIS_VERSION ready"
+  else
+    have python3 || die "python3 not found: needed for schemathesis"
+    log "pip install schemathesis==$SCHEMATHESIS_VERSION"
+    python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" </dev/null || die "pip install schemathesis failed"
+    hash -r
+    have st || die "schemathesis installed but 'st' is not on PATH"
   fi
 }
 

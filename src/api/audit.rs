@@ -4,16 +4,18 @@
 //! with `GET /api/v1/audit-log`.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgExecutor;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, ApiQuery};
+use super::openapi::{Paging, Refusals, TenantHeader};
 use super::state::AppState;
 
 /// One audited action.
@@ -45,11 +47,11 @@ pub async fn record<'e>(db: impl PgExecutor<'e>, caller: &Caller, a: Audited<'_>
     Ok(())
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/audit-log", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AuditRow {
     id: i64,
@@ -58,13 +60,14 @@ struct AuditRow {
     entity_type: String,
     entity_id: String,
     entity_name: Option<String>,
+    #[schema(value_type = Object)]
     changes: sqlx::types::Json<Value>,
     key_name: String,
     key_id: String,
     at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AuditPage {
     entries: Vec<AuditRow>,
@@ -75,6 +78,22 @@ struct AuditPage {
 }
 
 /// The tenant's audit rows, newest first; filters `action`, `entityId`, `since`, `until`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit-log",
+    tag = "tenant",
+    summary = "The tenant's audit log, newest first (admin)",
+    params(
+        TenantHeader,
+        ("action" = Option<String>, Query, description = "Only this action (generate_narrative, compute_shap, update_settings)"),
+        ("entityId" = Option<String>, Query, description = "Only rows about this entity"),
+        ("since" = Option<String>, Query, description = "From this time (RFC 3339) or date, inclusive"),
+        ("until" = Option<String>, Query, description = "Up to this time (RFC 3339) or date (the whole day), inclusive"),
+        Paging,
+    ),
+    security(("apiKey" = [])),
+    responses((status = 200, description = "A page of audit rows", body = AuditPage), Refusals)
+)]
 async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQuery) -> ApiResult<Json<AuditPage>> {
     caller.require(Role::Admin)?;
     let (limit, offset) = extract::page(&raw, state.max_offset)?;

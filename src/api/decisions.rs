@@ -5,17 +5,19 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use consumers::events::DecisionTrace;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::{self, Audited};
 use super::auth::{Caller, Role};
 use super::catalog::names;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
+use super::openapi::{ErrorBody, Refusals, TenantHeader};
 use super::state::AppState;
 use super::tenant_settings::explanations_enabled;
 use super::traces::stored_trace;
@@ -27,19 +29,21 @@ pub const NOT_OPTED_IN: &str = "LLM explanations are not enabled for this tenant
 /// Characters of a narrative the audit row keeps.
 const PREVIEW_CHARS: usize = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/decisions/{id}/narrative", post(narrative))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(narrative))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NarrativeRequest {
+    /// The audience (default regulator).
+    #[schema(value_type = Option<crate::narrative::Mode>)]
     mode: Option<String>,
     #[serde(default)]
     no_cache: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NarrativeAnswer {
     narrative: String,
@@ -82,6 +86,22 @@ pub fn trace_not_found(id: &str) -> ApiError {
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/decisions/{id}/narrative",
+    tag = "traces",
+    summary = "A decision explained in words",
+    description = "Opt-in per tenant (`aiAnalyzerSettings.llmExplanationsEnabled`); 20 a minute per tenant; cached \
+                   7 days. A regulator narrative is recorded in the audit log.",
+    params(TenantHeader, ("id" = String, Path, description = "The trace id")),
+    request_body(content = NarrativeRequest, description = "Optional: `{}` asks for a regulator narrative"),
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The narrative", body = NarrativeAnswer),
+        (status = 502, description = "The language model failed", body = ErrorBody),
+        Refusals,
+    )
+)]
 async fn narrative(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,21 +1,27 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Object)))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// PostgreSQL reachable and every migration of this build applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "PostgreSQL reachable and every migration applied", body = Object),
+    (status = 503, description = "Not ready, and why", body = Object),
+))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let expected = crate::MIGRATOR.migrations.iter().filter(|m| m.migration_type.is_up_migration()).count() as i64;
     let applied: Result<i64, _> =
@@ -37,6 +43,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> String {
     state.metrics.render()
 }

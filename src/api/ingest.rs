@@ -11,22 +11,24 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Role, StatusCaller};
 use super::error::ApiResult;
 use super::extract::{self, ApiQuery};
+use super::openapi::{OptionalTenantHeader, Paging, Refusals};
 use super::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/ingest/status", get(status)).route("/api/v1/dead-letters", get(dead_letters))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(dead_letters))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PartitionStatus {
     topic: String,
@@ -41,8 +43,18 @@ struct PartitionStatus {
     event_time_watermark: Option<DateTime<Utc>>,
 }
 
+/// The ingest status: what a platform key sees, or what a tenant admin sees (documentation
+/// only; the handler answers one of the two).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum IngestStatus {
+    Platform(PlatformStatus),
+    Tenant(TenantStatus),
+}
+
 /// What a platform key sees.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PlatformStatus {
     partitions: Vec<PartitionStatus>,
@@ -55,7 +67,7 @@ struct PlatformStatus {
 }
 
 /// What a tenant admin sees.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TenantStatus {
     tenant_id: String,
@@ -65,6 +77,20 @@ struct TenantStatus {
     data_as_of: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ingest/status",
+    tag = "operations",
+    summary = "Ingest status",
+    description = "A platform key sees every partition (offsets, lag, last commit) and all tenants' dead letters; a \
+                   tenant admin its tenant's dead letters. Both see when the views were last complete.",
+    params(OptionalTenantHeader),
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The status", body = IngestStatus),
+        Refusals,
+    )
+)]
 async fn status(State(state): State<AppState>, caller: StatusCaller) -> ApiResult<Response> {
     let data_as_of = super::data_version::data_as_of(&state.pool, &state.topics).await?;
     let caller = match caller {
@@ -153,7 +179,7 @@ async fn platform_status(state: &AppState, data_as_of: Option<String>) -> ApiRes
     Ok(Json(PlatformStatus { broker_reachable: !highs.is_empty(), partitions, dead_letters: by_topic(dl), data_as_of }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeadLetterOut {
     id: i64,
@@ -176,7 +202,7 @@ struct DeadLetterOut {
     received_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeadLetterPage {
     dead_letters: Vec<DeadLetterOut>,
@@ -205,6 +231,20 @@ struct DeadLetterRow {
 /// a platform key's are those attributed to no tenant (a message key naming another tenant
 /// than its payload, offsets the Kafka client could not deliver, unreadable payloads without
 /// a readable key), whose bytes may belong to any tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    tag = "operations",
+    summary = "Dead letters",
+    params(
+        OptionalTenantHeader,
+        ("topic" = Option<String>, Query, description = "Only this topic's"),
+        ("reason" = Option<String>, Query, description = "Only this reason's"),
+        Paging,
+    ),
+    security(("apiKey" = [])),
+    responses((status = 200, description = "A page of dead letters, newest first", body = DeadLetterPage), Refusals)
+)]
 async fn dead_letters(
     State(state): State<AppState>,
     caller: StatusCaller,

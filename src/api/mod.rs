@@ -16,6 +16,7 @@ pub mod guard;
 mod health;
 mod ingest;
 mod models;
+pub mod openapi;
 mod page;
 pub mod rate_limit;
 pub mod serve;
@@ -33,15 +34,26 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
+pub use dashboard::answer_schemas;
 pub use state::AppState;
 pub use watermarks::Watermarks;
 
 /// Every route, with what bounds and protects them (`guard::protect`: JSON 404/405, the request
 /// timeout, the panic catcher) inside the latency metrics, so timeouts and panics are measured.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .merge(page::router())
+    let (api, doc) = api_routes().split_for_parts();
+    let routes = Router::new().merge(api).merge(openapi::router(&doc)).merge(page::router());
+    guard::protect(routes, state.request_timeout)
+        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
+        .with_state(state)
+}
+
+/// The documented routes: the OpenAPI document is assembled from them (`openapi`).
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(ingest::router())
         .merge(dashboard::router())
@@ -49,10 +61,12 @@ pub fn router(state: AppState) -> Router {
         .merge(tenant_settings::router())
         .merge(audit::router())
         .merge(decisions::router())
-        .merge(shap::router());
-    guard::protect(routes, state.request_timeout)
-        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
-        .with_state(state)
+        .merge(shap::router())
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
 }
 
 /// Request latency per route (and per dashboard type, the unit users care about).

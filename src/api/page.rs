@@ -38,7 +38,8 @@ macro_rules! asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// Every file the page loads. `index.html` is served at `/`, the rest under `/assets/`.
+/// Every file the pages load. `index.html` is served at `/`, `docs.html` (Swagger UI over the
+/// OpenAPI document) at `/api/v1/docs`, the rest under `/assets/`.
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
@@ -53,23 +54,38 @@ const ASSETS: &[Asset] = &[
     asset!("js/explain.js", JS),
     asset!("vendor/chart.umd.min.js", JS),
     asset!("vendor/chart.js.LICENSE.md", "text/markdown; charset=utf-8"),
+    asset!("docs.html", "text/html; charset=utf-8"),
+    asset!("js/docs.js", JS),
+    asset!("vendor/swagger-ui/swagger-ui-bundle.js", JS),
+    asset!("vendor/swagger-ui/swagger-ui.css", "text/css; charset=utf-8"),
+    asset!("vendor/swagger-ui/LICENSE", "text/plain; charset=utf-8"),
 ];
 
 /// The ETag of each asset, in `ASSETS` order: hashed once, on first use.
 static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| ASSETS.iter().map(|a| etag(a.body)).collect());
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/assets/{*path}", get(asset))
+    Router::new().route("/", get(index)).route("/api/v1/docs", get(docs)).route("/assets/{*path}", get(asset))
+}
+
+const PAGES: [&str; 2] = ["index.html", "docs.html"];
+
+fn position(path: &str) -> Option<usize> {
+    ASSETS.iter().position(|a| a.path == path)
 }
 
 async fn index(headers: HeaderMap) -> Response {
     serve(0, &headers)
 }
 
+async fn docs(headers: HeaderMap) -> Response {
+    serve(position("docs.html").expect("docs.html is an asset"), &headers)
+}
+
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    match ASSETS.iter().position(|a| a.path == path) {
-        // index.html has one address, `/`.
-        Some(i) if i > 0 => Ok(serve(i, &headers)),
+    match position(&path) {
+        // A page has one address (`/`, `/api/v1/docs`).
+        Some(i) if !PAGES.contains(&path.as_str()) => Ok(serve(i, &headers)),
         _ => Err(ApiError::NotFound(format!("no asset {path}"))),
     }
 }
@@ -89,7 +105,7 @@ fn serve(i: usize, request: &HeaderMap) -> Response {
     if let Ok(v) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, v);
     }
-    if i == 0 {
+    if PAGES.contains(&asset.path) {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     }
     resp
@@ -111,11 +127,13 @@ mod tests {
                 assert!(served(&format!("js/{file}")), "{} imports {file}, which is not served", a.path);
             }
         }
-        let html = std::str::from_utf8(ASSETS[0].body).unwrap();
-        for attr in ["src=\"/assets/", "href=\"/assets/"] {
-            for link in html.split(attr).skip(1) {
-                let file = &link[..link.find('"').unwrap()];
-                assert!(served(file), "index.html links {file}, which is not served");
+        for page in PAGES {
+            let html = std::str::from_utf8(ASSETS[position(page).unwrap()].body).unwrap();
+            for attr in ["src=\"/assets/", "href=\"/assets/"] {
+                for link in html.split(attr).skip(1) {
+                    let file = &link[..link.find('"').unwrap()];
+                    assert!(served(file), "{page} links {file}, which is not served");
+                }
             }
         }
     }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::{self, Audited};
 use super::auth::{Caller, Role};
@@ -18,6 +19,7 @@ use super::decisions::{body, opted_in, trace_not_found};
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
 use super::models::Models;
+use super::openapi::{Refusals, TenantHeader};
 use super::state::AppState;
 use crate::explain::{explain_trees, probability_deltas, Ensemble, Explanation};
 
@@ -36,16 +38,22 @@ fn threads() -> usize {
     cores.clamp(1, 4)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ShapRequest {
+    /// A tenant's `gradient_boosted` catalog model (required).
     model_id: Option<String>,
+    /// The candidate offer explained (echoed in the audit log).
     offer_id: Option<String>,
+    /// The attributes the scorer saw (required): not stored with the trace.
+    #[schema(value_type = Option<Object>)]
     attributes: Option<Map<String, Value>>,
+    /// Decimal places of the answer, 0–15 (0: raw doubles; default 6).
+    #[schema(maximum = 15)]
     round: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ShapAnswer {
     decision_trace_id: String,
@@ -114,10 +122,22 @@ fn row(model: &Ensemble, attributes: &Map<String, Value>) -> ApiResult<(Vec<Opti
     Ok((x, ignored))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/decisions/{id}/shap", post(shap))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(shap))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/decisions/{id}/shap",
+    tag = "traces",
+    summary = "Exact TreeSHAP values of a decision",
+    description = "Opt-in per tenant (as the narrative); 30 a minute per tenant; every answer is recorded in the \
+                   audit log. baseline + Σ shapValues = rawMargin; score = sigmoid(rawMargin).",
+    params(TenantHeader, ("id" = String, Path, description = "The trace id")),
+    request_body = ShapRequest,
+    security(("apiKey" = [])),
+    responses((status = 200, description = "The SHAP values", body = ShapAnswer), Refusals)
+)]
 async fn shap(
     State(state): State<AppState>,
     caller: Caller,

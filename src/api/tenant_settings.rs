@@ -3,24 +3,26 @@
 //! them when it decides which raw traces to store.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::PgExecutor;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::{self, Audited};
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, ApiJson};
+use super::openapi::{Refusals, TenantHeader};
 use super::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/settings", get(get_settings).put(put_settings))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
 }
 
 /// The tenant settings of docs/events.md 2.3, with their defaults.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TenantSettings {
     decision_trace_enabled: bool,
@@ -28,10 +30,22 @@ struct TenantSettings {
     ai_analyzer_settings: AiAnalyzer,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AiAnalyzer {
     llm_explanations_enabled: bool,
+}
+
+/// A change (PUT): each field given replaces the stored one; the others keep their values.
+/// (Documentation of the body, which the handler checks field by field.)
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SettingsPatch {
+    decision_trace_enabled: Option<bool>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    decision_trace_sample_rate: Option<f64>,
+    ai_analyzer_settings: Option<AiAnalyzer>,
 }
 
 /// The stored settings document and the settings it means (defaults filled in). `lock`: hold
@@ -61,6 +75,15 @@ pub async fn explanations_enabled(pool: &sqlx::PgPool, tenant: &str) -> ApiResul
     Ok(load_settings(pool, tenant, false).await?.1.ai_analyzer_settings.llm_explanations_enabled)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings",
+    tag = "tenant",
+    summary = "The tenant's trace and explanation settings, defaults filled in",
+    params(TenantHeader),
+    security(("apiKey" = [])),
+    responses((status = 200, description = "The settings", body = TenantSettings), Refusals)
+)]
 async fn get_settings(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TenantSettings>> {
     caller.require(Role::Viewer)?;
     Ok(Json(load_settings(&state.pool, &caller.tenant_id, false).await?.1))
@@ -69,6 +92,16 @@ async fn get_settings(State(state): State<AppState>, caller: Caller) -> ApiResul
 /// Admin: updates the given fields (the others keep their values). Stored as the tenant's
 /// `tenant_settings` catalog entity, like a catalog change without a version (docs/events.md 2.3),
 /// with an `update_settings` audit row (old and new values) in the same transaction.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings",
+    tag = "tenant",
+    summary = "Change some of the tenant's settings (admin)",
+    params(TenantHeader),
+    request_body = SettingsPatch,
+    security(("apiKey" = [])),
+    responses((status = 200, description = "The settings after the change", body = TenantSettings), Refusals)
+)]
 async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,21 +4,23 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, ApiPath, ApiQuery};
+use super::openapi::{Paging, Refusals, TenantHeader};
 use super::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/decision-traces", get(list)).route("/api/v1/decision-traces/{id}", get(one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(one))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TracePage {
     traces: Vec<Value>,
     /// Stored traces matching the filters (exact).
@@ -28,6 +30,20 @@ struct TracePage {
 }
 
 /// Stored traces of the tenant, newest first; filters `customerId`, `requestId`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/decision-traces",
+    tag = "traces",
+    summary = "Decision traces, newest first",
+    params(
+        TenantHeader,
+        ("customerId" = Option<String>, Query, description = "Only this customer's"),
+        ("requestId" = Option<String>, Query, description = "Only this request's"),
+        Paging,
+    ),
+    security(("apiKey" = [])),
+    responses((status = 200, description = "A page of traces", body = TracePage), Refusals)
+)]
 async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQuery) -> ApiResult<Json<TracePage>> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;
@@ -93,6 +109,15 @@ fn body_bytes(zstd: Option<Vec<u8>>, json: Option<String>) -> ApiResult<Vec<u8>>
 }
 
 /// The whole stored trace, as published; 404 when absent or another tenant's.
+#[utoipa::path(
+    get,
+    path = "/api/v1/decision-traces/{id}",
+    tag = "traces",
+    summary = "One decision trace, whole, as published",
+    params(TenantHeader, ("id" = String, Path, description = "The trace id")),
+    security(("apiKey" = [])),
+    responses((status = 200, description = "The trace", body = Object), Refusals)
+)]
 async fn one(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     state.limits.check_read(&caller.tenant_id)?;

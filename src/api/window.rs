@@ -32,7 +32,7 @@ pub struct Window {
 }
 
 /// `period` of the responses.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Period {
     pub days: i64,
     pub since: String,

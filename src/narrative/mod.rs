@@ -21,8 +21,9 @@ pub use facts::Facts;
 use crate::store::Store;
 
 /// The audience.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = NarrativeMode)]
 pub enum Mode {
     /// Formal prose naming every stage (the default).
     Regulator,
@@ -55,7 +56,8 @@ impl FromStr for Mode {
 }
 
 /// Token counts, when the provider reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = NarrativeTokens)]
 pub struct Tokens {
     pub input: Option<u64>,
     pub output: Option<u64>,

@@ -5,7 +5,7 @@
 
 mod audit;
 mod narrative;
-mod shap;
+pub mod shap;
 
 use std::time::Duration;
 

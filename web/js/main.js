@@ -62,7 +62,7 @@ function start() {
 
 function show(s) {
   for (const [name, node] of Object.entries(views)) node.hidden = name !== s.view;
-  for (const a of $("views").querySelectorAll("a")) {
+  for (const a of $("views").querySelectorAll("a[data-view]")) {
     if (a.dataset.view === s.view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -74,7 +74,7 @@ function show(s) {
   }
 }
 
-for (const a of $("views").querySelectorAll("a")) {
+for (const a of $("views").querySelectorAll("a[data-view]")) {
   a.addEventListener("click", (e) => {
     e.preventDefault();
     show(state.update({ view: a.dataset.view }));

@@ -9,7 +9,7 @@ use super::totals::{segment_offers, totals_source, OFFER_INTERACTIONS, SCOPE_CHA
 use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AcceptanceRate {
     /// Offers sorted by impressions desc, then offerId.
     pub data: Vec<OfferRate>,
@@ -18,8 +18,9 @@ pub struct AcceptanceRate {
     pub period: Period,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AcceptanceRateRow)]
 pub struct OfferRate {
     pub offer_id: String,
     pub offer_name: String,

@@ -10,7 +10,7 @@ use super::read::{Body, Params};
 use crate::api::error::ApiResult;
 use consumers::units::money::{to_money, Micros};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttributionSummary {
     /// Conversions desc, then model.
@@ -19,8 +19,9 @@ pub struct AttributionSummary {
     pub total_conversions: i64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AttributionModelRow)]
 pub struct ModelRow {
     pub model: String,
     /// Attribution events of the model in the window.

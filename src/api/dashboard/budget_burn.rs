@@ -10,13 +10,14 @@ use super::read::Body;
 use crate::api::error::ApiResult;
 use consumers::units::money::{to_money, Micros};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BudgetBurn {
     pub data: Vec<BurnRow>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = BudgetBurnRow)]
 pub struct BurnRow {
     pub offer_id: String,
     pub offer_name: String,

@@ -8,13 +8,14 @@ use super::format::percent_string;
 use super::read::{fetch_window, rollup_source, segment_scope, Body, Grain, Params, SegmentScope};
 use crate::api::error::ApiResult;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ChannelEffectiveness {
     pub data: Vec<ChannelRow>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ChannelEffectivenessRow)]
 pub struct ChannelRow {
     pub channel_id: String,
     pub channel_name: String,

@@ -10,13 +10,14 @@ use super::read::{fetch_window, rollup_source, segment_scope, Body, Grain, Param
 use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DailyTrend {
     /// One point per date of the window, zero-filled.
     pub data: Vec<Point>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = DailyTrendPoint)]
 pub struct Point {
     /// `"Mar 24"`.
     pub name: String,

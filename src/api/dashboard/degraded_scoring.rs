@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use super::read::{Body, Params};
 use crate::api::error::ApiResult;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DegradedScoring {
     pub degraded_count: i64,

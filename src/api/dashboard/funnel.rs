@@ -6,12 +6,13 @@ use sqlx::PgPool;
 use super::read::Body;
 use crate::api::error::ApiResult;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Funnel {
     pub stages: Vec<Stage>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = FunnelStage)]
 pub struct Stage {
     pub label: &'static str,
     pub count: i64,

@@ -12,7 +12,7 @@ use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 use consumers::units::latency::{self, Latency};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LatencyTrend {
     /// One point per date, oldest first; 0 for dates without traces.
@@ -22,7 +22,8 @@ pub struct LatencyTrend {
     pub overall: Overall,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = LatencyTrendPoint)]
 pub struct Point {
     /// The weekday ("Mon") for windows of up to 7 days, else "Mar 24".
     pub name: String,
@@ -30,7 +31,8 @@ pub struct Point {
     pub p99: u64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = LatencyOverall)]
 pub struct Overall {
     pub count: u64,
     pub p50: u64,

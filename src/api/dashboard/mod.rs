@@ -10,6 +10,7 @@ mod budget_burn;
 mod channel_effectiveness;
 mod daily_trend;
 mod degraded_scoring;
+mod doc;
 mod format;
 mod funnel;
 mod kind;
@@ -30,25 +31,50 @@ mod why_not_ranked;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::cache;
 use super::data_version::data_as_of;
 use super::error::ApiResult;
 use super::extract::ApiQuery;
+use super::openapi::{Refusals, TenantHeader};
 use super::state::AppState;
+pub use doc::answer_schemas;
+use doc::{DashboardAnswer, DashboardQuery};
 pub use kind::DashboardType;
 use read::Body;
 use request::DashboardRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/dashboard-data", get(dashboard_data))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(dashboard_data))
 }
 
 /// The read path: rate limit → validate → cache (per tenant; concurrent misses share one
 /// computation) → compute (bounded) → ETag / 304, X-Data-As-Of and X-Cache.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard-data",
+    tag = "dashboards",
+    summary = "Dashboard data of one type",
+    description = "Pre-aggregated, exact answers of the 18 dashboard types (role viewer). An answer is cached per \
+                   tenant until the views change; send the previous `ETag` in `If-None-Match` to get a bodiless 304.",
+    params(TenantHeader, DashboardQuery,
+           ("If-None-Match" = Option<String>, Header, description = "The ETag of an answer already held")),
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The type's answer", body = DashboardAnswer, headers(
+            ("ETag" = String, description = "Identifies this answer's bytes"),
+            ("X-Data-As-Of" = String, description = "The time up to which the views were complete when computed"),
+            ("X-Cache" = String, description = "hit, miss, or off"),
+        )),
+        (status = 304, description = "Not modified: `If-None-Match` named this answer's ETag", headers(
+            ("ETag" = String), ("X-Data-As-Of" = String), ("X-Cache" = String),
+        )),
+        Refusals,
+    )
+)]
 async fn dashboard_data(
     State(state): State<AppState>,
     caller: Caller,

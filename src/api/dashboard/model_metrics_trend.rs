@@ -13,7 +13,7 @@ use crate::api::window::day_name;
 /// At most this many features are listed.
 pub const TOP_FEATURES: usize = 20;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelMetricsTrend {
     /// One point per date with ≥1 evaluation in the window (sparse), oldest first.
@@ -26,14 +26,15 @@ pub struct ModelMetricsTrend {
     pub model_name: Option<String>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AucPoint {
     pub name: String,
     /// Mean AUC of the date's evaluations, 4 decimals.
     pub auc: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = FeatureImportance)]
 pub struct Feature {
     pub name: String,
     pub value: f64,

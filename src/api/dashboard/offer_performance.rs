@@ -16,13 +16,14 @@ use consumers::units::wide::offer_interactions::OfferInteractions;
 /// How many offers the answer lists.
 pub const TOP: usize = 20;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct OfferPerformance {
     pub data: Vec<OfferRow>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OfferPerformanceRow)]
 pub struct OfferRow {
     pub offer_id: String,
     pub name: String,

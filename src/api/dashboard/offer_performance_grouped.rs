@@ -46,23 +46,26 @@ impl GroupBy {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OfferPerformanceGrouped)]
 pub struct Grouped {
     pub groups: Vec<Group>,
     pub group_by: &'static str,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OfferGroup)]
 pub struct Group {
     pub group_name: String,
     pub group_id: String,
     pub offers: Vec<GroupOffer>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OfferGroupRow)]
 pub struct GroupOffer {
     pub offer_id: String,
     pub name: String,

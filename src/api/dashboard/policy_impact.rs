@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use super::read::Body;
 use crate::api::error::ApiResult;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyImpact {
     /// Count desc, then policyType.
@@ -17,8 +17,9 @@ pub struct PolicyImpact {
     pub total_active: i64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PolicyImpactRow)]
 pub struct PolicyCount {
     pub policy_type: String,
     pub count: i64,

@@ -11,7 +11,7 @@ use crate::api::error::ApiResult;
 use crate::api::window::{day_name, Window};
 use consumers::units::money::{to_money, Micros};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RevenueTrend {
     pub data: Vec<Point>,
@@ -19,7 +19,8 @@ pub struct RevenueTrend {
     pub has_real_data: bool,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = RevenueTrendPoint)]
 pub struct Point {
     pub name: String,
     /// 2 decimals.

@@ -11,7 +11,7 @@ use super::read::{name_or_id, names, Body, Params, UNCATEGORIZED};
 use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
 use crate::api::error::{ApiError, ApiResult};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreDistribution {
     /// Always ten buckets, "0.0-0.1" … "0.9-1.0".
@@ -23,13 +23,14 @@ pub struct ScoreDistribution {
     pub dimension_buckets: Vec<DimensionBucket>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = ScoreBucket)]
 pub struct Bucket {
     pub name: String,
     pub count: i64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DimensionBucket {
     /// The dimension value's id.

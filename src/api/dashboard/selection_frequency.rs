@@ -18,7 +18,7 @@ use super::totals::{checkpoint, totals_source, OFFER_SELECTION, SCOPE_CHAIN};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SelectionFrequency {
     /// selectedCount desc, eligibleCount desc, then offerId.
@@ -28,8 +28,9 @@ pub struct SelectionFrequency {
     pub period: Period,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SelectionFrequencyRow)]
 pub struct OfferSelection {
     pub offer_id: String,
     pub offer_name: String,

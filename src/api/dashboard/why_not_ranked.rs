@@ -13,7 +13,7 @@ use crate::api::window::{Period, Window};
 /// beatenBy lists this many winners.
 pub const TOP_BEATEN_BY: usize = 5;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WhyNotRanked {
     pub offer_id: String,
@@ -34,7 +34,7 @@ pub struct WhyNotRanked {
     pub sample_cap: Option<i64>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MissReasons {
     pub scored_too_low: i64,
@@ -46,8 +46,9 @@ pub struct MissReasons {
     pub not_ranked: i64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = BeatenBy)]
 pub struct Beaten {
     pub offer_id: String,
     pub offer_name: String,

@@ -145,9 +145,12 @@ async fn the_page_shows_what_the_api_answers() {
     browser.client.goto(&format!("{}/", app.address)).await.unwrap();
     let page = Page { browser, app, key };
     let b = &page.browser;
-    b.js("window.pageErrors = []; window.addEventListener('error', (e) => window.pageErrors.push(e.message)); \
-          window.addEventListener('unhandledrejection', (e) => window.pageErrors.push(String(e.reason)))", vec![])
-        .await;
+    b.js(
+        "window.pageErrors = []; window.addEventListener('error', (e) => window.pageErrors.push(e.message)); \
+          window.addEventListener('unhandledrejection', (e) => window.pageErrors.push(String(e.reason)))",
+        vec![],
+    )
+    .await;
 
     // Sign in: the form, then every panel of the default view (7 days).
     b.wait_for("the sign-in form", SETTLE, "return !document.getElementById('login').hidden").await;
@@ -250,6 +253,15 @@ async fn the_page_shows_what_the_api_answers() {
     page.settled("the phone view", "(q) => q.startsWith('/api/v1/ingest') || q.includes('days=30')").await;
     page.compare_all().await;
     b.screenshot(&screenshots(), "dashboard-phone").await;
+
+    // The API's own document, browsable: Swagger UI draws every documented operation.
+    let doc = decision_views::api::openapi_document();
+    let operations: usize =
+        doc.paths.paths.values().map(|item| serde_json::to_value(item).unwrap().as_object().unwrap().len()).sum();
+    b.client.set_window_size(1280, 1600).await.unwrap();
+    b.client.goto(&format!("{}/api/v1/docs", page.app.address)).await.unwrap();
+    let drawn = format!("return document.querySelectorAll('.opblock').length === {operations}");
+    b.wait_for("Swagger UI's operations", SETTLE, &drawn).await;
     page.browser.stop().await;
 }
 
@@ -325,6 +337,14 @@ async fn the_page_and_its_assets_are_served_with_validators() {
         let r = app.client.get(format!("{}{asset}", app.address)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{asset}");
         assert_eq!(r.headers()["cache-control"], "no-cache");
+    }
+    let docs = app.client.get(format!("{}/api/v1/docs", app.address)).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(docs.text().await.unwrap().contains("/assets/vendor/swagger-ui/swagger-ui-bundle.js"));
+    for page in ["/assets/index.html", "/assets/docs.html"] {
+        let r = app.client.get(format!("{}{page}", app.address)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{page}: a page has one address");
     }
     let missing = app.client.get(format!("{}/assets/nope.js", app.address)).send().await.unwrap();
     assert_eq!(missing.status(), 404);

@@ -16,13 +16,13 @@ const PATH: &str = "/api/v1/decisions/trace_001/shap";
 /// to 9.6405516 in doubles), so past magnitude 1 the bound is relative.
 const TOLERANCE: f64 = 1e-6;
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/shap/{name}.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture present")).expect("fixture is JSON")
 }
 
 /// Publishes `model` (a fixture's `model` object) as the tenant's catalog model `id`.
-fn publish_model(app: &TestApp, tenant: &str, id: &str, name: &str, model: &Value) {
+pub fn publish_model(app: &TestApp, tenant: &str, id: &str, name: &str, model: &Value) {
     publish_model_version(app, tenant, id, name, model, 1);
 }
 

@@ -17,14 +17,15 @@ use crate::api::error::ApiResult;
 use crate::api::window::{iso_midnight, parse_days, Window};
 use stats::{candidate, proportion, rank, revenue, Candidate, DailyRevenue};
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AnomalyCandidates {
     pub data: Vec<Candidate>,
     pub period: Period,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AnomalyPeriod)]
 pub struct Period {
     pub current_days: i64,
     pub baseline_days: i64,

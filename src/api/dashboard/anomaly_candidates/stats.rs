@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::api::dashboard::format::round;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = AnomalySeverity)]
 pub enum Severity {
     Info,
     Warning,
@@ -83,8 +84,9 @@ pub fn severity(delta_pct: Option<f64>, z: Option<f64>) -> Option<Severity> {
     class(z.unwrap_or(0.0), 2.0, 3.0, 4.0).max(class(delta_pct.unwrap_or(0.0), 15.0, 30.0, 50.0))
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AnomalyCandidate)]
 pub struct Candidate {
     pub metric: &'static str,
     pub dimension: &'static str,
