@@ -21,7 +21,7 @@ function shapForm(trace, out) {
     el("label", {}, "Model", el("input", { name: "modelId", required: true })),
     el("label", {}, "Offer", el("input", { name: "offerId", value: top || "" })),
     el("label", {}, "Decimals", el("input", { name: "round", type: "number", min: "0", max: "15", value: "6" })),
-    el("label", {}, "Attributes at decision time (JSON)",
+    el("label", { class: "wide" }, "Attributes at decision time (JSON)",
       el("textarea", { name: "attributes", required: true }, "{}")),
     el("button", { type: "submit" }, "Compute SHAP values"));
   form.addEventListener("submit", async (e) => {

@@ -6,6 +6,7 @@
 
 mod driver;
 mod marks;
+mod traces;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use decision_views::publish::{EventTime, Workload, WorkloadShape};
 use decision_views::startup::Mode;
 use serde_json::{json, Value};
 
+use crate::explain::shap::{fixture, publish_model};
 use crate::helpers::{spawn_app_with, TestApp, TestEnv};
 use crate::model::ts;
 use driver::Browser;
@@ -139,6 +141,7 @@ async fn the_page_shows_what_the_api_answers() {
     publish_workload(&env);
     let key = env.api_key(TENANT, Role::Admin).await;
     let app = spawn_app_with(env, Mode::All).await;
+    publish_model(&app, TENANT, "mdl_0", "Propensity GBM", &fixture("d5_t12_logistic_named")["model"]);
     app.env.wait_caught_up(Duration::from_secs(120)).await;
 
     let browser = Browser::start(1280, 1600).await;
@@ -243,7 +246,7 @@ async fn the_page_shows_what_the_api_answers() {
     let drawn = page.panels("[data-type=daily_trend]").await.remove(0);
     compare(&drawn, &page.answer(&drawn.query).await);
 
-    traces_browser(&page).await;
+    traces::browse(&page).await;
 
     assert_eq!(b.js("return window.pageErrors", vec![]).await, json!([]), "errors in the page");
 
@@ -277,47 +280,6 @@ fn marks_segment(kind: &str) -> bool {
         "why_not_ranked",
     ]
     .contains(&kind)
-}
-
-/// The traces list matches the API page by page, and a trace opens with its pipeline; its
-/// explanations say plainly that the tenant has not opted in.
-async fn traces_browser(page: &Page) {
-    let b = &page.browser;
-    b.click("#views a[data-view=traces]").await;
-    let loaded = |t: &str| format!("return document.querySelector('[data-type={t}]')?.dataset.state === 'ok'");
-    b.wait_for("the traces list", SETTLE, &loaded("traces")).await;
-    let list = page.panels("[data-type=traces]").await.remove(0);
-    let answer = page.answer(&list.query).await;
-    assert!(answer["total"].as_i64().unwrap() > 50, "more than one page of traces: {}", answer["total"]);
-    assert_eq!(compare(&list, &answer), 50 * 7);
-    b.click("[data-type=traces] nav button:last-child").await;
-    b.wait_for("the second page", SETTLE, "return document.querySelector('[data-type=traces]')?.dataset.query.includes('offset=50') && document.querySelector('[data-type=traces]').dataset.state === 'ok'").await;
-    let second = page.panels("[data-type=traces]").await.remove(0);
-    assert!(compare(&second, &page.answer(&second.query).await) > 0);
-
-    b.click("[data-type=traces] tbody tr").await;
-    b.wait_for("a trace", SETTLE, &loaded("trace")).await;
-    let trace = page.panels("[data-type=trace]").await.remove(0);
-    let answer = page.answer(&trace.query).await;
-    assert!(compare(&trace, &answer) > 20, "the trace's pipeline and results shown");
-    assert!(answer["pipeline"].as_array().is_some_and(|p| !p.is_empty()));
-    b.screenshot(&screenshots(), "trace-desktop").await;
-
-    b.click("[aria-label=Narrative] button").await;
-    b.wait_for(
-        "the narrative's refusal",
-        SETTLE,
-        "return document.querySelector('[data-type=narrative]').dataset.state === 'error'",
-    )
-    .await;
-    let shown = page.panels("[data-type=narrative]").await.remove(0).text;
-    let id = answer["id"].as_str().unwrap();
-    let (status, refusal, _) = page
-        .app
-        .post(&format!("/api/v1/decisions/{id}/narrative"), &page.key, TENANT, &json!({"mode": "regulator"}))
-        .await;
-    assert_eq!(status, 403);
-    assert!(shown.contains(refusal["error"].as_str().unwrap()), "the page says why: {shown}");
 }
 
 #[tokio::test]
