@@ -16,6 +16,7 @@ pub mod guard;
 mod health;
 mod ingest;
 mod models;
+mod observe;
 pub mod openapi;
 mod page;
 pub mod rate_limit;
@@ -28,11 +29,7 @@ mod traces;
 mod watermarks;
 mod window;
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,9 +43,7 @@ pub use watermarks::Watermarks;
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api_routes().split_for_parts();
     let routes = Router::new().merge(api).merge(openapi::router(&doc)).merge(page::router());
-    guard::protect(routes, state.request_timeout)
-        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
-        .with_state(state)
+    guard::protect(routes, state.request_timeout).layer(middleware::from_fn(observe::observe)).with_state(state)
 }
 
 /// The documented routes: the OpenAPI document is assembled from them (`openapi`).
@@ -67,29 +62,4 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api_routes().into_openapi()
-}
-
-/// Request latency per route (and per dashboard type, the unit users care about).
-async fn track_latency(State(_): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route =
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let dashboard_type = if route == "/api/v1/dashboard-data" {
-        req.uri().query().and_then(|q| {
-            let t = q.split('&').find_map(|kv| kv.strip_prefix("type="))?;
-            // A documented type or "unknown": bounded label values.
-            Some(t.parse::<DashboardType>().map_or("unknown", DashboardType::name).to_owned())
-        })
-    } else {
-        None
-    };
-    let resp = next.run(req).await;
-    metrics::histogram!(
-        "http_request_duration_seconds",
-        "route" => route,
-        "type" => dashboard_type.unwrap_or_default(),
-        "status" => resp.status().as_u16().to_string()
-    )
-    .record(started.elapsed().as_secs_f64());
-    resp
 }

@@ -19,6 +19,7 @@ mod interaction_types;
 mod isolation;
 mod model;
 mod model_types;
+mod observability;
 mod openapi;
 mod pipeline;
 mod poison;

@@ -1,0 +1,107 @@
+//! What an operator sees of requests and ingest (issue 16): a request id on every answer and in
+//! the access log line of the request (which `RUST_LOG` switches off), and metrics with HELP
+//! lines and histogram buckets that fit what they count.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use consumers::events::TopicKind;
+use decision_views::api::auth::Role;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, TestEnv};
+use crate::model::{catalog, ts};
+
+/// Runs `decision-views api` with `rust_log`, sends `/healthz` with `request_id`, and returns
+/// what the process wrote on stderr and the `X-Request-Id` it answered.
+async fn api_process(env: &TestEnv, rust_log: &str, request_id: &str) -> (String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_decision-views"))
+        .arg("api")
+        .env_clear()
+        .envs(env.env_vars())
+        .env("DV_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the api process");
+    let address = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answered = loop {
+        let sent = client.get(format!("{address}/healthz")).header("X-Request-Id", request_id).send().await;
+        if let Ok(r) = sent.as_ref().map(|r| r.status().as_u16() == 200) {
+            if r {
+                break sent.unwrap().headers()["x-request-id"].to_str().unwrap().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "the api process never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("the process ends")).await.unwrap();
+    (String::from_utf8_lossy(&out.stderr).into_owned(), answered)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_has_an_id_in_its_answer_and_its_access_log_line() {
+    let env = TestEnv::new().await;
+    let (log, answered) = api_process(&env, "info", "report-4711").await;
+    assert_eq!(answered, "report-4711", "the client's id is kept");
+    let line = log.lines().find(|l| l.contains("report-4711")).unwrap_or_else(|| panic!("no access line in:\n{log}"));
+    for part in ["decision_views::access", "method=GET", "uri=/healthz", "status=200"] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    let (log, _) = api_process(&env, "info,decision_views::access=off", "quiet-1").await;
+    assert!(!log.contains("quiet-1"), "the access log is switched off:\n{log}");
+
+    // In-process: a request without an id gets a new one, different each time.
+    let app = spawn_app().await;
+    let id = |r: reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let a = id(app.client.get(format!("{}/healthz", app.address)).send().await.unwrap());
+    let b = id(app.client.get(format!("{}/api/v1/nothing", app.address)).send().await.unwrap());
+    assert!(a.len() == 32 && b.len() == 32 && a != b, "{a} {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_have_help_lines_and_batch_sizes_fall_in_count_buckets() {
+    let app = spawn_app().await;
+    for i in 0..30 {
+        let offer =
+            catalog("acme", "offer", &format!("off_{i}"), "upsert", Some(1), json!({"name": "O", "status": "active"}));
+        app.env.publish(TopicKind::Catalog, &offer);
+    }
+    app.env.publish(
+        TopicKind::Interactions,
+        &json!({"id": "i1", "tenantId": "acme", "customerId": "c1",
+        "offerId": "off_1", "channelId": "email", "outcome": "impression", "occurredAt": ts(chrono::Utc::now())}),
+    );
+    app.env.wait_caught_up(Duration::from_secs(60)).await;
+    let key = app.env.api_key("acme", Role::Viewer).await;
+    assert_eq!(app.get("/api/v1/dashboard-data?type=summary", &key, "acme").await.0, 200);
+    let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "ingest_batch_messages",
+        "ingest_commit_seconds",
+        "ingest_events_applied_total",
+        "http_request_duration_seconds",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "no HELP line for {name}");
+    }
+    // Count buckets (with the seconds' buckets, whose largest is 10, any batch of more than 10
+    // messages was only in +Inf): every batch of the tests is within the largest, 100,000.
+    let bucket = |le: &str| -> f64 {
+        let line =
+            text.lines().find(|l| l.starts_with("ingest_batch_messages_bucket") && l.contains(&format!("le=\"{le}\"")));
+        line.unwrap_or_else(|| panic!("no bucket {le}")).rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let count = bucket("+Inf");
+    assert!(count >= 1.0 && bucket("100000") == count && bucket("1000") <= count, "{text}");
+    let routed = text.lines().any(|l| {
+        l.starts_with("http_request_duration_seconds_count")
+            && l.contains("type=\"summary\"")
+            && l.contains("status=\"200\"")
+    });
+    assert!(routed, "the dashboard read is counted per type");
+}
