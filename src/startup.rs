@@ -9,6 +9,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use consumers::kafka::GroupHealth;
+
 use crate::api::cache::ResponseCache;
 use crate::api::guard::Computations;
 use crate::api::rate_limit::RateLimits;
@@ -30,6 +32,9 @@ pub enum Mode {
 pub struct Application {
     listener: Option<TcpListener>,
     port: Option<u16>,
+    /// An `ingest` process's /healthz, /readyz and /metrics (`DV_METRICS_ADDR`).
+    ops_listener: Option<TcpListener>,
+    groups: Arc<GroupHealth>,
     state: Option<AppState>,
     pool: PgPool,
     settings: Settings,
@@ -106,12 +111,30 @@ impl Application {
         if mode != Mode::Api {
             crate::telemetry::metrics_handle(); // ingest metrics need the recorder too
         }
-        Ok(Self { listener, port, state, pool, settings, mode, shutdown: CancellationToken::new() })
+        let ops_listener =
+            if mode == Mode::Ingest { Some(TcpListener::bind(settings.http.metrics_addr).await?) } else { None };
+        let groups = Arc::default();
+        Ok(Self {
+            listener,
+            port,
+            ops_listener,
+            groups,
+            state,
+            pool,
+            settings,
+            mode,
+            shutdown: CancellationToken::new(),
+        })
     }
 
     /// The bound HTTP port (`None` in ingest-only mode).
     pub fn port(&self) -> Option<u16> {
         self.port
+    }
+
+    /// The port of an ingest-only process's /healthz, /readyz and /metrics.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -139,9 +162,14 @@ impl Application {
             let drain = http.request_timeout + std::time::Duration::from_secs(1);
             tasks.spawn(api::serve::serve(listener, app, http.header_read_timeout, drain, shutdown.clone()));
         }
+        if let Some(listener) = self.ops_listener {
+            let ops = api::ingest_ops::router(self.pool.clone(), self.groups.clone());
+            let timeout = self.settings.http.header_read_timeout;
+            tasks.spawn(api::serve::serve(listener, ops, timeout, std::time::Duration::from_secs(1), shutdown.clone()));
+        }
         if self.mode != Mode::Api {
             let config = self.settings.ingest_config();
-            tasks.spawn(consumers::kafka::run(config, self.pool.clone(), shutdown.clone()));
+            tasks.spawn(consumers::kafka::run(config, self.pool.clone(), self.groups.clone(), shutdown.clone()));
             let limits = &self.settings.ingest;
             let retention = consumers::janitor::Retention {
                 dedup_horizon_days: limits.dedup_horizon_days,

@@ -124,6 +124,8 @@ pub fn child_env(db_url: &str, brokers: &str, topics: &BTreeMap<TopicKind, Strin
         ("DV_RATE_LIMIT_READS_PER_SEC".into(), "10000000".into()),
         ("DV_RATE_LIMIT_READS_BURST".into(), "10000000".into()),
         ("DV_TRACE_RETENTION_DAYS".into(), "30".into()),
+        // An ingest process's probes on a free port: nothing here scrapes them.
+        ("DV_METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ("RUST_LOG".into(), std::env::var("DV_BENCH_CHILD_LOG").unwrap_or_else(|_| "warn,sqlx=error".into())),
     ];
     // Ingest and consumer settings of the bench's own environment reach the children, for

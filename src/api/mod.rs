@@ -15,6 +15,7 @@ mod extract;
 pub mod guard;
 mod health;
 mod ingest;
+pub mod ingest_ops;
 mod models;
 mod observe;
 pub mod openapi;

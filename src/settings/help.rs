@@ -51,6 +51,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DV_TRACE_RETENTION_DAYS", "30", "raw traces kept"),
     ("DV_DEAD_LETTER_RETENTION_DAYS", "30", "dead letters kept"),
     ("DV_HTTP_ADDR", "127.0.0.1:8080", "API listen address"),
+    ("DV_METRICS_ADDR", "127.0.0.1:9464", "an `ingest` process's /healthz, /readyz, /metrics"),
     ("DV_HTTP_REQUEST_TIMEOUT_MS", "10000", "a request not answered by then → 504"),
     ("DV_HTTP_HEADER_READ_TIMEOUT_MS", "10000", "idle or slow connections are closed after it"),
     ("DV_LOG_FORMAT", "text", "`json` for JSON log lines"),

@@ -96,6 +96,9 @@ pub struct KafkaSettings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub addr: SocketAddr,
+    /// Where an `ingest`-only process serves /healthz, /readyz and /metrics (`run` and `api`
+    /// serve them on `addr`).
+    pub metrics_addr: SocketAddr,
     /// Staleness bound of the response cache; 0 disables it.
     pub cache_ttl: Duration,
     /// How often the API reads the views' data version (a commit invalidates cached answers).
@@ -232,6 +235,7 @@ impl Settings {
             },
             http: HttpSettings {
                 addr: parse("DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+                metrics_addr: parse("DV_METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9464)))?,
                 cache_ttl: Duration::from_millis(parse("DV_CACHE_TTL_MS", 2_000)?),
                 cache_version_poll: Duration::from_millis(parse("DV_CACHE_VERSION_POLL_MS", 100)?.max(1)),
                 reads: Policy {

@@ -123,6 +123,7 @@ impl TestEnv {
         s.kafka.orphan_after = Duration::from_secs(10);
         s.kafka.batch_max_wait = Duration::from_millis(50);
         s.http.addr = "127.0.0.1:0".parse().unwrap();
+        s.http.metrics_addr = "127.0.0.1:0".parse().unwrap();
         s
     }
 
@@ -130,6 +131,8 @@ impl TestEnv {
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let mut v = vec![
             ("DV_DATABASE_URL".to_string(), self.db_url.clone()),
+            // Several processes of a test run at once: each ingest process on a port of its own.
+            ("DV_METRICS_ADDR".into(), "127.0.0.1:0".into()),
             ("DV_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
             ("DV_API_DATABASE_MAX_CONNECTIONS".into(), "4".into()),
             ("DV_REDIS_URL".into(), String::new()),

@@ -1,6 +1,6 @@
 //! What an operator sees of requests and ingest (issue 16): a request id on every answer and in
-//! the access log line of the request (which `RUST_LOG` switches off), and metrics with HELP
-//! lines and histogram buckets that fit what they count.
+//! the access log line of the request (which `RUST_LOG` switches off), metrics with HELP lines
+//! and histogram buckets that fit what they count, and an ingest-only process's own probes.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use consumers::events::TopicKind;
 use decision_views::api::auth::Role;
 use serde_json::json;
+
+use decision_views::startup::{Application, Mode};
 
 use crate::helpers::{spawn_app, TestEnv};
 use crate::model::{catalog, ts};
@@ -104,4 +106,47 @@ async fn metrics_have_help_lines_and_batch_sizes_fall_in_count_buckets() {
             && l.contains("status=\"200\"")
     });
     assert!(routed, "the dashboard read is counted per type");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_process_serves_its_probes_and_metrics() {
+    let env = TestEnv::new().await;
+    let app = Application::build(env.settings(), Mode::Ingest).await.expect("builds");
+    assert_eq!(app.port(), None, "no API port");
+    let ops = format!("http://127.0.0.1:{}", app.ops_port().expect("a probes port"));
+    let shutdown = app.shutdown_token();
+    let running = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{ops}/healthz")).send().await.unwrap().status(), 200);
+
+    // Ready once every lane's group holds its assignment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let r = client.get(format!("{ops}/readyz")).send().await.unwrap();
+        let (status, body) = (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap());
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(body["error"].is_string() && body["groups"].is_array(), "{body}");
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let groups = ready["groups"].as_array().unwrap();
+    assert!(!groups.is_empty(), "{ready}");
+    let partitions: i64 = groups.iter().map(|g| g["partitions"].as_i64().expect("assigned")).sum();
+    let expected: i32 = TopicKind::ALL.iter().map(|k| crate::helpers::partitions(*k)).sum();
+    assert_eq!(partitions, i64::from(expected), "the only member holds every partition: {ready}");
+
+    env.publish(
+        TopicKind::Interactions,
+        &json!({"id": "i1", "tenantId": "acme", "customerId": "c1",
+        "offerId": "off_1", "channelId": "email", "outcome": "impression", "occurredAt": ts(chrono::Utc::now())}),
+    );
+    env.wait_caught_up(Duration::from_secs(60)).await;
+    let metrics = client.get(format!("{ops}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ingest_events_applied_total{topic=\""), "{metrics}");
+    assert_eq!(client.get(format!("{ops}/api/v1/dashboard-data")).send().await.unwrap().status(), 404);
+    shutdown.cancel();
+    running.await.unwrap().expect("a clean stop");
 }

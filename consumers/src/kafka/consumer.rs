@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::builder::{Builder, PartitionKey, Received};
 use super::config::IngestConfig;
+use super::health::GroupHealth;
 use super::progress::Shared;
 use super::undeliverable::{is_undeliverable, Undeliverable};
 use super::watchdog::{orphans, stale_unowned, Watchdog};
@@ -34,6 +35,7 @@ pub(super) struct IngestContext {
     pool: PgPool,
     runtime: Handle,
     shared: Arc<Shared>,
+    health: Arc<GroupHealth>,
     tx: mpsc::Sender<Batch>,
     builder: Mutex<Builder>,
     shutdown: CancellationToken,
@@ -103,6 +105,7 @@ impl IngestContext {
             committed.insert(key, next);
         }
         tracing::info!(partitions = committed.len(), "partitions assigned; resuming from PostgreSQL offsets");
+        self.health.assigned(&self.config.group_id, committed.len());
         self.builder().assign(committed, Instant::now());
         self.shared.lock().generation += 1;
         if let Err(e) = consumer.assign(&assignment) {
@@ -118,6 +121,7 @@ impl IngestContext {
             tracing::warn!("drain timed out on revoke; abandoning the batches in flight (the offsets CAS fences them)");
         }
         self.builder().revoke();
+        self.health.revoked(&self.config.group_id);
         self.shared.lock().generation += 1;
         if let Err(e) = consumer.unassign() {
             tracing::error!(error = %e, "unassign failed");
@@ -339,10 +343,12 @@ pub(super) fn run_consumer_thread(
     pool: PgPool,
     runtime: Handle,
     shared: Arc<Shared>,
+    health: Arc<GroupHealth>,
     tx: mpsc::Sender<Batch>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let context = IngestContext {
+        health,
         builder: Mutex::new(Builder::new(&config)),
         config: config.clone(),
         pool,

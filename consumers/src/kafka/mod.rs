@@ -15,10 +15,12 @@ mod builder;
 mod committer;
 mod config;
 mod consumer;
+mod health;
 mod pipeline;
 mod progress;
 mod undeliverable;
 mod watchdog;
 
 pub use config::IngestConfig;
+pub use health::GroupHealth;
 pub use pipeline::run;

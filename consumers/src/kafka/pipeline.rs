@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::committer::run_committer;
 use super::config::{IngestConfig, TRACE_LANE_SUFFIX};
 use super::consumer::run_consumer_thread;
+use super::health::GroupHealth;
 use super::progress::Shared;
 use crate::apply::ApplyOptions;
 
@@ -14,12 +15,19 @@ use crate::apply::ApplyOptions;
 /// returns (graceful shutdown, docs/guarantees.md 6). One pipeline per lane
 /// ([`IngestConfig::lanes`]); if one fails, the others are stopped (gracefully) and its error
 /// is returned.
-pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// `health` follows each lane's group membership (the process's readiness).
+pub async fn run(
+    config: IngestConfig,
+    pool: PgPool,
+    health: Arc<GroupHealth>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let lanes_stop = shutdown.child_token();
     let mut lanes = tokio::task::JoinSet::new();
     for lane in config.lanes() {
-        lanes.spawn(run_lane(lane, pool.clone(), lanes_stop.clone()));
+        health.expect(&lane.group_id);
+        lanes.spawn(run_lane(lane, pool.clone(), health.clone(), lanes_stop.clone()));
     }
     let mut first_error = None;
     while let Some(joined) = lanes.join_next().await {
@@ -34,7 +42,12 @@ pub async fn run(config: IngestConfig, pool: PgPool, shutdown: CancellationToken
 }
 
 /// One lane: a consumer thread feeding a committer task.
-async fn run_lane(config: IngestConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn run_lane(
+    config: IngestConfig,
+    pool: PgPool,
+    health: Arc<GroupHealth>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
     // One batch queued while one commits: decoding overlaps the commit, memory stays bounded.
     let (tx, rx) = mpsc::channel(1);
@@ -50,7 +63,7 @@ async fn run_lane(config: IngestConfig, pool: PgPool, shutdown: CancellationToke
     let thread_name = if config.group_id.ends_with(TRACE_LANE_SUFFIX) { "ingest-traces" } else { "ingest-consumer" };
     let consumer = std::thread::Builder::new()
         .name(thread_name.into())
-        .spawn(move || run_consumer_thread(config, pool, runtime, shared, tx, shutdown))?;
+        .spawn(move || run_consumer_thread(config, pool, runtime, shared, health, tx, shutdown))?;
 
     // Join the thread without blocking a runtime worker.
     let result = tokio::task::spawn_blocking(move || consumer.join()).await?;
