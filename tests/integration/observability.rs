@@ -150,3 +150,56 @@ async fn an_ingest_process_serves_its_probes_and_metrics() {
     shutdown.cancel();
     running.await.unwrap().expect("a clean stop");
 }
+
+/// The offsets PostgreSQL committed reach the Kafka group too (read here as lag tools read
+/// them, with an offset fetch of the group), for every partition of both lanes' groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_are_mirrored_to_the_kafka_group() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let app = spawn_app().await;
+    for i in 0..20 {
+        app.env.publish(
+            TopicKind::Interactions,
+            &json!({"id": format!("i{i}"), "tenantId": "acme",
+            "customerId": format!("c{i}"), "offerId": "off_1", "channelId": "email", "outcome": "impression",
+            "occurredAt": ts(chrono::Utc::now())}),
+        );
+    }
+    app.env.publish(TopicKind::DecisionTraces, &crate::explain::trace("acme", "t1"));
+    app.env.wait_caught_up(Duration::from_secs(60)).await;
+    let stored: Vec<(String, i32, i64)> = sqlx::query_as("SELECT topic, partition, next_offset FROM consumer_offsets")
+        .fetch_all(&app.env.pool)
+        .await
+        .unwrap();
+    assert!(stored.iter().any(|(_, _, n)| *n > 0), "{stored:?}");
+    let traces = app.env.topic(TopicKind::DecisionTraces).to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut behind = Vec::new();
+        for (group, lane_has) in [(app.env.group_id.clone(), false), (format!("{}.traces", app.env.group_id), true)] {
+            let fetcher: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &app.env.servers.brokers)
+                .set("group.id", &group)
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition, _) in stored.iter().filter(|(t, _, _)| (*t == traces) == lane_has) {
+                tpl.add_partition(topic, *partition);
+            }
+            let got = fetcher.committed_offsets(tpl, Duration::from_secs(10)).expect("offset fetch");
+            for (topic, partition, next) in stored.iter().filter(|(t, _, _)| (*t == traces) == lane_has) {
+                let offset = got.find_partition(topic, *partition).map(|e| e.offset());
+                if offset != Some(Offset::Offset(*next)) {
+                    behind.push((group.clone(), topic.clone(), *partition, *next, offset));
+                }
+            }
+        }
+        if behind.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group's offsets differ from PostgreSQL's: {behind:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -68,7 +68,11 @@ async fn commit_one(pool: &PgPool, options: &ApplyOptions, shared: &Shared, batc
             Mode::Isolating { any_error } => apply_batch_isolating(pool, batch, options, any_error).await,
         };
         let e = match result {
-            Ok(applied) => return record(batch, &applied),
+            Ok(applied) => {
+                // Committed (now or by an earlier attempt): the offsets may be mirrored.
+                shared.lock().committed.extend(batch.positions.iter().map(|(k, p)| (k.clone(), p.next)));
+                return record(batch, &applied);
+            }
             Err(e @ ApplyError::Fenced { .. }) => {
                 tracing::warn!(error = %e, "batch fenced; resynchronizing from PostgreSQL");
                 shared.lock().poisoned = Some(batch.generation);

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::builder::{Builder, PartitionKey, Received};
 use super::config::IngestConfig;
 use super::health::GroupHealth;
+use super::mirror;
 use super::progress::Shared;
 use super::undeliverable::{is_undeliverable, Undeliverable};
 use super::watchdog::{orphans, stale_unowned, Watchdog};
@@ -71,6 +72,14 @@ impl ClientContext for IngestContext {
 }
 
 impl ConsumerContext for IngestContext {
+    /// The answer to a mirror of offsets (`mirror`): a failure costs only the group's view.
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        if let Err(e) = result {
+            metrics::counter!("ingest_offset_mirror_failures_total").increment(1);
+            tracing::debug!(error = %e, "the group refused mirrored offsets (PostgreSQL keeps them)");
+        }
+    }
+
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, tpl),
@@ -262,6 +271,10 @@ impl ConsumerLoop {
             None => false,
         };
         self.skip_undeliverable();
+        let committed = std::mem::take(&mut self.ctx().shared.lock().committed);
+        if !committed.is_empty() {
+            mirror::commit(&self.consumer, self.ctx().builder().owned(), committed);
+        }
         let due = self.ctx().builder().due_in(Instant::now()).is_some_and(|d| d.is_zero());
         if full {
             // A full batch waits here for the committer rather than in the channel, so at most

@@ -16,6 +16,7 @@ mod committer;
 mod config;
 mod consumer;
 mod health;
+mod mirror;
 mod pipeline;
 mod progress;
 mod undeliverable;

@@ -2,6 +2,7 @@
 //! which assignment generation is current, how many batches were handed over and finished, and
 //! whether a batch was fenced.
 
+use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub(super) struct Progress {
     /// A batch of this generation failed for good (fenced): later ones of it are skipped and
     /// the consumer must reload offsets from PostgreSQL.
     pub poisoned: Option<u64>,
+    /// Next offsets committed in PostgreSQL and not yet mirrored to the Kafka group (`mirror`).
+    pub committed: BTreeMap<(String, i32), i64>,
 }
 
 #[derive(Default)]
