@@ -163,7 +163,8 @@ impl Application {
             tasks.spawn(api::serve::serve(listener, app, http.header_read_timeout, drain, shutdown.clone()));
         }
         if let Some(listener) = self.ops_listener {
-            let ops = api::ingest_ops::router(self.pool.clone(), self.groups.clone());
+            let topics = self.settings.kafka.topics.values().cloned().collect();
+            let ops = api::ingest_ops::router(self.pool.clone(), self.groups.clone(), topics);
             let timeout = self.settings.http.header_read_timeout;
             tasks.spawn(api::serve::serve(listener, ops, timeout, std::time::Duration::from_secs(1), shutdown.clone()));
         }

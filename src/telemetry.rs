@@ -24,9 +24,10 @@ const SECONDS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 /// Bucket bounds of `ingest_batch_messages`: a batch holds from one message to tens of
 /// thousands (with the seconds' buckets every batch landed in `+Inf`).
 const MESSAGES: [f64; 10] = [1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0, 100000.0];
-/// A gauge not set for this long leaves the exposition. The one gauge, a partition's lag, is set
-/// every second (librdkafka's statistics interval) while the partition is owned; after a revoke
-/// it is no longer set, so it goes within this time instead of showing a stale lag for ever.
+/// A gauge not set for this long leaves the exposition. A partition's lag is set every second
+/// (librdkafka's statistics interval) while the partition is owned; after a revoke it is no
+/// longer set, so it goes within this time instead of showing a stale lag for ever. (The
+/// freshness gauge is set by each scrape, just before it is rendered.)
 const STALE_GAUGE: Duration = Duration::from_secs(15);
 
 /// The process-wide Prometheus recorder (installed once; tests build several apps per process),
@@ -60,7 +61,11 @@ fn describe() {
     describe_counter!("api_rate_limited_total", "Requests refused by a tenant's rate limit (429), by class");
     describe_counter!("api_refused_total", "Requests refused by the server's bounds, by reason");
     describe_histogram!("ingest_batch_messages", Unit::Count, "Messages in each batch handed to the committer");
-    describe_histogram!("ingest_commit_seconds", Unit::Seconds, "Time to apply and commit one batch in PostgreSQL");
+    describe_histogram!(
+        "ingest_commit_seconds",
+        Unit::Seconds,
+        "Time to apply and commit one batch in PostgreSQL, by lane (traces, events)"
+    );
     describe_counter!("ingest_events_applied_total", "Events applied to the views, by topic");
     describe_counter!("ingest_duplicates_total", "Events recognized as already applied (dedup keys) and skipped");
     describe_counter!("ingest_dead_letters_total", "Messages dead-lettered, by topic and reason");

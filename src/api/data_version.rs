@@ -62,6 +62,13 @@ struct CaughtUp {
 /// oldest instant at which one of `topics`' partitions was seen fully applied. None while some
 /// partition has never caught up.
 pub async fn data_as_of(pool: &PgPool, topics: &[String]) -> Result<Option<String>, sqlx::Error> {
+    Ok(complete_up_to(pool, topics).await?.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+}
+
+async fn complete_up_to(
+    pool: &PgPool,
+    topics: &[String],
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
     let CaughtUp { never, oldest } = sqlx::query_as(
         "SELECT bool_or(caught_up_at IS NULL) IS TRUE AS never, min(caught_up_at) AS oldest
            FROM consumer_offsets WHERE topic = ANY($1)",
@@ -69,5 +76,19 @@ pub async fn data_as_of(pool: &PgPool, topics: &[String]) -> Result<Option<Strin
     .bind(topics)
     .fetch_one(pool)
     .await?;
-    Ok(if never { None } else { oldest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) })
+    Ok(if never { None } else { oldest })
+}
+
+/// Sets `ingest_freshness_seconds`, now − the time up to which the views are complete (how old
+/// an answer computed now may be), when `/metrics` is scraped, so it is exact at the scrape.
+/// Not set while some partition has never caught up (nothing is complete yet).
+pub async fn record_freshness(pool: &PgPool, topics: &[String]) {
+    match complete_up_to(pool, topics).await {
+        Ok(Some(t)) => {
+            let age = (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::gauge!("ingest_freshness_seconds").set(age);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "freshness not measured"),
+    }
 }

@@ -45,5 +45,6 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> String {
+    super::data_version::record_freshness(&state.pool, &state.topics).await;
     state.metrics.render()
 }

@@ -6,7 +6,7 @@
 //! - `/readyz`: PostgreSQL answers, and every consumer group of the process holds an
 //!   assignment (an empty one counts: the group has more members than partitions and this
 //!   one stands by); 503 while joining or rebalancing, with the groups' state.
-//! - `/metrics`: the process's Prometheus exposition.
+//! - `/metrics`: the process's Prometheus exposition, with the views' freshness.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +28,20 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 struct Ops {
     pool: PgPool,
     groups: Arc<GroupHealth>,
+    topics: Arc<Vec<String>>,
 }
 
-pub fn router(pool: PgPool, groups: Arc<GroupHealth>) -> Router {
+pub fn router(pool: PgPool, groups: Arc<GroupHealth>, topics: Vec<String>) -> Router {
     let routes = Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { crate::telemetry::metrics_handle().render() }));
-    guard::protect(routes, PROBE_TIMEOUT * 2).with_state(Ops { pool, groups })
+        .route("/metrics", get(metrics));
+    guard::protect(routes, PROBE_TIMEOUT * 2).with_state(Ops { pool, groups, topics: Arc::new(topics) })
+}
+
+async fn metrics(State(ops): State<Ops>) -> String {
+    super::data_version::record_freshness(&ops.pool, &ops.topics).await;
+    crate::telemetry::metrics_handle().render()
 }
 
 async fn readyz(State(ops): State<Ops>) -> (StatusCode, Json<Value>) {

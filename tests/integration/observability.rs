@@ -100,6 +100,19 @@ async fn metrics_have_help_lines_and_batch_sizes_fall_in_count_buckets() {
     };
     let count = bucket("+Inf");
     assert!(count >= 1.0 && bucket("100000") == count && bucket("1000") <= count, "{text}");
+    // Commit latency per lane (the interactions' lane is "events"), and the views' freshness.
+    assert!(text.contains("ingest_commit_seconds_count{lane=\"events\"}"), "{text}");
+    // (Set once every partition has been seen caught up: the next statistics tick, ~1 s.)
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let freshness: f64 = loop {
+        let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+        if let Some(v) = text.lines().find_map(|l| l.strip_prefix("ingest_freshness_seconds ")) {
+            break v.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no freshness gauge");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!((0.0..60.0).contains(&freshness), "caught up moments ago: {freshness}");
     let routed = text.lines().any(|l| {
         l.starts_with("http_request_duration_seconds_count")
             && l.contains("type=\"summary\"")

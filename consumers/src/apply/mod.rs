@@ -24,7 +24,6 @@ mod wide_chains;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::time::Instant;
 
 use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
@@ -164,7 +163,6 @@ async fn begin(
 /// Applies `batch` in one transaction.
 #[tracing::instrument(name = "apply_batch", skip_all, fields(messages = batch.messages(), partitions = batch.positions.len()))]
 pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -> Result<Applied, ApplyError> {
-    let started = Instant::now();
     let mut tx = begin(pool, options).await?;
     if let offsets::Cas::AlreadyApplied = offsets::compare_and_set(&mut tx, batch, &options.owner).await? {
         tx.rollback().await?;
@@ -174,7 +172,6 @@ pub async fn apply_batch(pool: &PgPool, batch: &Batch, options: &ApplyOptions) -
     let mut applied = apply_entries(&mut tx, &entries, batch.prefold.as_ref(), options).await?;
     dead_letters::insert(&mut tx, &batch.dead_letters).await?;
     tx.commit().await?;
-    metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
     applied.dead_letters = batch.dead_letters.len();
     Ok(applied)
 }

@@ -17,15 +17,17 @@ use crate::batch::Batch;
 /// data's fault once it repeats this many times in a row on the same batch.
 const REPEATS_BEFORE_ISOLATING: u32 = 3;
 
+/// `lane` labels the commit latency (`ingest_commit_seconds{lane}`): each lane commits on its own.
 pub(super) async fn run_committer(
     pool: PgPool,
     options: ApplyOptions,
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Batch>,
+    lane: &'static str,
 ) {
     while let Some(batch) = rx.recv().await {
         let started = std::time::Instant::now();
-        commit_one(&pool, &options, &shared, &batch).await;
+        commit_one(&pool, &options, &shared, &batch, lane).await;
         shared.finished_one();
         // What an operator tuning the batch bounds needs to see (RUST_LOG=consumers=debug).
         tracing::debug!(
@@ -53,7 +55,7 @@ enum Mode {
     },
 }
 
-async fn commit_one(pool: &PgPool, options: &ApplyOptions, shared: &Shared, batch: &Batch) {
+async fn commit_one(pool: &PgPool, options: &ApplyOptions, shared: &Shared, batch: &Batch, lane: &'static str) {
     let mut backoff = Duration::from_millis(50);
     let mut mode = Mode::Whole;
     // The last SQLSTATE and how many attempts in a row failed with it.
@@ -63,12 +65,14 @@ async fn commit_one(pool: &PgPool, options: &ApplyOptions, shared: &Shared, batc
             tracing::info!(messages = batch.messages(), "dropping a stale batch (assignment changed)");
             return;
         }
+        let attempt = std::time::Instant::now();
         let result = match mode {
             Mode::Whole => apply_batch(pool, batch, options).await,
             Mode::Isolating { any_error } => apply_batch_isolating(pool, batch, options, any_error).await,
         };
         let e = match result {
             Ok(applied) => {
+                metrics::histogram!("ingest_commit_seconds", "lane" => lane).record(attempt.elapsed().as_secs_f64());
                 // Committed (now or by an earlier attempt): the offsets may be mirrored.
                 shared.lock().committed.extend(batch.positions.iter().map(|(k, p)| (k.clone(), p.next)));
                 return record(batch, &applied);

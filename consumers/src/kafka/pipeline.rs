@@ -57,7 +57,8 @@ async fn run_lane(
         max_segments: config.max_segments,
         synchronous_commit: config.synchronous_commit,
     };
-    let committer = tokio::spawn(run_committer(pool.clone(), options, shared.clone(), rx));
+    let lane = if config.group_id.ends_with(TRACE_LANE_SUFFIX) { "traces" } else { "events" };
+    let committer = tokio::spawn(run_committer(pool.clone(), options, shared.clone(), rx, lane));
 
     let runtime = tokio::runtime::Handle::current();
     let thread_name = if config.group_id.ends_with(TRACE_LANE_SUFFIX) { "ingest-traces" } else { "ingest-consumer" };
