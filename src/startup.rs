@@ -94,7 +94,7 @@ impl Application {
                 pool: api_pool.clone(),
                 keys: Default::default(),
                 metrics: crate::telemetry::metrics_handle(),
-                watermarks: Arc::new(Watermarks::new(&settings.kafka.brokers, topics.clone())?),
+                watermarks: Arc::new(Watermarks::new(settings.kafka.client(), topics.clone())?),
                 cache: ResponseCache::connect(redis, settings.http.cache_ttl).await,
                 data_version: Default::default(),
                 limits: RateLimits::new(settings.http.reads, settings.http.shap, settings.http.narrative),

@@ -19,12 +19,10 @@ pub struct Watermarks {
 }
 
 impl Watermarks {
-    pub fn new(brokers: &str, topics: Vec<String>) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", "decision-views-status")
-            .set("enable.auto.commit", "false")
-            .create()?;
+    /// `cluster`: the brokers and the client settings of every client (`DV_KAFKA_CLIENT_*`).
+    pub fn new(mut cluster: ClientConfig, topics: Vec<String>) -> anyhow::Result<Self> {
+        let consumer: BaseConsumer =
+            cluster.set("group.id", "decision-views-status").set("enable.auto.commit", "false").create()?;
         Ok(Self { consumer, topics })
     }
 

@@ -49,15 +49,23 @@ pub struct PublishArgs {
 }
 
 pub fn producer(brokers: &str) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
+    producer_for(ClientConfig::new().set("bootstrap.servers", brokers).clone())
+}
+
+/// The producer of `publish` and the tests for `cluster` (brokers and `DV_KAFKA_CLIENT_*`);
+/// its own settings first, so that the cluster's may override them.
+pub fn producer_for(cluster: ClientConfig) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    let mut c = ClientConfig::new();
+    c.set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "200000")
         // Catalog models carry whole tree ensembles: up to DV_MAX_CATALOG_EVENT_BYTES (16 MiB),
         // past librdkafka's 1 MB default.
-        .set("message.max.bytes", (17 * 1024 * 1024).to_string())
-        .create()?)
+        .set("message.max.bytes", (17 * 1024 * 1024).to_string());
+    for (k, v) in cluster.config_map() {
+        c.set(k, v);
+    }
+    Ok(c.create()?)
 }
 
 /// Sends one record, waiting while the local queue is full (backpressure, nothing dropped).
@@ -86,7 +94,7 @@ pub async fn run(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
 }
 
 fn publish_blocking(settings: &Settings, args: &PublishArgs) -> anyhow::Result<()> {
-    let producer = producer(&settings.kafka.brokers)?;
+    let producer = producer_for(settings.kafka.client())?;
     let topic = |k: TopicKind| settings.kafka.topics[&k].clone();
     let shape = WorkloadShape {
         tenants: args.tenants,

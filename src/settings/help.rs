@@ -41,6 +41,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DV_INGEST_BATCH_MAX_WAIT_MS", "100", "… or this long after its first message"),
     ("DV_INGEST_TRACE_LANE", "true", "decision traces in a pipeline (and consumer group) of their own"),
     ("DV_INGEST_SYNCHRONOUS_COMMIT", "true", "false: batches commit without waiting for the WAL flush (README)"),
+    ("DV_KAFKA_CLIENT_<PROPERTY>", "unset", "a librdkafka property of every Kafka client (security, for one)"),
     ("DV_KAFKA_CONSUMER_<PROPERTY>", "unset", "any librdkafka consumer property, dots as underscores"),
     ("DV_MAX_EVENT_BYTES", "262144", "larger messages are dead-lettered (too_large) …"),
     ("DV_MAX_CATALOG_EVENT_BYTES", "16777216", "… the catalog topic's limit (models)"),

@@ -89,8 +89,25 @@ pub struct KafkaSettings {
     pub trace_lane: bool,
     /// `false`: each batch commits with `synchronous_commit = off` (see README).
     pub synchronous_commit: bool,
-    /// librdkafka properties from `DV_KAFKA_CONSUMER_<PROPERTY>` (dots as underscores).
+    /// librdkafka properties of every Kafka client the binary creates (the ingest consumers,
+    /// the status client, `publish`'s producer) from `DV_KAFKA_CLIENT_<PROPERTY>` (dots as
+    /// underscores): the cluster's security settings, for one.
+    pub client_overrides: BTreeMap<String, String>,
+    /// librdkafka properties of the ingest consumers only, from `DV_KAFKA_CONSUMER_<PROPERTY>`;
+    /// over the client ones.
     pub consumer_overrides: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    /// A client configuration for this cluster: the brokers, then `DV_KAFKA_CLIENT_*`.
+    pub fn client(&self) -> rdkafka::ClientConfig {
+        let mut c = rdkafka::ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.client_overrides {
+            c.set(k, v);
+        }
+        c
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -196,11 +213,14 @@ impl Settings {
             .into_iter()
             .map(|k| (k, var(topic_env_var(k)).unwrap_or_else(|| k.default_name().to_owned())))
             .collect();
-        let consumer_overrides = std::env::vars()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("DV_KAFKA_CONSUMER_").map(|p| (p.to_ascii_lowercase().replace('_', "."), v))
-            })
-            .collect();
+        // `DV_KAFKA_<KIND>_SECURITY_PROTOCOL=SASL_SSL` → `security.protocol=SASL_SSL`.
+        let properties = |prefix: &str| -> BTreeMap<String, String> {
+            std::env::vars()
+                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|p| (p.to_ascii_lowercase().replace('_', "."), v)))
+                .collect()
+        };
+        let client_overrides = properties("DV_KAFKA_CLIENT_");
+        let consumer_overrides = properties("DV_KAFKA_CONSUMER_");
         let redis_url = match std::env::var("DV_REDIS_URL") {
             // Set but empty: explicitly no Redis.
             Ok(v) if v.trim().is_empty() => None,
@@ -231,6 +251,7 @@ impl Settings {
                 batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 trace_lane: parse("DV_INGEST_TRACE_LANE", true)?,
                 synchronous_commit: parse("DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
+                client_overrides,
                 consumer_overrides,
             },
             http: HttpSettings {
@@ -335,7 +356,12 @@ impl Settings {
                 retention: chrono::Duration::days(self.ingest.retention_days),
                 max_candidates: self.ingest.max_candidates_per_trace,
             },
-            overrides: k.consumer_overrides.clone(),
+            overrides: k
+                .client_overrides
+                .iter()
+                .chain(&k.consumer_overrides)
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect(),
             trace_retention_days: self.ingest.trace_retention_days,
             max_segments: self.ingest.max_segments_per_customer,
             separate_trace_lane: k.trace_lane,
