@@ -453,6 +453,15 @@ state dir: $STATE_DIR
 EOF
 }
 
+# Building librdkafka with TLS and SASL links the system's OpenSSL (rdkafka's "ssl" feature).
+build_deps_up() {
+  if dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+    log "build dependencies: libssl-dev and pkg-config present"
+  else
+    apt_install libssl-dev pkg-config
+  fi
+}
+
 # The dashboard page's test drives Debian's Chromium through chromedriver, and the OpenAPI
 # test runs schemathesis (PyPI) against a live instance (issue 15).
 SCHEMATHESIS_VERSION=4.32.5
@@ -483,6 +492,7 @@ main() {
       redis_up
       tansu_up
       topics_up
+      build_deps_up
       browser_up
       log "all services ready: postgres://postgres@$PG_HOST:$PG_PORT/$APP_DB redis://$REDIS_HOST:$REDIS_PORT kafka $KAFKA_HOST:$KAFKA_PORT"
       ;;

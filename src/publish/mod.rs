@@ -52,20 +52,24 @@ pub fn producer(brokers: &str) -> anyhow::Result<ThreadedProducer<DefaultProduce
     producer_for(ClientConfig::new().set("bootstrap.servers", brokers).clone())
 }
 
-/// The producer of `publish` and the tests for `cluster` (brokers and `DV_KAFKA_CLIENT_*`);
-/// its own settings first, so that the cluster's may override them.
-pub fn producer_for(cluster: ClientConfig) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
-    let mut c = ClientConfig::new();
-    c.set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "200000")
+/// The producer of `publish` and the tests for `cluster` (brokers and `DV_KAFKA_CLIENT_*`):
+/// its own settings where the cluster's do not say otherwise. (Not by copying the cluster's
+/// `config_map()`: it masks secrets such as `sasl.password`.)
+pub fn producer_for(mut cluster: ClientConfig) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    let own = [
+        ("enable.idempotence", "true".to_string()),
+        ("linger.ms", "5".to_string()),
+        ("queue.buffering.max.messages", "200000".to_string()),
         // Catalog models carry whole tree ensembles: up to DV_MAX_CATALOG_EVENT_BYTES (16 MiB),
         // past librdkafka's 1 MB default.
-        .set("message.max.bytes", (17 * 1024 * 1024).to_string());
-    for (k, v) in cluster.config_map() {
-        c.set(k, v);
+        ("message.max.bytes", (17 * 1024 * 1024).to_string()),
+    ];
+    for (k, v) in own {
+        if cluster.get(k).is_none() {
+            cluster.set(k, v);
+        }
     }
-    Ok(c.create()?)
+    Ok(cluster.create()?)
 }
 
 /// Sends one record, waiting while the local queue is full (backpressure, nothing dropped).

@@ -20,7 +20,7 @@ mod malformed;
 mod postgres;
 mod publisher;
 mod redis;
-mod servers;
+pub mod servers;
 
 use std::time::{Duration, Instant};
 

@@ -88,11 +88,20 @@ pub struct PrivateBroker {
     dir: TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// SASL (SCRAM) required of clients from the next start (`require_sasl`).
+    authentication: bool,
+}
+
+fn tansu() -> String {
+    std::env::var("DV_TEST_TANSU").unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/tansu").display().to_string()
+    })
 }
 
 impl PrivateBroker {
     pub fn start() -> PrivateBroker {
-        let mut b = PrivateBroker { dir: TempDir::new("broker"), port: free_port(), child: None };
+        let mut b =
+            PrivateBroker { dir: TempDir::new("broker"), port: free_port(), child: None, authentication: false };
         b.spawn();
         b
     }
@@ -108,14 +117,13 @@ impl PrivateBroker {
     /// Starts the broker on the same port and database file as before.
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "broker already running");
-        let tansu = std::env::var("DV_TEST_TANSU").unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/tansu").display().to_string()
-        });
+        let tansu = tansu();
         let url = format!("tcp://{}", self.addr());
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log()).expect("broker log");
         let mut child = Command::new(&tansu)
             .args(["broker", "--cluster-id", "reliability", "--storage-engine", "sqlite://tansu.db"])
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(self.authentication.then_some("--authentication"))
             .current_dir(self.dir.path())
             // tansu reads these as fallbacks for its flags: only the flags above count.
             .env_remove("CLUSTER_ID")
@@ -130,6 +138,28 @@ impl PrivateBroker {
             .unwrap_or_else(|e| panic!("start {tansu}: {e}"));
         wait_listening(self.port, "tansu", &mut child, &self.log());
         self.child = Some(child);
+    }
+
+    /// Creates a SCRAM user (`scram256` or `scram512`), then restarts the broker requiring SASL
+    /// of every client. (tansu 0.6.0 creates users only while authentication is off.)
+    pub fn require_sasl(&mut self, mechanism: &str, user: &str, password: &str) {
+        let out = Command::new(tansu())
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &format!("tcp://{}", self.addr()),
+                "--mechanism",
+                mechanism,
+                user,
+                password,
+            ])
+            .output()
+            .expect("run tansu user create");
+        assert!(out.status.success(), "tansu user create: {}", String::from_utf8_lossy(&out.stderr));
+        self.terminate();
+        self.authentication = true;
+        self.spawn();
     }
 
     /// SIGKILL: the broker dies wherever it is (in-flight produce requests unanswered).
