@@ -36,6 +36,7 @@ mod score_distribution;
 mod sealed;
 mod secured;
 mod selection;
+mod tls_stores;
 mod trace_types;
 mod traces_api;
 mod undeliverable;

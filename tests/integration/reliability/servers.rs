@@ -197,11 +197,26 @@ pub struct PrivatePostgres {
     pub port: u16,
     bin: PathBuf,
     as_postgres: bool,
+    /// Server options beyond the port and addresses (`-c name=value …`).
+    extra: String,
 }
 
 impl PrivatePostgres {
     pub fn start() -> PrivatePostgres {
-        let pg = PrivatePostgres { dir: TempDir::new("pg"), port: free_port(), bin: pg_bin(), as_postgres: is_root() };
+        Self::start_with(|_| String::new())
+    }
+
+    /// `options` gets the cluster's directory (owned by the server's user) and returns server
+    /// options to add, e.g. TLS files it wrote there.
+    pub fn start_with(options: impl FnOnce(&Path) -> String) -> PrivatePostgres {
+        let mut pg = PrivatePostgres {
+            dir: TempDir::new("pg"),
+            port: free_port(),
+            bin: pg_bin(),
+            as_postgres: is_root(),
+            extra: String::new(),
+        };
+        pg.extra = options(pg.dir.path());
         if pg.as_postgres {
             let ok = Command::new("chown").args(["postgres:", &pg.dir.path().display().to_string()]).status();
             assert!(ok.is_ok_and(|s| s.success()), "chown the cluster dir to postgres");
@@ -232,9 +247,10 @@ impl PrivatePostgres {
         let data = self.data().display().to_string();
         let log = self.dir.path().join("server.log").display().to_string();
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=40",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=40 {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.extra
         );
         let mut args: Vec<&str> = action.to_vec();
         args.extend(["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &opts]);
@@ -298,24 +314,60 @@ pub struct PrivateRedis {
     dir: TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// (certificate, key) files: TLS only, on `port`.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl PrivateRedis {
     pub fn start() -> PrivateRedis {
-        let mut r = PrivateRedis { dir: TempDir::new("redis"), port: free_port(), child: None };
+        let mut r = PrivateRedis { dir: TempDir::new("redis"), port: free_port(), child: None, tls: None };
         r.spawn();
         r
     }
 
+    /// A Redis that speaks TLS only, with a certificate `make_tls` writes into its directory.
+    pub fn start_tls(make_tls: impl FnOnce(&Path) -> (PathBuf, PathBuf)) -> PrivateRedis {
+        let dir = TempDir::new("redis");
+        let tls = Some(make_tls(dir.path()));
+        let mut r = PrivateRedis { dir, port: free_port(), child: None, tls };
+        r.spawn();
+        r
+    }
+
+    /// `rediss://` with TLS; `#insecure`: the test's certificate is self-signed.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            Some(_) => format!("rediss://127.0.0.1:{}/#insecure", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "redis already running");
         let log = self.dir.path().join("redis.log");
+        let port = self.port.to_string();
+        let ports: Vec<String> = match &self.tls {
+            Some((cert, key)) => [
+                "--port",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-auth-clients",
+                "no",
+                "--tls-cert-file",
+                &cert.display().to_string(),
+                "--tls-key-file",
+                &key.display().to_string(),
+                "--tls-ca-cert-file",
+                &cert.display().to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
+            None => vec!["--port".into(), port.clone()],
+        };
         let mut child = Command::new(std::env::var("DV_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()))
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&ports)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", &self.dir.path().display().to_string(), "--logfile", &log.display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
