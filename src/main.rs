@@ -12,12 +12,34 @@ use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Exactly-once Kafka → PostgreSQL views and the dashboard API of a next-best-action platform.
-/// Configuration comes from the environment variables listed below.
+/// Configuration comes from the environment variables listed below, or a TOML file of them.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// A TOML file of settings, keyed by the variables' names below (`DV_HTTP_ADDR = "…"`); the
+    /// environment overrides it.
+    #[arg(long, global = true, env = "DV_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// A tenant key's role.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Editor => Role::Editor,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -35,9 +57,9 @@ enum Command {
         /// The tenant whose data the key reads.
         #[arg(long, required_unless_present = "platform", conflicts_with = "platform")]
         tenant: Option<String>,
-        /// viewer, editor or admin.
-        #[arg(long, default_value = "viewer", conflicts_with = "platform")]
-        role: String,
+        /// What the key may do.
+        #[arg(long, value_enum, default_value = "viewer", conflicts_with = "platform")]
+        role: RoleArg,
         /// A platform operator key: bound to no tenant, it reads only GET /api/v1/ingest/status
         /// (partitions, offsets and lag of every tenant's topics), never tenant data.
         #[arg(long)]
@@ -52,9 +74,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     decision_views::telemetry::init_tracing();
-    // The epilogue lists every DV_* variable with its default.
-    let cli = Cli::from_arg_matches(&Cli::command().after_help(help::text()).get_matches())?;
-    let settings = Settings::from_env()?;
+    // The epilogue of every command lists every DV_* variable with its default.
+    let mut command = Cli::command().after_help(help::text());
+    let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in names {
+        command = command.mut_subcommand(name, |c| c.after_help(help::text()));
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches())?;
+    let settings = Settings::load(cli.config.as_deref())?;
     let mode = match cli.command.unwrap_or(Command::Run) {
         Command::Run => Mode::All,
         Command::Ingest => Mode::Ingest,
@@ -70,9 +97,7 @@ async fn main() -> anyhow::Result<()> {
             decision_views::MIGRATOR.run(&pool).await?;
             let key = match tenant {
                 Some(tenant) if !platform => {
-                    let role =
-                        Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be viewer, editor or admin"))?;
-                    decision_views::keys::create_api_key(&pool, &tenant, role, &name).await?
+                    decision_views::keys::create_api_key(&pool, &tenant, role.into(), &name).await?
                 }
                 // clap requires --tenant unless --platform, and refuses both.
                 _ => decision_views::keys::create_platform_key(&pool, &name).await?,

@@ -3,6 +3,7 @@
 
 /// (name, default, meaning).
 pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("DV_CONFIG", "unset", "a TOML file of these settings by name (`--config`); the environment wins"),
     ("DV_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/decision_views", "PostgreSQL"),
     ("DV_DATABASE_MAX_CONNECTIONS", "10", "pool of ingest, the janitor and migrations"),
     ("DV_API_DATABASE_MAX_CONNECTIONS", "10", "the API's own pool (statement timeout)"),

@@ -3,6 +3,7 @@
 //! complete); `Settings::from_env` checks cross-field rules.
 
 pub mod help;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use consumers::events::TopicKind;
 use consumers::kafka::IngestConfig;
 
 use crate::api::rate_limit::{Policy, NARRATIVE, READS, SHAP};
+pub use sources::Sources;
 
 /// A value that must not end up in logs (connection strings may carry passwords).
 #[derive(Clone)]
@@ -174,31 +176,27 @@ pub fn topic_env_var(kind: TopicKind) -> &'static str {
     }
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parse<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
+fn parse<T: FromStr>(src: &Sources, name: &str, default: T) -> anyhow::Result<T>
 where
     T::Err: fmt::Display,
 {
-    match var(name) {
+    match src.get(name) {
         None => Ok(default),
         Some(v) => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?} is invalid: {e}")),
     }
 }
 
 /// A duration in milliseconds, at least 1 (a zero timeout would refuse every request).
-fn millis(name: &str, default: u64) -> anyhow::Result<Duration> {
-    match parse(name, default)? {
+fn millis(src: &Sources, name: &str, default: u64) -> anyhow::Result<Duration> {
+    match parse(src, name, default)? {
         0 => anyhow::bail!("{name} must be at least 1"),
         ms => Ok(Duration::from_millis(ms)),
     }
 }
 
 /// A per-minute rate limit (burst = the rate), at least 1.
-fn per_minute(name: &str, default: Policy) -> anyhow::Result<Policy> {
-    match parse(name, default.rate)? {
+fn per_minute(src: &Sources, name: &str, default: Policy) -> anyhow::Result<Policy> {
+    match parse(src, name, default.rate)? {
         0 => anyhow::bail!("{name} must be at least 1"),
         rate => Ok(Policy { rate, burst: rate, ..default }),
     }
@@ -208,94 +206,103 @@ fn per_minute(name: &str, default: Policy) -> anyhow::Result<Policy> {
 const API_POOL_DEFAULT: u32 = 10;
 
 impl Settings {
+    /// From the environment alone.
     pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_sources(&Sources::environment())
+    }
+
+    /// From an optional configuration file under the environment ([`Sources::load`]).
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        Self::from_sources(&Sources::load(file)?)
+    }
+
+    pub fn from_sources(src: &Sources) -> anyhow::Result<Self> {
         let topics = TopicKind::ALL
             .into_iter()
-            .map(|k| (k, var(topic_env_var(k)).unwrap_or_else(|| k.default_name().to_owned())))
+            .map(|k| (k, src.get(topic_env_var(k)).unwrap_or_else(|| k.default_name().to_owned())))
             .collect();
         // `DV_KAFKA_<KIND>_SECURITY_PROTOCOL=SASL_SSL` → `security.protocol=SASL_SSL`.
         let properties = |prefix: &str| -> BTreeMap<String, String> {
-            std::env::vars()
-                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|p| (p.to_ascii_lowercase().replace('_', "."), v)))
-                .collect()
+            src.with_prefix(prefix).map(|(p, v)| (p.to_ascii_lowercase().replace('_', "."), v.to_owned())).collect()
         };
         let client_overrides = properties("DV_KAFKA_CLIENT_");
         let consumer_overrides = properties("DV_KAFKA_CONSUMER_");
-        let redis_url = match std::env::var("DV_REDIS_URL") {
+        let redis_url = match src.raw("DV_REDIS_URL") {
             // Set but empty: explicitly no Redis.
-            Ok(v) if v.trim().is_empty() => None,
-            Ok(v) => Some(Secret::new(v)),
-            Err(_) => Some(Secret::new("redis://127.0.0.1:6379")),
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(Secret::new(v)),
+            None => Some(Secret::new("redis://127.0.0.1:6379")),
         };
         let s = Settings {
             database: DatabaseSettings {
                 url: Secret::new(
-                    var("DV_DATABASE_URL")
+                    src.get("DV_DATABASE_URL")
                         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/decision_views".into()),
                 ),
-                max_connections: parse("DV_DATABASE_MAX_CONNECTIONS", 10)?,
-                api_max_connections: parse("DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT)?,
+                max_connections: parse(src, "DV_DATABASE_MAX_CONNECTIONS", 10)?,
+                api_max_connections: parse(src, "DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT)?,
             },
             redis_url,
             kafka: KafkaSettings {
-                brokers: var("DV_KAFKA_BROKERS").unwrap_or_else(|| "127.0.0.1:9092".into()),
-                group_id: var("DV_KAFKA_GROUP_ID").unwrap_or_else(|| "decision-views".into()),
-                instance_id: var("DV_INSTANCE_ID").unwrap_or_else(|| format!("pid-{}", std::process::id())),
+                brokers: src.get("DV_KAFKA_BROKERS").unwrap_or_else(|| "127.0.0.1:9092".into()),
+                group_id: src.get("DV_KAFKA_GROUP_ID").unwrap_or_else(|| "decision-views".into()),
+                instance_id: src.get("DV_INSTANCE_ID").unwrap_or_else(|| format!("pid-{}", std::process::id())),
                 topics,
-                session_timeout: Duration::from_millis(parse("DV_KAFKA_SESSION_TIMEOUT_MS", 10_000)?),
-                drain_timeout: Duration::from_millis(parse("DV_INGEST_DRAIN_TIMEOUT_MS", 5_000)?),
-                orphan_after: Duration::from_millis(parse("DV_INGEST_ORPHAN_AFTER_MS", 30_000)?),
-                batch_max_messages: parse("DV_INGEST_BATCH_MAX_MESSAGES", 20_000)?,
-                batch_max_bytes: parse("DV_INGEST_BATCH_MAX_BYTES", 8 * 1024 * 1024)?,
-                batch_max_delta_rows: parse("DV_INGEST_BATCH_MAX_DELTA_ROWS", 60_000)?,
-                batch_max_wait: Duration::from_millis(parse("DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
-                trace_lane: parse("DV_INGEST_TRACE_LANE", true)?,
-                synchronous_commit: parse("DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
+                session_timeout: Duration::from_millis(parse(src, "DV_KAFKA_SESSION_TIMEOUT_MS", 10_000)?),
+                drain_timeout: Duration::from_millis(parse(src, "DV_INGEST_DRAIN_TIMEOUT_MS", 5_000)?),
+                orphan_after: Duration::from_millis(parse(src, "DV_INGEST_ORPHAN_AFTER_MS", 30_000)?),
+                batch_max_messages: parse(src, "DV_INGEST_BATCH_MAX_MESSAGES", 20_000)?,
+                batch_max_bytes: parse(src, "DV_INGEST_BATCH_MAX_BYTES", 8 * 1024 * 1024)?,
+                batch_max_delta_rows: parse(src, "DV_INGEST_BATCH_MAX_DELTA_ROWS", 60_000)?,
+                batch_max_wait: Duration::from_millis(parse(src, "DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
+                trace_lane: parse(src, "DV_INGEST_TRACE_LANE", true)?,
+                synchronous_commit: parse(src, "DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
                 client_overrides,
                 consumer_overrides,
             },
             http: HttpSettings {
-                addr: parse("DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
-                metrics_addr: parse("DV_METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9464)))?,
-                cache_ttl: Duration::from_millis(parse("DV_CACHE_TTL_MS", 2_000)?),
-                cache_version_poll: Duration::from_millis(parse("DV_CACHE_VERSION_POLL_MS", 100)?.max(1)),
+                addr: parse(src, "DV_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+                metrics_addr: parse(src, "DV_METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9464)))?,
+                cache_ttl: Duration::from_millis(parse(src, "DV_CACHE_TTL_MS", 2_000)?),
+                cache_version_poll: Duration::from_millis(parse(src, "DV_CACHE_VERSION_POLL_MS", 100)?.max(1)),
                 reads: Policy {
-                    rate: parse("DV_RATE_LIMIT_READS_PER_SEC", READS.rate)?,
-                    burst: parse("DV_RATE_LIMIT_READS_BURST", READS.burst)?,
+                    rate: parse(src, "DV_RATE_LIMIT_READS_PER_SEC", READS.rate)?,
+                    burst: parse(src, "DV_RATE_LIMIT_READS_BURST", READS.burst)?,
                     ..READS
                 },
-                shap: per_minute("DV_RATE_LIMIT_SHAP_PER_MIN", SHAP)?,
-                narrative: per_minute("DV_RATE_LIMIT_NARRATIVE_PER_MIN", NARRATIVE)?,
-                request_timeout: millis("DV_HTTP_REQUEST_TIMEOUT_MS", 10_000)?,
-                header_read_timeout: millis("DV_HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?,
+                shap: per_minute(src, "DV_RATE_LIMIT_SHAP_PER_MIN", SHAP)?,
+                narrative: per_minute(src, "DV_RATE_LIMIT_NARRATIVE_PER_MIN", NARRATIVE)?,
+                request_timeout: millis(src, "DV_HTTP_REQUEST_TIMEOUT_MS", 10_000)?,
+                header_read_timeout: millis(src, "DV_HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?,
             },
             api: ApiLimits {
-                statement_timeout: millis("DV_API_STATEMENT_TIMEOUT_MS", 5_000)?,
+                statement_timeout: millis(src, "DV_API_STATEMENT_TIMEOUT_MS", 5_000)?,
                 // One computation holds at least one connection: more than the pool has only
                 // queue inside the pool, out of sight of the 503 that tells clients to back off.
                 max_concurrent_computations: parse(
+                    src,
                     "DV_API_MAX_CONCURRENT_COMPUTATIONS",
-                    parse::<usize>("DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT as usize)?,
+                    parse::<usize>(src, "DV_API_DATABASE_MAX_CONNECTIONS", API_POOL_DEFAULT as usize)?,
                 )?,
-                queue_timeout: millis("DV_API_QUEUE_TIMEOUT_MS", 500)?,
-                max_offset: parse("DV_API_MAX_OFFSET", 100_000)?,
+                queue_timeout: millis(src, "DV_API_QUEUE_TIMEOUT_MS", 500)?,
+                max_offset: parse(src, "DV_API_MAX_OFFSET", 100_000)?,
             },
             ingest: IngestLimits {
-                max_event_bytes: parse("DV_MAX_EVENT_BYTES", 256 * 1024)?,
-                max_catalog_event_bytes: parse("DV_MAX_CATALOG_EVENT_BYTES", 16 * 1024 * 1024)?,
-                retention_days: parse("DV_RETENTION_DAYS", 400)?,
-                dedup_horizon_days: parse("DV_DEDUP_HORIZON_DAYS", 7)?,
-                trace_retention_days: parse("DV_TRACE_RETENTION_DAYS", 30)?,
-                dead_letter_retention_days: parse("DV_DEAD_LETTER_RETENTION_DAYS", 30)?,
-                max_candidates_per_trace: parse("DV_MAX_CANDIDATES_PER_TRACE", 1_000)?,
-                max_segments_per_customer: parse("DV_MAX_SEGMENTS_PER_CUSTOMER", 100)?,
+                max_event_bytes: parse(src, "DV_MAX_EVENT_BYTES", 256 * 1024)?,
+                max_catalog_event_bytes: parse(src, "DV_MAX_CATALOG_EVENT_BYTES", 16 * 1024 * 1024)?,
+                retention_days: parse(src, "DV_RETENTION_DAYS", 400)?,
+                dedup_horizon_days: parse(src, "DV_DEDUP_HORIZON_DAYS", 7)?,
+                trace_retention_days: parse(src, "DV_TRACE_RETENTION_DAYS", 30)?,
+                dead_letter_retention_days: parse(src, "DV_DEAD_LETTER_RETENTION_DAYS", 30)?,
+                max_candidates_per_trace: parse(src, "DV_MAX_CANDIDATES_PER_TRACE", 1_000)?,
+                max_segments_per_customer: parse(src, "DV_MAX_SEGMENTS_PER_CUSTOMER", 100)?,
             },
             llm: LlmSettings {
-                url: var("DV_LLM_URL"),
-                model: var("DV_LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
-                api_key: var("DV_LLM_API_KEY").map(Secret::new),
-                timeout: millis("DV_LLM_TIMEOUT_MS", 30_000)?,
-                cache_ttl: Duration::from_secs(parse("DV_NARRATIVE_CACHE_TTL_SECS", 7 * 24 * 3600)?),
+                url: src.get("DV_LLM_URL"),
+                model: src.get("DV_LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+                api_key: src.get("DV_LLM_API_KEY").map(Secret::new),
+                timeout: millis(src, "DV_LLM_TIMEOUT_MS", 30_000)?,
+                cache_ttl: Duration::from_secs(parse(src, "DV_NARRATIVE_CACHE_TTL_SECS", 7 * 24 * 3600)?),
             },
         };
         s.check_api_limits()?;
@@ -387,5 +394,22 @@ mod tests {
         let mut s = Settings::from_env().unwrap();
         s.api.max_concurrent_computations = 0;
         assert!(s.check_api_limits().is_err());
+    }
+
+    #[test]
+    fn a_file_sets_what_it_names_and_the_environment_wins() {
+        let file = "DV_HTTP_ADDR = \"0.0.0.0:9000\"\nDV_INGEST_BATCH_MAX_MESSAGES = 1234\nDV_REDIS_URL = \"\"\n\
+                    DV_KAFKA_CLIENT_SASL_MECHANISM = \"SCRAM-SHA-512\"";
+        let s = Settings::from_sources(&Sources::from_toml(file).unwrap()).unwrap();
+        assert_eq!(s.http.addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.kafka.batch_max_messages, 1234);
+        assert!(s.redis_url.is_none(), "empty in the file: no Redis, as in the environment");
+        assert_eq!(s.kafka.client_overrides.get("sasl.mechanism").map(String::as_str), Some("SCRAM-SHA-512"));
+        // What the environment sets wins over the file (Sources::load puts it on top).
+        let over = Sources::from_toml(file).unwrap().with("DV_HTTP_ADDR", "127.0.0.1:9001");
+        assert_eq!(Settings::from_sources(&over).unwrap().http.addr.to_string(), "127.0.0.1:9001");
+        let bad = Sources::from_toml("DV_INGEST_BATCH_MAX_MESSAGES = \"many\"").unwrap();
+        let err = Settings::from_sources(&bad).unwrap_err().to_string();
+        assert!(err.contains("DV_INGEST_BATCH_MAX_MESSAGES"), "{err}");
     }
 }

@@ -69,3 +69,43 @@ async fn client_properties_reach_the_producer_the_status_client_and_the_consumer
     let high: i64 = body["partitions"].as_array().unwrap().iter().filter_map(|p| p["highWatermark"].as_i64()).sum();
     assert!(high >= 20, "{body}");
 }
+
+/// `--config FILE` (issue 16): the service's settings from a TOML file of the variables' names,
+/// the environment over it, and a name it does not know refused with that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_file_configures_the_process() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!("dv-config-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |file: &str, extra_env: &[(&str, &str)], args: &[&str]| {
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, file).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_decision-views"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env_clear()
+            .envs(extra_env.iter().copied())
+            .output()
+            .expect("run the binary");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let file = format!("DV_DATABASE_URL = \"{}\"\nDV_REDIS_URL = \"\"\n", env.db_url);
+    let (ok, out) = run(&file, &[], &["create-api-key", "--tenant", "acme", "--role", "admin", "--name", "from-file"]);
+    assert!(ok, "{out}");
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE name = 'from-file'")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 1, "the key went to the database the file names");
+    // The environment wins: a database that does not exist, so the command fails.
+    let (ok, out) =
+        run(&file, &[("DV_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/dv_no_such_db")], &["migrate"]);
+    assert!(!ok && out.contains("dv_no_such_db"), "{out}");
+    let (ok, out) = run("DV_DATABSE_URL = \"x\"\n", &[], &["migrate"]);
+    assert!(!ok && out.contains("DV_DATABSE_URL is not a setting"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
