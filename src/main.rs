@@ -67,6 +67,17 @@ enum Command {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List API keys (ids, tenants, roles, names, creation and revocation times; never the keys).
+    ListApiKeys {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke an API key by its id (as listed): it stops working on every API replica within 5 s.
+    RevokeApiKey {
+        #[arg(long)]
+        id: String,
+    },
     /// Publish a synthetic workload to Kafka.
     Publish(PublishArgs),
 }
@@ -90,6 +101,30 @@ async fn main() -> anyhow::Result<()> {
             let pool = connect(&settings).await?;
             decision_views::MIGRATOR.run(&pool).await?;
             println!("migrations applied");
+            return Ok(());
+        }
+        Command::ListApiKeys { tenant } => {
+            let pool = connect(&settings).await?;
+            decision_views::MIGRATOR.run(&pool).await?;
+            println!("{:<16}  {:<16}  {:<8}  {:<20}  {:<25}  revoked", "id", "tenant", "role", "name", "created");
+            for k in decision_views::keys::list(&pool, tenant.as_deref()).await? {
+                let revoked = k.revoked_at.map_or("-".to_string(), |t| t.to_rfc3339());
+                let tenant = k.tenant_id.unwrap_or_else(|| "(platform)".into());
+                println!(
+                    "{:<16}  {tenant:<16}  {:<8}  {:<20}  {:<25}  {revoked}",
+                    k.id,
+                    k.role,
+                    k.name,
+                    k.created_at.to_rfc3339()
+                );
+            }
+            return Ok(());
+        }
+        Command::RevokeApiKey { id } => {
+            let pool = connect(&settings).await?;
+            decision_views::MIGRATOR.run(&pool).await?;
+            anyhow::ensure!(decision_views::keys::revoke(&pool, &id, None).await?, "no active key with id {id}");
+            println!("revoked {id}: it stops working on every API replica within 5 s");
             return Ok(());
         }
         Command::CreateApiKey { tenant, role, platform, name } => {

@@ -1,5 +1,6 @@
 //! The HTTP API: one router per module, merged here; one `Clone` state.
 
+mod api_keys;
 mod audit;
 pub mod auth;
 pub mod cache;
@@ -56,6 +57,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(traces::router())
         .merge(tenant_settings::router())
         .merge(audit::router())
+        .merge(api_keys::router())
         .merge(decisions::router())
         .merge(shap::router())
 }

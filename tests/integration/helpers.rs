@@ -92,6 +92,20 @@ impl TestEnv {
         }
     }
 
+    /// Another handle on the same database, topics and group: a second replica of the service.
+    pub async fn same_database(&self) -> TestEnv {
+        let pool = PgPool::connect(&self.db_url).await.expect("connect");
+        let producer = decision_views::publish::producer(&self.servers.brokers).expect("producer");
+        TestEnv {
+            servers: self.servers.clone(),
+            db_url: self.db_url.clone(),
+            pool,
+            topics: self.topics.clone(),
+            group_id: self.group_id.clone(),
+            producer,
+        }
+    }
+
     /// A second handle on the same database and topics (for a publisher thread).
     pub fn clone_for_publish(&self) -> Publisher {
         Publisher {

@@ -19,6 +19,7 @@ mod grouped_top;
 mod helpers;
 mod interaction_types;
 mod isolation;
+mod key_revocation;
 mod model;
 mod model_types;
 mod observability;

@@ -56,6 +56,7 @@ impl Checker {
             "get" => self.app.client.get(&url),
             "post" => self.app.client.post(&url),
             "put" => self.app.client.put(&url),
+            "delete" => self.app.client.delete(&url),
             _ => unreachable!(),
         };
         if !key.is_empty() {
@@ -276,6 +277,19 @@ async fn tenant_and_operations(c: &mut Checker, admin: &str, viewer: &str, acme_
     assert_eq!(status, 200);
     assert!(log["total"].as_i64().unwrap() >= 2, "the SHAP and regulator narrative rows: {log}");
     assert_eq!(c.call("get", a, &format!("{a}?since=yesterday"), acme_admin, "acme", None).await.0, 400);
+
+    let k = "/api/v1/api-keys";
+    let (status, listed) = c.call("get", k, k, admin, "tenant_0", None).await;
+    assert_eq!(status, 200, "{listed}");
+    // A spare key, the newest: the one revoked below.
+    c.app.env.api_key("tenant_0", Role::Viewer).await;
+    let (_, listed) = c.call("get", k, k, admin, "tenant_0", None).await;
+    let id = listed["keys"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
+    let one = "/api/v1/api-keys/{id}";
+    assert_eq!(c.call("delete", one, &format!("{k}/{id}"), admin, "tenant_0", None).await.0, 200);
+    assert_eq!(c.call("delete", one, &format!("{k}/{id}"), admin, "tenant_0", None).await.0, 404);
+    assert_eq!(c.call("delete", one, &format!("{k}/nothex"), admin, "tenant_0", None).await.0, 400);
+    assert_eq!(c.call("get", k, k, viewer, "tenant_0", None).await.0, 403);
 
     let st = "/api/v1/ingest/status";
     let (_, tenant) = c.call("get", st, st, admin, "tenant_0", None).await;
