@@ -395,21 +395,4 @@ mod tests {
         s.api.max_concurrent_computations = 0;
         assert!(s.check_api_limits().is_err());
     }
-
-    #[test]
-    fn a_file_sets_what_it_names_and_the_environment_wins() {
-        let file = "DV_HTTP_ADDR = \"0.0.0.0:9000\"\nDV_INGEST_BATCH_MAX_MESSAGES = 1234\nDV_REDIS_URL = \"\"\n\
-                    DV_KAFKA_CLIENT_SASL_MECHANISM = \"SCRAM-SHA-512\"";
-        let s = Settings::from_sources(&Sources::from_toml(file).unwrap()).unwrap();
-        assert_eq!(s.http.addr.to_string(), "0.0.0.0:9000");
-        assert_eq!(s.kafka.batch_max_messages, 1234);
-        assert!(s.redis_url.is_none(), "empty in the file: no Redis, as in the environment");
-        assert_eq!(s.kafka.client_overrides.get("sasl.mechanism").map(String::as_str), Some("SCRAM-SHA-512"));
-        // What the environment sets wins over the file (Sources::load puts it on top).
-        let over = Sources::from_toml(file).unwrap().with("DV_HTTP_ADDR", "127.0.0.1:9001");
-        assert_eq!(Settings::from_sources(&over).unwrap().http.addr.to_string(), "127.0.0.1:9001");
-        let bad = Sources::from_toml("DV_INGEST_BATCH_MAX_MESSAGES = \"many\"").unwrap();
-        let err = Settings::from_sources(&bad).unwrap_err().to_string();
-        assert!(err.contains("DV_INGEST_BATCH_MAX_MESSAGES"), "{err}");
-    }
 }
