@@ -83,3 +83,19 @@ async fn a_revoked_key_stops_working_on_every_replica_within_the_bound() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Keys created before revocation existed (migration 20261206000060) stay active after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_created_before_the_revocation_migration_keep_working() {
+    let (url, pool) = crate::helpers::database_url_before(20261206000060).await;
+    let key = decision_views::keys::create_api_key(&pool, "acme", Role::Viewer, "old").await.unwrap();
+    decision_views::MIGRATOR.run(&pool).await.unwrap();
+    let listed = decision_views::keys::list(&pool, Some("acme")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked_at.is_none(), "active after the upgrade");
+    let mut env = TestEnv::new().await;
+    env.db_url = url;
+    env.pool = pool;
+    let app = spawn_app_with(env, Mode::Api).await;
+    assert_eq!(status(&app, &key).await, 200);
+}
