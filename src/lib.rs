@@ -8,6 +8,7 @@
 //! - [`narrative`]: decision narratives and their providers; [`store`]: the byte cache (Redis or
 //!   in-process) that the response cache and the narratives keep entries in.
 //! - [`publish`]: the synthetic workload publisher.
+//! - [`recovery`]: rebuild the views from the log; replay or purge dead letters.
 //!
 //! Ingest itself (decode, fold, apply) lives in the `consumers` crate.
 
@@ -16,6 +17,7 @@ pub mod explain;
 pub mod keys;
 pub mod narrative;
 pub mod publish;
+pub mod recovery;
 pub mod settings;
 pub mod startup;
 pub mod store;

@@ -1,6 +1,7 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use decision_views::api::auth::Role;
 use decision_views::publish::{self, PublishArgs};
+use decision_views::recovery::cli::{self as recovery, DeadLetterCommand, RebuildArgs};
 use decision_views::settings::{help, Settings};
 use decision_views::startup::{cancel_on_signal, connect, Application, Mode};
 
@@ -78,6 +79,14 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Rebuild the views from the retained Kafka log beside the live ones, then swap them in
+    /// whole (live ingest and the API keep running); shows its progress, resumable.
+    Rebuild(RebuildArgs),
+    /// Replay or purge dead letters.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
     /// Publish a synthetic workload to Kafka.
     Publish(PublishArgs),
 }
@@ -139,6 +148,18 @@ async fn main() -> anyhow::Result<()> {
             };
             println!("{key}");
             return Ok(());
+        }
+        Command::Rebuild(args) => {
+            let pool = connect(&settings).await?;
+            decision_views::MIGRATOR.run(&pool).await?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            cancel_on_signal(shutdown.clone());
+            return recovery::rebuild(&settings, &pool, args, shutdown).await;
+        }
+        Command::DeadLetters { command } => {
+            let pool = connect(&settings).await?;
+            decision_views::MIGRATOR.run(&pool).await?;
+            return recovery::dead_letters(&settings, &pool, command).await;
         }
         Command::Publish(args) => return publish::run(&settings, args).await,
     };

@@ -17,6 +17,7 @@ use crate::api::rate_limit::RateLimits;
 use crate::api::{self, AppState, Watermarks};
 use crate::narrative::openai::OpenAi;
 use crate::narrative::{Narrator, Provider, Template};
+use crate::recovery::dead_letters::Replayer;
 use crate::settings::{LlmSettings, Settings};
 use crate::store::Store;
 
@@ -105,6 +106,7 @@ impl Application {
                 request_timeout: settings.http.request_timeout,
                 narrator,
                 models: Default::default(),
+                replayer: Arc::new(Replayer::for_deployment(&settings)?),
             };
             (Some(listener), Some(port), Some(state))
         };

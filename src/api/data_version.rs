@@ -1,5 +1,5 @@
 //! The views' data version, which keys the response cache: the sum of the stored next offsets
-//! of every partition (`consumer_offsets`).
+//! of every partition (`consumer_offsets`) plus the views' generation (`view_generation`).
 //!
 //! Every batch advances its partitions' offsets in the same transaction as its view deltas, so
 //! the sum moves exactly when the views may have changed. A cached answer keyed by it is
@@ -24,9 +24,15 @@ impl DataVersion {
     }
 
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let v: i64 = sqlx::query_scalar("SELECT COALESCE(sum(next_offset), 0)::int8 FROM consumer_offsets")
-            .fetch_one(pool)
-            .await?;
+        // A replayed dead letter or a rebuild changes the views without moving an offset:
+        // they bump `view_generation` instead. Both terms only grow, so every change to the
+        // views gives a version never seen before.
+        let v: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(sum(next_offset), 0)::int8 + (SELECT generation FROM view_generation)
+               FROM consumer_offsets",
+        )
+        .fetch_one(pool)
+        .await?;
         self.0.store(v, Ordering::Release);
         Ok(())
     }

@@ -23,6 +23,7 @@ use super::error::ApiResult;
 use super::extract::{self, ApiQuery};
 use super::openapi::{OptionalTenantHeader, Paging, Refusals};
 use super::state::AppState;
+use crate::recovery::progress::{self, RebuildStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(status)).routes(routes!(dead_letters))
@@ -64,6 +65,8 @@ struct PlatformStatus {
     /// As `X-Data-As-Of`: the time up to which the views are complete (null until every
     /// partition has caught up once).
     data_as_of: Option<String>,
+    /// The latest `decision-views rebuild` and its progress (null: none ever ran).
+    rebuild: Option<RebuildStatus>,
 }
 
 /// What a tenant admin sees.
@@ -176,7 +179,15 @@ async fn platform_status(state: &AppState, data_as_of: Option<String>) -> ApiRes
             }
         })
         .collect();
-    Ok(Json(PlatformStatus { broker_reachable: !highs.is_empty(), partitions, dead_letters: by_topic(dl), data_as_of }))
+    let rebuild = progress::latest(&state.pool).await?;
+    let reachable = !highs.is_empty();
+    Ok(Json(PlatformStatus {
+        broker_reachable: reachable,
+        partitions,
+        dead_letters: by_topic(dl),
+        data_as_of,
+        rebuild,
+    }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -200,6 +211,10 @@ struct DeadLetterOut {
     reason: String,
     detail: String,
     received_at: DateTime<Utc>,
+    /// When it was last replayed, and how that ended: `applied` or `rejected` (null: never).
+    replayed_at: Option<DateTime<Utc>>,
+    replay_outcome: Option<String>,
+    replay_detail: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -225,6 +240,9 @@ struct DeadLetterRow {
     reason: String,
     detail: String,
     received_at: DateTime<Utc>,
+    replayed_at: Option<DateTime<Utc>>,
+    replay_outcome: Option<String>,
+    replay_detail: Option<String>,
 }
 
 /// Dead letters newest first, filters `topic` and `reason`: a tenant admin's are its tenant's;
@@ -267,7 +285,7 @@ async fn dead_letters(
     let total = sqlx::query_scalar::<_, i64>(&total_sql).bind(tenant).bind(topic).bind(reason).fetch_one(&state.pool);
     let page_sql = format!(
         "SELECT id, topic, partition, \"offset\", last_offset, key, payload, payload_size, payload_sha256,
-                reason, detail, received_at
+                reason, detail, received_at, replayed_at, replay_outcome, replay_detail
            FROM dead_letters WHERE {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"
     );
     let rows = sqlx::query_as::<_, DeadLetterRow>(&page_sql)
@@ -304,6 +322,9 @@ async fn dead_letters(
                 reason: r.reason,
                 detail: r.detail,
                 received_at: r.received_at,
+                replayed_at: r.replayed_at,
+                replay_outcome: r.replay_outcome,
+                replay_detail: r.replay_detail,
             }
         })
         .collect();

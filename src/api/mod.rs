@@ -22,6 +22,7 @@ mod observe;
 pub mod openapi;
 mod page;
 pub mod rate_limit;
+mod recovery;
 pub mod serve;
 mod shap;
 mod single_flight;
@@ -58,6 +59,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tenant_settings::router())
         .merge(audit::router())
         .merge(api_keys::router())
+        .merge(recovery::router())
         .merge(decisions::router())
         .merge(shap::router())
 }

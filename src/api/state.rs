@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use super::watermarks::Watermarks;
 use super::{auth, cache, data_version, guard, models, rate_limit};
 use crate::narrative::Narrator;
+use crate::recovery::dead_letters::Replayer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -39,6 +40,8 @@ pub struct AppState {
     pub narrator: Narrator,
     /// Parsed SHAP models.
     pub models: models::Models,
+    /// Replays dead letters (`POST /api/v1/dead-letters/replay`).
+    pub replayer: Arc<Replayer>,
 }
 
 /// What authentication takes from the state (`auth` sees no more of it).

@@ -300,6 +300,16 @@ async fn tenant_and_operations(c: &mut Checker, admin: &str, viewer: &str, acme_
     assert_eq!(c.call("get", dl, &format!("{dl}?topic=interactions&limit=10"), admin, "tenant_0", None).await.0, 200);
     assert_eq!(c.call("get", dl, dl, platform, "", None).await.0, 200);
     assert_eq!(c.call("get", dl, dl, viewer, "tenant_0", None).await.0, 403);
+    let (replay, purge) = ("/api/v1/dead-letters/replay", "/api/v1/dead-letters/purge");
+    let (status, report) =
+        c.call("post", replay, replay, admin, "tenant_0", Some(json!({"reason": "too_large"}))).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(c.call("post", replay, replay, platform, "", Some(json!({"ids": [1, 2]}))).await.0, 200);
+    assert_eq!(c.call("post", replay, replay, viewer, "tenant_0", Some(json!({}))).await.0, 403);
+    let since = json!({"since": "2000-01-01T00:00:00Z", "topic": "nope"});
+    let (status, purged) = c.call("post", purge, purge, admin, "tenant_0", Some(since)).await;
+    assert_eq!((status, purged["purged"].as_i64()), (200, Some(0)), "{purged}");
+    assert_eq!(c.call("post", purge, purge, admin, "tenant_0", Some(json!({"since": "yesterday"}))).await.0, 400);
 
     for p in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(c.call("get", p, p, "", "", None).await.0, 200, "{p}");

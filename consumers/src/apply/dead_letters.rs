@@ -6,7 +6,7 @@ use crate::batch::DeadLetter;
 
 /// Writes the batch's dead letters and bumps the per-topic counters, in the batch transaction:
 /// a message is either applied or dead-lettered, never neither.
-pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
+pub async fn insert(tx: &mut Transaction<'_, Postgres>, dead: &[DeadLetter]) -> Result<(), sqlx::Error> {
     if dead.is_empty() {
         return Ok(());
     }

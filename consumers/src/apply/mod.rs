@@ -33,6 +33,7 @@ use crate::events::{DecisionTrace, Event, MembershipOp};
 use crate::fold::{fold, fold_segments, Delta, Memberships};
 use crate::units::wide::WideError;
 
+pub use dead_letters::insert as record_dead_letters;
 pub use offsets::{load_offsets, mark_caught_up, StoredOffset};
 pub(crate) use views::add_suppression_counts;
 
@@ -199,6 +200,34 @@ pub async fn apply_batch_isolating(
         tx.rollback().await?;
         return Ok(Applied { already_applied: true, ..Applied::default() });
     }
+    let (mut applied, dead) = isolate(&mut tx, batch, options, any_error).await?;
+    dead_letters::insert(&mut tx, &dead).await?;
+    tx.commit().await?;
+    applied.dead_letters = dead.len();
+    Ok(applied)
+}
+
+/// Applies the events of `batch` inside `tx` as [`apply_batch_isolating`] does, with no offset
+/// and no dead letter written: the caller owns the transaction. Dead-letter replay uses it
+/// (`decision-views dead-letters replay`): a replayed message goes through the same decode,
+/// dedup and isolation as ingest, and the caller marks the dead letter in the same transaction.
+/// Returns what applied and the batch's dead letters: its own (decode) and those the database
+/// refused.
+pub async fn apply_within(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &Batch,
+    options: &ApplyOptions,
+) -> Result<(Applied, Vec<DeadLetter>), ApplyError> {
+    isolate(tx, batch, options, true).await
+}
+
+/// The savepoint bisection of [`apply_batch_isolating`].
+async fn isolate(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &Batch,
+    options: &ApplyOptions,
+    any_error: bool,
+) -> Result<(Applied, Vec<DeadLetter>), ApplyError> {
     let entries: Vec<&Entry> = batch.entries.iter().collect();
     let mut applied = Applied::default();
     let mut refused: Vec<(usize, sqlx::Error)> = Vec::new();
@@ -245,10 +274,7 @@ pub async fn apply_batch_isolating(
             error = %e, "the database refused an event; dead-lettered");
         dead.push(rejected_by_database(entry, e));
     }
-    dead_letters::insert(&mut tx, &dead).await?;
-    tx.commit().await?;
-    applied.dead_letters = dead.len();
-    Ok(applied)
+    Ok((applied, dead))
 }
 
 fn rejected_by_database(entry: &Entry, e: &sqlx::Error) -> DeadLetter {
