@@ -9,7 +9,8 @@ ALTER TABLE dead_letters
     ADD COLUMN replay_outcome text CHECK (replay_outcome IN ('applied', 'rejected')),
     ADD COLUMN replay_detail  text;
 
--- Rebuilds: one row per `decision-views rebuild`, its progress written about once a second by
+-- Rebuilds: one row per `decision-views rebuild` (a system table, like consumer_offsets: no
+-- tenant; a reference table on a distributed engine), its progress written about once a second by
 -- the rebuilding process and read by GET /api/v1/ingest/status. Not rebuilt itself (nor are
 -- api_keys and audit_log): a rebuild replaces only what the Kafka log determines.
 CREATE TABLE rebuilds (
