@@ -1,7 +1,8 @@
 //! Dead-letter replay and purge (issue 17), through the CLI and the admin API against the real
 //! broker and PostgreSQL: letters refused under a limit are applied exactly once after the
-//! limit is raised (one of them read again from Kafka, since its letter kept only 64 KiB),
-//! a letter still bad is marked rejected and kept, and a purge deletes what its filter names.
+//! limit is raised (one of them read again from Kafka, since its letter kept only 64 KiB), so
+//! is a range the consumer could not deliver, a letter still bad is marked rejected and kept,
+//! and a purge deletes what its filter names.
 
 use std::process::Command;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with_settings, TestApp, TestEnv};
 use crate::model::ts;
+use crate::wire;
 
 fn impression(id: &str, padding: usize) -> Value {
     json!({"id": id, "tenantId": "acme", "customerId": "c1", "offerId": "o1", "channelId": "web",
@@ -54,6 +56,7 @@ async fn dead_letters_are_replayed_exactly_once_and_purged() {
     let mut settings = env.settings();
     settings.ingest.max_event_bytes = 8 * 1024;
     let raised = settings.clone();
+    settings.kafka.consumer_overrides.extend(wire::SMALL_RECEIVE.map(|(k, v)| (k.to_owned(), v.to_owned())));
     let app = spawn_app_with_settings(env, settings).await;
     let env = &app.env;
     let viewer = env.api_key("acme", Role::Viewer).await;
@@ -66,15 +69,22 @@ async fn dead_letters_are_replayed_exactly_once_and_purged() {
     env.publish(TopicKind::Interactions, &impression("big", 20 * 1024));
     env.publish(TopicKind::Interactions, &impression("huge", 100 * 1024));
     env.publish_raw(TopicKind::Interactions, "acme:c1", b"{\"tenantId\": \"acme\", not json");
+    env.flush();
+    // And 3 good ones in a batch this consumer cannot deliver (see `wire`).
+    let range: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..3).map(|i| (b"acme:c1".to_vec(), impression(&format!("range-{i}"), 10).to_string().into_bytes())).collect();
+    let topic = env.topic(TopicKind::Interactions).to_owned();
+    assert_eq!(wire::produce(&env.servers.brokers, &topic, 0, &wire::undeliverable_batch(&range)), 0);
     env.wait_caught_up(Duration::from_secs(60)).await;
     assert_eq!(impressions(&app, &viewer).await, 3);
-    let kept: Vec<(String, i32, i64)> =
+    let kept: Vec<(String, Option<i32>, Option<i64>)> =
         sqlx::query_as("SELECT reason, octet_length(payload), payload_size FROM dead_letters ORDER BY id")
             .fetch_all(&env.pool)
             .await
             .unwrap();
-    assert_eq!(kept.len(), 3, "{kept:?}");
-    assert!(kept.iter().any(|(r, len, size)| r == "too_large" && (*len as i64) < *size), "one cut: {kept:?}");
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    assert!(kept.iter().any(|(r, len, size)| r == "too_large" && len.map(i64::from) < *size), "one cut: {kept:?}");
+    assert!(kept.iter().any(|(r, len, _)| r == "undeliverable" && len.is_none()), "{kept:?}");
 
     // Still under the old limit: rejected again, kept, and tried again later.
     let (ok, out) = cli(env, &[("DV_MAX_EVENT_BYTES", "8192")], &["dead-letters", "replay", "--reason", "too_large"]);
@@ -95,6 +105,15 @@ async fn dead_letters_are_replayed_exactly_once_and_purged() {
     let (ok, out) = cli(env, &[("DV_MAX_EVENT_BYTES", "262144")], &["dead-letters", "replay", "--reason", "too_large"]);
     assert!(ok && out.contains("0 matched"), "applied letters are not replayed again: {out}");
     assert_eq!(impressions(&app, &viewer).await, 5);
+
+    // The range, replayed by a client without the consumer's bound: read from Kafka, applied.
+    let undeliverable = Filter { reason: Some("undeliverable".into()), ..Filter::default() };
+    let report = replayer.replay(&env.pool, &undeliverable).await.unwrap();
+    assert_eq!(
+        (report.applied, report.outcomes[0].detail.as_str()),
+        (1, "3 event(s) applied, 0 already applied (duplicates)")
+    );
+    settles_at(&app, &viewer, 8).await;
 
     // The admin API: the bad JSON is refused again, and listed with its outcome.
     let (status, body, _) =
@@ -133,8 +152,8 @@ async fn dead_letters_are_replayed_exactly_once_and_purged() {
     let (ok, out) = cli(env, &[], &["dead-letters", "purge"]);
     assert!(!ok && out.contains("--all"), "{out}");
     let (ok, out) = cli(env, &[], &["dead-letters", "purge", "--all"]);
-    assert!(ok && out.contains("purged 2"), "{out}");
+    assert!(ok && out.contains("purged 3"), "{out}");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(&env.pool).await.unwrap();
     assert_eq!(left, 0);
-    assert_eq!(impressions(&app, &viewer).await, 5, "purging letters leaves the views");
+    assert_eq!(impressions(&app, &viewer).await, 8, "purging letters leaves the views");
 }

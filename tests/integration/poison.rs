@@ -17,7 +17,7 @@ use chrono::Utc;
 use consumers::events::TopicKind;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestEnv};
+use crate::helpers::{spawn_app_with_settings, TestEnv};
 use crate::model::ts;
 use crate::processes::IngestProcess;
 use crate::wire;
@@ -137,12 +137,13 @@ async fn publish_all(env: &TestEnv) -> Published {
     t["channelId"] = json!("poison-channel");
     bad(env, &mut p, TopicKind::DecisionTraces, "acme:c1", t, "rejected_by_database");
     good(env, &mut p);
-    // Batches the Kafka client cannot decompress (zstd): one range per partition written to.
+    // Batches the Kafka client cannot deliver (zstd, decompressing past its bound): one range
+    // per partition written to.
     let topic = env.topic(TopicKind::Interactions).to_owned();
     let zstd: Vec<(Vec<u8>, Vec<u8>)> = (0..3)
         .map(|i| (b"acme:c1".to_vec(), interaction("acme", &format!("z{i}"), "c1").to_string().into_bytes()))
         .collect();
-    assert_eq!(wire::produce(&env.servers.brokers, &topic, 0, &wire::zstd_batch(&zstd)), 0);
+    assert_eq!(wire::produce(&env.servers.brokers, &topic, 0, &wire::undeliverable_batch(&zstd)), 0);
     *p.dead.entry("undeliverable").or_default() += 1;
     good(env, &mut p);
 
@@ -224,7 +225,9 @@ async fn verify(env: &TestEnv, p: &Published) {
 async fn every_poison_class_is_dead_lettered_and_ingest_keeps_committing() {
     let env = TestEnv::new().await;
     plant_refusals(&env).await;
-    let app = spawn_app_with(env, decision_views::startup::Mode::All).await;
+    let mut settings = env.settings();
+    settings.kafka.consumer_overrides.extend(wire::SMALL_RECEIVE.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    let app = spawn_app_with_settings(env, settings).await;
     let p = publish_all(&app.env).await;
     verify(&app.env, &p).await;
     app.stop().await.expect("clean shutdown");
@@ -234,8 +237,8 @@ async fn every_poison_class_is_dead_lettered_and_ingest_keeps_committing() {
 async fn every_poison_class_with_two_ingest_processes_in_one_group() {
     let env = TestEnv::new().await;
     plant_refusals(&env).await;
-    let a = IngestProcess::start_named(&env, "ingest-a");
-    let b = IngestProcess::start_named(&env, "ingest-b");
+    let a = IngestProcess::start_with(&env, "ingest-a", &wire::small_receive_env());
+    let b = IngestProcess::start_with(&env, "ingest-b", &wire::small_receive_env());
     let p = publish_all(&env).await;
     verify(&env, &p).await;
     for process in [a, b] {

@@ -15,6 +15,11 @@ impl IngestProcess {
 
     /// `name` becomes `DV_INSTANCE_ID` (the owner recorded with each commit).
     pub fn start_named(env: &TestEnv, name: &str) -> IngestProcess {
+        Self::start_with(env, name, &[])
+    }
+
+    /// With these environment variables besides the test's own.
+    pub fn start_with(env: &TestEnv, name: &str, extra: &[(String, String)]) -> IngestProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_decision-views"))
             .arg("ingest")
             .env_clear()
@@ -24,6 +29,7 @@ impl IngestProcess {
             .envs(
                 std::env::vars().filter(|(k, _)| k.starts_with("DV_KAFKA_CONSUMER_") || k == "DV_TEST_CHILD_RUST_LOG"),
             )
+            .envs(extra.iter().cloned())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

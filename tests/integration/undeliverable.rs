@@ -1,5 +1,6 @@
-//! Offsets the Kafka client cannot deliver (docs/events.md 2.8): a zstd-compressed batch, which this
-//! build of librdkafka cannot decompress, sits in every partition between good events. Each is
+//! Offsets the Kafka client cannot deliver (docs/events.md 2.8): a zstd-compressed batch that
+//! decompresses past the consumer's `receive.message.max.bytes` (`wire::undeliverable_batch`)
+//! sits in every partition between good events. Each is
 //! dead-lettered as one `undeliverable` range with its exact offsets, every good event before
 //! and after it is applied exactly once, and the partition moves on.
 
@@ -9,7 +10,7 @@ use chrono::Utc;
 use consumers::events::TopicKind;
 use serde_json::{json, Value};
 
-use crate::helpers::{partitions, spawn_app};
+use crate::helpers::{partitions, spawn_app_with_settings, TestEnv};
 use crate::model::ts;
 use crate::wire;
 
@@ -31,7 +32,10 @@ struct DeadLetter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_batch_is_dead_lettered_as_a_range_and_its_partition_moves_on() {
-    let app = spawn_app().await;
+    let env = TestEnv::new().await;
+    let mut settings = env.settings();
+    settings.kafka.consumer_overrides.extend(wire::SMALL_RECEIVE.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    let app = spawn_app_with_settings(env, settings).await;
     let env = &app.env;
     let topic = env.topic(TopicKind::Interactions).to_owned();
     for i in 0..40 {
@@ -46,7 +50,7 @@ async fn an_undecodable_batch_is_dead_lettered_as_a_range_and_its_partition_move
         let messages: Vec<(Vec<u8>, Vec<u8>)> = (0..per_batch)
             .map(|i| (b"acme:c".to_vec(), interaction(&format!("zstd-{p}-{i}")).to_string().into_bytes()))
             .collect();
-        let err = wire::produce(&env.servers.brokers, &topic, p, &wire::zstd_batch(&messages));
+        let err = wire::produce(&env.servers.brokers, &topic, p, &wire::undeliverable_batch(&messages));
         assert_eq!(err, 0, "the broker refused the zstd batch");
         zstd_offsets.push((p, before));
     }

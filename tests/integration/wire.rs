@@ -1,7 +1,16 @@
 //! A minimal Kafka producer speaking the wire protocol itself (Produce v3, record batch v2), for
-//! what the project's own librdkafka build cannot write: a zstd-compressed batch, which this
-//! build cannot read either (docs/events.md 2.8's undeliverable class). One request per batch, to the one
-//! broker of the test servers.
+//! batches librdkafka's producer will not write: one the consumer cannot deliver
+//! (docs/events.md 2.8's undeliverable class). One request per batch, to the one broker of the
+//! test servers.
+//!
+//! The development broker (tansu 0.6.0) stores nothing a consumer could fail on by itself: it
+//! refuses a damaged zstd frame or an unknown codec at produce, and rewrites a batch with a bad
+//! CRC or lz4 checksum. What it keeps, and librdkafka then cannot deliver, is a zstd batch whose
+//! records decompress to more than the consumer's `receive.message.max.bytes` (librdkafka
+//! refuses it as a bad compression, and fetches the same offset again, forever). With Apache
+//! Kafka's defaults that takes 100 MB of records; the tests lower the bound ([`SMALL_RECEIVE`])
+//! and pad every record's header ([`undeliverable_batch`]): tansu serves what it stored record
+//! by record, so a record without padding would be delivered on its own.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -30,7 +39,29 @@ fn varint(out: &mut Vec<u8>, v: i64) {
     }
 }
 
-fn record(offset_delta: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
+/// Consumer settings (`DV_KAFKA_CONSUMER_*`) under which [`undeliverable_batch`] is
+/// undeliverable: fetches of 1 MiB, and messages (a compressed batch decompressed) of at most
+/// that plus the 512 bytes librdkafka requires above it.
+pub const SMALL_RECEIVE: [(&str, &str); 2] = [("fetch.max.bytes", "1048576"), ("receive.message.max.bytes", "1049088")];
+
+/// The same as environment variables, for child processes.
+pub fn small_receive_env() -> Vec<(String, String)> {
+    SMALL_RECEIVE
+        .iter()
+        .map(|(k, v)| (format!("DV_KAFKA_CONSUMER_{}", k.replace('.', "_").to_uppercase()), v.to_string()))
+        .collect()
+}
+
+/// Bytes of padding in each record's header: one record decompressed passes 1 MiB + 512.
+const PADDING: usize = 1_200_000;
+
+/// A zstd batch of `messages` that a consumer with [`SMALL_RECEIVE`] cannot deliver: each
+/// record carries a header of [`PADDING`] bytes (zeros: the batch stays a few KB on the wire).
+pub fn undeliverable_batch(messages: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    zstd_batch_padded(messages, PADDING)
+}
+
+fn record(offset_delta: i64, key: &[u8], value: &[u8], padding: usize) -> Vec<u8> {
     let mut body = vec![0u8]; // attributes
     varint(&mut body, 0); // timestamp delta
     varint(&mut body, offset_delta);
@@ -38,18 +69,27 @@ fn record(offset_delta: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
     body.extend_from_slice(key);
     varint(&mut body, value.len() as i64);
     body.extend_from_slice(value);
-    varint(&mut body, 0); // no headers
+    if padding == 0 {
+        varint(&mut body, 0); // no headers
+    } else {
+        varint(&mut body, 1);
+        varint(&mut body, 3);
+        body.extend_from_slice(b"pad");
+        varint(&mut body, padding as i64);
+        body.resize(body.len() + padding, 0);
+    }
     let mut out = Vec::new();
     varint(&mut out, body.len() as i64);
     out.extend(body);
     out
 }
 
-/// A record batch of `messages` (key, value), its records compressed with zstd (codec 4).
-pub fn zstd_batch(messages: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+/// A record batch of `messages` (key, value), its records compressed with zstd (codec 4), each
+/// with a header of `padding` bytes (none: 0).
+fn zstd_batch_padded(messages: &[(Vec<u8>, Vec<u8>)], padding: usize) -> Vec<u8> {
     let mut records = Vec::new();
     for (i, (k, v)) in messages.iter().enumerate() {
-        records.extend(record(i as i64, k, v));
+        records.extend(record(i as i64, k, v, padding));
     }
     let compressed = zstd::encode_all(records.as_slice(), 3).expect("zstd");
     let now = chrono::Utc::now().timestamp_millis();

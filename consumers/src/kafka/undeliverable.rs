@@ -1,6 +1,7 @@
-//! Offsets the Kafka client cannot deliver (docs/events.md 2.8): a batch it cannot decompress (a codec
-//! this build lacks, corrupt data) or cannot parse. librdkafka then reports a consumer error and
-//! fetches the same offset again, forever: the partition stops while every other one flows, and
+//! Offsets the Kafka client cannot deliver (docs/events.md 2.8): a batch it cannot decompress
+//! (corrupt, larger decompressed than `receive.message.max.bytes`, a codec it lacks) or cannot
+//! parse. librdkafka then reports a consumer error and fetches the same offset again, forever:
+//! the partition stops while every other one flows, and
 //! the error names neither the partition nor the offset.
 //!
 //! Policy: find the offsets exactly, dead-letter them as one `undeliverable` range (topic,
