@@ -36,8 +36,9 @@ TANSU_DB_FILE=tansu.db         # relative to STATE_DIR (tansu resolves sqlite://
 TANSU_STORAGE="sqlite://$TANSU_DB_FILE"
 TANSU_PID_FILE=$STATE_DIR/tansu.pid
 TANSU_LOG_FILE=$STATE_DIR/tansu.log
+# Pinned: the quirks README.md and the tests work around are 0.6.0's.
 # shellcheck disable=SC2054 # the comma belongs to --features
-TANSU_INSTALL_CMD=(cargo install tansu --locked --features dynostore,libsql)
+TANSU_INSTALL_CMD=(cargo install tansu --version 0.6.0 --locked --features dynostore,libsql)
 
 # name:partitions
 TOPICS=(

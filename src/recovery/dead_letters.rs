@@ -107,8 +107,8 @@ impl Replayer {
 
     /// Replays every matching letter not applied yet, in id order.
     pub async fn replay(&self, pool: &PgPool, filter: &Filter) -> anyhow::Result<ReplayReport> {
-        let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT id FROM dead_letters WHERE {MATCHES} AND replay_outcome IS DISTINCT FROM 'applied' ORDER BY id"
+        let ids: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT tenant_id, id FROM dead_letters WHERE {MATCHES} AND replay_outcome IS DISTINCT FROM 'applied' ORDER BY id"
         ))
         .bind(&filter.tenant)
         .bind(&filter.topic)
@@ -118,8 +118,8 @@ impl Replayer {
         .fetch_all(pool)
         .await?;
         let mut report = ReplayReport { matched: ids.len(), ..ReplayReport::default() };
-        for id in ids {
-            let outcome = self.replay_retrying(pool, id).await?;
+        for (tenant, id) in ids {
+            let outcome = self.replay_retrying(pool, &tenant, id).await?;
             match outcome.outcome.as_str() {
                 "applied" => report.applied += 1,
                 "rejected" => report.rejected += 1,
@@ -132,11 +132,11 @@ impl Replayer {
 
     /// A deadlock with live ingest or a lost connection rolls the letter's transaction back
     /// whole; it is tried again.
-    async fn replay_retrying(&self, pool: &PgPool, id: i64) -> anyhow::Result<Outcome> {
+    async fn replay_retrying(&self, pool: &PgPool, tenant: &str, id: i64) -> anyhow::Result<Outcome> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.replay_one(pool, id).await {
+            match self.replay_one(pool, tenant, id).await {
                 Err(Replay::Db(e)) if attempt < 5 && classify(&e) == Failure::Transient => {
                     tracing::info!(id, error = %e, "replay of a dead letter rolled back; trying again");
                     tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
@@ -148,13 +148,15 @@ impl Replayer {
         }
     }
 
-    async fn replay_one(&self, pool: &PgPool, id: i64) -> Result<Outcome, Replay> {
+    /// `tenant` and `id`: the letter's key (the tenant first, as every key: docs/scaling.md).
+    async fn replay_one(&self, pool: &PgPool, tenant: &str, id: i64) -> Result<Outcome, Replay> {
         let mut tx = pool.begin().await?;
         let letter: Option<Letter> = sqlx::query_as(
             "SELECT topic, partition, \"offset\", last_offset, key, payload, payload_size FROM dead_letters
-              WHERE id = $1 AND replay_outcome IS DISTINCT FROM 'applied' FOR UPDATE SKIP LOCKED",
+              WHERE tenant_id = $2 AND id = $1 AND replay_outcome IS DISTINCT FROM 'applied' FOR UPDATE SKIP LOCKED",
         )
         .bind(id)
+        .bind(tenant)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(letter) = letter else {
@@ -191,11 +193,13 @@ impl Replayer {
             }
         };
         sqlx::query(
-            "UPDATE dead_letters SET replayed_at = now(), replay_outcome = $2, replay_detail = $3 WHERE id = $1",
+            "UPDATE dead_letters SET replayed_at = now(), replay_outcome = $2, replay_detail = $3
+              WHERE tenant_id = $4 AND id = $1",
         )
         .bind(id)
         .bind(outcome)
         .bind(&detail)
+        .bind(tenant)
         .execute(&mut *tx)
         .await?;
         if outcome == "applied" {

@@ -1,13 +1,13 @@
 //! A rebuild's progress: where the shadow stands in each partition against the log's end and
-//! against live ingest, its rate and the time left; drawn in the terminal (indicatif) and
-//! written to `rebuilds` for `GET /api/v1/ingest/status`.
+//! against live ingest, its rate and the time left; drawn in the terminal (indicatif: the
+//! whole and a bar per partition) and written to `rebuilds` for `GET /api/v1/ingest/status`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use consumers::apply::StoredOffset;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -65,9 +65,11 @@ impl Snapshot {
     }
 }
 
-/// Rate and time left, smoothed; the terminal bar.
+/// Rate and time left, smoothed; the terminal's bars: the whole and one per partition.
 pub struct Meter {
-    bar: ProgressBar,
+    bars: MultiProgress,
+    total: ProgressBar,
+    partitions: BTreeMap<(String, i32), ProgressBar>,
     last: Option<(Instant, i64)>,
     rate: Option<f64>,
     last_log: Instant,
@@ -76,16 +78,18 @@ pub struct Meter {
 impl Default for Meter {
     fn default() -> Meter {
         // Drawn only on a terminal (indicatif hides itself otherwise); a log line every 10 s
-        // tells the same to a process whose output is collected.
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} rebuild [{elapsed_precise}] [{wide_bar}] {human_pos}/{human_len} messages  {msg}",
-            )
-            .expect("a valid template"),
-        );
-        Meter { bar, last: None, rate: None, last_log: Instant::now() }
+        // tells the totals to a process whose output is collected.
+        let bars = MultiProgress::new();
+        let total = bars.add(ProgressBar::new(0));
+        total.set_style(style(
+            "{spinner} rebuild [{elapsed_precise}] [{wide_bar}] {human_pos}/{human_len} messages  {msg}",
+        ));
+        Meter { bars, total, partitions: BTreeMap::new(), last: None, rate: None, last_log: Instant::now() }
     }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("a valid template")
 }
 
 impl Meter {
@@ -102,12 +106,22 @@ impl Meter {
         }
         self.last = Some((now, s.applied));
         let eta = self.rate.filter(|r| *r > 0.0).map(|r| s.remaining as f64 / r);
-        self.bar.set_length((s.applied + s.remaining) as u64);
-        self.bar.set_position(s.applied as u64);
+        self.total.set_length((s.applied + s.remaining) as u64);
+        self.total.set_position(s.applied as u64);
         let rate = self.rate.map_or("-".into(), |r| format!("{r:.0}/s"));
         let left = eta.map_or("-".into(), |e| format!("{:.0}s", e.ceil()));
-        self.bar.set_message(format!("{rate}  eta {left}  behind live {}  {stage}", s.behind_live));
-        self.bar.tick();
+        self.total.set_message(format!("{rate}  eta {left}  behind live {}  {stage}", s.behind_live));
+        for p in &s.partitions {
+            let bar = self.partitions.entry((p.topic.clone(), p.partition)).or_insert_with(|| {
+                let bar = self.bars.add(ProgressBar::new(0));
+                bar.set_style(style("  {prefix:<40} [{bar:30}] {pos}/{len}"));
+                bar.set_prefix(format!("{}[{}]", p.topic, p.partition));
+                bar
+            });
+            bar.set_length(p.end.max(p.position) as u64);
+            bar.set_position(p.position as u64);
+        }
+        self.total.tick();
         if now.duration_since(self.last_log) >= Duration::from_secs(10) {
             self.last_log = now;
             tracing::info!(applied = s.applied, remaining = s.remaining, behind_live = s.behind_live, rate = %rate, eta = %left, stage, "rebuild progress");
@@ -116,7 +130,10 @@ impl Meter {
     }
 
     pub fn finish(&self, message: String) {
-        self.bar.finish_with_message(message);
+        for bar in self.partitions.values() {
+            bar.finish();
+        }
+        self.total.finish_with_message(message);
     }
 }
 
