@@ -4,7 +4,7 @@
 //! 1. A shadow schema made by the migrations ([`shadow`]); a rebuild that was interrupted is
 //!    resumed from where its shadow stands (`--restart` starts over).
 //! 2. The ordinary ingest pipeline, in a consumer group of its own, writes the shadow from the
-//!    log's start: the same decode, dedup, dead letters and offsets, committed together, so
+//!    log's start, the catalog and the segment memberships first ([`references_first`]): the same decode, dedup, dead letters and offsets, committed together, so
 //!    exactly-once holds in the shadow as it does live, across crashes and restarts.
 //! 3. Once the shadow is within `swap_within` messages of live ingest, live ingest is paused
 //!    (the swap holds `consumer_offsets` in EXCLUSIVE mode: readers go on, the next batch's
@@ -23,6 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consumers::apply::{load_offsets, StoredOffset};
+use consumers::events::TopicKind;
+use consumers::kafka::IngestConfig;
 use sqlx::{Acquire, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -99,6 +101,7 @@ pub async fn run(
     let mut config = settings.ingest_config();
     config.group_id = format!("{}.rebuild-{id}", config.group_id);
     config.instance_id = format!("{}-rebuild-{id}", config.instance_id);
+    references_first(&config, &shadow_pool, &extents, &shutdown).await?;
     let spawn = |stop: CancellationToken| -> JoinHandle<anyhow::Result<()>> {
         tokio::spawn(consumers::kafka::run(config.clone(), shadow_pool.clone(), Arc::default(), stop))
     };
@@ -149,6 +152,50 @@ pub async fn run(
         }
         tokio::time::sleep(tick).await;
     }
+}
+
+/// The topics other events are processed against: the catalog (tenant settings among it) and
+/// segment memberships.
+const REFERENCES: [TopicKind; 2] = [TopicKind::Catalog, TopicKind::SegmentMembership];
+
+/// Applies the [`REFERENCES`] topics to the shadow up to where the log ends now, before any
+/// other topic. Ingest reads its topics at once, so a rebuild left to it would meet many traces
+/// before their tenant's settings or their customer's membership events (published long
+/// before them, and applied before them live): SPEC 2.4 counts a trace in the segments of its
+/// customer *at processing time*, so those would count in none. Applied first, every event of
+/// the log is processed with the settings and memberships of the rebuild's start: for the
+/// usual history (memberships added before their customers' events) that is what live ingest
+/// counted, and whatever the history, a rebuild decides the same every time.
+async fn references_first(
+    config: &IngestConfig,
+    shadow: &PgPool,
+    extents: &Extents,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut first = config.clone();
+    first.topics.retain(|_, kind| REFERENCES.contains(kind));
+    first.group_id = format!("{}.references", config.group_id);
+    let names = first.topic_names();
+    let end: Vec<((String, i32), i64)> = extents
+        .iter()
+        .filter(|((t, _), (low, high))| names.contains(t) && high > low)
+        .map(|(k, (_, high))| (k.clone(), *high))
+        .collect();
+    let done = |at: &BTreeMap<(String, i32), StoredOffset>| {
+        end.iter().all(|(k, high)| at.get(k).is_some_and(|o| o.next_offset >= *high))
+    };
+    if first.topics.is_empty() || done(&load_offsets(shadow, &names).await?) {
+        return Ok(());
+    }
+    tracing::info!(topics = ?names, "rebuilding the catalog and the segment memberships first");
+    let stop = shutdown.child_token();
+    let pipeline = tokio::spawn(consumers::kafka::run(first, shadow.clone(), Arc::default(), stop.clone()));
+    while !done(&load_offsets(shadow, &names).await?) && !shutdown.is_cancelled() {
+        anyhow::ensure!(!pipeline.is_finished(), "the rebuild's pipeline of the catalog and memberships stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    pipeline.await?
 }
 
 enum Swap {
