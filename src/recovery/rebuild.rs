@@ -4,7 +4,7 @@
 //! 1. A shadow schema made by the migrations ([`shadow`]); a rebuild that was interrupted is
 //!    resumed from where its shadow stands (`--restart` starts over).
 //! 2. The ordinary ingest pipeline, in a consumer group of its own, writes the shadow from the
-//!    log's start, the catalog and the segment memberships first ([`references_first`]): the same decode, dedup, dead letters and offsets, committed together, so
+//!    log's start, the catalog and the segment memberships first ([`References`]): the same decode, dedup, dead letters and offsets, committed together, so
 //!    exactly-once holds in the shadow as it does live, across crashes and restarts.
 //! 3. Once the shadow is within `swap_within` messages of live ingest, live ingest is paused
 //!    (the swap holds `consumer_offsets` in EXCLUSIVE mode: readers go on, the next batch's
@@ -101,12 +101,16 @@ pub async fn run(
     let mut config = settings.ingest_config();
     config.group_id = format!("{}.rebuild-{id}", config.group_id);
     config.instance_id = format!("{}-rebuild-{id}", config.instance_id);
-    references_first(&config, &shadow_pool, &extents, &shutdown).await?;
-    let spawn = |stop: CancellationToken| -> JoinHandle<anyhow::Result<()>> {
+    let first = References::of(&config, &extents);
+    let mut references_done = first.done(&shadow_pool).await?;
+    let spawn = |config: &IngestConfig, stop: CancellationToken| -> JoinHandle<anyhow::Result<()>> {
         tokio::spawn(consumers::kafka::run(config.clone(), shadow_pool.clone(), Arc::default(), stop))
     };
     let mut stop = shutdown.child_token();
-    let mut pipeline = spawn(stop.clone());
+    let mut pipeline = spawn(if references_done { &config } else { &first.config }, stop.clone());
+    if !references_done {
+        tracing::info!(topics = ?first.config.topic_names(), "rebuilding the catalog and the segment memberships first");
+    }
     let mut meter = Meter::default();
     let retired = format!("dv_retired_{id}");
     let tick = Duration::from_millis(500);
@@ -123,8 +127,20 @@ pub async fn run(
             return Err(e);
         }
         let s = snapshot(&log, &topics, &shadow_pool, &public).await?;
-        let (rate, eta) = meter.update(&s, "building");
+        let stage = if references_done { "building" } else { "catalog and memberships first" };
+        let (rate, eta) = meter.update(&s, stage);
         record(&public, id, &s, rate, eta).await?;
+        if !references_done {
+            if first.done(&shadow_pool).await? {
+                stop.cancel();
+                pipeline.await??;
+                references_done = true;
+                stop = shutdown.child_token();
+                pipeline = spawn(&config, stop.clone());
+            }
+            tokio::time::sleep(tick).await;
+            continue;
+        }
         if s.behind_live > options.swap_within || s.unstarted > 0 {
             tokio::time::sleep(tick).await;
             continue;
@@ -147,7 +163,7 @@ pub async fn run(
             Swap::Stopped => {
                 // The pipeline was stopped for a swap that could not take its locks: go on.
                 stop = shutdown.child_token();
-                pipeline = spawn(stop.clone());
+                pipeline = spawn(&config, stop.clone());
             }
         }
         tokio::time::sleep(tick).await;
@@ -158,44 +174,39 @@ pub async fn run(
 /// segment memberships.
 const REFERENCES: [TopicKind; 2] = [TopicKind::Catalog, TopicKind::SegmentMembership];
 
-/// Applies the [`REFERENCES`] topics to the shadow up to where the log ends now, before any
-/// other topic. Ingest reads its topics at once, so a rebuild left to it would meet many traces
-/// before their tenant's settings or their customer's membership events (published long
-/// before them, and applied before them live): SPEC 2.4 counts a trace in the segments of its
-/// customer *at processing time*, so those would count in none. Applied first, every event of
-/// the log is processed with the settings and memberships of the rebuild's start: for the
+/// The [`REFERENCES`] topics, applied to the shadow up to where the log ends at the start
+/// before any other topic. Ingest reads its topics at once, so a rebuild left to it would meet
+/// many traces before their tenant's settings or their customer's membership events (published
+/// long before them, and applied before them live): SPEC 2.4 counts a trace in the segments of
+/// its customer *at processing time*, so those would count in none. Applied first, every event
+/// of the log is processed with the settings and memberships of the rebuild's start: for the
 /// usual history (memberships added before their customers' events) that is what live ingest
 /// counted, and whatever the history, a rebuild decides the same every time.
-async fn references_first(
-    config: &IngestConfig,
-    shadow: &PgPool,
-    extents: &Extents,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let mut first = config.clone();
-    first.topics.retain(|_, kind| REFERENCES.contains(kind));
-    first.group_id = format!("{}.references", config.group_id);
-    let names = first.topic_names();
-    let end: Vec<((String, i32), i64)> = extents
-        .iter()
-        .filter(|((t, _), (low, high))| names.contains(t) && high > low)
-        .map(|(k, (_, high))| (k.clone(), *high))
-        .collect();
-    let done = |at: &BTreeMap<(String, i32), StoredOffset>| {
-        end.iter().all(|(k, high)| at.get(k).is_some_and(|o| o.next_offset >= *high))
-    };
-    if first.topics.is_empty() || done(&load_offsets(shadow, &names).await?) {
-        return Ok(());
+struct References {
+    /// The ingest configuration of these topics alone.
+    config: IngestConfig,
+    /// Their partitions holding messages, and where each ended at the start.
+    end: Vec<((String, i32), i64)>,
+}
+
+impl References {
+    fn of(config: &IngestConfig, extents: &Extents) -> References {
+        let mut first = config.clone();
+        first.topics.retain(|_, kind| REFERENCES.contains(kind));
+        first.group_id = format!("{}.references", config.group_id);
+        let names = first.topic_names();
+        let end = extents
+            .iter()
+            .filter(|((t, _), (low, high))| names.contains(t) && high > low)
+            .map(|(k, (_, high))| (k.clone(), *high))
+            .collect();
+        References { config: first, end }
     }
-    tracing::info!(topics = ?names, "rebuilding the catalog and the segment memberships first");
-    let stop = shutdown.child_token();
-    let pipeline = tokio::spawn(consumers::kafka::run(first, shadow.clone(), Arc::default(), stop.clone()));
-    while !done(&load_offsets(shadow, &names).await?) && !shutdown.is_cancelled() {
-        anyhow::ensure!(!pipeline.is_finished(), "the rebuild's pipeline of the catalog and memberships stopped");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+
+    async fn done(&self, shadow: &PgPool) -> Result<bool, sqlx::Error> {
+        let at = load_offsets(shadow, &self.config.topic_names()).await?;
+        Ok(self.end.iter().all(|(k, high)| at.get(k).is_some_and(|o| o.next_offset >= *high)))
     }
-    stop.cancel();
-    pipeline.await?
 }
 
 enum Swap {

@@ -97,7 +97,7 @@ async fn a_rebuild_swaps_in_exact_views_while_events_flow_and_readers_read() {
     }
     let spread =
         Spread { tenant: "acme", offers: &OFFERS, channels: &["web", "app"], customers: &["c1", "c2", "c3"], days: 7 };
-    let events = model::interactions(&spread, 5_000, 17, test_today());
+    let events = model::interactions(&spread, 30_000, 17, test_today());
     let (before, during) = events.split_at(600);
     for e in before {
         env.publish(TopicKind::Interactions, &e.to_json());
@@ -129,7 +129,7 @@ async fn a_rebuild_swaps_in_exact_views_while_events_flow_and_readers_read() {
     // Readers, a publisher and the rebuild, all at once; the ingest status polled meanwhile.
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2).map(|_| tokio::spawn(reader(app.clone(), viewer.clone(), stop.clone()))).collect();
-    // ~250 events/s until the rebuild is done (at most 4,400: the test fails if it is not by then).
+    // ~250 events/s until the rebuild is done (at most 29,400, two minutes: the test fails if it is not done by then).
     let rebuilt_flag = Arc::new(AtomicBool::new(false));
     let publisher = {
         let (publish, during, done) = (env.clone_for_publish(), during.to_vec(), rebuilt_flag.clone());
