@@ -4,7 +4,7 @@
 //! really export (after a workload, from a live `/metrics`), and the image built from
 //! everything the binary embeds (the jemalloc options of `.cargo/config.toml` among them).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::spawn_app;
 use crate::model::ts;
+use crate::tenant_scope::rust_sources;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -111,20 +112,6 @@ fn metric_names(expr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every file of `dir`, recursively, with its contents.
-fn sources(dir: &Path) -> String {
-    let mut out = String::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out += &sources(&path);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out += &std::fs::read_to_string(&path).unwrap();
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_grafana_dashboard_reads_metrics_the_processes_export() {
     let dashboard: Value = serde_json::from_str(&read("docker/grafana/dashboards/decision-views.json")).unwrap();
@@ -145,7 +132,7 @@ async fn the_grafana_dashboard_reads_metrics_the_processes_export() {
     names.sort();
     names.dedup();
     // Every name is one the code records…
-    let code = sources(&root().join("src")) + &sources(&root().join("consumers/src"));
+    let code: String = rust_sources().into_iter().map(|(_, text)| text).collect();
     for name in &names {
         assert!(code.contains(&format!("\"{name}\"")), "the dashboard reads {name}, which no code records");
     }

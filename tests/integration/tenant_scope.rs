@@ -166,15 +166,25 @@ fn placeholder_scoped(text: &str, file: &[(usize, String)], source: &str) -> boo
     })
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
+/// The project's Rust sources (`src/` and `consumers/src/`), each with its contents; shared
+/// with the deployment test.
+pub fn rust_sources() -> Vec<(std::path::PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(std::path::PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
         }
     }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    walk(&root.join("src"), &mut out);
+    walk(&root.join("consumers/src"), &mut out);
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,12 +200,8 @@ async fn every_query_of_a_tenant_table_filters_or_writes_by_tenant() {
     .unwrap();
     let tenant: BTreeSet<String> = tenant.into_iter().chain(views).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_files(&root.join("src"), &mut files);
-    rust_files(&root.join("consumers/src"), &mut files);
     let (mut checked, mut unscoped) = (0, Vec::new());
-    for path in files {
-        let source = std::fs::read_to_string(&path).unwrap();
+    for (path, source) in rust_sources() {
         let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
         let lits = literals(&source);
         for (line, text) in &lits {

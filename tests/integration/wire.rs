@@ -55,13 +55,8 @@ pub fn small_receive_env() -> Vec<(String, String)> {
 /// Bytes of padding in each record's header: one record decompressed passes 1 MiB + 512.
 const PADDING: usize = 1_200_000;
 
-/// A zstd batch of `messages` that a consumer with [`SMALL_RECEIVE`] cannot deliver: each
-/// record carries a header of [`PADDING`] bytes (zeros: the batch stays a few KB on the wire).
-pub fn undeliverable_batch(messages: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    zstd_batch_padded(messages, PADDING)
-}
-
-fn record(offset_delta: i64, key: &[u8], value: &[u8], padding: usize) -> Vec<u8> {
+/// One record with a header `pad` of [`PADDING`] zero bytes.
+fn padded_record(offset_delta: i64, key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut body = vec![0u8]; // attributes
     varint(&mut body, 0); // timestamp delta
     varint(&mut body, offset_delta);
@@ -69,27 +64,24 @@ fn record(offset_delta: i64, key: &[u8], value: &[u8], padding: usize) -> Vec<u8
     body.extend_from_slice(key);
     varint(&mut body, value.len() as i64);
     body.extend_from_slice(value);
-    if padding == 0 {
-        varint(&mut body, 0); // no headers
-    } else {
-        varint(&mut body, 1);
-        varint(&mut body, 3);
-        body.extend_from_slice(b"pad");
-        varint(&mut body, padding as i64);
-        body.resize(body.len() + padding, 0);
-    }
+    varint(&mut body, 1); // one header
+    varint(&mut body, 3);
+    body.extend_from_slice(b"pad");
+    varint(&mut body, PADDING as i64);
+    body.resize(body.len() + PADDING, 0);
     let mut out = Vec::new();
     varint(&mut out, body.len() as i64);
     out.extend(body);
     out
 }
 
-/// A record batch of `messages` (key, value), its records compressed with zstd (codec 4), each
-/// with a header of `padding` bytes (none: 0).
-fn zstd_batch_padded(messages: &[(Vec<u8>, Vec<u8>)], padding: usize) -> Vec<u8> {
+/// A zstd (codec 4) record batch of `messages` (key, value) that a consumer with
+/// [`SMALL_RECEIVE`] cannot deliver: each record carries a header of [`PADDING`] zero bytes
+/// (the batch stays a few KB on the wire).
+pub fn undeliverable_batch(messages: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let mut records = Vec::new();
     for (i, (k, v)) in messages.iter().enumerate() {
-        records.extend(record(i as i64, k, v, padding));
+        records.extend(padded_record(i as i64, k, v));
     }
     let compressed = zstd::encode_all(records.as_slice(), 3).expect("zstd");
     let now = chrono::Utc::now().timestamp_millis();
