@@ -15,9 +15,6 @@
 --                                                                             with the daily revenue's squares
 --   interaction_offer_channel_totals  (tenant, segment, day, offer, channel)  from interaction_daily and
 --                                                                             interaction_segment_daily
---   selection_offer_totals            (tenant, '', day, offer)                from selection_daily (its
---                                                                             selection counters and score
---                                                                             buckets; all customers only)
 --
 -- segment_id '' holds all customers, as in the rollups. Ingest maintains them in the batch
 -- transaction: a batch's first event of a day in a chain copies the chain's latest earlier
@@ -67,36 +64,6 @@ CREATE TABLE interaction_offer_channel_totals (
     revenue_micros numeric NOT NULL DEFAULT 0,
     cost_micros    numeric NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, segment_id, day, offer_id, channel_id)
-) WITH (fillfactor = 60);
-
--- Sums that never restart cannot be bounded by a day's traffic as selection_daily's are: the
--- score sum is numeric here (a bigint of micro-units holds ~9.2 x 10^12 scores, about six
--- years of one offer scored 50,000 times a second). The counts stay bigint.
-CREATE TABLE selection_offer_totals (
-    tenant_id  text COLLATE "C" NOT NULL,
-    segment_id text COLLATE "C" NOT NULL,
-    day        date   NOT NULL,
-    offer_id   text COLLATE "C" NOT NULL,
-    eligible   bigint NOT NULL DEFAULT 0,
-    scored     bigint NOT NULL DEFAULT 0,
-    selected   bigint NOT NULL DEFAULT 0,
-    rank_sum   bigint NOT NULL DEFAULT 0,
-    rank_n     bigint NOT NULL DEFAULT 0,
-    r1 bigint NOT NULL DEFAULT 0, r2 bigint NOT NULL DEFAULT 0, r3 bigint NOT NULL DEFAULT 0,
-    r4 bigint NOT NULL DEFAULT 0, r5 bigint NOT NULL DEFAULT 0, r6 bigint NOT NULL DEFAULT 0,
-    r7 bigint NOT NULL DEFAULT 0, r8 bigint NOT NULL DEFAULT 0, r9 bigint NOT NULL DEFAULT 0,
-    r10 bigint NOT NULL DEFAULT 0,
-    miss_qualification bigint NOT NULL DEFAULT 0,
-    miss_contact       bigint NOT NULL DEFAULT 0,
-    miss_too_low       bigint NOT NULL DEFAULT 0,
-    miss_not_ranked    bigint NOT NULL DEFAULT 0,
-    score_sum_micros   numeric NOT NULL DEFAULT 0,
-    score_n            bigint NOT NULL DEFAULT 0,
-    b0 bigint NOT NULL DEFAULT 0, b1 bigint NOT NULL DEFAULT 0, b2 bigint NOT NULL DEFAULT 0,
-    b3 bigint NOT NULL DEFAULT 0, b4 bigint NOT NULL DEFAULT 0, b5 bigint NOT NULL DEFAULT 0,
-    b6 bigint NOT NULL DEFAULT 0, b7 bigint NOT NULL DEFAULT 0, b8 bigint NOT NULL DEFAULT 0,
-    b9 bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, segment_id, day, offer_id)
 ) WITH (fillfactor = 60);
 
 -- Backfill from the daily tables, so an existing deployment's totals are exact from the start:
@@ -149,22 +116,3 @@ SELECT k.tenant_id, k.segment_id, d.day, k.offer_id, k.channel_id,
     ON r.tenant_id = k.tenant_id AND r.segment_id = k.segment_id AND r.day = d.day
    AND r.offer_id = k.offer_id AND r.channel_id = k.channel_id
 WINDOW w AS (PARTITION BY k.tenant_id, k.segment_id, k.offer_id, k.channel_id ORDER BY d.day);
-
-INSERT INTO running_total_days (view, tenant_id, segment_id, day)
-SELECT DISTINCT 'selection_offer_totals', tenant_id, '', day FROM selection_daily;
-
-INSERT INTO selection_offer_totals
-SELECT k.tenant_id, '', d.day, k.offer_id,
-       (sum(COALESCE(r.eligible, 0)) OVER w)::int8, (sum(COALESCE(r.scored, 0)) OVER w)::int8, (sum(COALESCE(r.selected, 0)) OVER w)::int8, (sum(COALESCE(r.rank_sum, 0)) OVER w)::int8,
-       (sum(COALESCE(r.rank_n, 0)) OVER w)::int8, (sum(COALESCE(r.r1, 0)) OVER w)::int8, (sum(COALESCE(r.r2, 0)) OVER w)::int8, (sum(COALESCE(r.r3, 0)) OVER w)::int8,
-       (sum(COALESCE(r.r4, 0)) OVER w)::int8, (sum(COALESCE(r.r5, 0)) OVER w)::int8, (sum(COALESCE(r.r6, 0)) OVER w)::int8, (sum(COALESCE(r.r7, 0)) OVER w)::int8,
-       (sum(COALESCE(r.r8, 0)) OVER w)::int8, (sum(COALESCE(r.r9, 0)) OVER w)::int8, (sum(COALESCE(r.r10, 0)) OVER w)::int8, (sum(COALESCE(r.miss_qualification, 0)) OVER w)::int8,
-       (sum(COALESCE(r.miss_contact, 0)) OVER w)::int8, (sum(COALESCE(r.miss_too_low, 0)) OVER w)::int8, (sum(COALESCE(r.miss_not_ranked, 0)) OVER w)::int8, (sum(COALESCE(r.score_sum_micros, 0)) OVER w),
-       (sum(COALESCE(r.score_n, 0)) OVER w)::int8, (sum(COALESCE(r.b0, 0)) OVER w)::int8, (sum(COALESCE(r.b1, 0)) OVER w)::int8, (sum(COALESCE(r.b2, 0)) OVER w)::int8,
-       (sum(COALESCE(r.b3, 0)) OVER w)::int8, (sum(COALESCE(r.b4, 0)) OVER w)::int8, (sum(COALESCE(r.b5, 0)) OVER w)::int8, (sum(COALESCE(r.b6, 0)) OVER w)::int8,
-       (sum(COALESCE(r.b7, 0)) OVER w)::int8, (sum(COALESCE(r.b8, 0)) OVER w)::int8, (sum(COALESCE(r.b9, 0)) OVER w)::int8
-  FROM (SELECT tenant_id, offer_id, min(day) AS first_day FROM selection_daily GROUP BY tenant_id, offer_id) k
-  JOIN running_total_days d
-    ON d.view = 'selection_offer_totals' AND d.tenant_id = k.tenant_id AND d.segment_id = '' AND d.day >= k.first_day
-  LEFT JOIN selection_daily r ON r.tenant_id = k.tenant_id AND r.day = d.day AND r.offer_id = k.offer_id
-WINDOW w AS (PARTITION BY k.tenant_id, k.offer_id ORDER BY d.day);

@@ -14,7 +14,8 @@
 -- counts in one of the counts; every selection row counts a candidate as eligible, or a score).
 --
 -- Existing data carries over: the totals were backfilled from these tables by `running_totals`
--- and maintained beside them since, so dropping the tables loses nothing.
+-- and `selection_offer_totals` and maintained beside them since, so dropping the tables loses
+-- nothing.
 DROP TABLE interaction_daily;
 DROP TABLE interaction_segment_daily;
 

@@ -8,9 +8,10 @@
 -- checkpoints at the days the segment had candidates, each holding every offer's counters,
 -- summed over channels and flows, up to that day. A window reads two rows per offer.
 --
--- The score buckets (b0-b9) stay zero in a segment's chain: score_distribution has no segment
--- filter, and the segment's daily rows never held them. selection_segment_daily stays: it
--- answers a segment combined with a channel or flow, and ingest keeps writing it.
+-- The score buckets (b0-b9) are zero in a segment's chain, written as such rather than left to
+-- the columns' defaults: score_distribution has no segment filter, and the segment's daily rows
+-- never held them. selection_segment_daily stays: it answers a segment combined with a channel
+-- or flow, and ingest keeps writing it.
 --
 -- Backfill from selection_segment_daily, so an existing deployment's chains are exact from the
 -- start: a checkpoint at each (segment, day) with rows, and each offer a row at every
@@ -35,7 +36,7 @@ ON CONFLICT DO NOTHING;
 INSERT INTO selection_offer_totals (tenant_id, segment_id, day, offer_id, eligible, scored, selected,
                                     rank_sum, rank_n, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10,
                                     miss_qualification, miss_contact, miss_too_low, miss_not_ranked,
-                                    score_sum_micros, score_n)
+                                    score_sum_micros, score_n, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
 SELECT k.tenant_id, k.segment_id, d.day, k.offer_id,
        (sum(COALESCE(r.eligible, 0)) OVER w)::int8, (sum(COALESCE(r.scored, 0)) OVER w)::int8,
        (sum(COALESCE(r.selected, 0)) OVER w)::int8, (sum(COALESCE(r.rank_sum, 0)) OVER w)::int8,
@@ -47,7 +48,8 @@ SELECT k.tenant_id, k.segment_id, d.day, k.offer_id,
        (sum(COALESCE(r.r9, 0)) OVER w)::int8, (sum(COALESCE(r.r10, 0)) OVER w)::int8,
        (sum(COALESCE(r.miss_qualification, 0)) OVER w)::int8, (sum(COALESCE(r.miss_contact, 0)) OVER w)::int8,
        (sum(COALESCE(r.miss_too_low, 0)) OVER w)::int8, (sum(COALESCE(r.miss_not_ranked, 0)) OVER w)::int8,
-       sum(COALESCE(r.score_sum_micros, 0)) OVER w, (sum(COALESCE(r.score_n, 0)) OVER w)::int8
+       sum(COALESCE(r.score_sum_micros, 0)) OVER w, (sum(COALESCE(r.score_n, 0)) OVER w)::int8,
+       0, 0, 0, 0, 0, 0, 0, 0, 0, 0
   FROM (SELECT tenant_id, segment_id, offer_id, min(day) AS first_day
           FROM segment_offer_days GROUP BY tenant_id, segment_id, offer_id) k
   JOIN running_total_days d

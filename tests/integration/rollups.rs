@@ -73,11 +73,10 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     assert_running_totals_exact(&mut conn).await;
 }
 
-/// The running-total views (migrations `running_totals`, `selection_segment_totals` and
-/// `interaction_segment_totals`) and their checkpoints (`interaction_segment_totals`' wide
-/// values are compared decoded, see [`backfill_differences`]). `selection_flow_totals`'
-/// checkpoints are left out: its backfill's source, `selection_flow_daily`, is gone (see
-/// [`assert_flow_totals_add_up`]).
+/// The running-total views (migrations `running_totals`, `selection_offer_totals` and
+/// `selection_segment_totals`) and their checkpoints (`interaction_segment_totals`' among them;
+/// its wide values are compared decoded, see [`backfill_differences`]). `selection_flow_totals`' checkpoints are left out: its backfill's source,
+/// `selection_flow_daily`, is gone (see [`assert_flow_totals_add_up`]).
 const RUNNING: [&str; 4] = [
     "running_total_days WHERE view <> 'selection_flow_totals'",
     "interaction_offer_totals",
@@ -99,7 +98,7 @@ pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     assert!(checkpoints > 0, "no checkpoint was written");
     for (table, differing) in backfill_differences(
         conn,
-        &["running totals", "selection segment totals", "interaction segment totals"],
+        &["running totals", "selection offer totals", "selection segment totals", "interaction segment totals"],
         &RUNNING,
     )
     .await

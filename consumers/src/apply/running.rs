@@ -1,4 +1,4 @@
-//! Running totals (migrations `running_totals`, `selection_segment_totals`): per (tenant,
+//! Running totals (migrations `running_totals`, `selection_offer_totals`): per (tenant,
 //! segment) chain, checkpoints at the days that had events, each holding every key's counters
 //! summed up to that day, so a window's sums are two rows per key (the latest checkpoint ≤ its
 //! last day minus the latest before its first day) whatever its length.

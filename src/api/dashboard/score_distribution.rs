@@ -49,7 +49,7 @@ macro_rules! bucket_sums {
 }
 /// The score counters of a `score_*daily` table summed over the window, as [`Row`] names them.
 const SUMS: &str = concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n");
-/// The per-offer score columns of `selection_offer_totals` (migration `running_totals`; as
+/// The per-offer score columns of `selection_offer_totals` (migration `selection_offer_totals`; as
 /// `selection_daily`'s since migration `offer_scores_in_selection_daily`: the buckets beside
 /// the selection counters, the count as `score_n`).
 const OFFER_SCORES: &[&str] =

@@ -2,7 +2,7 @@
 //! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
 //! The read picks the smallest table that covers the filters (migrations `selection`,
-//! `running_totals`, `selection_flow_totals` and `selection_segment_totals`): none or a segment →
+//! `selection_offer_totals`, `selection_flow_totals` and `selection_segment_totals`): none or a segment →
 //! the per-offer running totals of all customers or of the segment, two rows per offer;
 //! channel/flow → the running totals per (channel, flow), every offer in one wide row, two rows
 //! per (channel, flow); a segment with channel/flow → per (segment, day, channel, flow, offer).

@@ -1,4 +1,4 @@
-//! Window sums from the running totals (migrations `running_totals`, `selection_segment_totals`,
+//! Window sums from the running totals (migrations `running_totals`, `selection_offer_totals`,
 //! `interaction_segment_totals`): per (tenant, segment) chain, checkpoints at the days that had
 //! events, each holding every key's counters summed up to that day. A window's sums are the
 //! latest checkpoint up to its last day minus the latest before its first: two rows per key
