@@ -75,8 +75,9 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
 
 /// The running-total views (migrations `running_totals`, `selection_offer_totals` and
 /// `selection_segment_totals`) and their checkpoints (`interaction_segment_totals`' among them;
-/// its wide values are compared decoded, see [`backfill_differences`]). `selection_flow_totals`' checkpoints are left out: its backfill's source,
-/// `selection_flow_daily`, is gone (see [`assert_flow_totals_add_up`]).
+/// its wide values are compared decoded, see [`backfill_differences`]). `selection_flow_totals`'
+/// checkpoints are left out: its backfill's source, `selection_flow_daily`, is gone (see
+/// [`assert_flow_totals_add_up`]).
 const RUNNING: [&str; 4] = [
     "running_total_days WHERE view <> 'selection_flow_totals'",
     "interaction_offer_totals",
