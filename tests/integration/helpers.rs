@@ -69,6 +69,7 @@ impl TestEnv {
 
     /// A fresh database and fresh topics on the given servers.
     pub async fn new_on(servers: Servers) -> TestEnv {
+        crate::day_boundary::clear_of_midnight().await;
         let (suffix, db_url, pool) = fresh_database(&servers.postgres).await;
 
         let topics: BTreeMap<TopicKind, String> =

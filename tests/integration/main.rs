@@ -10,6 +10,7 @@ mod client_settings;
 mod coalescing;
 mod codecs;
 mod crash;
+mod day_boundary;
 mod dead_letter_replay;
 mod dedup_days;
 mod deployment;

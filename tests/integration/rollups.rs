@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use consumers::units::wide::interaction_counts;
 use consumers::units::wide::offer_interactions::{OfferInteractions, COUNTERS};
 use sqlx::Connection;
 
@@ -73,33 +74,44 @@ async fn rollups_equal_the_base_tables_and_the_backfill() {
     assert_running_totals_exact(&mut conn).await;
 }
 
-/// The running-total views (migrations `running_totals`, `selection_offer_totals` and
-/// `selection_segment_totals`) and their checkpoints (`interaction_segment_totals`' among them;
-/// its wide values are compared decoded, see [`backfill_differences`]). `selection_flow_totals`'
+/// The running-total views (migrations `running_totals`, `selection_offer_totals`,
+/// `selection_segment_totals`, `wide_selection_offer_totals` and `trace_totals`) and their checkpoints
+/// (`interaction_segment_totals`' among them; its wide values are compared decoded, see
+/// [`backfill_differences`]; `selection_chain_totals`' through the `selection_offer_totals`
+/// view, which decodes them). `selection_flow_totals`'
 /// checkpoints are left out: its backfill's source, `selection_flow_daily`, is gone (see
 /// [`assert_flow_totals_add_up`]).
-const RUNNING: [&str; 4] = [
+const RUNNING: [&str; 5] = [
     "running_total_days WHERE view <> 'selection_flow_totals'",
     "interaction_offer_totals",
     "interaction_offer_channel_totals",
     "selection_offer_totals",
+    "trace_totals",
 ];
 
 /// The running totals ingest maintained equal what their migration's backfill computes from
 /// the daily tables: a checkpoint at each day with interactions, and there a row per key seen
 /// up to that day holding its counters summed up to that day. (The daily tables are checked
 /// against the events by the test above and the dashboard tests.) `interaction_daily` and
-/// `interaction_segment_daily` are views of `interaction_offer_channel_totals`' day-to-day
-/// differences now (migration `interaction_daily_from_totals`): for that table this checks the
-/// checkpoints are dense and consistent, and the rollups, which ingest writes separately, are
-/// what the test above ties its days to.
+/// `interaction_segment_daily` are views of the per-(offer, channel) chains' day-to-day
+/// differences now (migrations `daily_tables_from_totals`, `wide_segment_channel_totals`): for
+/// those chains this checks the checkpoints are dense and consistent, and the rollups, which
+/// ingest writes separately, are what the test above ties its days to.
 pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     let checkpoints: i64 =
         sqlx::query_scalar("SELECT count(*) FROM running_total_days").fetch_one(&mut *conn).await.unwrap();
     assert!(checkpoints > 0, "no checkpoint was written");
     for (table, differing) in backfill_differences(
         conn,
-        &["running totals", "selection offer totals", "selection segment totals", "interaction segment totals"],
+        &[
+            "running totals",
+            "selection offer totals",
+            "selection segment totals",
+            "interaction segment totals",
+            "wide selection offer totals",
+            "trace totals",
+            "wide segment channel totals",
+        ],
         &RUNNING,
     )
     .await
@@ -109,10 +121,11 @@ pub async fn assert_running_totals_exact(conn: &mut sqlx::PgConnection) {
     assert_flow_totals_add_up(conn).await;
 }
 
-/// `selection_flow_totals` (per channel and flow) and `selection_offer_totals` (per offer) count
-/// the same candidates: at each checkpoint of the first, every offer's counters summed over
-/// the (channel, flow) rows equal the second's row at its latest checkpoint up to that day,
-/// and both have as many checkpoints.
+/// `selection_flow_totals` (per channel and flow) and `selection_chain_totals` (per offer, read
+/// decoded through the `selection_offer_totals` view) count the same candidates: at each
+/// checkpoint of the first, every offer's counters summed over the (channel, flow) rows equal
+/// the second's entry at its latest checkpoint up to that day, and both have as many
+/// checkpoints.
 /// (The API's answers from both are checked against the events by the selection tests.)
 async fn assert_flow_totals_add_up(conn: &mut sqlx::PgConnection) {
     let rows: Vec<(String, chrono::NaiveDate, Vec<u8>)> =
@@ -136,7 +149,7 @@ async fn assert_flow_totals_add_up(conn: &mut sqlx::PgConnection) {
            FROM (SELECT DISTINCT tenant_id, day FROM selection_flow_totals) c
            JOIN selection_offer_totals t ON t.tenant_id = c.tenant_id AND t.segment_id = ''
             AND t.day = (SELECT max(d.day) FROM running_total_days d
-                          WHERE d.view = 'selection_offer_totals' AND d.tenant_id = c.tenant_id
+                          WHERE d.view = 'selection_chain_totals' AND d.tenant_id = c.tenant_id
                             AND d.segment_id = '' AND d.day <= c.day)",
     )
     .fetch_all(&mut *conn)
@@ -147,28 +160,29 @@ async fn assert_flow_totals_add_up(conn: &mut sqlx::PgConnection) {
     // Both views take a checkpoint at each day with candidates.
     let days: Vec<(String, i64)> = sqlx::query_as(
         "SELECT view, count(*) FROM (SELECT view, tenant_id, day FROM running_total_days
-                                      WHERE view IN ('selection_flow_totals', 'selection_offer_totals')
+                                      WHERE view IN ('selection_flow_totals', 'selection_chain_totals')
                                         AND segment_id = '') d
           GROUP BY view ORDER BY view",
     )
     .fetch_all(&mut *conn)
     .await
     .unwrap();
-    let (flows, offers) = ["selection_flow_totals", "selection_offer_totals"]
+    let (flows, offers) = ["selection_flow_totals", "selection_chain_totals"]
         .map(|v| days.iter().find(|d| d.0 == v).map_or(0, |d| d.1))
         .into();
-    assert_eq!(flows, offers, "checkpoints of selection_flow_totals and selection_offer_totals");
+    assert_eq!(flows, offers, "checkpoints of selection_flow_totals and selection_chain_totals");
     // An offer a checkpoint carries at zero on both sides is no difference.
     let nonzero = |m: Sums| -> Sums { m.into_iter().filter(|(_, c)| c.iter().any(|&v| v != 0)).collect() };
-    assert!(nonzero(by_flows) == nonzero(per_offer), "selection_flow_totals does not add up to selection_offer_totals");
+    assert!(nonzero(by_flows) == nonzero(per_offer), "selection_flow_totals does not add up to selection_chain_totals");
 }
 
 /// Rows that differ between each of `tables` as ingest maintained it and as the migrations
 /// named `descriptions` backfill it from the tables filled now. The migrations run again, in
 /// that order, in a scratch schema first on the search path: their CREATEs land there and their
 /// backfills read the filled base tables; the transaction is rolled back. When
-/// `interaction_segment_totals` is backfilled, its entries too, decoded: ingest writes the
-/// compact encoding and sums revenue limbs without carrying, the backfill writes the fixed one.
+/// `interaction_segment_totals` or `interaction_segment_channel_totals` is backfilled, its
+/// entries too, decoded: ingest writes the compact encoding and sums money limbs without
+/// carrying, the backfill writes the fixed one.
 async fn backfill_differences(
     conn: &mut sqlx::PgConnection,
     descriptions: &[&str],
@@ -188,11 +202,44 @@ async fn backfill_differences(
     if descriptions.contains(&"interaction segment totals") {
         let (backfilled, maintained) =
             (segment_entries(&mut tx, "backfill").await, segment_entries(&mut tx, "public").await);
-        let differing = backfilled.iter().filter(|(k, v)| maintained.get(*k) != Some(*v)).count()
-            + maintained.keys().filter(|k| !backfilled.contains_key(*k)).count();
-        out.push(("interaction_segment_totals", differing as i64));
+        out.push(("interaction_segment_totals", differing(&backfilled, &maintained)));
+    }
+    if descriptions.contains(&"wide segment channel totals") {
+        let (backfilled, maintained) =
+            (channel_entries(&mut tx, "backfill").await, channel_entries(&mut tx, "public").await);
+        out.push(("interaction_segment_channel_totals", differing(&backfilled, &maintained)));
     }
     tx.rollback().await.unwrap();
+    out
+}
+
+/// Entries of one map and not the other, or different in the two.
+fn differing<K: Ord, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> i64 {
+    let n = a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).count() + b.keys().filter(|k| !a.contains_key(*k)).count();
+    n as i64
+}
+
+/// Every entry of `schema`'s `interaction_segment_channel_totals`, by (tenant, segment, day,
+/// channel, offer): the counts and the (revenue, cost) sums, decoded as for
+/// [`segment_entries`].
+async fn channel_entries(
+    conn: &mut sqlx::PgConnection,
+    schema: &str,
+) -> BTreeMap<(String, String, chrono::NaiveDate, String, String), ([i64; 6], [i128; 2])> {
+    let rows: Vec<(String, String, chrono::NaiveDate, String, Vec<u8>)> = sqlx::query_as(&format!(
+        "SELECT tenant_id, segment_id, day, channel_id, offers FROM {schema}.interaction_segment_channel_totals"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for (tenant, segment, day, channel, value) in rows {
+        for entry in consumers::units::wide::entries::<{ interaction_counts::COUNTERS }>(&value) {
+            let (offer, c) = entry.unwrap();
+            let decoded = interaction_counts::from_counters(c).expect("sums in i128");
+            out.insert((tenant.clone(), segment.clone(), day, channel.clone(), offer.to_owned()), decoded);
+        }
+    }
     out
 }
 

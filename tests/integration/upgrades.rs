@@ -11,11 +11,15 @@ use sqlx::PgPool;
 use crate::exactly_once::events;
 use crate::helpers::{database_before, database_url_before, spawn_app_with, TestEnv};
 use crate::isolation::{batch_at, impressions_by_offer, options};
+use crate::viewer::{score_buckets, score_dims};
 
+mod chain_totals;
 mod daily_views;
 mod flow_totals;
 mod grouped_segments;
+mod segment_channels;
 mod segment_totals;
+mod trace_totals;
 
 /// Dedup keys stored before they were hashed (migration 20261202000050) still recognize their
 /// events after the upgrade: the migration hashes them exactly as ingest does.
@@ -293,19 +297,8 @@ async fn offer_score_buckets_carry_over_into_selection_daily() {
         }
     };
     let body = get(String::new()).await;
-    let dims: Vec<(String, i64, f64)> = body["dimensionBuckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (d["name"].as_str().unwrap().to_owned(), d["count"].as_i64().unwrap(), d["avgScore"].as_f64().unwrap())
-        })
-        .collect();
-    assert_eq!(dims, [("o1".to_owned(), 3, 0.75), ("o2".to_owned(), 1, 0.15)]);
-    let buckets = |body: &serde_json::Value| -> Vec<i64> {
-        body["data"].as_array().unwrap().iter().map(|b| b["count"].as_i64().unwrap()).collect()
-    };
-    assert_eq!(buckets(&get("&filterId=o1".into()).await), [0, 0, 0, 0, 1, 0, 0, 0, 0, 2]);
-    assert_eq!(buckets(&get("&filterId=o2".into()).await), [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(score_dims(&body), [("o1".to_owned(), 3, 0.75), ("o2".to_owned(), 1, 0.15)]);
+    assert_eq!(score_buckets(&get("&filterId=o1".into()).await), [0, 0, 0, 0, 1, 0, 0, 0, 0, 2]);
+    assert_eq!(score_buckets(&get("&filterId=o2".into()).await), [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
     app.stop().await.unwrap();
 }

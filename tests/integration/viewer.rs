@@ -45,3 +45,53 @@ pub fn acceptance_rows(body: &Value) -> Vec<(String, i64, i64, i64)> {
         })
         .collect()
 }
+
+/// why_not_ranked's counts: timesEligible, timesSelected, then the misses filtered by
+/// qualification, by contact policy, scored too low and not ranked.
+pub fn why_not_ranked_counts(body: &Value) -> [i64; 6] {
+    let reasons = &body["missReasons"];
+    [
+        &body["timesEligible"],
+        &body["timesSelected"],
+        &reasons["filteredByQualification"],
+        &reasons["filteredByContactPolicy"],
+        &reasons["scoredTooLow"],
+        &reasons["notRanked"],
+    ]
+    .map(|v| v.as_i64().unwrap())
+}
+
+/// (name, count, avgScore) of a score_distribution's dimensionBuckets, in name order.
+pub fn score_dims(body: &Value) -> Vec<(String, i64, f64)> {
+    let mut dims: Vec<(String, i64, f64)> = body["dimensionBuckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (d["name"].as_str().unwrap().to_owned(), d["count"].as_i64().unwrap(), d["avgScore"].as_f64().unwrap())
+        })
+        .collect();
+    dims.sort_by(|a, b| a.0.cmp(&b.0));
+    dims
+}
+
+/// The counts of a score_distribution's ten buckets.
+pub fn score_buckets(body: &Value) -> Vec<i64> {
+    body["data"].as_array().unwrap().iter().map(|b| b["count"].as_i64().unwrap()).collect()
+}
+
+/// selection_frequency's rows by offer: eligibleCount, scoredCount, selectedCount, then the
+/// first `ranks` counts of its rankDistribution.
+pub fn selection_counts(body: &Value, ranks: usize) -> std::collections::BTreeMap<String, Vec<i64>> {
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let mut counts: Vec<i64> =
+                ["eligibleCount", "scoredCount", "selectedCount"].iter().map(|f| o[f].as_i64().unwrap()).collect();
+            counts.extend((0..ranks).map(|i| o["rankDistribution"][i].as_i64().unwrap()));
+            (o["offerId"].as_str().unwrap().to_owned(), counts)
+        })
+        .collect()
+}

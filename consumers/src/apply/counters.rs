@@ -26,7 +26,7 @@ pub(super) const INTERACTIONS: &[(&str, Kind)] = &[
     ("revenue_micros", Money),
     ("cost_micros", Money),
 ];
-const TRACES: &[(&str, Kind)] = &[("traces", Int), ("degraded", Int)];
+pub(super) const TRACES: &[(&str, Kind)] = &[("traces", Int), ("degraded", Int)];
 const SELECTION: [(&str, Kind); 21] = [
     ("eligible", Int),
     ("scored", Int),
@@ -64,10 +64,6 @@ const BUCKETS: [(&str, Kind); 10] = [
     ("b9", Int),
 ];
 const SCORES: [(&str, Kind); 12] = concat(BUCKETS, [("score_sum_micros", Int), ("n", Int)]);
-/// The per-offer selection counters and score buckets of `selection_offer_totals` (as of
-/// `selection_daily` since migration `offer_scores_in_selection_daily`): the score sum and
-/// count are the selection counters'.
-pub(super) const SELECTION_AND_BUCKETS: [(&str, Kind); 31] = concat(SELECTION, BUCKETS);
 
 /// `a` then `b`: a table's counters are one static list.
 const fn concat<const A: usize, const B: usize, const C: usize>(

@@ -17,6 +17,7 @@ mod offsets;
 pub mod partitions;
 pub mod raw_traces;
 mod running;
+mod selection_chains;
 mod upsert;
 mod views;
 mod wide;

@@ -1,30 +1,27 @@
-//! Running totals (migrations `running_totals`, `selection_offer_totals`): per (tenant,
-//! segment) chain, checkpoints at the days that had events, each holding every key's counters
-//! summed up to that day, so a window's sums are two rows per key (the latest checkpoint ≤ its
-//! last day minus the latest before its first day) whatever its length.
+//! Running totals (migration `running_totals`): per (tenant, segment) chain, checkpoints at
+//! the days that had events, each holding every key's counters summed up to that day, so a
+//! window's sums are two rows per key (the latest checkpoint ≤ its last day minus the latest
+//! before its first day) whatever its length. The views here: per offer and per (offer,
+//! channel) interactions, and per chain the traces (migration `trace_totals`, no key after the
+//! chain's). The per-offer selection counters are such a chain of wide rows
+//! (`selection_chains`, `wide_chains`).
 //!
 //! A batch writes a view in three statements: it locks its tenants' chains; it creates the
 //! checkpoints it needs, each a copy of the latest earlier one; then it adds every delta row
 //! to its day's checkpoint and to each later one (in SQL for the per-offer view, whose
 //! derived column needs each day's value; fanned out and summed in Rust for the others,
-//! `fan`). The lock is what keeps this exact under
-//! concurrent writers (several partitions, several processes): without it a batch could copy
-//! a checkpoint while another batch, not yet committed, adds to it, and the copy would miss
-//! that addition for good.
-
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+//! `fan`). The lock is what keeps this exact under concurrent writers (several
+//! partitions, several processes): without it a batch could copy a checkpoint while another
+//! batch, not yet committed, adds to it, and the copy would miss that addition for good.
 
 use chrono::NaiveDate;
 
 use sqlx::{Postgres, Transaction};
 
-use super::counters::{CHANNEL, DAY, INTERACTIONS, OFFER, SEG, SELECTION_AND_BUCKETS, T};
+use super::counters::{CHANNEL, DAY, INTERACTIONS, OFFER, SEG, T, TRACES};
 use super::fan::{self, Deltas, Key};
 use super::upsert::Table;
-use crate::fold::keys::DayKey;
-use crate::fold::selection::{ScoreCounts, SelectionCounts};
-use crate::fold::{Delta, InteractionCounts};
+use crate::fold::{Delta, InteractionCounts, TraceCounts};
 
 /// The checkpoints of every chain, per view: `running_total_days`.
 const DAYS: &str = "running_total_days";
@@ -60,121 +57,60 @@ static OFFER_TOTALS: View = View {
         change: "n * n - (n - w.revenue_micros) * (n - w.revenue_micros)",
     }),
 };
+/// All customers' chain (segment ''); the segments' are `interaction_segment_channel_totals`.
 static OFFER_CHANNEL_TOTALS_TABLE: Table =
     Table { name: "interaction_offer_channel_totals", keys: &[T, SEG, DAY, OFFER, CHANNEL], counters: INTERACTIONS };
 static OFFER_CHANNEL_TOTALS: View = View { table: &OFFER_CHANNEL_TOTALS_TABLE, derived: None };
-/// Per offer, all customers (segment `''`, with the score buckets) and each segment (summed over
-/// channels and flows, migration `selection_segment_totals`; no score buckets).
-static SELECTION_TOTALS_TABLE: Table =
-    Table { name: "selection_offer_totals", keys: &[T, SEG, DAY, OFFER], counters: &SELECTION_AND_BUCKETS };
-static SELECTION_TOTALS: View = View { table: &SELECTION_TOTALS_TABLE, derived: None };
+/// Traces per chain (migration `trace_totals`), summed over channels and flows.
+static TRACE_TOTALS_TABLE: Table = Table { name: "trace_totals", keys: &[T, SEG, DAY], counters: TRACES };
+static TRACE_TOTALS: View = View { table: &TRACE_TOTALS_TABLE, derived: None };
 
 /// The running-total views of a delta. The segment-scoped part of a batch is a second delta
 /// written after the shared one in the same transaction; its tenants' locks are already held.
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
-    // The rows borrow their values: built before them, dropped after.
-    let joined = selection_by_offer(d);
     let offers: Deltas<'_> = d
         .rollup_offer
         .iter()
         .map(|(k, c)| (key(&k.tenant, &k.segment, k.day, vec![&k.dim]), interaction_values(c)))
         .collect();
     let offers = fan::rows(&OFFER_TOTALS_TABLE, &offers)?;
-    let mut pairs: Deltas<'_> = Vec::with_capacity(d.interactions.len() + d.segment_interactions.len());
-    for (k, c) in &d.interactions {
-        pairs.push((key(&k.tenant, "", k.day, vec![&k.offer, &k.channel]), interaction_values(c)));
-    }
-    for (k, c) in &d.segment_interactions {
-        pairs.push((key(&k.tenant, &k.segment, k.day, vec![&k.offer, &k.channel]), interaction_values(c)));
-    }
-    let mut selection: Deltas<'_> = Vec::new();
-    for (k, offers) in &joined {
-        for (offer, s, b) in offers {
-            selection.push((key(&k.tenant, "", k.day, vec![offer]), selection_values(s, b)));
-        }
-    }
-    for ((tenant, segment, day, offer), s) in segment_selection_by_offer(d) {
-        selection.push((key(tenant, segment, day, vec![offer]), selection_values(&s, &ScoreCounts::default())));
-    }
-    // Every tenant of the per-offer rows has per-(offer, channel) rows too: one lock statement
-    // for the interaction views. Trace batches lock their own class: the two pipelines of a
-    // tenant do not wait for each other.
-    for (class, deltas) in [("interaction totals", &pairs), ("selection totals", &selection)] {
-        if !deltas.is_empty() {
-            sqlx::query(&lock_tenants(class)).bind(fan::tenants(deltas)).execute(&mut **tx).await?;
-        }
+    // All customers' chain only: the segments' per-(offer, channel) chains are wide rows
+    // (`wide_chains::SEGMENT_CHANNELS`).
+    let pairs: Deltas<'_> = d
+        .interactions
+        .iter()
+        .map(|(k, c)| (key(&k.tenant, "", k.day, vec![&k.offer, &k.channel]), interaction_values(c)))
+        .collect();
+    // Every tenant of the per-offer rows has per-(offer, channel) rows of all customers too
+    // (every interaction counts in segment ''): one lock statement for the interaction views. Trace batches lock their own class (`wide_chains`): the two
+    // pipelines of a tenant do not wait for each other.
+    if !pairs.is_empty() {
+        sqlx::query(&lock_tenants("interaction totals")).bind(fan::tenants(&pairs)).execute(&mut **tx).await?;
     }
     // The per-offer view adds in SQL: its derived column needs each day's value, in numeric.
     let table = OFFER_TOTALS.table;
     offers.execute(tx, &checkpoints_sql(&OFFER_TOTALS), 3).await?;
     offers.execute(tx, &add_sql(&OFFER_TOTALS), table.keys.len() + table.counters.len()).await?;
-    for (view, deltas) in [(&OFFER_CHANNEL_TOTALS, &pairs), (&SELECTION_TOTALS, &selection)] {
-        fan::add(tx, view.table, DAYS, &checkpoints_sql(view), deltas).await?;
-    }
-    Ok(())
+    let view = &OFFER_CHANNEL_TOTALS;
+    fan::add(tx, view.table, DAYS, &checkpoints_sql(view), &pairs).await?;
+    apply_traces(tx, d).await
 }
 
-/// Per (tenant, day), in key order: every offer's selection counters and score buckets (the
-/// rows `selection_offer_totals` adds; `selection_daily` is a view of it).
-type SelectionByOffer<'d> = Vec<(&'d DayKey, Vec<(&'d str, SelectionCounts, ScoreCounts)>)>;
-
-fn selection_by_offer(d: &Delta) -> SelectionByOffer<'_> {
-    let days: BTreeSet<&DayKey> = d.selection.keys().chain(d.offer_scores.keys()).collect();
-    days.into_iter()
-        .map(|k| {
-            let selection = d.selection.get(k).map_or(&[][..], Vec::as_slice);
-            (k, by_offer(selection, d.offer_scores.get(k).map_or(&[][..], Vec::as_slice)))
-        })
-        .collect()
-}
-
-/// The segments' selection counters per (tenant, segment, day, offer), summed over channels and
-/// flows: the rows of the segments' chains of `selection_offer_totals`, which answer
-/// selection_frequency and why_not_ranked with a segment and no channel or flow in two rows per
-/// offer (the daily rows per (channel, flow, offer) grew with the data: 18-55 ms at 10M traces).
-/// The fan-out would sum a segment's (channel, flow) rows of an offer too, but it allocates and
-/// sorts one row per entry and checkpoint: summed here first, it gets one per offer.
-fn segment_selection_by_offer(d: &Delta) -> BTreeMap<(&str, &str, NaiveDate, &str), SelectionCounts> {
-    let mut out: BTreeMap<(&str, &str, NaiveDate, &str), SelectionCounts> = BTreeMap::new();
-    for (k, c) in &d.selection_segments {
-        out.entry((&k.tenant, &k.segment, k.day, &k.offer)).or_default().add(c);
+/// The traces' counts per chain: all customers' from the (day, channel, flow) rows, each
+/// segment's from its own (a batch's rows of one chain and day are summed in `fan`). Under the
+/// lock of the trace pipeline's chains (`wide_chains`), taken here for every tenant with
+/// traces: the wide selection chains written after it lock a subset of them.
+async fn apply_traces(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    let values = |c: &TraceCounts| vec![i128::from(c.traces), i128::from(c.degraded)];
+    let mut traces: Deltas<'_> = Vec::with_capacity(d.traces.len() + d.segment_traces.len());
+    traces.extend(d.traces.iter().map(|(k, c)| (key(&k.tenant, "", k.day, Vec::new()), values(c))));
+    traces.extend(d.segment_traces.iter().map(|(k, c)| (key(&k.tenant, &k.segment, k.day, Vec::new()), values(c))));
+    if traces.is_empty() {
+        return Ok(());
     }
-    out
-}
-
-/// The two lists (each sorted by offer id) joined by offer: every offer of either, the side
-/// without it counted as zero. An offer with scores and no selection counters (which the fold
-/// never makes) keeps its score sum and count in the selection counters' columns.
-fn by_offer<'a>(
-    selection: &'a [(String, SelectionCounts)],
-    scores: &'a [(String, ScoreCounts)],
-) -> Vec<(&'a str, SelectionCounts, ScoreCounts)> {
-    let mut out = Vec::with_capacity(selection.len().max(scores.len()));
-    let (mut i, mut j) = (0, 0);
-    while i < selection.len() || j < scores.len() {
-        let order = match (selection.get(i), scores.get(j)) {
-            (Some(a), Some(b)) => a.0.as_bytes().cmp(b.0.as_bytes()),
-            (Some(_), None) => Ordering::Less,
-            _ => Ordering::Greater,
-        };
-        match order {
-            Ordering::Less => {
-                out.push((selection[i].0.as_str(), selection[i].1, ScoreCounts::default()));
-                i += 1;
-            }
-            Ordering::Equal => {
-                out.push((selection[i].0.as_str(), selection[i].1, scores[j].1));
-                (i, j) = (i + 1, j + 1);
-            }
-            Ordering::Greater => {
-                let (offer, b) = &scores[j];
-                let s = SelectionCounts { score_sum_micros: b.sum_micros, score_n: b.n, ..Default::default() };
-                out.push((offer.as_str(), s, *b));
-                j += 1;
-            }
-        }
-    }
-    out
+    sqlx::query(&lock_tenants("selection totals")).bind(fan::tenants(&traces)).execute(&mut **tx).await?;
+    let view = &TRACE_TOTALS;
+    fan::add(tx, view.table, DAYS, &checkpoints_sql(view), &traces).await
 }
 
 fn key<'a>(tenant: &'a str, segment: &'a str, day: NaiveDate, dims: Vec<&'a str>) -> Key<'a> {
@@ -185,15 +121,6 @@ fn key<'a>(tenant: &'a str, segment: &'a str, day: NaiveDate, dims: Vec<&'a str>
 fn interaction_values(c: &InteractionCounts) -> Vec<i128> {
     let counts = [c.impressions, c.clicks, c.accepts, c.converts, c.rejects, c.dismisses];
     counts.into_iter().map(i128::from).chain([c.revenue_micros, c.cost_micros]).collect()
-}
-
-/// [`SELECTION_AND_BUCKETS`]' values: the buckets only after the selection counters, whose
-/// score sum and count are the scores' (as in `selection_daily`).
-fn selection_values(s: &SelectionCounts, b: &ScoreCounts) -> Vec<i128> {
-    let head = [s.eligible, s.scored, s.selected, s.rank_sum, s.rank_n];
-    let tail = [s.miss_qualification, s.miss_contact, s.miss_too_low, s.miss_not_ranked, s.score_sum_micros, s.score_n];
-    let values: Vec<i64> = head.into_iter().chain(s.ranks).chain(tail).chain(b.buckets).collect();
-    values.into_iter().map(i128::from).collect()
 }
 
 /// Locks the chains of the tenants of `$1` for one class of views, in tenant order (every
@@ -220,21 +147,22 @@ fn dims(table: &Table) -> Vec<&'static str> {
 fn checkpoints_sql(view: &View) -> String {
     let table = view.table;
     let name = table.name;
-    let dims: Vec<String> = dims(table).iter().map(|d| format!("r.{d}")).collect();
-    let copied: Vec<&str> =
-        table.counters.iter().map(|(c, _)| *c).chain(view.derived.as_ref().map(|d| d.column)).collect();
-    let counters: Vec<String> = copied.iter().map(|c| format!("r.{c}")).collect();
-    let columns: Vec<&str> = table.keys.iter().map(|(c, _)| *c).chain(copied.iter().copied()).collect();
+    let copied: Vec<&str> = dims(table)
+        .into_iter()
+        .chain(table.counters.iter().map(|(c, _)| *c))
+        .chain(view.derived.as_ref().map(|d| d.column))
+        .collect();
+    let values: Vec<String> = copied.iter().map(|c| format!("r.{c}")).collect();
+    let columns: Vec<&str> = table.keys[..3].iter().map(|(c, _)| *c).chain(copied.iter().copied()).collect();
     format!(
         "{sources}
          INSERT INTO {name} ({columns})
-         SELECT n.tenant_id, n.segment_id, n.day, {dims}, {counters}
+         SELECT n.tenant_id, n.segment_id, n.day, {values}
            FROM sources n
            JOIN {name} r ON r.tenant_id = n.tenant_id AND r.segment_id = n.segment_id AND r.day = n.prev",
         sources = fan::new_checkpoints(DAYS, name),
         columns = columns.join(", "),
-        dims = dims.join(", "),
-        counters = counters.join(", "),
+        values = values.join(", "),
     )
 }
 
@@ -328,5 +256,9 @@ mod tests {
             "{add}"
         );
         assert!(add.contains("revenue_sq_micros = t.revenue_sq_micros + EXCLUDED.revenue_sq_micros"), "{add}");
+        // No key after the chain's: the copy lists the counters alone.
+        let copy = checkpoints_sql(&TRACE_TOTALS);
+        assert!(copy.contains("INSERT INTO trace_totals (tenant_id, segment_id, day, traces, degraded)"), "{copy}");
+        assert!(copy.contains("SELECT n.tenant_id, n.segment_id, n.day, r.traces, r.degraded\n"), "{copy}");
     }
 }

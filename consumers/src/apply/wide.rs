@@ -1,5 +1,6 @@
 //! The wide views (migrations `wide_selection_rows`, `selection_flow_totals`,
-//! `interaction_segment_totals`): one row per coarse key holding many ids' counters in one
+//! `interaction_segment_totals`, `wide_selection_offer_totals`, `wide_segment_channel_totals`):
+//! one row per coarse key holding many ids' counters in one
 //! value ([`crate::units::wide`]); the running totals among them are fanned out to their
 //! checkpoints first (`wide_chains`). A batch writes each of its rows once:
 //!
@@ -22,22 +23,26 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
 
-use super::wide_chains::{Entries, FLOWS, SEGMENTS};
+use super::selection_chains;
+use super::wide_chains::{ChainKey, Entries, FLOWS, SEGMENTS, SEGMENT_CHANNELS, SELECTIONS};
 use crate::fold::keys::{RollupDayKey, TraceKey};
 use crate::fold::selection::SelectionCounts;
 use crate::fold::{Delta, InteractionCounts};
+use crate::units::wide::interaction_counts::{self, COUNTERS as CHANNEL_COUNTERS};
 use crate::units::wide::offer_interactions::{OfferInteractions, COUNTERS};
+use crate::units::wide::offer_selection::COUNTERS as SELECTION_COUNTERS;
 use crate::units::wide::{merge, WideError};
 
-/// A batch's rows of one wide view: keys in lock order, each with its entries (id byte order).
+/// A batch's rows of one wide view: its table, keys in lock order, each with its entries (id
+/// byte order).
 struct Rows<'d, K, const N: usize> {
+    table: &'static str,
     keys: Vec<K>,
     entries: Vec<Vec<(&'d str, [i64; N])>>,
 }
 
 /// The key columns of a wide view, bound as arrays in column order.
 trait Key: Sized {
-    const TABLE: &'static str;
     const VALUE: &'static str;
     /// (name, SQL array type), in primary key order.
     const COLUMNS: &'static [(&'static str, &'static str)];
@@ -46,7 +51,6 @@ trait Key: Sized {
 
 /// `selection_flow_totals` is keyed as `trace_daily` is: (tenant, day, channel, flow).
 impl Key for TraceKey {
-    const TABLE: &'static str = FLOWS.table;
     const VALUE: &'static str = "offers";
     const COLUMNS: &'static [(&'static str, &'static str)] =
         &[("tenant_id", "text[]"), ("day", "date[]"), ("channel_id", "text[]"), ("decision_flow_id", "text[]")];
@@ -58,9 +62,9 @@ impl Key for TraceKey {
     }
 }
 
-/// `interaction_segment_totals`: (tenant, segment, day), a chain per segment.
+/// `interaction_segment_totals` and `selection_chain_totals`: (tenant, segment, day), a chain
+/// per segment.
 impl Key for RollupDayKey {
-    const TABLE: &'static str = SEGMENTS.table;
     const VALUE: &'static str = "offers";
     const COLUMNS: &'static [(&'static str, &'static str)] =
         &[("tenant_id", "text[]"), ("segment_id", "text[]"), ("day", "date[]")];
@@ -79,7 +83,6 @@ struct LoserKey {
 }
 
 impl Key for LoserKey {
-    const TABLE: &'static str = "beaten_by_offer_daily";
     const VALUE: &'static str = "winners";
     const COLUMNS: &'static [(&'static str, &'static str)] =
         &[("tenant_id", "text[]"), ("offer_id", "text[]"), ("day", "date[]")];
@@ -87,6 +90,36 @@ impl Key for LoserKey {
         q.bind(keys.iter().map(|k| k.tenant.as_str()).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| k.offer.as_str()).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| k.day).collect::<Vec<_>>())
+    }
+}
+
+/// `interaction_segment_channel_totals`: (tenant, segment, day, channel), a chain per segment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SegmentChannelKey {
+    tenant: String,
+    segment: String,
+    day: NaiveDate,
+    channel: String,
+}
+
+impl ChainKey for SegmentChannelKey {
+    fn chain_day(&self) -> (&str, &str, NaiveDate) {
+        (&self.tenant, &self.segment, self.day)
+    }
+    fn on(&self, day: NaiveDate) -> Self {
+        SegmentChannelKey { day, ..self.clone() }
+    }
+}
+
+impl Key for SegmentChannelKey {
+    const VALUE: &'static str = "offers";
+    const COLUMNS: &'static [(&'static str, &'static str)] =
+        &[("tenant_id", "text[]"), ("segment_id", "text[]"), ("day", "date[]"), ("channel_id", "text[]")];
+    fn bind<'q>(keys: &'q [Self], q: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        q.bind(keys.iter().map(|k| k.tenant.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.segment.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.day).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.channel.as_str()).collect::<Vec<_>>())
     }
 }
 
@@ -112,6 +145,10 @@ fn segment_offer_counters(c: &InteractionCounts) -> [i64; COUNTERS] {
 
 /// Every wide view of the delta.
 pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Result<(), sqlx::Error> {
+    // The per-offer selection chains first: their tenants (every tenant with candidates or
+    // scores) hold every tenant of the flows' rows, so the flows' lock takes none after them.
+    let (keys, entries) = SELECTIONS.fan_out(tx, selection_chains::rows(d)).await?.into_iter().unzip();
+    write(tx, Rows::<RollupDayKey, SELECTION_COUNTERS> { table: SELECTIONS.table, keys, entries }).await?;
     // Traces without candidates leave a key with no offers: nothing to add.
     let flows = d
         .selection_dims
@@ -122,7 +159,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         })
         .collect();
     let (keys, entries) = FLOWS.fan_out(tx, flows).await?.into_iter().unzip();
-    write(tx, Rows::<TraceKey, 15> { keys, entries }).await?;
+    write(tx, Rows::<TraceKey, 15> { table: FLOWS.table, keys, entries }).await?;
     // The segment scopes' per-offer rows (`rollup_offer` is in (tenant, segment, day, offer)
     // order): a wide row per (segment, day), its offers in id order.
     let mut segments: Vec<(RollupDayKey, Entries<'_, COUNTERS>)> = Vec::new();
@@ -137,7 +174,29 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         }
     }
     let (keys, entries) = SEGMENTS.fan_out(tx, segments).await?.into_iter().unzip();
-    write(tx, Rows::<RollupDayKey, COUNTERS> { keys, entries }).await?;
+    write(tx, Rows::<RollupDayKey, COUNTERS> { table: SEGMENTS.table, keys, entries }).await?;
+    // The segments' per-(offer, channel) counters (keyed (tenant, segment, day, offer,
+    // channel)): a wide row per (segment, day, channel), its offers in id order.
+    // Grouped under borrowed keys (owned ones are built once per row, not per entry).
+    let mut channels: BTreeMap<(&str, &str, NaiveDate, &str), Entries<'_, CHANNEL_COUNTERS>> = BTreeMap::new();
+    for (k, c) in &d.segment_interactions {
+        let counts = [c.impressions, c.clicks, c.accepts, c.converts, c.rejects, c.dismisses];
+        channels
+            .entry((&k.tenant, &k.segment, k.day, &k.channel))
+            .or_default()
+            .push((&k.offer, interaction_counts::to_counters(counts, [c.revenue_micros, c.cost_micros])));
+    }
+    let channels = channels
+        .into_iter()
+        .map(|((tenant, segment, day, channel), entries)| {
+            (
+                SegmentChannelKey { tenant: tenant.into(), segment: segment.into(), day, channel: channel.into() },
+                entries,
+            )
+        })
+        .collect();
+    let (keys, entries) = SEGMENT_CHANNELS.fan_out(tx, channels).await?.into_iter().unzip();
+    write(tx, Rows::<SegmentChannelKey, CHANNEL_COUNTERS> { table: SEGMENT_CHANNELS.table, keys, entries }).await?;
     // beaten_by is nested (tenant, day) → offer → winner; rows go in (tenant, offer, day) order.
     let mut losers: BTreeMap<LoserKey, Vec<(&str, [i64; 1])>> = BTreeMap::new();
     for (k, offers) in &d.beaten_by {
@@ -147,7 +206,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
         }
     }
     let (keys, entries) = losers.into_iter().unzip();
-    write(tx, Rows::<LoserKey, 1> { keys, entries }).await
+    write(tx, Rows::<LoserKey, 1> { table: "beaten_by_offer_daily", keys, entries }).await
 }
 
 async fn write<K: Key, const N: usize>(
@@ -159,7 +218,7 @@ async fn write<K: Key, const N: usize>(
     }
     let names: Vec<&str> = K::COLUMNS.iter().map(|c| c.0).collect();
     let arrays: Vec<String> = K::COLUMNS.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.1)).collect();
-    let (table, value, names, arrays) = (K::TABLE, K::VALUE, names.join(", "), arrays.join(", "));
+    let (table, value, names, arrays) = (rows.table, K::VALUE, names.join(", "), arrays.join(", "));
     let insert = format!(
         "INSERT INTO {table} ({names}, {value}) SELECT *, ''::bytea FROM unnest({arrays}) ON CONFLICT DO NOTHING"
     );

@@ -9,6 +9,14 @@
 //!   segment, one row per checkpoint, an entry per offer; offer_performance_grouped by segment,
 //!   and acceptance_rate and offer_performance with a segment, read it (two rows per segment,
 //!   where they read two rows per (segment, offer)).
+//! - `interaction_segment_channel_totals` (migration `wide_segment_channel_totals`): a chain
+//!   per segment, a row per (checkpoint, channel seen up to it), an entry per offer with every
+//!   interaction counter; offer_performance_grouped by channel with a segment reads it, and
+//!   `interaction_segment_daily` decodes it.
+//! - `selection_chain_totals` (migration `wide_selection_offer_totals`): all customers' chain
+//!   (segment `''`) and one per segment, one row per checkpoint, an entry per offer
+//!   (`selection_chains`); selection_frequency without a channel or flow, why_not_ranked and
+//!   score_distribution by offer or category read it.
 //!
 //! A batch locks its tenants' chains (the lock of the narrow running totals of the same
 //! pipeline, see `running`), creates the checkpoints it needs as copies of the chain's latest
@@ -50,6 +58,16 @@ pub(super) const FLOWS: Chains = Chains {
 
 pub(super) const SEGMENTS: Chains =
     Chains { table: "interaction_segment_totals", others: &[], segmented: true, lock: "interaction totals" };
+
+pub(super) const SELECTIONS: Chains =
+    Chains { table: "selection_chain_totals", others: &[], segmented: true, lock: "selection totals" };
+
+pub(super) const SEGMENT_CHANNELS: Chains = Chains {
+    table: "interaction_segment_channel_totals",
+    others: &["channel_id"],
+    segmented: true,
+    lock: "interaction totals",
+};
 
 /// A wide row's key: its chain and day, and the same key on another day.
 pub(super) trait ChainKey: Clone + Ord {
@@ -155,6 +173,12 @@ mod tests {
         );
         assert!(flows.contains("SELECT n.tenant_id, n.day, r.channel_id, r.decision_flow_id, r.offers"));
         assert!(flows.ends_with("ORDER BY 1, 2, 3, 4") && !flows.contains("r.segment_id"));
+        let channels = SEGMENT_CHANNELS.checkpoints();
+        assert!(channels.contains(
+            "INSERT INTO interaction_segment_channel_totals (tenant_id, segment_id, day, channel_id, offers)"
+        ));
+        assert!(channels.contains("SELECT n.tenant_id, n.segment_id, n.day, r.channel_id, r.offers"));
+        assert!(channels.ends_with("ORDER BY 1, 2, 3, 4"));
         let segments = SEGMENTS.checkpoints();
         assert!(segments.contains("INSERT INTO interaction_segment_totals (tenant_id, segment_id, day, offers)"));
         assert!(segments.contains("SELECT n.tenant_id, n.segment_id, n.day, r.offers"));

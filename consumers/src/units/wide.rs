@@ -212,6 +212,61 @@ fn add<const N: usize>(id: &str, into: &mut [i64; N], d: &[i64; N]) -> Result<()
     Ok(())
 }
 
+fn subtract<const N: usize>(id: &str, from: &mut [i64; N], d: &[i64; N]) -> Result<(), OutOfRange> {
+    for (counter, (a, b)) in from.iter_mut().zip(d).enumerate() {
+        *a = a.checked_sub(*b).ok_or_else(|| OutOfRange { id: id.to_owned(), counter })?;
+    }
+    Ok(())
+}
+
+/// One chain's window: the entries of its later checkpoint `hi` minus those of its earlier one
+/// `lo` (none: `hi` as it is), in id byte order, ids borrowed from the values. What [`Sums`]
+/// gives for `hi` added and `lo` subtracted, without an owned id per entry nor a merge per
+/// value: grouped by segment at 10M traces a read diffs 20 pairs of ~190 entries and lists 20
+/// of each (BENCHMARKS.md "Reads, eighth pass"). A checkpoint holds every id of the ones
+/// before it, so an id of `lo` missing from `hi` is not expected; it is still counted
+/// (negated), as `Sums` would.
+pub fn difference<'a, const N: usize>(
+    hi: &'a [u8],
+    lo: Option<&'a [u8]>,
+) -> Result<Vec<(&'a str, [i64; N])>, WideError> {
+    let mut out = in_order::<N>(hi)?;
+    let Some(lo) = lo else { return Ok(out) };
+    let mut missing = Vec::new();
+    let mut at = 0;
+    for (id, c) in in_order::<N>(lo)? {
+        while out.get(at).is_some_and(|(o, _)| *o < id) {
+            at += 1;
+        }
+        match out.get_mut(at) {
+            Some((o, sum)) if *o == id => subtract(id, sum, &c)?,
+            _ => {
+                let mut negated = [0; N];
+                subtract(id, &mut negated, &c)?;
+                missing.push((id, negated));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        out.extend(missing);
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    Ok(out)
+}
+
+/// The entries of a value, checked to be in strictly increasing id order.
+fn in_order<const N: usize>(value: &[u8]) -> Result<Vec<(&str, [i64; N])>, WideError> {
+    let mut out: Vec<(&str, [i64; N])> = Vec::new();
+    for entry in entries::<N>(value) {
+        let (id, c) = entry?;
+        if out.last().is_some_and(|(p, _)| *p >= id) {
+            return Err(Damaged { at: 0, what: "entries out of id order" }.into());
+        }
+        out.push((id, c));
+    }
+    Ok(out)
+}
+
 /// Counters summed per id over many values (the rows of a window), in id byte order.
 #[derive(Debug, Default)]
 pub struct Sums<const N: usize> {
@@ -274,6 +329,9 @@ impl<const N: usize> Sums<N> {
     }
 }
 
+pub mod interaction_counts;
+pub mod limbs;
 pub mod offer_interactions;
+pub mod offer_selection;
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,6 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         SegmentScope::Segment(_) => segment_offers(pool, tenant, p, &scope, SCOPE_CHAIN)
             .await?
             .into_iter()
-            .flat_map(|s| s.offers)
             .map(|(offer_id, o)| Row {
                 offer_id,
                 impressions: o.impressions,

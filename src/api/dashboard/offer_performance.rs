@@ -91,7 +91,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                 fetch_window::<Row>(pool, &catalog, tenant, p, &scope),
                 segment_offers(pool, tenant, p, &scope, SCOPE_CHAIN)
             )?;
-            let stats: HashMap<String, OfferInteractions> = segments.into_iter().flat_map(|s| s.offers).collect();
+            let stats: HashMap<String, OfferInteractions> = segments.into_iter().collect();
             catalog
                 .into_iter()
                 .map(|r| match stats.get(&r.offer_id) {

@@ -5,7 +5,7 @@
 //! status) as offer_performance orders them, top 20. Offers without a category in the catalog
 //! fall in the group "uncategorized".
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -14,7 +14,7 @@ use super::format::percent_string;
 use super::offer_performance::TOP;
 use super::read::{fetch_window, names, segment_scope, Body, Params, SegmentScope, UNCATEGORIZED};
 use super::totals::{
-    segment_offers, totals_source, SegmentOffers, OFFER_CHANNEL_INTERACTIONS, OFFER_INTERACTIONS, SCOPE_CHAIN,
+    segment_channel_offers, segment_windows, totals_source, OFFER_CHANNEL_INTERACTIONS, OFFER_INTERACTIONS, SCOPE_CHAIN,
 };
 use crate::api::error::{ApiError, ApiResult};
 use consumers::units::money::{to_money, Micros};
@@ -108,16 +108,30 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     if let SegmentScope::Warning(w) = scope {
         return Ok(w);
     }
-    let rows: Vec<Row> = match group_by {
-        GroupBy::Channel => {
+    let ranked: Vec<Ranked> = match (group_by, &scope) {
+        // A segment's (offer, channel)s: two wide rows per channel.
+        (GroupBy::Channel, SegmentScope::Segment(segment)) => rank(
+            segment_channel_offers(pool, tenant, &p.window, segment)
+                .await?
+                .into_iter()
+                .map(|o| Row {
+                    group_id: o.channel_id,
+                    offer_id: o.offer_id,
+                    impressions: o.counts[0],
+                    conversions: o.counts[2] + o.counts[3],
+                    revenue_micros: Micros(o.revenue_micros),
+                })
+                .collect(),
+        ),
+        (GroupBy::Channel, _) => {
             let sql = format!(
                 "SELECT channel_id AS group_id, offer_id, impressions::int8 AS impressions,
                             (accepts + converts)::int8 AS conversions, revenue_micros {}",
                 totals_source(&OFFER_CHANNEL_INTERACTIONS, SCOPE_CHAIN, COUNTERS)
             );
-            fetch_window(pool, &sql, tenant, p, &scope).await?
+            rank(fetch_window(pool, &sql, tenant, p, &scope).await?)
         }
-        GroupBy::Category => {
+        (GroupBy::Category, _) => {
             let sql = format!(
                 "WITH stats AS (SELECT offer_id, impressions, accepts, converts, revenue_micros {})
                  SELECT COALESCE(o.category_id, '{UNCATEGORIZED}') AS group_id, s.offer_id,
@@ -128,14 +142,13 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
                           ON o.tenant_id = $1 AND o.entity = 'offer' AND o.entity_id = s.offer_id AND NOT o.deleted",
                 totals_source(&OFFER_INTERACTIONS, SCOPE_CHAIN, COUNTERS)
             );
-            fetch_window(pool, &sql, tenant, p, &scope).await?
+            rank(fetch_window(pool, &sql, tenant, p, &scope).await?)
         }
-        GroupBy::Segment => by_segment(pool, tenant, p, &scope).await?,
+        (GroupBy::Segment, _) => by_segment(pool, tenant, p, &scope).await?,
     };
     // Names of the groups and of the offers listed only: grouped by segment at 1M traces the
     // rows named ~3,100 offers (20 segments of ~160), one index probe each, for 400 listed,
     // ~200 of them distinct.
-    let ranked = rank(rows);
     let group_ids: Vec<String> = ranked.iter().map(|g| g.group_id.clone()).collect();
     let listed: BTreeSet<&str> = ranked.iter().flat_map(|g| g.offers.iter().map(|o| o.offer_id.as_str())).collect();
     let offer_ids: Vec<String> = listed.into_iter().map(str::to_owned).collect();
@@ -150,19 +163,33 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 }
 
 /// Grouped by segment: the active, materialized segments (only the requested one when
-/// segmentId is given), each offer's counters from the segment's wide checkpoints.
-async fn by_segment(pool: &PgPool, tenant: &str, p: &Params, scope: &SegmentScope) -> ApiResult<Vec<Row>> {
-    let mut rows = Vec::new();
-    for SegmentOffers { segment_id, offers } in segment_offers(pool, tenant, p, scope, ACTIVE_SEGMENTS).await? {
-        rows.extend(offers.into_iter().map(|(offer_id, o)| Row {
-            group_id: segment_id.clone(),
-            offer_id,
-            impressions: o.impressions,
-            conversions: o.conversions,
-            revenue_micros: Micros(o.revenue_micros),
-        }));
+/// segmentId is given), each offer's counters from the segment's wide checkpoints, ranked on
+/// the ids borrowed from the values: only the listed offers are copied out (20 a segment of
+/// ~190 at 10M traces; BENCHMARKS.md "Reads, eighth pass").
+async fn by_segment(pool: &PgPool, tenant: &str, p: &Params, scope: &SegmentScope) -> ApiResult<Vec<Ranked>> {
+    let mut groups = Vec::new();
+    for window in segment_windows(pool, tenant, p, scope, ACTIVE_SEGMENTS).await? {
+        let mut offers = window.offers()?;
+        // A group is a segment with activity in the window (as `rank` makes groups of rows).
+        if offers.is_empty() {
+            continue;
+        }
+        let impressions = offers.iter().map(|(_, o)| o.impressions).sum();
+        top(&mut offers, |(id, o)| (o.conversions, o.impressions, id));
+        let offers = offers
+            .into_iter()
+            .map(|(offer_id, o)| Row {
+                group_id: window.segment_id.clone(),
+                offer_id: offer_id.to_owned(),
+                impressions: o.impressions,
+                conversions: o.conversions,
+                revenue_micros: Micros(o.revenue_micros),
+            })
+            .collect();
+        groups.push(Ranked { group_id: window.segment_id.clone(), impressions, offers });
     }
-    Ok(rows)
+    sort_groups(&mut groups);
+    Ok(groups)
 }
 
 /// A group's top offers and its impressions over all its offers.
@@ -175,26 +202,46 @@ struct Ranked {
 /// The groups by impressions (then id), each with its top [`TOP`] offers by conversions, then
 /// impressions, then id.
 fn rank(rows: Vec<Row>) -> Vec<Ranked> {
-    let mut by_group: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
     for r in rows {
-        by_group.entry(r.group_id.clone()).or_default().push(r);
+        // The group's id copied once, not once per row.
+        match by_group.get_mut(&r.group_id) {
+            Some(offers) => offers.push(r),
+            None => {
+                by_group.insert(r.group_id.clone(), vec![r]);
+            }
+        }
     }
     let mut groups: Vec<Ranked> = by_group
         .into_iter()
         .map(|(group_id, mut offers)| {
             let impressions = offers.iter().map(|o| o.impressions).sum();
-            offers.sort_by(|a, b| {
-                b.conversions
-                    .cmp(&a.conversions)
-                    .then(b.impressions.cmp(&a.impressions))
-                    .then_with(|| a.offer_id.cmp(&b.offer_id))
-            });
-            offers.truncate(TOP);
+            top(&mut offers, |o| (o.conversions, o.impressions, o.offer_id.as_str()));
             Ranked { group_id, impressions, offers }
         })
         .collect();
-    groups.sort_by(|a, b| b.impressions.cmp(&a.impressions).then_with(|| a.group_id.cmp(&b.group_id)));
+    sort_groups(&mut groups);
     groups
+}
+
+/// Keeps the first [`TOP`] of `offers` by conversions, then impressions (both descending), then
+/// id, in that order: a selection, then a sort of the ones kept.
+fn top<T>(offers: &mut Vec<T>, key: impl Fn(&T) -> (i64, i64, &str)) {
+    let order = |a: &T, b: &T| {
+        let ((ca, ia, ida), (cb, ib, idb)) = (key(a), key(b));
+        cb.cmp(&ca).then(ib.cmp(&ia)).then_with(|| ida.cmp(idb))
+    };
+    if offers.len() > TOP {
+        offers.select_nth_unstable_by(TOP - 1, order);
+        offers.truncate(TOP);
+    }
+    // Ids are distinct within a group: the order is total, so an unstable sort is exact.
+    offers.sort_unstable_by(order);
+}
+
+/// Groups by impressions (descending), then id.
+fn sort_groups(groups: &mut [Ranked]) {
+    groups.sort_by(|a, b| b.impressions.cmp(&a.impressions).then_with(|| a.group_id.cmp(&b.group_id)));
 }
 
 fn build(

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use super::format::round;
 use super::read::{name_or_id, names, Body, Params, UNCATEGORIZED};
-use super::totals::{totals_source, ALL_CUSTOMERS, OFFER_SELECTION};
+use super::totals::offer_selection;
 use crate::api::error::{ApiError, ApiResult};
 
 #[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
@@ -49,11 +49,6 @@ macro_rules! bucket_sums {
 }
 /// The score counters of a `score_*daily` table summed over the window, as [`Row`] names them.
 const SUMS: &str = concat!(bucket_sums!(), ", sum(score_sum_micros)::int8 AS score_sum_micros, sum(n)::int8 AS n");
-/// The per-offer score columns of `selection_offer_totals` (migration `selection_offer_totals`; as
-/// `selection_daily`'s since migration `offer_scores_in_selection_daily`: the buckets beside
-/// the selection counters, the count as `score_n`).
-const OFFER_SCORES: &[&str] =
-    &["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "score_sum_micros", "score_n"];
 
 /// The scores of one dimension value, or of all (`key` "").
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -148,22 +143,29 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
 /// Per dimension value: channel → per channel; offer and category → per offer (categories
 /// from the catalog now); none without groupBy.
 async fn per_dimension(pool: &PgPool, tenant: &str, p: &Params, group_by: Option<&str>) -> ApiResult<Vec<Row>> {
-    let sql = match group_by {
+    let rows: Vec<Row> = match group_by {
         None => return Ok(Vec::new()),
-        Some("channel") => format!(
-            "SELECT channel_id AS key, {SUMS} FROM score_channel_daily
-              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY channel_id"
-        ),
-        Some(_) => format!(
-            // Offers that were candidates but never scored have rows too: they have no scores.
-            "SELECT offer_id AS key, ARRAY[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9]::int8[] AS buckets,
-                    score_sum_micros::int8 AS score_sum_micros, score_n::int8 AS n
-               {} WHERE score_n > 0",
-            totals_source(&OFFER_SELECTION, ALL_CUSTOMERS, OFFER_SCORES)
-        ),
+        Some("channel") => {
+            let sql = format!(
+                "SELECT channel_id AS key, {SUMS} FROM score_channel_daily
+                  WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY channel_id"
+            );
+            sqlx::query_as(&sql).bind(tenant).bind(p.window.since()).bind(p.window.today).fetch_all(pool).await?
+        }
+        // All customers' per-offer running totals (the score buckets beside the selection
+        // counters, the count as `score_n`). Offers that were candidates but never scored have
+        // entries too: they have no scores.
+        Some(_) => {
+            let offers = offer_selection(pool, tenant, &p.window, "", |_| true).await?;
+            let mut rows = Vec::new();
+            for (key, o) in offers.into_iter().filter(|(_, o)| o.score_n > 0) {
+                let score_sum_micros = i64::try_from(o.score_sum_micros)
+                    .map_err(|_| anyhow::anyhow!("score sum of {key} over the window out of range for type bigint"))?;
+                rows.push(Row { key, buckets: o.buckets.to_vec(), score_sum_micros, n: o.score_n });
+            }
+            rows
+        }
     };
-    let rows: Vec<Row> =
-        sqlx::query_as(&sql).bind(tenant).bind(p.window.since()).bind(p.window.today).fetch_all(pool).await?;
     if group_by != Some("category") {
         return Ok(rows);
     }

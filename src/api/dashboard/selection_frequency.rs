@@ -2,20 +2,23 @@
 //! window's traces, with rank figures (docs/dashboard-types.md 5.1). Every trace counts (no sample cap).
 //!
 //! The read picks the smallest table that covers the filters (migrations `selection`,
-//! `selection_offer_totals`, `selection_flow_totals` and `selection_segment_totals`): none or a segment →
-//! the per-offer running totals of all customers or of the segment, two rows per offer;
-//! channel/flow → the running totals per (channel, flow), every offer in one wide row, two rows
-//! per (channel, flow); a segment with channel/flow → per (segment, day, channel, flow, offer).
-//! categoryId keeps the offers of that catalog category.
+//! `selection_flow_totals` and `wide_selection_offer_totals`): none or a segment → the running
+//! totals of all customers or of the segment, every offer in one wide row, two rows; channel/flow
+//! → the running totals per (channel, flow), likewise, two rows per (channel, flow); a segment
+//! with channel/flow → per (segment, day, channel, flow, offer). categoryId keeps the offers of
+//! that catalog category. The traces' count likewise: without channel and flow, two rows of the
+//! chain's running total (`trace_totals`); with them, the daily rows.
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgPool, Postgres};
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
-use super::totals::{checkpoint, totals_source, OFFER_SELECTION, SCOPE_CHAIN};
-use crate::api::error::{ApiError, ApiResult};
+use super::totals::{chain_traces, checkpoint, offer_selection};
+use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
 
 #[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
@@ -67,13 +70,6 @@ const SUMS: &str = "sum(eligible)::int8 AS eligible, sum(scored)::int8 AS scored
     sum(rank_sum)::int8 AS rank_sum, sum(rank_n)::int8 AS rank_n,
     ARRAY[sum(r1), sum(r2), sum(r3), sum(r4), sum(r5), sum(r6), sum(r7), sum(r8), sum(r9), sum(r10)]::int8[] AS ranks";
 
-/// The counters of [`Row`] from the per-offer running totals, summed already.
-const COUNTERS: &[&str] = &[
-    "eligible", "scored", "selected", "rank_sum", "rank_n", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10",
-];
-const TOTALS: &str = "eligible::int8 AS eligible, scored::int8 AS scored, selected::int8 AS selected,
-    rank_sum::int8 AS rank_sum, rank_n::int8 AS rank_n, ARRAY[r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]::int8[] AS ranks";
-
 pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> {
     let scope = segment_scope(pool, tenant, p).await?;
     let segment = match scope {
@@ -96,56 +92,73 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
             "$4::text IS NULL AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR decision_flow_id = $6)",
         ),
     };
+    let filters = Filters { tenant, window: &p.window, segment: segment.as_deref(), channel, flow };
     let rows = async {
         if by_flow {
             return by_channel_and_flow(pool, tenant, &p.window, channel, flow, category).await;
         }
-        // Without channel and flow: the running totals of all customers or of the segment,
-        // two rows per offer; a segment with a channel or flow: its daily rows.
-        let (columns, source, group) = if channel.is_none() && flow.is_none() {
-            (TOTALS, format!("{} WHERE true", totals_source(&OFFER_SELECTION, SCOPE_CHAIN, COUNTERS)), "")
-        } else {
-            (
-                SUMS,
-                format!("FROM selection_segment_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}"),
-                "GROUP BY offer_id",
-            )
-        };
+        // Without channel and flow: the running totals of all customers or of the segment.
+        if channel.is_none() && flow.is_none() {
+            let in_category = category_offers(pool, tenant, category).await?;
+            let keep = |id: &str| in_category.as_ref().is_none_or(|ids| ids.contains(id));
+            let offers = offer_selection(pool, tenant, &p.window, segment.as_deref().unwrap_or(""), keep).await?;
+            return Ok(offers
+                .into_iter()
+                .map(|(offer_id, o)| Row {
+                    offer_id,
+                    eligible: o.eligible,
+                    scored: o.scored,
+                    selected: o.selected,
+                    rank_sum: o.rank_sum,
+                    rank_n: o.rank_n,
+                    ranks: o.ranks.to_vec(),
+                })
+                .collect());
+        }
+        // A segment with a channel or flow: its daily rows.
         let sql = format!(
-            "SELECT offer_id, {columns} {source}
+            "SELECT offer_id, {SUMS} FROM selection_segment_daily
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}
                 AND ($7::text IS NULL OR offer_id IN (SELECT entity_id FROM catalog_entities
                       WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $7))
-              {group}"
+              GROUP BY offer_id"
         );
-        let rows = sqlx::query_as::<_, Row>(&sql)
-            .bind(tenant)
-            .bind(p.window.since())
-            .bind(p.window.today)
-            .bind(&segment)
-            .bind(channel)
-            .bind(flow)
-            .bind(category)
-            .fetch_all(pool)
-            .await?;
-        Ok(rows)
+        Ok(filters.bind(sqlx::query_as::<_, Row>(&sql)).bind(category).fetch_all(pool).await?)
     };
-    let traces_sql = format!(
-        "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces_table}
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}"
-    );
-    let total_traces = sqlx::query_scalar::<_, i64>(&traces_sql)
-        .bind(tenant)
-        .bind(p.window.since())
-        .bind(p.window.today)
-        .bind(&segment)
-        .bind(channel)
-        .bind(flow)
-        .fetch_one(pool);
+    let total_traces = async {
+        // Without channel and flow: the chain's running total (two rows); with them, the daily
+        // rows of the window.
+        if channel.is_none() && flow.is_none() {
+            return chain_traces(pool, tenant, &p.window, segment.as_deref().unwrap_or("")).await;
+        }
+        let sql = format!(
+            "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces_table}
+              WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {dims}"
+        );
+        let (traces,) = filters.bind(sqlx::query_as::<_, (i64,)>(&sql)).fetch_one(pool).await?;
+        Ok(traces)
+    };
     // The offers' counters and the traces' count do not depend on each other; the names do.
-    let (rows, total_traces) = tokio::try_join!(rows, async { Ok::<_, ApiError>(total_traces.await?) })?;
+    let (rows, total_traces) = tokio::try_join!(rows, total_traces)?;
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
     let names = names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, total_traces, &names, &p.window))
+}
+
+/// `$1`-`$6` of the reads of the daily tables: tenant, window, segment, channel, flow.
+struct Filters<'a> {
+    tenant: &'a str,
+    window: &'a Window,
+    segment: Option<&'a str>,
+    channel: Option<&'a str>,
+    flow: Option<&'a str>,
+}
+
+impl<'a> Filters<'a> {
+    fn bind<O>(&self, q: QueryAs<'a, Postgres, O, PgArguments>) -> QueryAs<'a, Postgres, O, PgArguments> {
+        let w = self.window;
+        q.bind(self.tenant).bind(w.since()).bind(w.today).bind(self.segment).bind(self.channel).bind(self.flow)
+    }
 }
 
 /// With channelId and/or decisionFlowId (no segment): the running totals of the wide rows
@@ -162,21 +175,7 @@ async fn by_channel_and_flow(
     category: Option<&str>,
 ) -> ApiResult<Vec<Row>> {
     // The category's offers first (one small query), then the rows summed as they arrive.
-    let in_category = match category {
-        Some(category) => Some(
-            sqlx::query_scalar::<_, String>(
-                "SELECT entity_id FROM catalog_entities
-                  WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $2",
-            )
-            .bind(tenant)
-            .bind(category)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect::<std::collections::HashSet<String>>(),
-        ),
-        None => None,
-    };
+    let in_category = category_offers(pool, tenant, category).await?;
     // No checkpoint within the window (hi before its first day, so hi = lo): nothing.
     let sql = format!(
         "WITH c AS (SELECT {hi} AS hi, {lo} AS lo)
@@ -212,6 +211,24 @@ async fn by_channel_and_flow(
             ranks: c[5..].to_vec(),
         })
         .collect())
+}
+
+/// The offers of a catalog category (`None`: no category filter).
+async fn category_offers(
+    pool: &PgPool,
+    tenant: &str,
+    category: Option<&str>,
+) -> ApiResult<Option<std::collections::HashSet<String>>> {
+    let Some(category) = category else { return Ok(None) };
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT entity_id FROM catalog_entities
+          WHERE tenant_id = $1 AND entity = 'offer' AND NOT deleted AND category_id = $2",
+    )
+    .bind(tenant)
+    .bind(category)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(ids.into_iter().collect()))
 }
 
 pub fn to_response(

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use super::format::{rate, round};
 use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
-use super::totals::{totals_source, OFFER_SELECTION, SCOPE_CHAIN};
+use super::totals::{chain_traces, offer_selection};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
 
@@ -56,7 +56,7 @@ pub struct Beaten {
 }
 
 /// The offer's selection counters over the window's traces (of the segment, if given).
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct Row {
     /// Traces where it was eligible, and that selected it.
     pub eligible: i64,
@@ -92,34 +92,26 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         SegmentScope::Segment(s) => Some(s),
         SegmentScope::All => None,
     };
-    // The offer's row of the running totals of all customers or of the segment (two
-    // checkpoints whatever the window).
-    let (traces, seg) = match segment {
-        Some(_) => ("trace_segment_daily", "segment_id = $4"),
-        None => ("trace_daily", "$4::text IS NULL"),
-    };
-    let source = format!("{} WHERE true", totals_source(&OFFER_SELECTION, SCOPE_CHAIN, OFFER_SELECTION.counters()));
+    // The offer's entry in the running totals of all customers or of the segment (two wide
+    // rows whatever the window).
     let w = &p.window;
-    let row_sql = format!(
-        "SELECT COALESCE(sum(eligible), 0)::int8 AS eligible, COALESCE(sum(selected), 0)::int8 AS selected,
-                COALESCE(sum(miss_qualification), 0)::int8 AS miss_qualification,
-                COALESCE(sum(miss_contact), 0)::int8 AS miss_contact,
-                COALESCE(sum(miss_too_low), 0)::int8 AS miss_too_low,
-                COALESCE(sum(miss_not_ranked), 0)::int8 AS miss_not_ranked,
-                COALESCE(sum(score_sum_micros), 0)::int8 AS score_sum_micros,
-                COALESCE(sum(score_n), 0)::int8 AS score_n,
-                ARRAY[COALESCE(sum(r1), 0), COALESCE(sum(r2), 0), COALESCE(sum(r3), 0), COALESCE(sum(r4), 0),
-                      COALESCE(sum(r5), 0), COALESCE(sum(r6), 0), COALESCE(sum(r7), 0), COALESCE(sum(r8), 0),
-                      COALESCE(sum(r9), 0), COALESCE(sum(r10), 0)]::int8[] AS ranks
-           {source} AND offer_id = $5"
-    );
-    let row = sqlx::query_as::<_, Row>(&row_sql)
-        .bind(tenant)
-        .bind(w.since())
-        .bind(w.today)
-        .bind(&segment)
-        .bind(offer)
-        .fetch_one(pool);
+    let row = async {
+        let offers = offer_selection(pool, tenant, w, segment.as_deref().unwrap_or(""), |id| id == offer).await?;
+        let o = offers.into_iter().next().map(|(_, o)| o).unwrap_or_default();
+        let score_sum_micros = i64::try_from(o.score_sum_micros)
+            .map_err(|_| anyhow::anyhow!("score sum of {offer} over the window out of range for type bigint"))?;
+        Ok::<_, ApiError>(Row {
+            eligible: o.eligible,
+            selected: o.selected,
+            miss_qualification: o.miss_qualification,
+            miss_contact: o.miss_contact,
+            miss_too_low: o.miss_too_low,
+            miss_not_ranked: o.miss_not_ranked,
+            score_sum_micros,
+            score_n: o.score_n,
+            ranks: o.ranks.to_vec(),
+        })
+    };
     // The winners: one wide row per day (`beaten_by_offer_daily`), or per segment one narrow
     // row per (day, winner).
     let winners = async {
@@ -149,17 +141,9 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         .await
         .map_err(ApiError::from)
     };
-    let sample_sql = format!(
-        "SELECT COALESCE(sum(traces), 0)::int8 FROM {traces} WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 AND {seg}"
-    );
-    let sample_size = sqlx::query_scalar::<_, i64>(&sample_sql)
-        .bind(tenant)
-        .bind(w.since())
-        .bind(w.today)
-        .bind(&segment)
-        .fetch_one(pool);
-    let (row, winners, sample_size) =
-        tokio::try_join!(async { Ok::<_, ApiError>(row.await?) }, winners, async { Ok(sample_size.await?) })?;
+    // The chain's traces: two rows of its running total too.
+    let sample_size = chain_traces(pool, tenant, w, segment.as_deref().unwrap_or(""));
+    let (row, winners, sample_size) = tokio::try_join!(row, winners, sample_size)?;
     let mut ids: Vec<String> = winners.iter().map(|x| x.winner_id.clone()).collect();
     ids.push(offer.to_owned());
     let names = names(pool, tenant, "offer", &ids).await?;

@@ -98,7 +98,7 @@ async fn store_chains(pool: &sqlx::PgPool, today: chrono::NaiveDate) {
 
 /// An offer's window: impressions, conversions (accepts + converts), negatives (rejects +
 /// dismisses), revenue micros.
-type Window = (i64, i64, i64, i128);
+pub(super) type Window = (i64, i64, i64, i128);
 
 /// The window's days summed per segment and offer (offers with interactions in it only).
 fn windows(days: i64) -> BTreeMap<&'static str, BTreeMap<&'static str, Window>> {
@@ -111,14 +111,14 @@ fn windows(days: i64) -> BTreeMap<&'static str, BTreeMap<&'static str, Window>> 
 }
 
 /// Offers in offer_performance's order: conversions, impressions (both descending), id.
-fn ranked(offers: impl IntoIterator<Item = (&'static str, Window)>) -> Vec<(&'static str, Window)> {
+pub(super) fn ranked(offers: impl IntoIterator<Item = (&'static str, Window)>) -> Vec<(&'static str, Window)> {
     let mut v: Vec<(&str, Window)> = offers.into_iter().collect();
     v.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(b.1 .0.cmp(&a.1 .0)).then(a.0.cmp(b.0)));
     v
 }
 
 /// Listed offers against the expected ones: ids, impressions, conversions, revenue.
-fn assert_offers(listed: &Value, want: &[(&str, Window)], what: &str) {
+pub(super) fn assert_offers(listed: &Value, want: &[(&str, Window)], what: &str) {
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), want.len(), "{what}: {listed:?}");
     for (o, (offer, (impressions, conversions, _, revenue))) in listed.iter().zip(want) {

@@ -88,19 +88,9 @@ async fn daily_segment_rows_carry_over_into_the_segment_chains() {
         for days in [1, 2, 4, 7, 30] {
             let want = sums(segment, channel, days);
             let body = get(format!("type=selection_frequency&days={days}&{filter}")).await;
-            let got: BTreeMap<String, [i64; 6]> = body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| {
-                    let n = |f: &str| o[f].as_i64().unwrap();
-                    let r = |i: usize| o["rankDistribution"][i].as_i64().unwrap();
-                    let counts = [n("eligibleCount"), n("scoredCount"), n("selectedCount"), r(0), r(1), r(2)];
-                    (o["offerId"].as_str().unwrap().to_owned(), counts)
-                })
-                .collect();
-            let expected: BTreeMap<String, [i64; 6]> =
-                want.iter().map(|(o, c)| ((*o).to_owned(), [c[0], c[1], c[2], c[5], c[6], 0])).collect();
+            let got = crate::viewer::selection_counts(&body, 3);
+            let expected: BTreeMap<String, Vec<i64>> =
+                want.iter().map(|(o, c)| ((*o).to_owned(), vec![c[0], c[1], c[2], c[5], c[6], 0])).collect();
             assert_eq!(got, expected, "selection_frequency {filter}, {days} days");
             if channel.is_some() {
                 continue;
@@ -108,16 +98,7 @@ async fn daily_segment_rows_carry_over_into_the_segment_chains() {
             for offer in ["o1", "o2"] {
                 let c = want.get(offer).copied().unwrap_or_default();
                 let body = get(format!("type=why_not_ranked&offerId={offer}&days={days}&{filter}")).await;
-                let reasons = &body["missReasons"];
-                let got = [
-                    &body["timesEligible"],
-                    &body["timesSelected"],
-                    &reasons["filteredByQualification"],
-                    &reasons["filteredByContactPolicy"],
-                    &reasons["scoredTooLow"],
-                    &reasons["notRanked"],
-                ]
-                .map(|v| v.as_i64().unwrap());
+                let got = crate::viewer::why_not_ranked_counts(&body);
                 assert_eq!(got, [c[0], c[2], c[7], c[8], c[9], c[10]], "why_not_ranked {offer} {filter}, {days} days");
                 let mean = (c[12] > 0).then(|| (c[11] as f64 / c[12] as f64 / 1e6 * 1000.0).round() / 1000.0);
                 assert_eq!(body["avgScore"].as_f64(), mean, "avgScore {offer} {filter}, {days} days");

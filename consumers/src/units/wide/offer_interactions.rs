@@ -2,12 +2,11 @@
 //! offer's interaction counters in a segment's chain, as the wide encoding's `int8` counters.
 //!
 //! Revenue is a sum of micro-units, which `numeric` columns hold without bound ([`Micros`]:
-//! an `i128` in Rust). Here it is three `int8` limbs, `a·2^64 + b·2^32 + c`: split from one
-//! batch's sum, `b` and `c` are in [0, 2^32), and limbs add as the sums they stand for do,
-//! with no carry. A stored entry receives one addition per batch that touches it, so `b` and
-//! `c` stay in `int8` for 2^31 batches, and `a` for any sum an `i128` holds.
+//! an `i128` in Rust): here three `int8` limbs ([`super::limbs`]).
 //!
 //! [`Micros`]: crate::units::money::Micros
+
+use super::limbs;
 
 /// Counters per entry.
 pub const COUNTERS: usize = 7;
@@ -27,24 +26,15 @@ pub struct OfferInteractions {
 
 impl OfferInteractions {
     pub fn to_counters(self) -> [i64; COUNTERS] {
-        let [a, b, c] = limbs(self.revenue_micros);
+        let [a, b, c] = limbs::split(self.revenue_micros);
         [self.impressions, self.conversions, self.negatives, self.events, a, b, c]
     }
 
     /// `None`: the limbs stand for a sum past `i128` (no data this service accepts).
     pub fn from_counters(c: [i64; COUNTERS]) -> Option<OfferInteractions> {
-        let revenue_micros = i128::from(c[4])
-            .checked_mul(1 << 64)?
-            .checked_add(i128::from(c[5]) << 32)?
-            .checked_add(i128::from(c[6]))?;
+        let revenue_micros = limbs::join([c[4], c[5], c[6]])?;
         Some(OfferInteractions { impressions: c[0], conversions: c[1], negatives: c[2], events: c[3], revenue_micros })
     }
-}
-
-/// `v` as `a·2^64 + b·2^32 + c`, `b` and `c` in [0, 2^32) (`a` is `v`'s floor over 2^64).
-fn limbs(v: i128) -> [i64; 3] {
-    const LOW: i128 = 0xFFFF_FFFF;
-    [(v >> 64) as i64, ((v >> 32) & LOW) as i64, (v & LOW) as i64]
 }
 
 #[cfg(test)]

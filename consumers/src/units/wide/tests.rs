@@ -176,9 +176,42 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    /// difference(hi, lo) = hi added and lo subtracted by `Sums` (either encoding, lo's ids a
+    /// subset of hi's as in a chain, or not), or an error exactly when `Sums` has one.
+    #[test]
+    fn difference_is_what_sums_give(
+        // Without i64::MIN, which `Sums` cannot negate where a difference may still fit.
+        hi in proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(i64::MIN + 1..=i64::MAX), 0..8),
+        lo in proptest::option::of(proptest::collection::btree_map("[abé😀]{0,3}", proptest::array::uniform2(i64::MIN + 1..=i64::MAX), 0..8)),
+        fixed_hi in proptest::bool::ANY,
+        fixed_lo in proptest::bool::ANY,
+    ) {
+        let value = |m: &BTreeMap<String, [i64; 2]>, is_fixed: bool| {
+            let e: Vec<(&str, [i64; 2])> = m.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            if is_fixed { fixed(&e) } else { encode(&e) }
+        };
+        let hi = value(&hi, fixed_hi);
+        let lo = lo.map(|lo| value(&lo, fixed_lo));
+        let mut sums = Sums::<2>::default();
+        let want = sums
+            .add(&hi, |_| true)
+            .and_then(|()| lo.as_ref().map_or(Ok(()), |lo| sums.subtract(lo, |_| true)))
+            .map(|()| sums.into_sorted());
+        match (difference::<2>(&hi, lo.as_deref()), want) {
+            (Ok(got), Ok(want)) => {
+                let got: Vec<(String, [i64; 2])> = got.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+            (got, want) => proptest::prop_assert!(got.is_err() && want.is_err(), "{:?} / {:?}", got, want),
+        }
+    }
+}
+
 #[test]
 fn entries_out_of_id_order_are_a_damaged_value() {
     assert!(Sums::<1>::default().add(&fixed(&[("b", [1]), ("a", [2])]), |_| true).is_err());
+    assert!(difference::<1>(&encode(&[("a", [1])]), Some(&fixed(&[("b", [1]), ("a", [2])]))).is_err());
 }
 
 #[test]
