@@ -97,6 +97,7 @@ impl Application {
                 metrics: crate::telemetry::metrics_handle(),
                 watermarks: Arc::new(Watermarks::new(settings.kafka.client(), topics.clone())?),
                 cache: ResponseCache::connect(redis, settings.http.cache_ttl).await,
+                names: Default::default(),
                 data_version: Default::default(),
                 limits: RateLimits::new(settings.http.reads, settings.http.shap, settings.http.narrative),
                 topics: Arc::new(topics),

@@ -85,6 +85,28 @@ async fn complete_up_to(
     Ok(if never { None } else { oldest })
 }
 
+/// What a dashboard computation reads before its data, in one statement: [`data_as_of`] and the
+/// tenant's catalog version (migration `catalog_versions`; None while the tenant has no
+/// catalog), which says whether the names a process holds are current
+/// (`api::catalog::CatalogNames`).
+pub async fn read_context(
+    pool: &PgPool,
+    topics: &[String],
+    tenant: &str,
+) -> Result<(Option<String>, Option<i64>), sqlx::Error> {
+    let (never, oldest, catalog): (bool, Option<chrono::DateTime<chrono::Utc>>, Option<i64>) = sqlx::query_as(
+        "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at),
+                (SELECT version FROM catalog_versions WHERE tenant_id = $2)
+           FROM consumer_offsets WHERE topic = ANY($1)",
+    )
+    .bind(topics)
+    .bind(tenant)
+    .fetch_one(pool)
+    .await?;
+    let as_of = if never { None } else { oldest };
+    Ok((as_of.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)), catalog))
+}
+
 /// Sets `ingest_freshness_seconds`, now − the time up to which the views are complete (how old
 /// an answer computed now may be), when `/metrics` is scraped, so it is exact at the scrape.
 /// Not set while some partition has never caught up (nothing is complete yet).

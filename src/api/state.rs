@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use super::watermarks::Watermarks;
-use super::{auth, cache, data_version, guard, models, rate_limit};
+use super::{auth, cache, catalog, data_version, guard, models, rate_limit};
 use crate::narrative::Narrator;
 use crate::recovery::dead_letters::Replayer;
 
@@ -23,6 +23,8 @@ pub struct AppState {
     /// Broker client for high watermarks (ingest status); the API never joins the group.
     pub watermarks: Arc<Watermarks>,
     pub cache: cache::ResponseCache,
+    /// The catalog's names, current at the tenant's catalog version (`catalog::CatalogNames`).
+    pub names: catalog::NameCache,
     /// Keys the cache: a commit to the views invalidates every cached answer.
     pub data_version: data_version::DataVersion,
     pub limits: rate_limit::RateLimits,

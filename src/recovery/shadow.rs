@@ -19,9 +19,11 @@ use super::generation;
 use crate::settings::Settings;
 
 /// Tables a rebuild keeps: they hold what no Kafka event determines (keys, the audit log, the
-/// rebuilds themselves, the views' generation, the migrations' ledger). The shadow has them too (its migrations make
-/// them), unused and dropped with it.
-pub const KEPT: &[&str] = &["_sqlx_migrations", "api_keys", "audit_log", "rebuilds", "view_generation"];
+/// rebuilds themselves, the views' generation, the catalog's versions, the migrations' ledger).
+/// The shadow has them too (its migrations make them), unused and dropped with it; its
+/// migrations make `catalog_versions` in `public` only, and the swap moves every version on.
+pub const KEPT: &[&str] =
+    &["_sqlx_migrations", "api_keys", "audit_log", "catalog_versions", "rebuilds", "view_generation"];
 
 /// Connections that resolve unqualified names in `schema` first, then in `public`.
 pub async fn pool(settings: &Settings, schema: &str, connections: u32) -> anyhow::Result<PgPool> {
@@ -142,6 +144,11 @@ pub async fn swap(conn: &mut PgConnection, schema: &str, retired: &str) -> Resul
         sqlx::query(&set_schema(r, schema, "public")).execute(&mut *conn).await?;
     }
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", ident(schema))).execute(&mut *conn).await?;
+    // The names the API holds are the old catalog's: every tenant's catalog version moves on
+    // (migration `catalog_versions`; the table stays in `public`, outside the swap).
+    sqlx::query("UPDATE public.catalog_versions SET version = nextval('public.catalog_version_seq')")
+        .execute(&mut *conn)
+        .await?;
     generation::bump(conn).await
 }
 

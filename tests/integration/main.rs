@@ -6,6 +6,7 @@ mod api_hardening;
 mod auth;
 mod bad_input;
 mod browser;
+mod catalog_names;
 mod client_settings;
 mod coalescing;
 mod codecs;

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::rate;
-use super::read::{fetch_window, name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use super::read::{fetch_window, name_or_id, segment_scope, Body, Params, SegmentScope};
 use super::totals::{segment_offers, totals_source, OFFER_INTERACTIONS, SCOPE_CHAIN};
 use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
@@ -75,7 +75,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         }
     };
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
-    let names = names(pool, tenant, "offer", &ids).await?;
+    let names = p.names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, &names, &p.window))
 }
 

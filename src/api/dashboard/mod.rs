@@ -36,7 +36,8 @@ use utoipa_axum::routes;
 
 use super::auth::{Caller, Role};
 use super::cache;
-use super::data_version::data_as_of;
+use super::catalog::CatalogNames;
+use super::data_version::read_context;
 use super::error::ApiResult;
 use super::extract::ApiQuery;
 use super::openapi::{Refusals, TenantHeader};
@@ -88,9 +89,11 @@ async fn dashboard_data(
     let compute = || async {
         // Only a computation takes a permit: hits and coalesced waiters cost no query.
         let _permit = state.computations.admit().await?;
-        // Freshness first: the answer is at least as fresh as the header says.
-        let data_as_of = data_as_of(&state.pool, &state.topics).await?;
-        let body = compute(&state, &caller, request).await?;
+        // Freshness first: the answer is at least as fresh as the header says. The same
+        // statement reads the catalog version the names are looked up at.
+        let (data_as_of, catalog_version) = read_context(&state.pool, &state.topics, &caller.tenant_id).await?;
+        let catalog = CatalogNames::at(state.names.clone(), catalog_version);
+        let body = compute(&state, &caller, request, catalog).await?;
         Ok(cache::Entry {
             tenant: caller.tenant_id.clone(),
             etag: cache::etag(&body.0),
@@ -103,8 +106,13 @@ async fn dashboard_data(
 }
 
 /// The answer of one validated request: the type's module reads and shapes it.
-async fn compute(state: &AppState, caller: &Caller, request: DashboardRequest) -> ApiResult<Body> {
-    let p = request.params;
+async fn compute(
+    state: &AppState,
+    caller: &Caller,
+    request: DashboardRequest,
+    catalog: CatalogNames,
+) -> ApiResult<Body> {
+    let p = request.params.with_names(catalog);
     let tenant = caller.tenant_id.as_str();
     let pool = &state.pool;
     match request.kind {

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use super::format::percent_string;
 use super::offer_performance::TOP;
-use super::read::{fetch_window, names, segment_scope, Body, Params, SegmentScope, UNCATEGORIZED};
+use super::read::{fetch_window, segment_scope, Body, Params, SegmentScope, UNCATEGORIZED};
 use super::totals::{
     segment_channel_offers, segment_windows, totals_source, OFFER_CHANNEL_INTERACTIONS, OFFER_INTERACTIONS, SCOPE_CHAIN,
 };
@@ -158,7 +158,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         GroupBy::Segment => "segment",
     };
     let (group_names, offer_names) =
-        tokio::try_join!(names(pool, tenant, entity, &group_ids), names(pool, tenant, "offer", &offer_ids))?;
+        tokio::try_join!(p.names(pool, tenant, entity, &group_ids), p.names(pool, tenant, "offer", &offer_ids))?;
     Body::json(&build(group_by, ranked, &group_names, &offer_names))
 }
 

@@ -11,21 +11,34 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::kind::DashboardType;
-pub use crate::api::catalog::{name_or_id, names};
+pub use crate::api::catalog::{name_or_id, CatalogNames, NameMap};
 use crate::api::error::ApiResult;
 use crate::api::window::Window;
 
 /// A type's parameters: only those it declares ([`DashboardType::params`]; non-empty, NUL-free),
-/// and the window.
+/// the window, and how the catalog's names are looked up.
 pub struct Params {
     kind: DashboardType,
     raw: HashMap<String, String>,
     pub window: Window,
+    catalog: CatalogNames,
 }
 
 impl Params {
     pub fn new(kind: DashboardType, raw: HashMap<String, String>, window: Window) -> Params {
-        Params { kind, raw, window }
+        Params { kind, raw, window, catalog: CatalogNames::default() }
+    }
+
+    /// These parameters with names looked up through `catalog` (the dispatch sets it once it
+    /// has read the tenant's catalog version).
+    pub fn with_names(self, catalog: CatalogNames) -> Params {
+        Params { catalog, ..self }
+    }
+
+    /// Names of `ids` of one catalog entity kind (an id absent from the catalog shows its id:
+    /// [`name_or_id`]).
+    pub async fn names(&self, pool: &PgPool, tenant: &str, entity: &str, ids: &[String]) -> ApiResult<NameMap> {
+        self.catalog.of(pool, tenant, entity, ids).await
     }
 
     /// A declared parameter's value. Reading an undeclared one is a bug (it would be missing

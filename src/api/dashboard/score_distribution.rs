@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::round;
-use super::read::{name_or_id, names, Body, Params, UNCATEGORIZED};
+use super::read::{name_or_id, Body, Params, UNCATEGORIZED};
 use super::totals::offer_selection;
 use crate::api::error::{ApiError, ApiResult};
 
@@ -136,7 +136,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
         _ => "offer",
     };
     let ids: Vec<String> = per_dim.iter().map(|r| r.key.clone()).collect();
-    let dim_names = names(pool, tenant, entity, &ids).await?;
+    let dim_names = p.names(pool, tenant, entity, &ids).await?;
     Body::json(&to_response(totals, per_dim, group_by, &dim_names))
 }
 

@@ -16,7 +16,7 @@ use sqlx::query::QueryAs;
 use sqlx::{PgPool, Postgres};
 
 use super::format::{rate, round};
-use super::read::{name_or_id, names, segment_scope, Body, Params, SegmentScope};
+use super::read::{name_or_id, segment_scope, Body, Params, SegmentScope};
 use super::totals::{chain_traces, checkpoint, offer_selection};
 use crate::api::error::ApiResult;
 use crate::api::window::{Period, Window};
@@ -141,7 +141,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     // The offers' counters and the traces' count do not depend on each other; the names do.
     let (rows, total_traces) = tokio::try_join!(rows, total_traces)?;
     let ids: Vec<String> = rows.iter().map(|r| r.offer_id.clone()).collect();
-    let names = names(pool, tenant, "offer", &ids).await?;
+    let names = p.names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(rows, total_traces, &names, &p.window))
 }
 

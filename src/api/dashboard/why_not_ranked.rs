@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::format::{rate, round};
-use super::read::{name_or_id, names, segment_scope, wide_sums, Body, Params, SegmentScope};
+use super::read::{name_or_id, segment_scope, wide_sums, Body, Params, SegmentScope};
 use super::totals::{chain_traces, offer_selection};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::window::{Period, Window};
@@ -146,7 +146,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let (row, winners, sample_size) = tokio::try_join!(row, winners, sample_size)?;
     let mut ids: Vec<String> = winners.iter().map(|x| x.winner_id.clone()).collect();
     ids.push(offer.to_owned());
-    let names = names(pool, tenant, "offer", &ids).await?;
+    let names = p.names(pool, tenant, "offer", &ids).await?;
     Body::json(&to_response(offer, row, winners, sample_size, &names, w))
 }
 

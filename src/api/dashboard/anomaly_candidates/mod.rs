@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 mod stats;
 
-use super::read::{name_or_id, names, Body, Params};
+use super::read::{name_or_id, Body, Params};
 use crate::api::error::ApiResult;
 use crate::api::window::{iso_midnight, parse_days, Window};
 use stats::{candidate, proportion, rank, revenue, Candidate, DailyRevenue};
@@ -135,7 +135,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     let channel_ids: Vec<String> =
         channels.iter().map(|r| r.channel_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let (offer_names, channel_names) =
-        tokio::try_join!(names(pool, tenant, "offer", &offer_ids), names(pool, tenant, "channel", &channel_ids))?;
+        tokio::try_join!(p.names(pool, tenant, "offer", &offer_ids), p.names(pool, tenant, "channel", &channel_ids))?;
     let rows = Rows { offers: &offers, channels: &channels, traces: &traces };
     Body::json(&to_response(rows, &p.window, baseline_days, &offer_names, &channel_names))
 }
