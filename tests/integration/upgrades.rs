@@ -13,6 +13,7 @@ use crate::helpers::{database_before, database_url_before, spawn_app_with, TestE
 use crate::isolation::{batch_at, impressions_by_offer, options};
 use crate::viewer::{score_buckets, score_dims};
 
+mod catalog_versions;
 mod chain_totals;
 mod daily_views;
 mod flow_totals;
