@@ -61,15 +61,13 @@ impl CatalogNames {
         }
         // The whole kind at once: one statement per catalog version, whatever ids later reads
         // ask for. Its version is read in the same statement (the same snapshot); a catalog
-        // changed since the request's first statement gives a newer one, kept as it is.
+        // changed since the request's first statement gives a newer one, kept as it is. One
+        // scan: the two aggregates see the rows in the same order, so the arrays pair up.
         let loaded: (Option<i64>, Vec<String>, Vec<String>) = sqlx::query_as(
             "SELECT (SELECT version FROM catalog_versions WHERE tenant_id = $1),
-                    ARRAY(SELECT entity_id FROM catalog_entities
-                           WHERE tenant_id = $1 AND entity = $2 AND NOT deleted AND name IS NOT NULL
-                           ORDER BY entity_id),
-                    ARRAY(SELECT name FROM catalog_entities
-                           WHERE tenant_id = $1 AND entity = $2 AND NOT deleted AND name IS NOT NULL
-                           ORDER BY entity_id)",
+                    COALESCE(array_agg(entity_id), '{}'), COALESCE(array_agg(name), '{}')
+               FROM catalog_entities
+              WHERE tenant_id = $1 AND entity = $2 AND NOT deleted AND name IS NOT NULL",
         )
         .bind(tenant)
         .bind(entity)

@@ -55,34 +55,52 @@ impl DataVersion {
     }
 }
 
-/// When the topics' partitions last caught up.
+/// When the topics' partitions last caught up, and a tenant's catalog version.
 #[derive(sqlx::FromRow)]
 struct CaughtUp {
     /// Some partition has never caught up.
     never: bool,
     /// The oldest of the partitions' last catch-ups.
     oldest: Option<chrono::DateTime<chrono::Utc>>,
+    /// The tenant's catalog version (migration `catalog_versions`); None without a tenant, or
+    /// while the tenant has no catalog.
+    catalog_version: Option<i64>,
+}
+
+impl CaughtUp {
+    /// The time up to which the views are complete: None while some partition has never
+    /// caught up.
+    fn complete_up_to(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.never {
+            None
+        } else {
+            self.oldest
+        }
+    }
+
+    fn data_as_of(&self) -> Option<String> {
+        self.complete_up_to().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    }
+}
+
+/// One statement: the topics' catch-ups, and `tenant`'s catalog version when one is given.
+async fn caught_up(pool: &PgPool, topics: &[String], tenant: Option<&str>) -> Result<CaughtUp, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT bool_or(caught_up_at IS NULL) IS TRUE AS never, min(caught_up_at) AS oldest,
+                (SELECT version FROM catalog_versions WHERE tenant_id = $2) AS catalog_version
+           FROM consumer_offsets WHERE topic = ANY($1)",
+    )
+    .bind(topics)
+    .bind(tenant)
+    .fetch_one(pool)
+    .await
 }
 
 /// The time up to which the views are complete (`X-Data-As-Of`, the status's `dataAsOf`): the
 /// oldest instant at which one of `topics`' partitions was seen fully applied. None while some
 /// partition has never caught up.
 pub async fn data_as_of(pool: &PgPool, topics: &[String]) -> Result<Option<String>, sqlx::Error> {
-    Ok(complete_up_to(pool, topics).await?.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
-}
-
-async fn complete_up_to(
-    pool: &PgPool,
-    topics: &[String],
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
-    let CaughtUp { never, oldest } = sqlx::query_as(
-        "SELECT bool_or(caught_up_at IS NULL) IS TRUE AS never, min(caught_up_at) AS oldest
-           FROM consumer_offsets WHERE topic = ANY($1)",
-    )
-    .bind(topics)
-    .fetch_one(pool)
-    .await?;
-    Ok(if never { None } else { oldest })
+    Ok(caught_up(pool, topics, None).await?.data_as_of())
 }
 
 /// What a dashboard computation reads before its data, in one statement: [`data_as_of`] and the
@@ -94,24 +112,15 @@ pub async fn read_context(
     topics: &[String],
     tenant: &str,
 ) -> Result<(Option<String>, Option<i64>), sqlx::Error> {
-    let (never, oldest, catalog): (bool, Option<chrono::DateTime<chrono::Utc>>, Option<i64>) = sqlx::query_as(
-        "SELECT bool_or(caught_up_at IS NULL) IS TRUE, min(caught_up_at),
-                (SELECT version FROM catalog_versions WHERE tenant_id = $2)
-           FROM consumer_offsets WHERE topic = ANY($1)",
-    )
-    .bind(topics)
-    .bind(tenant)
-    .fetch_one(pool)
-    .await?;
-    let as_of = if never { None } else { oldest };
-    Ok((as_of.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)), catalog))
+    let c = caught_up(pool, topics, Some(tenant)).await?;
+    Ok((c.data_as_of(), c.catalog_version))
 }
 
 /// Sets `ingest_freshness_seconds`, now − the time up to which the views are complete (how old
 /// an answer computed now may be), when `/metrics` is scraped, so it is exact at the scrape.
 /// Not set while some partition has never caught up (nothing is complete yet).
 pub async fn record_freshness(pool: &PgPool, topics: &[String]) {
-    match complete_up_to(pool, topics).await {
+    match caught_up(pool, topics, None).await.map(|c| c.complete_up_to()) {
         Ok(Some(t)) => {
             let age = (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0;
             metrics::gauge!("ingest_freshness_seconds").set(age);

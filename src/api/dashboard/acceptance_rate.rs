@@ -51,7 +51,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
     }
     let rows: Vec<Row> = match scope {
         // A segment's two wide checkpoints (`totals::segment_offers`).
-        SegmentScope::Segment(_) => segment_offers(pool, tenant, p, &scope, SCOPE_CHAIN)
+        SegmentScope::Segment(_) => segment_offers(pool, tenant, p, &scope)
             .await?
             .into_iter()
             .map(|(offer_id, o)| Row {

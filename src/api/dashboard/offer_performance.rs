@@ -89,7 +89,7 @@ pub async fn handle(pool: &PgPool, tenant: &str, p: &Params) -> ApiResult<Body> 
             );
             let (catalog, segments) = tokio::try_join!(
                 fetch_window::<Row>(pool, &catalog, tenant, p, &scope),
-                segment_offers(pool, tenant, p, &scope, SCOPE_CHAIN)
+                segment_offers(pool, tenant, p, &scope)
             )?;
             let stats: HashMap<String, OfferInteractions> = segments.into_iter().collect();
             catalog

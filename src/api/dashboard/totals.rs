@@ -104,6 +104,28 @@ pub fn checkpoint(view: &str, segment: &str, bound: &str) -> String {
     )
 }
 
+/// The rows of chain `$4` of tenant `$1` in `table` at a window's two checkpoints (`$2`/`$3`
+/// its first/last day), each led by whether it is the later one (hi) and followed by `columns`
+/// of `f`: the checkpoints found first, then their rows read by the primary key's (tenant,
+/// segment, day) prefix (`day IN (hi, lo)` can be planned as a scan of the chain's every
+/// checkpoint). No checkpoint within the window (hi before its first day, so hi = lo): none.
+fn window_rows(table: &str, columns: &str) -> String {
+    let side = |hi: bool, day: &str| {
+        format!(
+            "SELECT {hi}, {columns} FROM c JOIN {table} f
+                 ON f.tenant_id = $1 AND f.segment_id = $4 AND f.day = c.{day}
+              WHERE c.hi >= $2"
+        )
+    };
+    format!(
+        "WITH c AS MATERIALIZED (SELECT {hi} AS hi, {lo} AS lo) {} UNION ALL {}",
+        side(true, "hi"),
+        side(false, "lo"),
+        hi = checkpoint(table, "$4", "<= $3"),
+        lo = checkpoint(table, "$4", "< $2"),
+    )
+}
+
 /// One segment's window in `interaction_segment_totals`: the values of its two checkpoints.
 pub struct SegmentWindow {
     pub segment_id: String,
@@ -164,17 +186,16 @@ pub async fn segment_windows(
     Ok(chains.into_iter().map(|(segment_id, hi, lo)| SegmentWindow { segment_id, hi, lo }).collect())
 }
 
-/// The offers of the one segment `chains` names ([`SCOPE_CHAIN`]) with interactions in the
-/// window, owned, in id order ([`segment_windows`]).
+/// The offers of the read's segment ([`SCOPE_CHAIN`]) with interactions in the window, owned,
+/// in id order ([`segment_windows`]).
 pub async fn segment_offers(
     pool: &PgPool,
     tenant: &str,
     p: &Params,
     scope: &SegmentScope,
-    chains: &str,
 ) -> ApiResult<Vec<(String, OfferInteractions)>> {
     let mut out = Vec::new();
-    for w in segment_windows(pool, tenant, p, scope, chains).await? {
+    for w in segment_windows(pool, tenant, p, scope, SCOPE_CHAIN).await? {
         out.extend(w.offers()?.into_iter().map(|(id, o)| (id.to_owned(), o)));
     }
     Ok(out)
@@ -195,20 +216,7 @@ pub async fn offer_selection(
     segment: &str,
     keep: impl Fn(&str) -> bool,
 ) -> ApiResult<Vec<(String, OfferSelection)>> {
-    // Each checkpoint probed by its whole primary key (as `segment_offers` does: `day IN (hi,
-    // lo)` can be planned as a scan of the chain's every checkpoint).
-    let sql = format!(
-        "WITH c AS MATERIALIZED (SELECT {hi} AS hi, {lo} AS lo)
-         SELECT true, f.offers FROM c JOIN selection_chain_totals f
-             ON f.tenant_id = $1 AND f.segment_id = $4 AND f.day = c.hi
-          WHERE c.hi >= $2
-         UNION ALL
-         SELECT false, f.offers FROM c JOIN selection_chain_totals f
-             ON f.tenant_id = $1 AND f.segment_id = $4 AND f.day = c.lo
-          WHERE c.hi >= $2",
-        hi = checkpoint("selection_chain_totals", "$4", "<= $3"),
-        lo = checkpoint("selection_chain_totals", "$4", "< $2"),
-    );
+    let sql = window_rows("selection_chain_totals", "f.offers");
     let values: Vec<(bool, Vec<u8>)> =
         sqlx::query_as(&sql).bind(tenant).bind(w.since()).bind(w.today).bind(segment).fetch_all(pool).await?;
     let mut sums = Sums::<SELECTION_COUNTERS>::default();
@@ -264,20 +272,7 @@ pub async fn segment_channel_offers(
     w: &Window,
     segment: &str,
 ) -> ApiResult<Vec<ChannelOffer>> {
-    // The checkpoints are found first, then their rows read by the primary key's (tenant,
-    // segment, day) prefix, as `offer_selection` does.
-    let sql = format!(
-        "WITH c AS MATERIALIZED (SELECT {hi} AS hi, {lo} AS lo)
-         SELECT true, f.channel_id, f.offers FROM c JOIN interaction_segment_channel_totals f
-             ON f.tenant_id = $1 AND f.segment_id = $4 AND f.day = c.hi
-          WHERE c.hi >= $2
-         UNION ALL
-         SELECT false, f.channel_id, f.offers FROM c JOIN interaction_segment_channel_totals f
-             ON f.tenant_id = $1 AND f.segment_id = $4 AND f.day = c.lo
-          WHERE c.hi >= $2",
-        hi = checkpoint("interaction_segment_channel_totals", "$4", "<= $3"),
-        lo = checkpoint("interaction_segment_channel_totals", "$4", "< $2"),
-    );
+    let sql = window_rows("interaction_segment_channel_totals", "f.channel_id, f.offers");
     let values: Vec<(bool, String, Vec<u8>)> =
         sqlx::query_as(&sql).bind(tenant).bind(w.since()).bind(w.today).bind(segment).fetch_all(pool).await?;
     let mut by_channel: std::collections::BTreeMap<String, Sums<CHANNEL_COUNTERS>> = Default::default();
