@@ -130,10 +130,15 @@ pub fn child_env(db_url: &str, brokers: &str, topics: &BTreeMap<TopicKind, Strin
     ];
     // Ingest and consumer settings of the bench's own environment reach the children, for
     // experiments (e.g. DV_INGEST_BATCH_MAX_MESSAGES); unset, the defaults are measured.
-    // So does jemalloc's own configuration (`_RJEM_MALLOC_CONF`, the prefixed name of the
-    // jemalloc the service links), for memory experiments.
+    // So do the allocators' own settings, for memory experiments: jemalloc's (`_RJEM_MALLOC_CONF`,
+    // the prefixed name of the jemalloc the service links) and glibc malloc's (`MALLOC_*_`,
+    // `GLIBC_TUNABLES`: the allocator of librdkafka and zstd).
     v.extend(std::env::vars().filter(|(k, _)| {
-        k.starts_with("DV_INGEST_") || k.starts_with("DV_KAFKA_CONSUMER_") || k == "_RJEM_MALLOC_CONF"
+        k.starts_with("DV_INGEST_")
+            || k.starts_with("DV_KAFKA_CONSUMER_")
+            || k == "_RJEM_MALLOC_CONF"
+            || k.starts_with("MALLOC_")
+            || k == "GLIBC_TUNABLES"
     }));
     for (k, name) in topics {
         v.push((decision_views::settings::topic_env_var(*k).to_string(), name.clone()));

@@ -80,7 +80,7 @@ pub(super) fn new_checkpoints(days: &str, view: &str) -> String {
 }
 
 /// The checkpoint days of `view` (in `days`) that each (tenant, segment, day) of `chain_days`
-/// reaches: its own and every later one of its chain, by position. One index
+/// reaches: its own and every later one of its chain, ascending, by position. One index
 /// range each (LATERAL … OFFSET 0: never a scan of every checkpoint per row).
 pub(super) async fn reached(
     tx: &mut Transaction<'_, Postgres>,
@@ -105,6 +105,11 @@ pub(super) async fn reached(
     let mut targets: Vec<Vec<NaiveDate>> = vec![Vec::new(); chain_days.len()];
     for (i, day) in reached {
         targets[usize::try_from(i - 1).expect("ordinality counts from 1")].push(day);
+    }
+    // Ascending: the statement has no ORDER BY (an index range usually comes in order, but
+    // nothing promises it), and the wide chains walk each list in day order.
+    for days in &mut targets {
+        days.sort_unstable();
     }
     Ok(targets)
 }

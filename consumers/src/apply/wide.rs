@@ -17,6 +17,7 @@
 //! data error, isolated to the event that tips it over ([`super::apply_batch_isolating`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sqlx::postgres::PgArguments;
@@ -24,7 +25,7 @@ use sqlx::query::Query;
 use sqlx::{Postgres, Row as _, Transaction};
 
 use super::selection_chains;
-use super::wide_chains::{ChainKey, Entries, FLOWS, SEGMENTS, SEGMENT_CHANNELS, SELECTIONS};
+use super::wide_chains::{ChainKey, Entries, Shared, FLOWS, SEGMENTS, SEGMENT_CHANNELS, SELECTIONS};
 use crate::fold::keys::{RollupDayKey, TraceKey};
 use crate::fold::selection::SelectionCounts;
 use crate::fold::{Delta, InteractionCounts};
@@ -38,7 +39,8 @@ use crate::units::wide::{merge, WideError};
 struct Rows<'d, K, const N: usize> {
     table: &'static str,
     keys: Vec<K>,
-    entries: Vec<Vec<(&'d str, [i64; N])>>,
+    /// Shared by the checkpoints that receive the same sum (`wide_chains`).
+    entries: Vec<Shared<'d, N>>,
 }
 
 /// The key columns of a wide view, bound as arrays in column order.
@@ -205,7 +207,7 @@ pub(super) async fn apply(tx: &mut Transaction<'_, Postgres>, d: &Delta) -> Resu
             losers.insert(key, winners.iter().map(|(w, n)| (w.as_str(), [*n])).collect());
         }
     }
-    let (keys, entries) = losers.into_iter().unzip();
+    let (keys, entries) = losers.into_iter().map(|(k, e)| (k, Arc::new(e))).unzip();
     write(tx, Rows::<LoserKey, 1> { table: "beaten_by_offer_daily", keys, entries }).await
 }
 

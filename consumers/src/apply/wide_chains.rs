@@ -24,6 +24,9 @@
 //! one, rows meeting on one checkpoint summed: the caller merges them into the stored values as
 //! it merges any wide row (`wide`).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
 
@@ -36,6 +39,9 @@ const DAYS: &str = "running_total_days";
 
 /// A wide row's entries: (id, its counters), in id byte order.
 pub(super) type Entries<'d, const N: usize> = Vec<(&'d str, [i64; N])>;
+
+/// Entries that several fanned rows hold (see [`spread`]).
+pub(super) type Shared<'d, const N: usize> = Arc<Entries<'d, N>>;
 
 /// A wide running-total view.
 pub(super) struct Chains {
@@ -100,9 +106,9 @@ impl Chains {
         &self,
         tx: &mut Transaction<'_, Postgres>,
         rows: Vec<(K, Entries<'d, N>)>,
-    ) -> Result<Vec<(K, Entries<'d, N>)>, sqlx::Error> {
+    ) -> Result<Vec<(K, Shared<'d, N>)>, sqlx::Error> {
         if rows.is_empty() {
-            return Ok(rows);
+            return Ok(Vec::new());
         }
         let mut chain_days: Vec<(&str, &str, NaiveDate)> = rows.iter().map(|(k, _)| k.chain_day()).collect();
         chain_days.sort_unstable();
@@ -113,14 +119,15 @@ impl Chains {
         let (t, s, d) = fan::columns(&chain_days);
         sqlx::query(&self.checkpoints()).bind(&t).bind(&s).bind(&d).execute(&mut **tx).await?;
         let targets = fan::reached(tx, DAYS, self.table, &chain_days).await?;
-        let mut fanned: Vec<(K, &Entries<'d, N>)> = Vec::with_capacity(rows.len());
-        for (key, entries) in &rows {
-            let c = chain_days.binary_search(&key.chain_day()).expect("every chain day of the rows was looked up");
-            fanned.extend(targets[c].iter().map(|&day| (key.on(day), entries)));
-        }
-        fanned.sort_by(|a, b| a.0.cmp(&b.0));
+        let reach: Vec<&[NaiveDate]> = rows
+            .iter()
+            .map(|(key, _)| {
+                let c = chain_days.binary_search(&key.chain_day()).expect("every chain day of the rows was looked up");
+                targets[c].as_slice()
+            })
+            .collect();
         // A sum out of int8: the data's, as `wide` classifies a merge's.
-        sum_equal_keys(fanned).map_err(|e| sqlx::Error::Encode(Box::new(WideError::from(e))))
+        spread(rows, &reach).map_err(|e| sqlx::Error::Encode(Box::new(WideError::from(e))))
     }
 
     /// Creates the checkpoints of `$1`/`$2`/`$3` (tenant, segment, day) that do not exist, each
@@ -147,23 +154,103 @@ impl Chains {
     }
 }
 
-/// Rows sorted by key, those of one key (several days of a batch met on one checkpoint) summed.
-fn sum_equal_keys<'d, K: PartialEq, const N: usize>(
-    sorted: Vec<(K, &Entries<'d, N>)>,
-) -> Result<Vec<(K, Entries<'d, N>)>, OutOfRange> {
-    let mut out: Vec<(K, Entries<'d, N>)> = Vec::with_capacity(sorted.len());
-    for (key, entries) in sorted {
-        match out.last_mut() {
-            Some((k, sum)) if *k == key => *sum = add_entries(sum, entries)?,
-            _ => out.push((key, entries.clone())),
-        }
+/// A key's checkpoints from its first day in the batch on, and its rows by day.
+type Series<'r, 'd, const N: usize> = (&'r [NaiveDate], Vec<(NaiveDate, Entries<'d, N>)>);
+
+/// Every row of `rows` (in key order) on each checkpoint its (chain, day) reaches (`reach`, by
+/// row: ascending), rows of one key meeting on a checkpoint summed; in key order. A key's
+/// checkpoints between two of the batch's days, and all those after its last, receive the
+/// same sum: they share it. A batch of a partition that lags the others by days reaches every
+/// later checkpoint of its chains, and cloned per checkpoint these sums were ~140 of a 210 MB
+/// heap peak at 300,000 traces (heaptrack, BENCHMARKS.md "Write path, twelfth pass").
+fn spread<'d, K: ChainKey, const N: usize>(
+    rows: Vec<(K, Entries<'d, N>)>,
+    reach: &[&[NaiveDate]],
+) -> Result<Vec<(K, Shared<'d, N>)>, OutOfRange> {
+    // Each series (the key on one fixed day) with its rows: in key order, so in day order,
+    // and with its first day's checkpoints, of which every later day of it is one.
+    let mut series: BTreeMap<K, Series<'_, 'd, N>> = BTreeMap::new();
+    for ((key, entries), &checkpoints) in rows.into_iter().zip(reach) {
+        let day = key.chain_day().2;
+        series.entry(key.on(NaiveDate::MIN)).or_insert_with(|| (checkpoints, Vec::new())).1.push((day, entries));
     }
+    let mut out: Vec<(K, Shared<'d, N>)> = Vec::new();
+    for (key, (checkpoints, days)) in series {
+        let mut days = days.into_iter().peekable();
+        let mut sum: Option<Shared<'d, N>> = None;
+        for &checkpoint in checkpoints {
+            while let Some((_, entries)) = days.next_if(|(day, _)| *day <= checkpoint) {
+                sum = Some(Arc::new(match sum {
+                    None => entries,
+                    Some(earlier) => add_entries(&earlier, &entries)?,
+                }));
+            }
+            if let Some(sum) = &sum {
+                out.push((key.on(checkpoint), Arc::clone(sum)));
+            }
+        }
+        debug_assert!(days.peek().is_none(), "each day of a series is one of its first day's checkpoints");
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn day(n: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(u64::from(n))
+    }
+
+    proptest! {
+        /// Against a map of sums: every row's entries added once to each checkpoint from its
+        /// day on (day is not the key's last column here: `TraceKey`), nothing else, in key order.
+        #[test]
+        fn spread_sums_each_row_onto_every_later_checkpoint(
+            rows in proptest::collection::vec((0..2usize, 0..6u32, 0..2usize, proptest::collection::btree_map(0..3usize, -1000..1000i64, 1..3)), 1..30),
+            extra in proptest::collection::vec(0..9u32, 0..4),
+        ) {
+            const TENANTS: [&str; 2] = ["t", "tenant-é"];
+            const CHANNELS: [&str; 2] = ["", "web"];
+            const IDS: [&str; 3] = ["o1", "o10", "o2"];
+            // One row per key, as a fold makes them, in key order.
+            let mut unique: BTreeMap<TraceKey, Entries<'static, 2>> = BTreeMap::new();
+            for (t, d, c, offers) in rows {
+                let key = TraceKey { tenant: TENANTS[t].into(), day: day(d), channel: CHANNELS[c].into(), flow: String::new() };
+                unique.insert(key, offers.iter().map(|(&i, &v)| (IDS[i], [v, -v])).collect());
+            }
+            // Checkpoints: every row day of the chain, and some other days.
+            let checkpoints = |tenant: &str| -> Vec<NaiveDate> {
+                let mut days: Vec<NaiveDate> = unique.keys().filter(|k| k.tenant == tenant).map(|k| k.day).chain(extra.iter().map(|&d| day(d))).collect();
+                days.sort_unstable();
+                days.dedup();
+                days
+            };
+            let reached: Vec<Vec<NaiveDate>> =
+                unique.keys().map(|k| checkpoints(&k.tenant).into_iter().filter(|&c| c >= k.day).collect()).collect();
+            let mut want: BTreeMap<TraceKey, BTreeMap<&str, [i64; 2]>> = BTreeMap::new();
+            for ((key, entries), days) in unique.iter().zip(&reached) {
+                for &c in days {
+                    let sums = want.entry(key.on(c)).or_default();
+                    for (id, v) in entries {
+                        let s = sums.entry(id).or_default();
+                        s[0] += v[0];
+                        s[1] += v[1];
+                    }
+                }
+            }
+            let reach: Vec<&[NaiveDate]> = reached.iter().map(Vec::as_slice).collect();
+            let got: Vec<(TraceKey, BTreeMap<&str, [i64; 2]>)> = spread(unique.clone().into_iter().collect(), &reach)
+                .unwrap()
+                .into_iter()
+                .map(|(k, e)| (k, e.iter().copied().collect()))
+                .collect();
+            prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        }
+    }
 
     #[test]
     fn a_new_checkpoint_copies_every_column_of_its_source() {
