@@ -87,6 +87,10 @@ fn describe() {
         "Segment memberships past the per-customer cap, not counted"
     );
     describe_gauge!(
+        "ingest_partitions_paused",
+        "Partitions paused because they ran ahead in event time of their topic's oldest with messages waiting"
+    );
+    describe_gauge!(
         "ingest_consumer_lag",
         "Messages between the committed offset and the high watermark, per partition"
     );

@@ -258,6 +258,7 @@ impl Batch {
 
     /// Decodes one message into the batch: an event, or a dead letter. `committed` is the
     /// stored next offset of the partition (where its first message in this batch follows).
+    /// Returns the event's time (`None`: dead-lettered).
     pub fn add(
         &mut self,
         kind: TopicKind,
@@ -265,7 +266,7 @@ impl Batch {
         committed: Option<i64>,
         limits: &DecodeLimits,
         now: DateTime<Utc>,
-    ) {
+    ) -> Option<DateTime<Utc>> {
         if let Some(prefold) = self.prefold.take() {
             // A batch that grows after `seal` goes on from its fold (rare: tests do it).
             self.partial = prefold;
@@ -301,6 +302,7 @@ impl Batch {
             self.fold_pending();
         }
         self.advance(msg.topic, msg.partition, msg.offset, committed, event_time);
+        event_time
     }
 
     /// Records that message `offset` of (topic, partition) is part of this batch. `committed`

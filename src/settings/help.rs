@@ -42,6 +42,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DV_INGEST_BATCH_MAX_WAIT_MS", "100", "… or this long after its first message"),
     ("DV_INGEST_TRACE_LANE", "true", "decision traces in a pipeline (and consumer group) of their own"),
     ("DV_INGEST_SYNCHRONOUS_COMMIT", "true", "false: batches commit without waiting for the WAL flush (README)"),
+    (
+        "DV_INGEST_ALIGN_MAX_AHEAD_SECS",
+        "21600",
+        "a partition this far (event time) past its topic's oldest waits; 0: off",
+    ),
     ("DV_KAFKA_CLIENT_<PROPERTY>", "unset", "a librdkafka property of every Kafka client (security, for one)"),
     ("DV_KAFKA_CONSUMER_<PROPERTY>", "unset", "any librdkafka consumer property, dots as underscores"),
     ("DV_MAX_EVENT_BYTES", "262144", "larger messages are dead-lettered (too_large) …"),

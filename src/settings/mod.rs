@@ -91,6 +91,9 @@ pub struct KafkaSettings {
     pub trace_lane: bool,
     /// `false`: each batch commits with `synchronous_commit = off` (see README).
     pub synchronous_commit: bool,
+    /// Event-time alignment of a topic's partitions (`DV_INGEST_ALIGN_MAX_AHEAD_SECS`; `None`:
+    /// off).
+    pub align_max_ahead: Option<Duration>,
     /// librdkafka properties of every Kafka client the binary creates (the ingest consumers,
     /// the status client, `publish`'s producer) from `DV_KAFKA_CLIENT_<PROPERTY>` (dots as
     /// underscores): the cluster's security settings, for one.
@@ -257,6 +260,10 @@ impl Settings {
                 batch_max_wait: Duration::from_millis(parse(src, "DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 trace_lane: parse(src, "DV_INGEST_TRACE_LANE", true)?,
                 synchronous_commit: parse(src, "DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
+                align_max_ahead: match parse(src, "DV_INGEST_ALIGN_MAX_AHEAD_SECS", 21_600u64)? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
                 client_overrides,
                 consumer_overrides,
             },
@@ -373,6 +380,7 @@ impl Settings {
             max_segments: self.ingest.max_segments_per_customer,
             separate_trace_lane: k.trace_lane,
             synchronous_commit: k.synchronous_commit,
+            align_max_ahead: k.align_max_ahead,
         }
     }
 }

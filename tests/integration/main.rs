@@ -1,6 +1,7 @@
 //! The integration suite: one binary (fast linking), one module per capability. Needs the
 //! local services (`scripts/services.sh up`): PostgreSQL, Redis and the Kafka-protocol broker.
 
+mod alignment;
 mod anomaly;
 mod api_hardening;
 mod auth;

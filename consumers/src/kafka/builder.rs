@@ -28,6 +28,15 @@ pub(super) struct Received<'a> {
     pub payload: Option<&'a [u8]>,
 }
 
+/// What [`Builder::push`] did with a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Pushed {
+    /// The batch is full.
+    pub full: bool,
+    /// The time of the event the message carried (`None`: ignored, or dead-lettered).
+    pub event_time: Option<DateTime<Utc>>,
+}
+
 pub(super) struct Builder {
     /// Topic name → (the name shared by the batch's entries, what the topic carries).
     topics: HashMap<String, (Arc<str>, TopicKind)>,
@@ -84,22 +93,21 @@ impl Builder {
         self.committed.keys().cloned().collect()
     }
 
-    /// Adds one message; returns whether the batch is full. Messages of partitions not owned
-    /// (any more), of unknown topics, or before the stored offset (a redelivery after a seek)
-    /// are ignored.
-    pub fn push(&mut self, msg: Received<'_>, now: Instant, clock: DateTime<Utc>) -> bool {
-        let Some((topic, kind)) = self.topics.get(msg.topic) else { return false };
+    /// Adds one message. Messages of partitions not owned (any more), of unknown topics, or
+    /// before the stored offset (a redelivery after a seek) are ignored.
+    pub fn push(&mut self, msg: Received<'_>, now: Instant, clock: DateTime<Utc>) -> Pushed {
+        let Some((topic, kind)) = self.topics.get(msg.topic) else { return Pushed::default() };
         let key = (msg.topic.to_owned(), msg.partition);
-        let Some(&committed) = self.committed.get(&key) else { return false };
+        let Some(&committed) = self.committed.get(&key) else { return Pushed::default() };
         if committed.is_some_and(|c| msg.offset < c) {
-            return false;
+            return Pushed::default();
         }
         let message =
             Message { topic, partition: msg.partition, offset: msg.offset, key: msg.key, payload: msg.payload };
-        self.batch.add(*kind, message, committed, &self.decode, clock);
+        let event_time = self.batch.add(*kind, message, committed, &self.decode, clock);
         self.started.get_or_insert(now);
         self.last_delivery.insert(key, now);
-        self.batch.is_full(&self.limits)
+        Pushed { full: self.batch.is_full(&self.limits), event_time }
     }
 
     /// How long until the batch is due (zero: now); `None` while it is empty.

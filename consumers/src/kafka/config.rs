@@ -42,6 +42,9 @@ pub struct IngestConfig {
     pub separate_trace_lane: bool,
     /// See [`crate::apply::ApplyOptions::synchronous_commit`].
     pub synchronous_commit: bool,
+    /// How far (in event time) a partition may read past the oldest partition of its topic
+    /// with messages waiting before it is paused (`align`); `None`: never paused.
+    pub align_max_ahead: Option<Duration>,
 }
 
 /// Suffix of the consumer group (and client id) of the decision-trace lane.
@@ -179,6 +182,7 @@ impl IngestConfig {
             overrides: BTreeMap::new(),
             separate_trace_lane: true,
             synchronous_commit: true,
+            align_max_ahead: Some(Duration::from_secs(3600)),
         }
     }
 }

@@ -50,10 +50,10 @@ fn a_batch_is_full_at_its_bound_and_due_after_its_wait() {
     let t0 = Instant::now();
     assert_eq!(b.due_in(t0), None, "an empty batch is never due");
     let (p1, p2) = (payload(1), payload(2));
-    assert!(!b.push(received("interactions", 0, 0, &p1), t0, Utc::now()));
+    assert!(!b.push(received("interactions", 0, 0, &p1), t0, Utc::now()).full);
     assert_eq!(b.due_in(t0 + Duration::from_millis(30)), Some(Duration::from_millis(70)));
     assert_eq!(b.due_in(t0 + Duration::from_secs(1)), Some(Duration::ZERO));
-    assert!(b.push(received("interactions", 0, 1, &p2), t0, Utc::now()), "full at 2 messages");
+    assert!(b.push(received("interactions", 0, 1, &p2), t0, Utc::now()).full, "full at 2 messages");
 }
 
 #[test]
