@@ -7,27 +7,18 @@
 //! runs inside `poll`: the callback blocks on PostgreSQL (through the runtime handle) to read
 //! offsets, and on the committer to drain, which must never happen on a runtime worker.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::Offset;
-use sqlx::PgPool;
-use tokio::runtime::Handle;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::align::{Moves, Seen};
 use super::builder::{PartitionKey, Received};
-use super::config::IngestConfig;
 use super::context::IngestContext;
-use super::health::GroupHealth;
 use super::mirror;
-use super::progress::Shared;
 use super::undeliverable::{is_undeliverable, Undeliverable};
 use super::watchdog::Watchdog;
-use crate::batch::Batch;
 
 /// The consumer thread's own state around the client.
 struct ConsumerLoop {
@@ -197,16 +188,8 @@ fn received<'a>(msg: &'a BorrowedMessage<'_>) -> Received<'a> {
 
 /// Builds the consumer and runs the poll loop until `shutdown`; returns after the last batch
 /// is handed over and the consumer has left the group.
-pub(super) fn run_consumer_thread(
-    config: IngestConfig,
-    pool: PgPool,
-    runtime: Handle,
-    shared: Arc<Shared>,
-    health: Arc<GroupHealth>,
-    tx: mpsc::Sender<Batch>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let context = IngestContext::new(config.clone(), pool, runtime, shared, health, tx, shutdown.clone());
+pub(super) fn run_consumer_thread(context: IngestContext) -> anyhow::Result<()> {
+    let (config, shutdown) = (context.config.clone(), context.shutdown.clone());
     let consumer: BaseConsumer<IngestContext> = config.client_config().create_with_context(context)?;
     let topics = config.topic_names();
     consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::committer::run_committer;
 use super::config::{IngestConfig, TRACE_LANE_SUFFIX};
 use super::consumer::run_consumer_thread;
+use super::context::IngestContext;
 use super::health::GroupHealth;
 use super::progress::Shared;
 use crate::apply::ApplyOptions;
@@ -64,7 +65,7 @@ async fn run_lane(
     let thread_name = if config.group_id.ends_with(TRACE_LANE_SUFFIX) { "ingest-traces" } else { "ingest-consumer" };
     let consumer = std::thread::Builder::new()
         .name(thread_name.into())
-        .spawn(move || run_consumer_thread(config, pool, runtime, shared, health, tx, shutdown))?;
+        .spawn(move || run_consumer_thread(IngestContext::new(config, pool, runtime, shared, health, tx, shutdown)))?;
 
     // Join the thread without blocking a runtime worker.
     let result = tokio::task::spawn_blocking(move || consumer.join()).await?;
