@@ -260,10 +260,8 @@ impl Settings {
                 batch_max_wait: Duration::from_millis(parse(src, "DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 trace_lane: parse(src, "DV_INGEST_TRACE_LANE", true)?,
                 synchronous_commit: parse(src, "DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
-                align_max_ahead: match parse(src, "DV_INGEST_ALIGN_MAX_AHEAD_SECS", 21_600u64)? {
-                    0 => None,
-                    secs => Some(Duration::from_secs(secs)),
-                },
+                align_max_ahead: Some(Duration::from_secs(parse(src, "DV_INGEST_ALIGN_MAX_AHEAD_SECS", 21_600)?))
+                    .filter(|d| !d.is_zero()),
                 client_overrides,
                 consumer_overrides,
             },

@@ -29,12 +29,13 @@ pub(super) struct Received<'a> {
 }
 
 /// What [`Builder::push`] did with a message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Pushed {
     /// The batch is full.
     pub full: bool,
-    /// The time of the event the message carried (`None`: ignored, or dead-lettered).
-    pub event_time: Option<DateTime<Utc>>,
+    /// The message's partition and the time of the event it carried (`None`: ignored, or
+    /// dead-lettered): what event-time alignment needs, without building the key again.
+    pub event: Option<(PartitionKey, DateTime<Utc>)>,
 }
 
 pub(super) struct Builder {
@@ -106,8 +107,12 @@ impl Builder {
             Message { topic, partition: msg.partition, offset: msg.offset, key: msg.key, payload: msg.payload };
         let event_time = self.batch.add(*kind, message, committed, &self.decode, clock);
         self.started.get_or_insert(now);
-        self.last_delivery.insert(key, now);
-        Pushed { full: self.batch.is_full(&self.limits), event_time }
+        // Every owned partition has an entry (`assign`): updated in place, so the key is left
+        // to hand back.
+        if let Some(last) = self.last_delivery.get_mut(&key) {
+            *last = now;
+        }
+        Pushed { full: self.batch.is_full(&self.limits), event: event_time.map(|t| (key, t)) }
     }
 
     /// How long until the batch is due (zero: now); `None` while it is empty.

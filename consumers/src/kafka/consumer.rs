@@ -101,8 +101,7 @@ impl ConsumerLoop {
     fn push(&self, msg: &BorrowedMessage<'_>) -> bool {
         let clock = chrono::Utc::now();
         let pushed = self.ctx().builder().push(received(msg), Instant::now(), clock);
-        if let Some(t) = pushed.event_time {
-            let key = (msg.topic().to_owned(), msg.partition());
+        if let Some((key, t)) = pushed.event {
             if self.ctx().align().delivered(&key, t, clock) {
                 self.ctx().apply_moves(&self.consumer, &Moves { pause: vec![key], resume: Vec::new() });
             }
