@@ -4,11 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Duration, Utc};
+use consumers::apply::apply_batch;
 use consumers::units::wide::interaction_counts;
 use consumers::units::wide::offer_interactions::{OfferInteractions, COUNTERS};
 use sqlx::Connection;
 
 use crate::fixture::seeded;
+use crate::helpers::{fresh_database, Servers};
+use crate::isolation::{batch_in, options};
 
 /// (table, dimension column or none).
 const ROLLUPS: [(&str, Option<&str>); 3] = [
@@ -289,4 +293,32 @@ async fn windows_anywhere_around_the_checkpoints_are_exact() {
             }
         }
     }
+}
+
+/// A batch behind every checkpoint of its chain: 600 offers on the first of 30 days that have
+/// checkpoints reach 18,000 rows of the per-(offer, channel) totals, more than one statement
+/// takes (the fan-out writes 16,384 rows at a time, `apply::fan`); every row is written once,
+/// and the totals equal the daily rows' sums.
+#[tokio::test]
+async fn a_batch_behind_thirty_checkpoints_is_written_over_several_statements_exactly() {
+    let (_, _, pool) = fresh_database(&Servers::default().postgres).await;
+    let first = Utc::now() - Duration::days(29);
+    let ids: Vec<String> = (0..30).map(|d| format!("day{d}")).collect();
+    let daily: Vec<(&str, &str, DateTime<Utc>)> =
+        ids.iter().zip(0..).map(|(id, d)| (id.as_str(), "o_daily", first + Duration::days(d))).collect();
+    apply_batch(&pool, &batch_in(0, &daily, 0, None), &options()).await.unwrap();
+    let late: Vec<(String, String)> = (0..600).map(|i| (format!("late{i}"), format!("o{i:03}"))).collect();
+    let late: Vec<(&str, &str, DateTime<Utc>)> = late.iter().map(|(id, o)| (id.as_str(), o.as_str(), first)).collect();
+    apply_batch(&pool, &batch_in(0, &late, 30, Some(30)), &options()).await.unwrap();
+
+    let reached: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM interaction_offer_channel_totals
+          WHERE segment_id = '' AND offer_id <> 'o_daily' AND impressions = 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(reached, 600 * 30, "each late offer once on each of the 30 checkpoints");
+    let mut conn = pool.acquire().await.unwrap();
+    assert_running_totals_exact(&mut conn).await;
 }

@@ -1,12 +1,13 @@
 //! The add of a running-total view (`running`) fanned out here: each delta row goes to its
 //! day's checkpoint and to every later one of its chain. The checkpoints each (chain, day)
-//! reaches are looked up once per batch; the rows are summed per target here and written with
-//! the plain upsert of [`super::upsert`]. Done in SQL (the delta joined to the checkpoints,
+//! reaches are looked up once per batch; the rows are summed per target here, by a sweep of
+//! each chain's days ([`Sweep`]), and written with the plain upsert of [`super::upsert`], a
+//! bounded number of rows per statement ([`CHUNK_ROWS`]). Done in SQL (the delta joined to the checkpoints,
 //! sorted and grouped), the add spent half its time sorting and summing (auto_explain, 30k
 //! traces: 60 of 130 ms for 9,800 rows of `interaction_offer_channel_totals`, 45 of 68 ms for
 //! 3,700 rows of `selection_offer_totals`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use sqlx::{Postgres, Transaction};
@@ -51,8 +52,26 @@ pub(super) async fn add(
     let (t, s, d) = columns(&chain_days);
     sqlx::query(checkpoints).bind(&t).bind(&s).bind(&d).execute(&mut **tx).await?;
     let targets = reached(tx, days, table.name, &chain_days).await?;
-    rows(table, &fan_out(deltas, &chain_days, &targets))?.upsert(tx).await
+    // Written a few checkpoints at a time, in key order, so the rows a batch fans out to are
+    // never all held at once (`CHUNK_ROWS`).
+    let mut rows = table.rows();
+    for (tenant, segment, day, sums) in Sweep::new(deltas, &chain_days, &targets) {
+        for (dims, values) in &sums {
+            push(&mut rows, table, (tenant, segment, day), dims, values)?;
+        }
+        if rows.len() >= CHUNK_ROWS {
+            std::mem::replace(&mut rows, table.rows()).upsert(tx).await?;
+        }
+    }
+    rows.upsert(tx).await
 }
+
+/// Rows of a fanned view per upsert statement. A batch behind the latest checkpoints of its
+/// chains reaches every one of them: seen at 300,000 traces, 150,000-200,000 rows of
+/// `interaction_offer_channel_totals` for a batch of 20,000 interactions, whose one statement
+/// held ~210 MB of a 296 MB heap peak (the rows, their arrays and the encoded message;
+/// heaptrack, BENCHMARKS.md "Write path, fourteenth pass"). 16,384 rows are a few MB.
+const CHUNK_ROWS: usize = 16_384;
 
 /// The first part of a statement creating checkpoints (`running`, `wide_chains`): the
 /// (tenant, segment, day)s of `$1`/`$2`/`$3` that `view` has no checkpoint at are added to
@@ -118,66 +137,115 @@ pub(super) async fn reached(
 pub(super) fn rows<'a>(table: &'static Table, deltas: &Deltas<'a>) -> Result<Rows<'a>, sqlx::Error> {
     let mut rows = table.rows();
     for (k, values) in deltas {
-        let mut row = rows.row().text(k.tenant).text(k.segment).date(k.day);
-        for dim in &k.dims {
-            row = row.text(dim);
-        }
-        for (&v, (_, kind)) in values.iter().zip(table.counters) {
-            row = match kind {
-                Kind::Money => row.money(v),
-                // A count summed over a batch's few days of one key: far inside int8.
-                _ => row.int(i64::try_from(v).map_err(|e| sqlx::Error::Encode(Box::new(e)))?),
-            };
-        }
-        row.end();
+        push(&mut rows, table, (k.tenant, k.segment, k.day), &k.dims, values)?;
     }
     Ok(rows)
 }
 
-/// Every row of `deltas` on each checkpoint day its (chain, day) reaches (`targets`, by the
-/// position of the (chain, day) in `chain_days`, sorted and deduplicated), rows meeting on one
-/// checkpoint summed: the rows to upsert, in primary key order.
-fn fan_out<'a>(
-    deltas: &Deltas<'a>,
-    chain_days: &[(&'a str, &'a str, NaiveDate)],
-    targets: &[Vec<NaiveDate>],
-) -> Vec<(Key<'a>, Vec<i128>)> {
-    // Each chain by its ordinal (`chain_days` is sorted by chain): the rows sort by integers
-    // first. (A B-tree of whole keys spent most of this step comparing tenant ids.)
-    let mut chains: Vec<(&str, &str)> = Vec::new();
-    let chain_of: Vec<usize> = chain_days
-        .iter()
-        .map(|&(t, s, _)| {
-            if chains.last() != Some(&(t, s)) {
-                chains.push((t, s));
-            }
-            chains.len() - 1
-        })
-        .collect();
-    let mut fanned: Vec<(usize, NaiveDate, &[&str], &[i128])> = Vec::with_capacity(deltas.len());
-    let mut last: Option<(usize, &Key<'_>)> = None;
-    for (k, values) in deltas {
-        // Rows of one (chain, day) come together: one search per run of them.
-        let i = match last {
-            Some((i, p)) if (p.tenant, p.segment, p.day) == (k.tenant, k.segment, k.day) => i,
-            _ => chain_days.binary_search(&(k.tenant, k.segment, k.day)).expect("every (chain, day) was looked up"),
-        };
-        last = Some((i, k));
-        fanned.extend(targets[i].iter().map(|&day| (chain_of[i], day, k.dims.as_slice(), values.as_slice())));
+/// Adds the row of (tenant, segment, day), `dims` and `values` to `rows`.
+fn push<'a>(
+    rows: &mut Rows<'a>,
+    table: &'static Table,
+    (tenant, segment, day): (&'a str, &'a str, NaiveDate),
+    dims: &[&'a str],
+    values: &[i128],
+) -> Result<(), sqlx::Error> {
+    let mut row = rows.row().text(tenant).text(segment).date(day);
+    for dim in dims {
+        row = row.text(dim);
     }
-    fanned.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-    let mut out: Vec<(Key<'a>, Vec<i128>)> = Vec::new();
-    for (chain, day, dims, values) in fanned {
-        let (tenant, segment) = chains[chain];
-        match out.last_mut() {
-            // Rows of several days of one key that meet on a checkpoint: one row, summed.
-            Some((k, sum)) if (k.tenant, k.segment, k.day, k.dims.as_slice()) == (tenant, segment, day, dims) => {
-                sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
+    for (&v, (_, kind)) in values.iter().zip(table.counters) {
+        row = match kind {
+            Kind::Money => row.money(v),
+            // A count summed over a batch's few days of one key: far inside int8.
+            _ => row.int(i64::try_from(v).map_err(|e| sqlx::Error::Encode(Box::new(e)))?),
+        };
+    }
+    row.end();
+    Ok(())
+}
+
+/// One checkpoint's rows: (tenant, segment, day, each key's other columns with the sums of
+/// every delta row of the key from the checkpoint's day back), keys in order.
+type Checkpoint<'a, 'r> = (&'a str, &'a str, NaiveDate, Vec<(&'r [&'a str], Vec<i128>)>);
+
+/// Every row of `deltas` on each checkpoint its (chain, day) reaches, rows of one key meeting
+/// on a checkpoint summed, one checkpoint at a time in primary key order: the chains in
+/// order, each chain's checkpoints ascending, a checkpoint's keys in order. A chain's sweep
+/// keeps a running sum per key: the rows of each day are added to it as the sweep passes that
+/// day, and each checkpoint receives every sum so far. Held at once: one chain's sums and one
+/// checkpoint's rows, never the rows of every checkpoint reached.
+struct Sweep<'a, 'r> {
+    /// Per chain: (tenant, segment), its checkpoints from its earliest day in the batch on
+    /// (every later day's are among them), and its delta rows by day.
+    chains: Vec<Chain<'a, 'r>>,
+    /// Position: the chain, and the next checkpoint of it.
+    chain: usize,
+    checkpoint: usize,
+    /// The current chain's rows added so far, and the sums per key.
+    added: usize,
+    sums: BTreeMap<&'r [&'a str], Vec<i128>>,
+}
+
+struct Chain<'a, 'r> {
+    tenant: &'a str,
+    segment: &'a str,
+    checkpoints: &'r [NaiveDate],
+    rows: Vec<(NaiveDate, &'r [&'a str], &'r [i128])>,
+}
+
+impl<'a, 'r> Sweep<'a, 'r> {
+    /// `targets`: the checkpoints each (chain, day) of `chain_days` (sorted, deduplicated)
+    /// reaches, ascending.
+    fn new(
+        deltas: &'r Deltas<'a>,
+        chain_days: &[(&'a str, &'a str, NaiveDate)],
+        targets: &'r [Vec<NaiveDate>],
+    ) -> Self {
+        let mut chains: Vec<Chain<'a, 'r>> = Vec::new();
+        for (i, &(tenant, segment, _)) in chain_days.iter().enumerate() {
+            // A chain's first (chain, day) is its earliest: its checkpoints are the chain's.
+            if chains.last().is_none_or(|c| (c.tenant, c.segment) != (tenant, segment)) {
+                chains.push(Chain { tenant, segment, checkpoints: &targets[i], rows: Vec::new() });
             }
-            _ => out.push((Key { tenant, segment, day, dims: dims.to_vec() }, values.to_vec())),
+        }
+        for (k, values) in deltas {
+            let c = chains
+                .binary_search_by(|c| (c.tenant, c.segment).cmp(&(k.tenant, k.segment)))
+                .expect("every chain of the delta was looked up");
+            chains[c].rows.push((k.day, k.dims.as_slice(), values.as_slice()));
+        }
+        for chain in &mut chains {
+            chain.rows.sort_by_key(|r| r.0);
+        }
+        Sweep { chains, chain: 0, checkpoint: 0, added: 0, sums: BTreeMap::new() }
+    }
+}
+
+impl<'a, 'r> Iterator for Sweep<'a, 'r> {
+    type Item = Checkpoint<'a, 'r>;
+
+    fn next(&mut self) -> Option<Checkpoint<'a, 'r>> {
+        loop {
+            let chain = self.chains.get(self.chain)?;
+            let Some(&day) = chain.checkpoints.get(self.checkpoint) else {
+                (self.chain, self.checkpoint, self.added) = (self.chain + 1, 0, 0);
+                self.sums.clear();
+                continue;
+            };
+            self.checkpoint += 1;
+            for &(_, dims, values) in chain.rows[self.added..].iter().take_while(|r| r.0 <= day) {
+                let sum = self.sums.entry(dims).or_insert_with(|| vec![0; values.len()]);
+                sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
+                self.added += 1;
+            }
+            if self.sums.is_empty() {
+                continue;
+            }
+            let rows = self.sums.iter().map(|(dims, sum)| (*dims, sum.clone())).collect();
+            return Some((chain.tenant, chain.segment, day, rows));
         }
     }
-    out
 }
 
 /// The tenants, segments and days of `chain_days` as the three arrays the statements bind.
@@ -212,7 +280,7 @@ mod tests {
         /// Against a map of sums: every delta row counted once on each checkpoint from its
         /// day on, nothing else, in key order.
         #[test]
-        fn fan_out_sums_each_row_onto_every_later_checkpoint(
+        fn the_sweep_sums_each_row_onto_every_later_checkpoint(
             rows in proptest::collection::vec((0..2usize, 0..2usize, 0..6u32, 0..3usize, 0..2usize, any::<i64>()), 1..40),
             extra in proptest::collection::vec(0..8u32, 0..4),
         ) {
@@ -247,9 +315,8 @@ mod tests {
                     sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
                 }
             }
-            let got: Vec<(Flat<'_>, Vec<i128>)> = fan_out(&deltas, &chain_days, &targets)
-                .into_iter()
-                .map(|(k, v)| ((k.tenant, k.segment, k.day, k.dims), v))
+            let got: Vec<(Flat<'_>, Vec<i128>)> = Sweep::new(&deltas, &chain_days, &targets)
+                .flat_map(|(t, s, d, rows)| rows.into_iter().map(move |(dims, v)| ((t, s, d, dims.to_vec()), v)))
                 .collect();
             prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
         }

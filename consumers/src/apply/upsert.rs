@@ -108,6 +108,11 @@ impl<'a> Rows<'a> {
         Row { columns: &mut self.columns, next: 0 }
     }
 
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     pub async fn upsert(self, tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
         self.execute(tx, &self.table.sql(), self.columns.len()).await
     }
