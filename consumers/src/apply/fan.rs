@@ -70,7 +70,7 @@ pub(super) async fn add(
 /// chains reaches every one of them: seen at 300,000 traces, 150,000-200,000 rows of
 /// `interaction_offer_channel_totals` for a batch of 20,000 interactions, whose one statement
 /// held ~210 MB of a 296 MB heap peak (the rows, their arrays and the encoded message;
-/// heaptrack, BENCHMARKS.md "Write path, fourteenth pass"). 16,384 rows are a few MB.
+/// heaptrack, BENCHMARKS.md "Write path, fourteenth pass"), ~1 KB a row: 16,384 rows ~17 MB.
 const CHUNK_ROWS: usize = 16_384;
 
 /// The first part of a statement creating checkpoints (`running`, `wide_chains`): the

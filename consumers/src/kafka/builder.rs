@@ -108,9 +108,12 @@ impl Builder {
         let event_time = self.batch.add(*kind, message, committed, &self.decode, clock);
         self.started.get_or_insert(now);
         // Every owned partition has an entry (`assign`): updated in place, so the key is left
-        // to hand back.
-        if let Some(last) = self.last_delivery.get_mut(&key) {
-            *last = now;
+        // to hand back; inserted (a copy of the key) should one ever be missing.
+        match self.last_delivery.get_mut(&key) {
+            Some(last) => *last = now,
+            None => {
+                self.last_delivery.insert(key.clone(), now);
+            }
         }
         Pushed { full: self.batch.is_full(&self.limits), event: event_time.map(|t| (key, t)) }
     }
