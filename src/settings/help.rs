@@ -44,7 +44,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DV_INGEST_SYNCHRONOUS_COMMIT", "true", "false: batches commit without waiting for the WAL flush (README)"),
     (
         "DV_INGEST_ALIGN_MAX_AHEAD_SECS",
-        "21600",
+        "86400",
         "a partition this far (event time) past its topic's oldest waits; 0: off",
     ),
     ("DV_KAFKA_CLIENT_<PROPERTY>", "unset", "a librdkafka property of every Kafka client (security, for one)"),

@@ -260,7 +260,7 @@ impl Settings {
                 batch_max_wait: Duration::from_millis(parse(src, "DV_INGEST_BATCH_MAX_WAIT_MS", 100)?),
                 trace_lane: parse(src, "DV_INGEST_TRACE_LANE", true)?,
                 synchronous_commit: parse(src, "DV_INGEST_SYNCHRONOUS_COMMIT", true)?,
-                align_max_ahead: Some(Duration::from_secs(parse(src, "DV_INGEST_ALIGN_MAX_AHEAD_SECS", 21_600)?))
+                align_max_ahead: Some(Duration::from_secs(parse(src, "DV_INGEST_ALIGN_MAX_AHEAD_SECS", 86_400)?))
                     .filter(|d| !d.is_zero()),
                 client_overrides,
                 consumer_overrides,

@@ -12,12 +12,24 @@
 //! path, twelfth pass"). Apache Kafka serves partitions in turn, but a backfill, or partitions
 //! of uneven backlogs after a stop, skew the same way.
 //!
+//! Why the bound is a day, not hours: a pause drops what librdkafka had prefetched for the
+//! partition (the pause bumps the partition's op version; resume fetches again from the last
+//! delivered offset), and tansu 0.6.0 fills a fetch response from the first partition listed
+//! until the response's byte budget is spent (`tansu-storage` `service/fetch.rs`), so one fetch
+//! moves one partition hours ahead. At six hours nearly every fetch ended in a pause and the
+//! broker read the interactions several times over (0.12× the bare consumer's rate; BENCHMARKS.md
+//! "Write path, fifteenth pass"). Checkpoints are daily, so a day's bound still keeps a batch of
+//! the partition behind on at most three of them.
+//!
 //! It never waits long on a partition with nothing to give: only partitions with messages
 //! waiting (by the last statistics' high watermark; none until the first statistics) hold
 //! others back, and one that delivers nothing for [`STALLED_AFTER`] while others of its topic
 //! are paused for it is passed over until it delivers again (a stuck partition, see
 //! `undeliverable`). Idle time before the pause does not count: tansu serves one partition
-//! at a time, so the one behind may have been starved, not stuck. A partition with no event
+//! at a time, so the one behind may have been starved, not stuck; nor does the time a
+//! partition was itself paused, or the consumer thread waited for the committer (the builder
+//! discounts both). A partition's position is the latest event time it has delivered, so a
+//! late event does not take it back. A partition with no event
 //! time yet holds back all that have one (it may be the oldest). Event times are clamped to
 //! the wall clock, so live partitions are never held by each other, and only partitions with
 //! messages waiting are paused. Pure: the consumer thread applies its moves.
@@ -30,7 +42,10 @@ use chrono::{DateTime, Utc};
 use super::builder::PartitionKey;
 
 /// A partition that delivered nothing for this long while others were paused for it no
-/// longer holds them back.
+/// longer holds them back. On tansu most pass-overs are of partitions the broker starved,
+/// not stuck ones (27 in one run of 962,848 interactions, every message delivered), and they
+/// let the others go on: at 10 s there were none, and the run was slower (8,581 against
+/// 11,237 interactions/s; BENCHMARKS.md "Write path, fifteenth pass").
 pub(super) const STALLED_AFTER: Duration = Duration::from_secs(2);
 
 /// The oldest event time a topic's partitions are held to: `Unknown` when a partition with
@@ -49,16 +64,18 @@ struct Holders {
     lowest: Option<Floor>,
 }
 
-/// Partitions to pause and to resume.
+/// Partitions to pause and to resume, and those newly passed over as stalled (nothing to do
+/// for them: reported so that the log shows why others were let run ahead).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Moves {
     pub pause: Vec<PartitionKey>,
     pub resume: Vec<PartitionKey>,
+    pub passed_over: Vec<PartitionKey>,
 }
 
 impl Moves {
     pub fn is_empty(&self) -> bool {
-        self.pause.is_empty() && self.resume.is_empty()
+        self.pause.is_empty() && self.resume.is_empty() && self.passed_over.is_empty()
     }
 }
 
@@ -73,7 +90,7 @@ pub(super) struct Seen<'a> {
 pub(super) struct Alignment {
     /// `None`: alignment off.
     max_ahead: Option<chrono::Duration>,
-    /// Event time of each owned partition's latest event (clamped to the clock).
+    /// The latest event time each owned partition has delivered (clamped to the clock).
     frontier: HashMap<PartitionKey, DateTime<Utc>>,
     /// High watermarks from the last statistics.
     high: HashMap<PartitionKey, i64>,
@@ -131,7 +148,10 @@ impl Alignment {
         let t = event_time.min(clock);
         let first = match self.frontier.get_mut(key) {
             Some(f) => {
-                *f = t;
+                // The furthest the partition has read: a late event (the standard stream has
+                // one in a hundred up to six hours late) does not take it back, nor make the
+                // others look that much further ahead of it.
+                *f = (*f).max(t);
                 false
             }
             None => self.frontier.insert(key.clone(), t).is_none(),
@@ -166,16 +186,22 @@ impl Alignment {
             .map(|s| s.key.clone())
             .collect();
         self.holders.clear();
+        let mut moves = Moves::default();
         let candidates: Vec<&Seen<'_>> = seen.iter().filter(|s| self.waiting.contains(s.key)).collect();
         for s in candidates {
-            if !self.stalled(s, now) {
+            let was_stalled = self.stalled.contains_key(s.key);
+            if self.stalled(s, now) {
+                // (A paused partition delivers nothing by design: not news.)
+                if !was_stalled && !self.paused.contains(s.key) {
+                    moves.passed_over.push(s.key.clone());
+                }
+            } else {
                 let floor = self.floor_of(s.key);
                 let holders = self.holders.entry(s.key.0.clone()).or_default();
                 holders.keys.push(s.key.clone());
                 holders.lowest = Some(holders.lowest.map_or(floor, |l| l.min(floor)));
             }
         }
-        let mut moves = Moves::default();
         for s in seen {
             let paused = self.paused.contains(s.key);
             // A paused partition resumes only once within half the bound, so that it then
@@ -207,6 +233,7 @@ impl Alignment {
         }
         moves.pause.sort_unstable();
         moves.resume.sort_unstable();
+        moves.passed_over.sort_unstable();
         moves
     }
 

@@ -160,6 +160,29 @@ impl Builder {
             .collect()
     }
 
+    /// Time the consumer thread did not poll (it held a full batch until the committer was
+    /// free) is not idle time: no partition can deliver while nobody polls. Every partition's
+    /// last delivery moves forward by `waited` (to `now` at most), so that a slow commit does
+    /// not make the partitions look stuck to alignment's pass-over or to the undeliverable
+    /// probe.
+    pub fn not_polled(&mut self, waited: Duration, now: Instant) {
+        for last in self.last_delivery.values_mut() {
+            *last = (*last + waited).min(now);
+        }
+    }
+
+    /// Partitions just resumed start their idle time afresh: a paused partition cannot
+    /// deliver, so the time it spent paused must not make it look stuck (alignment passed
+    /// over partitions well under a second after resuming them: BENCHMARKS.md "Write path,
+    /// fifteenth pass").
+    pub fn resumed(&mut self, keys: &[PartitionKey], now: Instant) {
+        for key in keys {
+            if let Some(last) = self.last_delivery.get_mut(key) {
+                *last = now;
+            }
+        }
+    }
+
     /// Dead-letters an undeliverable range in the batch and moves the partition past it;
     /// returns false (and changes nothing) when the partition moved meanwhile: revoked, or it
     /// delivered after all. The caller then seeks the client to `found.end`.

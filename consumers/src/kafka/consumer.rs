@@ -83,10 +83,12 @@ impl ConsumerLoop {
             // two batches are in memory (one committing, this one): with a third queued, peak
             // RSS ingesting 5 KB traces passed 300 MB (docs/guarantees.md 7's bar).
             // It is folded first, so that its fold overlaps the commit in flight.
-            let batch = self.ctx().take_sealed();
             let waited = Instant::now();
+            let batch = self.ctx().take_sealed();
             while !self.ctx().shutdown.is_cancelled() && !self.ctx().shared.wait_drained(Duration::from_secs(1)) {}
-            tracing::debug!(waited_ms = waited.elapsed().as_millis() as u64, "full batch waited for the committer");
+            let waited = waited.elapsed();
+            tracing::debug!(waited_ms = waited.as_millis() as u64, "full batch sealed and waited for the committer");
+            self.ctx().builder().not_polled(waited, Instant::now());
             if let Some(batch) = batch {
                 self.ctx().send(batch);
             }
@@ -103,7 +105,7 @@ impl ConsumerLoop {
         let pushed = self.ctx().builder().push(received(msg), Instant::now(), clock);
         if let Some((key, t)) = pushed.event {
             if self.ctx().align().delivered(&key, t, clock) {
-                self.ctx().apply_moves(&self.consumer, &Moves { pause: vec![key], resume: Vec::new() });
+                self.ctx().apply_moves(&self.consumer, &Moves { pause: vec![key], ..Moves::default() });
             }
         }
         pushed.full

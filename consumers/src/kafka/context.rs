@@ -137,11 +137,15 @@ impl IngestContext {
                 tracing::warn!(error = %e, "pause failed");
             }
         }
+        if !moves.passed_over.is_empty() {
+            tracing::debug!(partitions = ?moves.passed_over, "passing over partitions that deliver nothing");
+        }
         if !moves.resume.is_empty() {
             tracing::debug!(partitions = ?moves.resume, "resuming partitions");
             if let Err(e) = consumer.resume(&list(&moves.resume)) {
                 tracing::warn!(error = %e, "resume failed");
             }
+            self.builder().resumed(&moves.resume, Instant::now());
         }
         metrics::gauge!("ingest_partitions_paused", "group" => self.config.group_id.clone())
             .set(self.align().paused() as f64);
@@ -152,7 +156,7 @@ impl IngestContext {
     /// a resync seeks every partition.
     fn reset_alignment(&self, consumer: &BaseConsumer<Self>) {
         let resume = self.align().reset();
-        self.apply_moves(consumer, &Moves { pause: Vec::new(), resume });
+        self.apply_moves(consumer, &Moves { resume, ..Moves::default() });
     }
 
     /// Reads the stored offsets and assigns once with them (assigning twice is a known source

@@ -88,3 +88,36 @@ fn resync_resumes_every_owned_partition_from_the_stored_offsets() {
     assert_eq!(b.owned()[&("interactions".to_owned(), 0)], Some(4));
     assert_eq!(b.owned()[&("interactions".to_owned(), 1)], None);
 }
+
+/// Each owned partition's idle time at `now`, by partition.
+fn idle(b: &Builder, now: Instant) -> BTreeMap<i32, Duration> {
+    b.idle_partitions(now).into_iter().map(|(_, p, _, idle)| (p, idle)).collect()
+}
+
+#[test]
+fn time_spent_not_polling_is_not_idle_time() {
+    let mut b = Builder::new(&config(100));
+    owning(&mut b, &[(0, Some(5)), (1, Some(3))]);
+    let p = payload(1);
+    let t0 = Instant::now();
+    b.push(received("interactions", 0, 5, &p), t0, Utc::now());
+    let t3 = t0 + Duration::from_secs(3);
+    assert_eq!(idle(&b, t3)[&0], Duration::from_secs(3));
+    // The consumer thread waited 2.5 s for the committer: that is not idle time…
+    b.not_polled(Duration::from_millis(2_500), t3);
+    assert_eq!(idle(&b, t3)[&0], Duration::from_millis(500));
+    // …and never makes a partition look as if it had delivered in the future.
+    b.not_polled(Duration::from_secs(60), t3);
+    assert_eq!(idle(&b, t3), BTreeMap::from([(0, Duration::ZERO), (1, Duration::ZERO)]));
+}
+
+#[test]
+fn a_resumed_partition_starts_its_idle_time_afresh() {
+    let mut b = Builder::new(&config(100));
+    let t0 = Instant::now();
+    b.assign(HashMap::from([(("interactions".to_owned(), 0), Some(5)), (("interactions".to_owned(), 1), Some(3))]), t0);
+    let t5 = t0 + Duration::from_secs(5);
+    // Partition 1 was paused from t0 to t5: it could not deliver.
+    b.resumed(&[("interactions".to_owned(), 1)], t5);
+    assert_eq!(idle(&b, t5), BTreeMap::from([(0, Duration::from_secs(5)), (1, Duration::ZERO)]));
+}
