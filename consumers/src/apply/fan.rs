@@ -55,9 +55,10 @@ pub(super) async fn add(
     // Written a few checkpoints at a time, in key order, so the rows a batch fans out to are
     // never all held at once (`CHUNK_ROWS`).
     let mut rows = table.rows();
-    for (tenant, segment, day, sums) in Sweep::new(deltas, &chain_days, &targets) {
-        for (dims, values) in &sums {
-            push(&mut rows, table, (tenant, segment, day), dims, values)?;
+    let mut sweep = Sweep::new(deltas, &chain_days, &targets);
+    while let Some(checkpoint) = sweep.advance() {
+        for (dims, values) in sweep.sums() {
+            push(&mut rows, table, checkpoint, dims, values)?;
         }
         if rows.len() >= CHUNK_ROWS {
             std::mem::replace(&mut rows, table.rows()).upsert(tx).await?;
@@ -165,16 +166,13 @@ fn push<'a>(
     Ok(())
 }
 
-/// One checkpoint's rows: (tenant, segment, day, each key's other columns with the sums of
-/// every delta row of the key from the checkpoint's day back), keys in order.
-type Checkpoint<'a, 'r> = (&'a str, &'a str, NaiveDate, Vec<(&'r [&'a str], Vec<i128>)>);
-
 /// Every row of `deltas` on each checkpoint its (chain, day) reaches, rows of one key meeting
 /// on a checkpoint summed, one checkpoint at a time in primary key order: the chains in
 /// order, each chain's checkpoints ascending, a checkpoint's keys in order. A chain's sweep
 /// keeps a running sum per key: the rows of each day are added to it as the sweep passes that
-/// day, and each checkpoint receives every sum so far. Held at once: one chain's sums and one
-/// checkpoint's rows, never the rows of every checkpoint reached.
+/// day, and each checkpoint receives every sum so far ([`Sweep::sums`], borrowed: no copy
+/// per fanned row). Held at once: one chain's sums, never the rows of every checkpoint
+/// reached.
 struct Sweep<'a, 'r> {
     /// Per chain: (tenant, segment), its checkpoints from its earliest day in the batch on
     /// (every later day's are among them), and its delta rows by day.
@@ -220,12 +218,10 @@ impl<'a, 'r> Sweep<'a, 'r> {
         }
         Sweep { chains, chain: 0, checkpoint: 0, added: 0, sums: BTreeMap::new() }
     }
-}
 
-impl<'a, 'r> Iterator for Sweep<'a, 'r> {
-    type Item = Checkpoint<'a, 'r>;
-
-    fn next(&mut self) -> Option<Checkpoint<'a, 'r>> {
+    /// Moves to the next checkpoint that receives rows and returns its (tenant, segment, day);
+    /// its rows are then [`Sweep::sums`]. `None` once every chain is swept.
+    fn advance(&mut self) -> Option<(&'a str, &'a str, NaiveDate)> {
         loop {
             let chain = self.chains.get(self.chain)?;
             let Some(&day) = chain.checkpoints.get(self.checkpoint) else {
@@ -239,12 +235,16 @@ impl<'a, 'r> Iterator for Sweep<'a, 'r> {
                 sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
                 self.added += 1;
             }
-            if self.sums.is_empty() {
-                continue;
+            if !self.sums.is_empty() {
+                return Some((chain.tenant, chain.segment, day));
             }
-            let rows = self.sums.iter().map(|(dims, sum)| (*dims, sum.clone())).collect();
-            return Some((chain.tenant, chain.segment, day, rows));
         }
+    }
+
+    /// The rows of the checkpoint [`Sweep::advance`] returned: each key's other columns and
+    /// its sums, keys in order.
+    fn sums(&self) -> impl Iterator<Item = (&'r [&'a str], &[i128])> + '_ {
+        self.sums.iter().map(|(dims, sum)| (*dims, sum.as_slice()))
     }
 }
 
@@ -315,9 +315,11 @@ mod tests {
                     sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
                 }
             }
-            let got: Vec<(Flat<'_>, Vec<i128>)> = Sweep::new(&deltas, &chain_days, &targets)
-                .flat_map(|(t, s, d, rows)| rows.into_iter().map(move |(dims, v)| ((t, s, d, dims.to_vec()), v)))
-                .collect();
+            let mut sweep = Sweep::new(&deltas, &chain_days, &targets);
+            let mut got: Vec<(Flat<'_>, Vec<i128>)> = Vec::new();
+            while let Some((t, s, d)) = sweep.advance() {
+                got.extend(sweep.sums().map(|(dims, v)| ((t, s, d, dims.to_vec()), v.to_vec())));
+            }
             prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
         }
     }
