@@ -12,14 +12,13 @@
 //! path, twelfth pass"). Apache Kafka serves partitions in turn, but a backfill, or partitions
 //! of uneven backlogs after a stop, skew the same way.
 //!
-//! Why the bound is a day, not hours: a pause drops what librdkafka had prefetched for the
-//! partition (the pause bumps the partition's op version; resume fetches again from the last
-//! delivered offset), and tansu 0.6.0 fills a fetch response from the first partition listed
-//! until the response's byte budget is spent (`tansu-storage` `service/fetch.rs`), so one fetch
-//! moves one partition hours ahead. At six hours nearly every fetch ended in a pause and the
-//! broker read the interactions several times over (0.12× the bare consumer's rate; BENCHMARKS.md
-//! "Write path, fifteenth pass"). Checkpoints are daily, so a day's bound still keeps a batch of
-//! the partition behind on at most three of them.
+//! A paused partition is one whose queue the consumer thread stops reading (`queues`): what
+//! librdkafka prefetched for it stays, and it stops fetching for it once that queue is full.
+//! (librdkafka's own pause dropped the prefetched messages, to be fetched again on resume; with
+//! tansu filling each fetch response from one partition, at a six-hour bound nearly every
+//! response ended in a pause and the interactions ingested at 0.13× the bare consumer:
+//! BENCHMARKS.md "Write path, fifteenth pass".) Checkpoints are daily, so the default bound of a
+//! day keeps a batch of the partition behind on at most three of them.
 //!
 //! It never waits long on a partition with nothing to give: only partitions with messages
 //! waiting (by the last statistics' high watermark; none until the first statistics) hold
@@ -205,8 +204,7 @@ impl Alignment {
         for s in seen {
             let paused = self.paused.contains(s.key);
             // A paused partition resumes only once within half the bound, so that it then
-            // reads at least half the bound before it pauses again: every pause drops what
-            // the client had prefetched for it, to be fetched again on resume.
+            // reads at least half the bound before it pauses again, not one event at a time.
             let slack = if paused { 2 } else { 1 };
             let ahead = self.waiting.contains(s.key)
                 && self
@@ -279,6 +277,10 @@ impl Alignment {
 
     pub fn paused(&self) -> usize {
         self.paused.len()
+    }
+
+    pub fn paused_keys(&self) -> HashSet<PartitionKey> {
+        self.paused.clone()
     }
 }
 

@@ -1,15 +1,17 @@
 //! The consumer thread: owns the librdkafka consumer (whose callbacks reach an
 //! [`IngestContext`]), feeds messages to the batch being built, keeps the partitions aligned in
-//! event time (`align`) and hands the batches to the committer. A loop around one
-//! [`ConsumerLoop::step`].
+//! event time (`align`, by not reading the queues of those ahead: `queues`) and hands the
+//! batches to the committer. A loop around one [`ConsumerLoop::step`].
 //!
 //! It runs on a dedicated OS thread because librdkafka's rebalance callback is synchronous and
 //! runs inside `poll`: the callback blocks on PostgreSQL (through the runtime handle) to read
 //! offsets, and on the committer to drain, which must never happen on a runtime worker.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::Offset;
 
@@ -17,12 +19,17 @@ use super::align::{Moves, Seen};
 use super::builder::{PartitionKey, Received};
 use super::context::IngestContext;
 use super::mirror;
+use super::queues::{Queues, Wake};
 use super::undeliverable::{is_undeliverable, Undeliverable};
 use super::watchdog::Watchdog;
 
 /// The consumer thread's own state around the client.
 struct ConsumerLoop {
-    consumer: BaseConsumer<IngestContext>,
+    consumer: Arc<BaseConsumer<IngestContext>>,
+    /// The owned partitions' queues, as of assignment generation `synced`.
+    queues: Queues<IngestContext>,
+    synced: Option<u64>,
+    wake: Arc<Wake>,
     topics: Vec<String>,
     watchdog: Watchdog,
     undeliverable: Undeliverable,
@@ -30,8 +37,12 @@ struct ConsumerLoop {
     aligned: Instant,
 }
 
-/// How often alignment recomputes its floors (a delivery past a known floor pauses at once).
+/// How often alignment recomputes its floors (a delivery past a known floor holds at once).
 const ALIGN_EVERY: Duration = Duration::from_millis(50);
+
+/// Messages read into the batch per turn at most: the turn's other work (the committer's
+/// offsets to mirror, alignment's clock, the undeliverable probe) then runs at least this often.
+const BURST: usize = 64;
 
 impl ConsumerLoop {
     fn ctx(&self) -> &IngestContext {
@@ -60,17 +71,7 @@ impl ConsumerLoop {
         // While partitions are paused, alignment plans on time: resuming them cannot wait
         // for a message that only they would bring.
         let timeout = if self.ctx().align().paused() > 0 { timeout.min(ALIGN_EVERY) } else { timeout };
-        let full = match self.consumer.poll(timeout) {
-            Some(Ok(msg)) => self.push(&msg),
-            Some(Err(e)) => {
-                if is_undeliverable(&e) {
-                    self.undeliverable.noted_error();
-                }
-                tracing::warn!(error = %e, "consumer error");
-                false
-            }
-            None => false,
-        };
+        let full = self.receive(timeout);
         self.skip_undeliverable();
         self.align();
         let committed = std::mem::take(&mut self.ctx().shared.lock().committed);
@@ -98,17 +99,93 @@ impl ConsumerLoop {
         Ok(())
     }
 
-    /// Adds a message to the batch and pauses its partition if it has run ahead (`align`);
-    /// returns whether the batch is full.
-    fn push(&self, msg: &BorrowedMessage<'_>) -> bool {
-        let clock = chrono::Utc::now();
-        let pushed = self.ctx().builder().push(received(msg), Instant::now(), clock);
-        if let Some((key, t)) = pushed.event {
-            if self.ctx().align().delivered(&key, t, clock) {
-                self.ctx().apply_moves(&self.consumer, &Moves { pause: vec![key], ..Moves::default() });
+    /// Serves the main queue (rebalances, statistics, errors), then reads up to [`BURST`]
+    /// messages from the queues of the partitions not held back; sleeps until woken or
+    /// `timeout` when there was nothing. Returns whether the batch is full.
+    fn receive(&mut self, timeout: Duration) -> bool {
+        self.wake.clear();
+        let mut got = false;
+        // Messages come here only from a partition whose queue could not be split.
+        if let Some(r) = self.consumer.poll(Duration::ZERO) {
+            got = true;
+            let (full, hold) = match r {
+                Ok(msg) => self.push(&msg),
+                Err(e) => (false, self.consumer_error(&e)),
+            };
+            if self.held(hold) || full {
+                return full;
             }
         }
-        pushed.full
+        self.sync_queues();
+        for _ in 0..BURST {
+            let Some(r) = self.queues.poll() else { break };
+            got = true;
+            let (full, hold) = match r {
+                Ok(msg) => self.push(&msg),
+                Err(e) => (false, self.consumer_error(&e)),
+            };
+            if self.held(hold) || full {
+                return full;
+            }
+        }
+        if !got {
+            self.wake.wait(timeout);
+        }
+        false
+    }
+
+    /// Holds back the partition `push` found ahead, if any (true when it did).
+    fn held(&mut self, hold: Option<PartitionKey>) -> bool {
+        let Some(key) = hold else { return false };
+        self.apply_moves(&Moves { pause: vec![key], ..Moves::default() });
+        true
+    }
+
+    fn consumer_error(&mut self, e: &KafkaError) -> Option<PartitionKey> {
+        if is_undeliverable(e) {
+            self.undeliverable.noted_error();
+        }
+        tracing::warn!(error = %e, "consumer error");
+        None
+    }
+
+    /// Opens and drops partition queues after an assignment change (the rebalance callback
+    /// split them off the main queue) and holds back those alignment holds.
+    fn sync_queues(&mut self) {
+        let generation = self.ctx().shared.lock().generation;
+        if self.synced == Some(generation) {
+            return;
+        }
+        self.synced = Some(generation);
+        let owned = self.ctx().builder().owned_keys();
+        let held = self.ctx().align().paused_keys();
+        self.queues.sync(&self.consumer, &owned, &held);
+    }
+
+    /// Adds a message to the batch; returns whether the batch is full, and its partition if
+    /// it has run ahead (`align`) and must be held back before it delivers more.
+    fn push(&self, msg: &BorrowedMessage<'_>) -> (bool, Option<PartitionKey>) {
+        let clock = chrono::Utc::now();
+        let pushed = self.ctx().builder().push(received(msg), Instant::now(), clock);
+        let hold = pushed.event.filter(|(key, t)| self.ctx().align().delivered(key, *t, clock)).map(|(key, _)| key);
+        (pushed.full, hold)
+    }
+
+    /// Holds back and releases partitions as [`Alignment`](super::align::Alignment) asks.
+    fn apply_moves(&mut self, moves: &Moves) {
+        if !moves.pause.is_empty() {
+            tracing::debug!(partitions = ?moves.pause, "holding back partitions ahead in event time");
+            self.queues.hold(&moves.pause);
+        }
+        if !moves.passed_over.is_empty() {
+            tracing::debug!(partitions = ?moves.passed_over, "passing over partitions that deliver nothing");
+        }
+        if !moves.resume.is_empty() {
+            tracing::debug!(partitions = ?moves.resume, "releasing partitions");
+            self.queues.release(&moves.resume);
+            self.ctx().builder().resumed(&moves.resume, Instant::now());
+        }
+        self.ctx().paused_gauge();
     }
 
     /// Every [`ALIGN_EVERY`]: the floors again from the owned partitions' positions, and the
@@ -128,7 +205,7 @@ impl ConsumerLoop {
             .collect();
         let moves = self.ctx().align().plan(&seen, now);
         if !moves.is_empty() {
-            self.ctx().apply_moves(&self.consumer, &moves);
+            self.apply_moves(&moves);
         }
     }
 
@@ -191,12 +268,20 @@ fn received<'a>(msg: &'a BorrowedMessage<'_>) -> Received<'a> {
 /// is handed over and the consumer has left the group.
 pub(super) fn run_consumer_thread(context: IngestContext) -> anyhow::Result<()> {
     let (config, shutdown) = (context.config.clone(), context.shutdown.clone());
-    let consumer: BaseConsumer<IngestContext> = config.client_config().create_with_context(context)?;
+    let mut consumer: BaseConsumer<IngestContext> = config.client_config().create_with_context(context)?;
+    let wake = Arc::new(Wake::default());
+    let notify = wake.clone();
+    consumer.set_nonempty_callback(move || notify.notify());
+    let consumer = Arc::new(consumer);
+    consumer.context().bind(&consumer);
     let topics = config.topic_names();
     consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
     tracing::info!(topics = ?topics, group = %config.group_id, "consumer subscribed");
     let mut consumer_loop = ConsumerLoop {
         consumer,
+        queues: Queues::new(wake.clone()),
+        synced: None,
+        wake,
         topics,
         watchdog: Watchdog::new(config.orphan_after, Instant::now()),
         undeliverable: Undeliverable::spawn(config.probe_client_config())?,
@@ -206,7 +291,9 @@ pub(super) fn run_consumer_thread(context: IngestContext) -> anyhow::Result<()> 
         consumer_loop.step()?;
     }
     // Graceful shutdown: commit what was read, then leave the group (the revoke callback runs
-    // inside close and finds nothing left to drain).
+    // inside close and finds nothing left to drain). The queues go first: each holds the
+    // consumer, and the last owner's drop is what closes it.
+    consumer_loop.queues.close();
     let consumer = consumer_loop.consumer;
     consumer.context().flush();
     consumer.context().shared.wait_drained(config.drain_timeout);

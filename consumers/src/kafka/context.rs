@@ -3,7 +3,7 @@
 //! caught-up marks, alignment's high watermarks), and the batch being built.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -15,11 +15,12 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::align::{Alignment, Moves};
+use super::align::Alignment;
 use super::builder::{Builder, PartitionKey};
 use super::config::IngestConfig;
 use super::health::GroupHealth;
 use super::progress::Shared;
+use super::queues;
 use super::watchdog::{orphans, stale_unowned};
 use crate::apply::{load_offsets, mark_caught_up, StoredOffset};
 use crate::batch::Batch;
@@ -35,6 +36,9 @@ pub(super) struct IngestContext {
     builder: Mutex<Builder>,
     align: Mutex<Alignment>,
     pub shutdown: CancellationToken,
+    /// The consumer these callbacks belong to, for splitting partition queues on assignment
+    /// (`queues::split` needs it shared). Weak: the consumer owns this context.
+    consumer: OnceLock<Weak<BaseConsumer<IngestContext>>>,
 }
 
 impl ClientContext for IngestContext {
@@ -110,7 +114,13 @@ impl IngestContext {
             health,
             tx,
             shutdown,
+            consumer: OnceLock::new(),
         }
+    }
+
+    /// Tells the callbacks which consumer they belong to (before it subscribes).
+    pub fn bind(&self, consumer: &Arc<BaseConsumer<IngestContext>>) {
+        let _ = self.consumer.set(Arc::downgrade(consumer));
     }
 
     pub fn builder(&self) -> MutexGuard<'_, Builder> {
@@ -122,41 +132,17 @@ impl IngestContext {
         self.align.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Pauses and resumes partitions as [`Alignment`] asks.
-    pub fn apply_moves(&self, consumer: &BaseConsumer<Self>, moves: &Moves) {
-        let list = |keys: &[PartitionKey]| {
-            let mut tpl = TopicPartitionList::new();
-            for (topic, partition) in keys {
-                tpl.add_partition(topic, *partition);
-            }
-            tpl
-        };
-        if !moves.pause.is_empty() {
-            tracing::debug!(partitions = ?moves.pause, "pausing partitions ahead in event time");
-            if let Err(e) = consumer.pause(&list(&moves.pause)) {
-                tracing::warn!(error = %e, "pause failed");
-            }
-        }
-        if !moves.passed_over.is_empty() {
-            tracing::debug!(partitions = ?moves.passed_over, "passing over partitions that deliver nothing");
-        }
-        if !moves.resume.is_empty() {
-            tracing::debug!(partitions = ?moves.resume, "resuming partitions");
-            if let Err(e) = consumer.resume(&list(&moves.resume)) {
-                tracing::warn!(error = %e, "resume failed");
-            }
-            self.builder().resumed(&moves.resume, Instant::now());
-        }
+    pub fn paused_gauge(&self) {
         metrics::gauge!("ingest_partitions_paused", "group" => self.config.group_id.clone())
             .set(self.align().paused() as f64);
     }
 
-    /// Resumes every partition alignment paused and forgets what it knew: before an
-    /// assignment ends (librdkafka keeps a partition's pause across assignments) and before
-    /// a resync seeks every partition.
-    fn reset_alignment(&self, consumer: &BaseConsumer<Self>) {
-        let resume = self.align().reset();
-        self.apply_moves(consumer, &Moves { resume, ..Moves::default() });
+    /// Forgets what alignment knew and held: on every assignment change and before a resync
+    /// seeks every partition (the consumer thread then reads every queue again).
+    fn reset_alignment(&self) {
+        let released = self.align().reset();
+        self.builder().resumed(&released, Instant::now());
+        self.paused_gauge();
     }
 
     /// Reads the stored offsets and assigns once with them (assigning twice is a known source
@@ -176,10 +162,14 @@ impl IngestContext {
         }
         tracing::info!(partitions = committed.len(), "partitions assigned; resuming from PostgreSQL offsets");
         self.health.assigned(&self.config.group_id, committed.len());
-        self.reset_alignment(consumer);
+        self.reset_alignment();
         let keys: Vec<PartitionKey> = committed.keys().cloned().collect();
         self.builder().assign(committed, Instant::now());
         self.shared.lock().generation += 1;
+        // Split before the assignment starts fetching (see `queues`).
+        if let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) {
+            queues::split(&consumer, &keys);
+        }
         if let Err(e) = consumer.assign(&assignment) {
             tracing::error!(error = %e, "assign failed");
         }
@@ -215,7 +205,7 @@ impl IngestContext {
             tracing::warn!("drain timed out on revoke; abandoning the batches in flight (the offsets CAS fences them)");
         }
         self.builder().revoke();
-        self.reset_alignment(consumer);
+        self.reset_alignment();
         self.health.revoked(&self.config.group_id);
         self.shared.lock().generation += 1;
         if let Err(e) = consumer.unassign() {
@@ -269,7 +259,7 @@ impl IngestContext {
     /// After a fenced batch: wait for the committer, reload offsets, seek every partition.
     pub fn resync(&self, consumer: &BaseConsumer<Self>) {
         self.shared.wait_drained(self.config.drain_timeout);
-        self.reset_alignment(consumer);
+        self.reset_alignment();
         let stored = self.stored_offsets();
         let owned: Vec<PartitionKey> = {
             let mut builder = self.builder();

@@ -22,6 +22,7 @@ mod health;
 mod mirror;
 mod pipeline;
 mod progress;
+mod queues;
 mod undeliverable;
 mod watchdog;
 
