@@ -133,10 +133,14 @@ impl IngestConfig {
             .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
             // librdkafka prefetches up to 64 MiB per partition by default, which alone would
-            // blow the memory bar (docs/guarantees.md 7: ≤ 300 MB) with a few partitions of 5 KB traces;
-            // one batch in flight plus 8 MiB per partition keeps the pipeline fed.
-            .set("queued.max.messages.kbytes", "8192")
-            .set("fetch.max.bytes", "16777216")
+            // blow the memory bar (docs/guarantees.md 7: ≤ 150 MiB). Each partition has its own
+            // queue (`queues`), so this bound is per partition, and a fetch response lands on
+            // top of it whole: tansu fills a response from one partition up to `fetch.max.bytes`.
+            // With 8 MiB and 16 MiB (the bounds of one shared queue before) the peaks reached
+            // 134-172 MiB; with 2 MiB and 4 MiB 118-181 MiB; with these 127-135 MiB (one run),
+            // at the same or better rates (BENCHMARKS.md "Write path, sixteenth pass").
+            .set("queued.max.messages.kbytes", "1024")
+            .set("fetch.max.bytes", "4194304")
             // Once that queue is over its bound, librdkafka postpones the partitions' next
             // fetch by this much (1,000 ms by default): the consumer thread drains 8 MiB in a
             // fraction of that and then idled for data. Measured (`DV_BENCH_STAGES=ingest`, 30,000

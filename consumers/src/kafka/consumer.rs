@@ -105,20 +105,20 @@ impl ConsumerLoop {
     fn receive(&mut self, timeout: Duration) -> bool {
         self.wake.clear();
         let mut got = false;
-        // Messages come here only from a partition whose queue could not be split.
-        if let Some(r) = self.consumer.poll(Duration::ZERO) {
-            got = true;
-            let (full, hold) = match r {
-                Ok(msg) => self.push(&msg),
-                Err(e) => (false, self.consumer_error(&e)),
-            };
-            if self.held(hold) || full {
-                return full;
+        for turn in 0..=BURST {
+            if turn == 1 {
+                // After the main queue's rebalances, before reading the queues they change.
+                self.sync_queues();
             }
-        }
-        self.sync_queues();
-        for _ in 0..BURST {
-            let Some(r) = self.queues.poll() else { break };
+            // Messages come through the main queue only from a partition whose queue could
+            // not be split.
+            let polled = if turn == 0 { self.consumer.poll(Duration::ZERO) } else { self.queues.poll() };
+            let Some(r) = polled else {
+                if turn == 0 {
+                    continue;
+                }
+                break;
+            };
             got = true;
             let (full, hold) = match r {
                 Ok(msg) => self.push(&msg),
