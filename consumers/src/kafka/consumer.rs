@@ -25,9 +25,11 @@ use super::watchdog::Watchdog;
 
 /// The consumer thread's own state around the client.
 struct ConsumerLoop {
-    consumer: Arc<BaseConsumer<IngestContext>>,
-    /// The owned partitions' queues, as of assignment generation `synced`.
+    /// The owned partitions' queues, as of assignment generation `synced`. Declared before
+    /// the consumer, so dropped first (each holds the consumer; see the end of
+    /// [`run_consumer_thread`]).
     queues: Queues<IngestContext>,
+    consumer: Arc<BaseConsumer<IngestContext>>,
     synced: Option<u64>,
     wake: Arc<Wake>,
     topics: Vec<String>,
@@ -278,8 +280,8 @@ pub(super) fn run_consumer_thread(context: IngestContext) -> anyhow::Result<()> 
     consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
     tracing::info!(topics = ?topics, group = %config.group_id, "consumer subscribed");
     let mut consumer_loop = ConsumerLoop {
-        consumer,
         queues: Queues::new(wake.clone()),
+        consumer,
         synced: None,
         wake,
         topics,

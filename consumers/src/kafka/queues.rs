@@ -121,7 +121,6 @@ impl<C: ConsumerContext + 'static> Queues<C> {
         for q in &mut self.queues {
             q.held = held.contains(&q.key);
         }
-        self.wake.notify();
     }
 
     /// Stops reading these partitions (until [`Queues::release`]).
@@ -129,10 +128,10 @@ impl<C: ConsumerContext + 'static> Queues<C> {
         self.set_held(keys, true);
     }
 
-    /// Reads these partitions again; what they prefetched meanwhile is still there.
+    /// Reads these partitions again; what they prefetched meanwhile is still there (their
+    /// ready flags were left as they were: the next turn polls them).
     pub fn release(&mut self, keys: &[PartitionKey]) {
         self.set_held(keys, false);
-        self.wake.notify();
     }
 
     fn set_held(&mut self, keys: &[PartitionKey], held: bool) {
