@@ -278,10 +278,6 @@ impl Alignment {
     pub fn paused(&self) -> usize {
         self.paused.len()
     }
-
-    pub fn paused_keys(&self) -> HashSet<PartitionKey> {
-        self.paused.clone()
-    }
 }
 
 #[cfg(test)]

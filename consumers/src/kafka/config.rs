@@ -137,8 +137,9 @@ impl IngestConfig {
             // queue (`queues`), so this bound is per partition, and a fetch response lands on
             // top of it whole: tansu fills a response from one partition up to `fetch.max.bytes`.
             // With 8 MiB and 16 MiB (the bounds of one shared queue before) the peaks reached
-            // 134-172 MiB; with 2 MiB and 4 MiB 118-181 MiB; with these 127-135 MiB (one run),
-            // at the same or better rates (BENCHMARKS.md "Write path, sixteenth pass").
+            // 134-172 MiB; with 2 MiB and 4 MiB 118-181 MiB; with these 127-139 MiB at 30k
+            // traces (two runs) and 115-127 MiB at 300k (one), at the same or better
+            // interaction rates (BENCHMARKS.md "Write path, sixteenth pass").
             .set("queued.max.messages.kbytes", "1024")
             .set("fetch.max.bytes", "4194304")
             // Once that queue is over its bound, librdkafka postpones the partitions' next

@@ -124,7 +124,10 @@ impl ConsumerLoop {
             got = true;
             let (full, hold) = match r {
                 Ok(msg) => self.push(&msg),
-                Err(e) => (false, self.consumer_error(&e)),
+                Err(e) => {
+                    self.consumer_error(&e);
+                    (false, None)
+                }
             };
             if self.held(hold) || full {
                 return full;
@@ -143,16 +146,16 @@ impl ConsumerLoop {
         true
     }
 
-    fn consumer_error(&mut self, e: &KafkaError) -> Option<PartitionKey> {
+    fn consumer_error(&mut self, e: &KafkaError) {
         if is_undeliverable(e) {
             self.undeliverable.noted_error();
         }
         tracing::warn!(error = %e, "consumer error");
-        None
     }
 
     /// Opens and drops partition queues after an assignment change (the rebalance callback
-    /// split them off the main queue) and holds back those alignment holds.
+    /// split them off the main queue). Every queue is read again: alignment forgot its holds
+    /// with the change (`IngestContext::reset_alignment`).
     fn sync_queues(&mut self) {
         let generation = self.ctx().shared.lock().generation;
         if self.synced == Some(generation) {
@@ -160,8 +163,7 @@ impl ConsumerLoop {
         }
         self.synced = Some(generation);
         let owned = self.ctx().builder().owned_keys();
-        let held = self.ctx().align().paused_keys();
-        self.queues.sync(&self.consumer, &owned, &held);
+        self.queues.sync(&self.consumer, &owned);
     }
 
     /// Adds a message to the batch; returns whether the batch is full, and its partition if

@@ -96,13 +96,8 @@ impl<C: ConsumerContext + 'static> Queues<C> {
     }
 
     /// Keeps a queue for each partition of `owned` (opening those new to it, dropping those
-    /// revoked) and holds back exactly those of `held`.
-    pub fn sync(
-        &mut self,
-        consumer: &Arc<BaseConsumer<C>>,
-        owned: &HashSet<PartitionKey>,
-        held: &HashSet<PartitionKey>,
-    ) {
+    /// revoked), none held back.
+    pub fn sync(&mut self, consumer: &Arc<BaseConsumer<C>>, owned: &HashSet<PartitionKey>) {
         self.queues.retain(|q| owned.contains(&q.key));
         let mut new: Vec<&PartitionKey> = owned.iter().filter(|k| !self.queues.iter().any(|q| &q.key == *k)).collect();
         new.sort_unstable();
@@ -119,7 +114,7 @@ impl<C: ConsumerContext + 'static> Queues<C> {
         }
         self.queues.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         for q in &mut self.queues {
-            q.held = held.contains(&q.key);
+            q.held = false;
         }
     }
 
