@@ -91,6 +91,11 @@ fn describe() {
         "Partitions paused because they ran ahead in event time of their topic's oldest with messages waiting"
     );
     describe_gauge!(
+        "ingest_prefetched_bytes",
+        Unit::Bytes,
+        "Bytes the Kafka client has fetched and the consumer not yet read, per lane's group"
+    );
+    describe_gauge!(
         "ingest_consumer_lag",
         "Messages between the committed offset and the high watermark, per partition"
     );

@@ -82,7 +82,7 @@ impl Report {
         if let Some(f) = &self.freshness {
             let _ = writeln!(
                 s,
-                "| freshness at {} events/s | p99 ≤ 500 ms | p50 {}{:.0} ms, p99 {}{:.0} ms (max {:.0} ms, {} probes, {} not visible by the end, load {:.0}/s; the warm-up probe of a new producer, not counted: {:.0} ms) | {} |",
+                "| freshness at {} events/s | p99 ≤ 500 ms | p50 {}{:.0} ms, p99 {}{:.0} ms (max {:.0} ms, {} probes, {} not visible by the end, load {:.0}/s; the warm-up probe of a new producer, not counted: {:.0} ms); of which the broker's write (send → acknowledged) p50 {:.0} / p99 {:.0} ms, the rest (acknowledged → visible) p50 {:.0} / p99 {:.0} ms | {} |",
                 cfg.fresh_rate,
                 if f.unseen > 0 { "≥ " } else { "" },
                 f.p50_ms,
@@ -93,6 +93,10 @@ impl Report {
                 f.unseen,
                 f.load_per_s,
                 f.warm_up_ms,
+                f.acked_ms.0,
+                f.acked_ms.1,
+                f.after_ack_ms.0,
+                f.after_ack_ms.1,
                 verdict(f.p99_ms <= 500.0)
             );
         }

@@ -55,7 +55,13 @@ pub fn producer(brokers: &str) -> anyhow::Result<ThreadedProducer<DefaultProduce
 /// The producer of `publish` and the tests for `cluster` (brokers and `DV_KAFKA_CLIENT_*`):
 /// its own settings where the cluster's do not say otherwise. (Not by copying the cluster's
 /// `config_map()`: it masks secrets such as `sasl.password`.)
-pub fn producer_for(mut cluster: ClientConfig) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+pub fn producer_for(cluster: ClientConfig) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    Ok(producer_config(cluster).create()?)
+}
+
+/// The settings of [`producer_for`], for a producer of another kind (the bench's probes wait
+/// for each delivery).
+pub fn producer_config(mut cluster: ClientConfig) -> ClientConfig {
     let own = [
         ("enable.idempotence", "true".to_string()),
         ("linger.ms", "5".to_string()),
@@ -69,7 +75,7 @@ pub fn producer_for(mut cluster: ClientConfig) -> anyhow::Result<ThreadedProduce
             cluster.set(k, v);
         }
     }
-    Ok(cluster.create()?)
+    cluster
 }
 
 /// Sends one record, waiting while the local queue is full (backpressure, nothing dropped).

@@ -60,16 +60,21 @@ impl TopicKind {
     }
 }
 
-/// One decoded, validated event.
+/// One decoded, validated event. Every variant is boxed: a batch holds up to
+/// `DV_INGEST_BATCH_MAX_MESSAGES` of them in one `Vec` (`crate::batch::Entry`), whose slots
+/// were as large as the largest variant (an interaction's 200 bytes) for every event, a hollow
+/// trace's too, and doubled with the vector's growth (heaptrack: 19.9 MB of slots at the peak
+/// of a trace run, while the other lane read 20,000-message batches of segment memberships;
+/// BENCHMARKS.md "Write path, seventeenth pass").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Trace(Box<DecisionTrace>),
-    Interaction(Interaction),
-    Catalog(CatalogChange),
-    Membership(SegmentMembership),
-    Suppression(Suppression),
-    Attribution(Attribution),
-    ModelMetric(ModelMetric),
+    Interaction(Box<Interaction>),
+    Catalog(Box<CatalogChange>),
+    Membership(Box<SegmentMembership>),
+    Suppression(Box<Suppression>),
+    Attribution(Box<Attribution>),
+    ModelMetric(Box<ModelMetric>),
 }
 
 impl Event {

@@ -148,18 +148,18 @@ fn unscoped(d: &mut Delta, event: &Event) {
         }
         Event::Suppression(e) => {
             let key = EntityKey { tenant: e.tenant_id.clone(), id: e.suppression_id.clone() };
-            d.suppressions.entry(key).or_default().push(e.clone());
+            d.suppressions.entry(key).or_default().push((**e).clone());
         }
-        Event::Catalog(e) => d.catalog.push(e.clone()),
+        Event::Catalog(e) => d.catalog.push((**e).clone()),
         Event::ModelMetric(e) => {
             let key = DimKey { tenant: e.tenant_id.clone(), day: utc_day(e.evaluated_at), dim: e.model_id.clone() };
             let c = d.model_evals.entry(key).or_default();
             c.0 += (e.auc * 1e6).round() as i64;
             c.1 += 1;
             let key = EntityKey { tenant: e.tenant_id.clone(), id: e.model_id.clone() };
-            let latest = d.model_latest.entry(key).or_insert_with(|| e.clone());
+            let latest = d.model_latest.entry(key).or_insert_with(|| (**e).clone());
             if (e.evaluated_at, &e.id) > (latest.evaluated_at, &latest.id) {
-                *latest = e.clone();
+                *latest = (**e).clone();
             }
         }
         Event::Attribution(e) => {

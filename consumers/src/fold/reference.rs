@@ -254,7 +254,7 @@ fn interaction() -> impl Strategy<Value = Event> {
         0_i64..2,
     )
         .prop_map(|(tenant, customer, offer_id, outcome, money, day)| {
-            Event::Interaction(Interaction {
+            Event::Interaction(Box::new(Interaction {
                 id: String::new(),
                 tenant_id: tenant.into(),
                 customer_id: customer.into(),
@@ -266,7 +266,7 @@ fn interaction() -> impl Strategy<Value = Event> {
                 revenue: money,
                 cost: money / 2.0,
                 occurred_at: Utc.with_ymd_and_hms(2026, 3, 24, 12, 0, 0).unwrap() + chrono::Duration::days(day),
-            })
+            }))
         })
 }
 
@@ -274,14 +274,14 @@ fn membership() -> impl Strategy<Value = Event> {
     let op = prop_oneof![Just(MembershipOp::Add), Just(MembershipOp::Remove)];
     (prop_oneof![Just("alice"), Just("bob")], prop_oneof![Just("s1"), Just("s2"), Just("s3")], op).prop_map(
         |(customer, segment, op)| {
-            Event::Membership(SegmentMembership {
+            Event::Membership(Box::new(SegmentMembership {
                 id: String::new(),
                 tenant_id: "t".into(),
                 segment_id: segment.into(),
                 customer_id: customer.into(),
                 op,
                 at: Utc.with_ymd_and_hms(2026, 3, 24, 12, 0, 0).unwrap(),
-            })
+            }))
         },
     )
 }

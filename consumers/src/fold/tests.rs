@@ -4,7 +4,7 @@ use super::*;
 use crate::events::{Interaction, Outcome, SegmentMembership};
 
 fn interaction(id: &str, customer: &str, outcome: Outcome, revenue: f64) -> Event {
-    Event::Interaction(Interaction {
+    Event::Interaction(Box::new(Interaction {
         id: id.into(),
         tenant_id: "t".into(),
         customer_id: customer.into(),
@@ -16,18 +16,18 @@ fn interaction(id: &str, customer: &str, outcome: Outcome, revenue: f64) -> Even
         revenue,
         cost: 0.0,
         occurred_at: Utc.with_ymd_and_hms(2026, 3, 24, 10, 0, 0).unwrap(),
-    })
+    }))
 }
 
 fn membership(customer: &str, segment: &str, op: MembershipOp) -> Event {
-    Event::Membership(SegmentMembership {
+    Event::Membership(Box::new(SegmentMembership {
         id: format!("m-{customer}-{segment}-{op:?}"),
         tenant_id: "t".into(),
         segment_id: segment.into(),
         customer_id: customer.into(),
         op,
         at: Utc.with_ymd_and_hms(2026, 3, 24, 9, 0, 0).unwrap(),
-    })
+    }))
 }
 
 fn ikey(day: chrono::NaiveDate) -> InteractionKey {

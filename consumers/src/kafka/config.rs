@@ -139,7 +139,11 @@ impl IngestConfig {
             // With 8 MiB and 16 MiB (the bounds of one shared queue before) the peaks reached
             // 134-172 MiB; with 2 MiB and 4 MiB 118-181 MiB; with these 127-139 MiB at 30k
             // traces (two runs) and 115-127 MiB at 300k (one), at the same or better
-            // interaction rates (BENCHMARKS.md "Write path, sixteenth pass").
+            // interaction rates (BENCHMARKS.md "Write path, sixteenth pass"). On a faster
+            // machine of the same kind the peaks were 160-184 MiB, of which librdkafka's
+            // response buffers were ~37 MB: a queued message pins its whole response. Halving
+            // both bounds cut the trace rate by a quarter without a steady cut in the peak
+            // ("Write path, seventeenth pass").
             .set("queued.max.messages.kbytes", "1024")
             .set("fetch.max.bytes", "4194304")
             // Once that queue is over its bound, librdkafka postpones the partitions' next

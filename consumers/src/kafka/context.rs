@@ -61,6 +61,13 @@ impl ClientContext for IngestContext {
             }
         }
         self.align().watermarks(high);
+        // Bytes librdkafka has fetched and not handed over yet (its partitions' queues, which
+        // `config`'s queue bound limits). The responses they came in stay allocated while any
+        // of their messages is queued, so the memory behind them can be twice this or more
+        // (BENCHMARKS.md "Write path, seventeenth pass").
+        let prefetched: u64 = stats.topics.values().flat_map(|t| t.partitions.values()).map(|p| p.fetchq_size).sum();
+        metrics::gauge!("ingest_prefetched_bytes", "group" => self.config.group_id.clone()).set(prefetched as f64);
+        tracing::debug!(prefetched, "bytes fetched and not yet read");
         // Runs on the consumer thread once per statistics interval: one small UPDATE, bounded
         // so that an unreachable PostgreSQL never stalls polling (the mark is only freshness).
         let mark =
