@@ -3,7 +3,8 @@
 --
 -- A dashboard answer names its offers, channels, segments or categories: until now one more
 -- statement per read (`entity_id = ANY($3)`), whose cost grows with the ids the answer lists
--- (0.2-0.6 ms for ~160 offers at 1M traces, BENCHMARKS.md "Reads, ninth pass"). The API reads
+-- (without it such reads took 0.1-0.6 ms less at 100k and 1M traces: BENCHMARKS.md "Reads,
+-- ninth pass"). The API reads
 -- a tenant's version in the statement it already runs first for every computed answer (the
 -- freshness header's), and serves names from a copy loaded at that same version.
 --
