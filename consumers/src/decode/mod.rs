@@ -169,15 +169,14 @@ pub fn decode(topic: TopicKind, payload: &[u8], limits: &DecodeLimits, now: Date
     // From text, not bytes: serde then skips its UTF-8 check of every string and key (15 % of
     // a trace's decode), which `storable` has done once for the whole payload.
     let parsed = match topic {
-        TopicKind::DecisionTraces => serde_json::from_str::<DecisionTrace>(text).map(|e| Event::Trace(Box::new(e))),
-        TopicKind::Interactions => serde_json::from_str::<Interaction>(text).map(|e| Event::Interaction(Box::new(e))),
-        TopicKind::Catalog => serde_json::from_str::<CatalogChange>(text).map(|e| Event::Catalog(Box::new(e))),
-        TopicKind::SegmentMembership => {
-            serde_json::from_str::<SegmentMembership>(text).map(|e| Event::Membership(Box::new(e)))
-        }
-        TopicKind::Suppressions => serde_json::from_str::<Suppression>(text).map(|e| Event::Suppression(Box::new(e))),
-        TopicKind::Attributions => serde_json::from_str::<Attribution>(text).map(|e| Event::Attribution(Box::new(e))),
-        TopicKind::ModelMetrics => serde_json::from_str::<ModelMetric>(text).map(|e| Event::ModelMetric(Box::new(e))),
+        TopicKind::DecisionTraces => serde_json::from_str::<Box<DecisionTrace>>(text).map(Event::Trace),
+        // Into boxes directly: every variant is boxed (`Event`).
+        TopicKind::Interactions => serde_json::from_str::<Box<Interaction>>(text).map(Event::Interaction),
+        TopicKind::Catalog => serde_json::from_str::<Box<CatalogChange>>(text).map(Event::Catalog),
+        TopicKind::SegmentMembership => serde_json::from_str::<Box<SegmentMembership>>(text).map(Event::Membership),
+        TopicKind::Suppressions => serde_json::from_str::<Box<Suppression>>(text).map(Event::Suppression),
+        TopicKind::Attributions => serde_json::from_str::<Box<Attribution>>(text).map(Event::Attribution),
+        TopicKind::ModelMetrics => serde_json::from_str::<Box<ModelMetric>>(text).map(Event::ModelMetric),
     };
     let event = parsed.map_err(|e| classify(&e, payload))?;
     validate(&event, limits, now).map_err(|(reason, detail)| {

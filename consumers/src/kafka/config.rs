@@ -143,7 +143,7 @@ impl IngestConfig {
             // machine of the same kind the peaks were 160-184 MiB, of which librdkafka's
             // response buffers were ~37 MB: a queued message pins its whole response. Halving
             // both bounds cut the trace rate by a quarter without a steady cut in the peak
-            // ("Write path, seventeenth pass").
+            // (one run; "Write path, seventeenth pass").
             .set("queued.max.messages.kbytes", "1024")
             .set("fetch.max.bytes", "4194304")
             // Once that queue is over its bound, librdkafka postpones the partitions' next
